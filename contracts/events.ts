@@ -1,0 +1,178 @@
+import { z } from "zod";
+import { Actor, EncryptedSecret, RateLimit, RetryPolicy, DeliveryPolicy, Scope } from "./common.js";
+
+/**
+ * Event payloads, one schema per event type. Every event travels inside the envelope of
+ * `contracts/envelope.ts`; `type` and `schemaVersion` live on the envelope, the payload in `data`.
+ * Events are append-only: a change of shape is a new `schemaVersion`, never an edit of an old one.
+ */
+
+/** An error class: the one word every delivery outcome is filed under (see API.md's retry table). */
+export const ErrorClass = z.enum([
+  "none",
+  "timeout",
+  "connection_error",
+  "dns_error",
+  "server_error",
+  "request_timeout",
+  "rate_limited",
+  "unavailable",
+  "gone",
+  "redirect",
+  "client_error",
+  "not_implemented",
+  "blocked_target",
+  "endpoint_unavailable",
+]);
+export type ErrorClass = z.infer<typeof ErrorClass>;
+
+export const TenantCreated = z.object({ name: z.string() }).strict();
+
+export const ApiKeyCreated = z
+  .object({
+    name: z.string(),
+    scopes: z.array(Scope),
+    /** sha256 (hex) of the whole key; the key itself is never stored. */
+    keyHash: z.string(),
+    /** The first characters of the key, safe to show in lists. */
+    keyPrefix: z.string(),
+  })
+  .strict();
+
+export const ApiKeyRevoked = z.object({}).strict();
+
+export const EndpointRegistered = z
+  .object({
+    url: z.string(),
+    description: z.string().optional(),
+    eventTypes: z.array(z.string()),
+    secret: EncryptedSecret,
+    rateLimit: RateLimit.optional(),
+    retryPolicy: RetryPolicy.partial().optional(),
+    deliveryPolicy: DeliveryPolicy.partial().optional(),
+    metadata: z.record(z.string()).optional(),
+  })
+  .strict();
+
+/** The fields a PATCH changed, and only those; `null` clears an optional field. */
+export const EndpointUpdated = z
+  .object({
+    url: z.string().optional(),
+    description: z.string().nullable().optional(),
+    eventTypes: z.array(z.string()).optional(),
+    active: z.boolean().optional(),
+    rateLimit: RateLimit.nullable().optional(),
+    retryPolicy: RetryPolicy.partial().nullable().optional(),
+    deliveryPolicy: DeliveryPolicy.partial().nullable().optional(),
+    metadata: z.record(z.string()).nullable().optional(),
+  })
+  .strict();
+
+export const EndpointDisabled = z.object({ reason: z.string() }).strict();
+export const EndpointDeleted = z.object({}).strict();
+
+export const MessageReceived = z
+  .object({
+    eventType: z.string(),
+    payload: z.record(z.unknown()),
+    /** The client's own id for the event, when it sent one. */
+    eventId: z.string().optional(),
+  })
+  .strict();
+
+export const RoutingCandidate = z
+  .object({
+    endpointId: z.string(),
+    matched: z.boolean(),
+    /** Why it was or was not chosen, e.g. `pattern "invoice.*" matches`, `inactive`. */
+    reason: z.string(),
+  })
+  .strict();
+
+export const RoutingDecided = z
+  .object({
+    eventType: z.string(),
+    strategy: z.literal("fanout"),
+    /** Stream sequence of the message: the registry was read as of this point. */
+    registrySeq: z.number().int(),
+    candidates: z.array(RoutingCandidate),
+    targets: z.array(z.object({ endpointId: z.string(), deliveryId: z.string() }).strict()),
+  })
+  .strict();
+
+export const DeliveryScheduled = z
+  .object({
+    messageId: z.string(),
+    endpointId: z.string(),
+    eventType: z.string(),
+    payload: z.record(z.unknown()),
+    /** When the message was accepted: the `timestamp` of the outbound body. */
+    messageReceivedAt: z.string(),
+    /** Stream sequence the registry must have reached before this delivery is attempted. */
+    registrySeq: z.number().int(),
+  })
+  .strict();
+
+export const DeliveryAttempted = z
+  .object({
+    attempt: z.number().int().min(1),
+    startedAt: z.string(),
+    latencyMs: z.number().int().min(0),
+    statusCode: z.number().int().optional(),
+    errorClass: ErrorClass,
+    /** A short, secret-free description of what went wrong. */
+    error: z.string().optional(),
+    /** The start of the response body, bounded and redacted. */
+    responseSnippet: z.string().optional(),
+    /** The receiver's `Retry-After`, converted to milliseconds. */
+    retryAfterMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const DeliverySucceeded = z
+  .object({ attempt: z.number().int(), statusCode: z.number().int() })
+  .strict();
+
+export const DeliveryRetryScheduled = z
+  .object({
+    attempt: z.number().int(),
+    nextAttempt: z.number().int(),
+    nextAttemptAt: z.string(),
+    delayMs: z.number().int().min(0),
+    errorClass: ErrorClass,
+    reason: z.string(),
+  })
+  .strict();
+
+export const DeliveryDeadLettered = z
+  .object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string() })
+  .strict();
+
+/** Every event type with the schema of its `data`. */
+export const EventSchemas = {
+  "tenant.created": TenantCreated,
+  "apikey.created": ApiKeyCreated,
+  "apikey.revoked": ApiKeyRevoked,
+  "endpoint.registered": EndpointRegistered,
+  "endpoint.updated": EndpointUpdated,
+  "endpoint.disabled": EndpointDisabled,
+  "endpoint.deleted": EndpointDeleted,
+  "message.received": MessageReceived,
+  "routing.decided": RoutingDecided,
+  "delivery.scheduled": DeliveryScheduled,
+  "delivery.attempted": DeliveryAttempted,
+  "delivery.succeeded": DeliverySucceeded,
+  "delivery.retry_scheduled": DeliveryRetryScheduled,
+  "delivery.dead_lettered": DeliveryDeadLettered,
+} as const;
+
+export type EventType = keyof typeof EventSchemas;
+export type EventData<T extends EventType> = z.infer<(typeof EventSchemas)[T]>;
+
+/** A domain event before it is put in an envelope: what deciders return. */
+export type DomainEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
+export type DomainEventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
+
+export const CURRENT_SCHEMA_VERSION = 1;
+
+export { Actor };

@@ -1,0 +1,47 @@
+import { z } from "zod";
+import { prefixedId, Scope } from "../common.js";
+import { Timestamp } from "./common.js";
+
+/** `POST /v1/tenants` body. */
+export const TenantIn = z
+  .object({ name: z.string().trim().min(1).max(200).describe("Display name of the tenant") })
+  .strict()
+  .describe("A new tenant");
+export type TenantIn = z.infer<typeof TenantIn>;
+
+export const TenantOut = z
+  .object({
+    id: prefixedId("tenant").describe("Tenant id (`ten_…`)"),
+    name: z.string(),
+    createdAt: Timestamp,
+  })
+  .describe("A tenant");
+export type TenantOut = z.infer<typeof TenantOut>;
+
+export const TenantParams = z.object({ tenantId: prefixedId("tenant") }).strict();
+export const ApiKeyParams = z.object({ tenantId: prefixedId("tenant"), keyId: prefixedId("apikey") }).strict();
+
+/** Scopes a tenant key may carry: every scope but `admin`, which only the operator holds. */
+export const TenantScope = Scope.exclude(["admin"]);
+export type TenantScope = z.infer<typeof TenantScope>;
+
+/** `POST /v1/tenants/{tenantId}/api-keys` body. */
+export const ApiKeyIn = z
+  .object({
+    name: z.string().trim().min(1).max(200).describe("What the key is for"),
+    scopes: z.array(TenantScope).min(1).max(10).describe("What the key may do (never `admin`)"),
+  })
+  .strict()
+  .describe("A new API key");
+export type ApiKeyIn = z.infer<typeof ApiKeyIn>;
+
+export const ApiKeyOut = z
+  .object({
+    id: prefixedId("apikey").describe("Key id (`key_…`)"),
+    key: z.string().describe("The key itself (`zk_…`): shown once, store it now"),
+    keyPrefix: z.string().describe("Its first characters, shown in lists"),
+    name: z.string(),
+    scopes: z.array(TenantScope),
+  })
+  .describe("A created API key, with the key shown this once");
+export type ApiKeyOut = z.infer<typeof ApiKeyOut>;

@@ -1,0 +1,68 @@
+import type { RetryPolicy } from "../../contracts/common.js";
+import type { DomainEventOf, EventData } from "../../contracts/events.js";
+import { DomainError } from "../errors.js";
+import { backoffDelayMs, MAX_RETRY_AFTER_MS } from "./backoff.js";
+import { classifyAttempt, networkErrorOf } from "./classify.js";
+
+/** The event that settles a recorded attempt. */
+export type DeliveryOutcomeEvent =
+  | DomainEventOf<"delivery.succeeded">
+  | DomainEventOf<"delivery.retry_scheduled">
+  | DomainEventOf<"delivery.dead_lettered">;
+
+/** Everything the retry rule looks at; time and randomness come in, never from the clock. */
+export interface OutcomeInput {
+  attempted: EventData<"delivery.attempted">;
+  /** `startedAt` of attempt 1: the retry window is measured from it. */
+  firstAttemptAt: string;
+  policy: RetryPolicy;
+  now: string;
+  random: number;
+}
+
+/** Milliseconds since the epoch of an ISO time passed in on a command; refuses garbage. */
+export const timeOf = (iso: string, what: string): number => {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new DomainError("unprocessable", `${what} is not a valid time: ${JSON.stringify(iso)}`);
+  return ms;
+};
+
+const dead = (attempt: number, errorClass: EventData<"delivery.dead_lettered">["errorClass"], reason: string): DeliveryOutcomeEvent => ({
+  type: "delivery.dead_lettered",
+  data: { attempt, errorClass, reason },
+});
+
+/** The delay before the next attempt: the backoff, pushed back (never forward) by a bounded Retry-After. */
+const retryDelayMs = ({ attempted, policy, random }: OutcomeInput): number => {
+  const backoff = backoffDelayMs(policy, attempted.attempt, random);
+  if (attempted.retryAfterMs === undefined) return backoff;
+  return Math.max(backoff, Math.min(attempted.retryAfterMs, MAX_RETRY_AFTER_MS));
+};
+
+/**
+ * The outcome of a recorded attempt (API.md "the retry policy"). It reads only the recorded
+ * `delivery.attempted` data, so an attempt whose outcome was lost in a crash resolves the same way.
+ */
+export const decideOutcome = (input: OutcomeInput): DeliveryOutcomeEvent => {
+  const { attempted, policy } = input;
+  const { attempt, statusCode, retryAfterMs } = attempted;
+  const verdict = classifyAttempt({ statusCode, networkError: networkErrorOf(attempted.errorClass), retryAfterMs });
+  if (verdict.verdict === "success" && statusCode !== undefined) {
+    return { type: "delivery.succeeded", data: { attempt, statusCode } };
+  }
+  if (verdict.verdict !== "retry") return dead(attempt, verdict.errorClass, verdict.reason);
+  // maxAttempts counts the first attempt too: 6 means one attempt and five retries.
+  if (attempt >= policy.maxAttempts) {
+    return dead(attempt, verdict.errorClass, `gave up after ${attempt} attempts: ${verdict.reason}`);
+  }
+  const delayMs = retryDelayMs(input);
+  const nextAt = timeOf(input.now, "now") + delayMs;
+  if (nextAt - timeOf(input.firstAttemptAt, "firstAttemptAt") > policy.maxDurationMs) {
+    return dead(attempt, verdict.errorClass, `retry window of ${policy.maxDurationMs} ms exhausted: ${verdict.reason}`);
+  }
+  const { errorClass, reason } = verdict;
+  return {
+    type: "delivery.retry_scheduled",
+    data: { attempt, nextAttempt: attempt + 1, nextAttemptAt: new Date(nextAt).toISOString(), delayMs, errorClass, reason },
+  };
+};

@@ -1,0 +1,172 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_DELIVERY_POLICY, DEFAULT_RETRY_POLICY } from "../../contracts/common.js";
+import { fold } from "../decider.js";
+import { given } from "../testing/given.js";
+import {
+  effectiveDeliveryPolicy,
+  effectiveRetryPolicy,
+  endpointDecider,
+  type EndpointCommand,
+  type EndpointEvent,
+} from "./endpoint.js";
+
+const secret = "enc:v1:k1:c2VjcmV0Ynl0ZXM=";
+const base = { url: "https://example.com/hook", eventTypes: ["invoice.*"], secret };
+const register: EndpointCommand = { type: "RegisterEndpoint", endpointId: "ep_1", ...base };
+const registered: EndpointEvent = { type: "endpoint.registered", data: base };
+const disabled: EndpointEvent = { type: "endpoint.disabled", data: { reason: "HTTP 410 from receiver" } };
+const deleted: EndpointEvent = { type: "endpoint.deleted", data: {} };
+const update = (changes: Extract<EndpointCommand, { type: "UpdateEndpoint" }>["changes"]): EndpointCommand => ({
+  type: "UpdateEndpoint",
+  changes,
+});
+
+describe("endpoint: register", () => {
+  it("registers an endpoint", () => {
+    given(endpointDecider, []).when(register).then([registered]);
+  });
+
+  it("records every optional setting given", () => {
+    const full = {
+      ...base,
+      description: "billing",
+      rateLimit: { perSecond: 5 },
+      retryPolicy: { maxAttempts: 3 },
+      deliveryPolicy: { timeoutMs: 1000 },
+      metadata: { team: "billing" },
+    };
+    given(endpointDecider, [])
+      .when({ type: "RegisterEndpoint", endpointId: "ep_1", ...full })
+      .then([{ type: "endpoint.registered", data: full }]);
+  });
+
+  it("refuses to register twice", () => {
+    given(endpointDecider, [registered]).when(register).thenThrows("conflict");
+    given(endpointDecider, [registered, deleted]).when(register).thenThrows("conflict");
+  });
+
+  it.each([
+    ["a relative url", { url: "/hook" }],
+    ["a non-http url", { url: "ftp://example.com/hook" }],
+    ["no event types", { eventTypes: [] }],
+    ["an invalid pattern", { eventTypes: ["invoice.*", "*.paid"] }],
+    ["initialDelayMs above the default maxDelayMs", { retryPolicy: { initialDelayMs: 700_000 } }],
+    ["initialDelayMs above maxDelayMs", { retryPolicy: { initialDelayMs: 10, maxDelayMs: 5 } }],
+    ["a plain-text secret", { secret: "whsec_abc" }],
+    ["an id without ep_", { endpointId: "msg_1" }],
+  ])("refuses %s", (_, override) => {
+    given(endpointDecider, []).when({ ...register, ...override } as EndpointCommand).thenThrows("unprocessable");
+  });
+});
+
+describe("endpoint: update", () => {
+  it("records only the fields that change", () => {
+    given(endpointDecider, [registered])
+      .when(update({ url: base.url, eventTypes: ["invoice.*", "user.*"], active: true, description: null }))
+      .then([{ type: "endpoint.updated", data: { eventTypes: ["invoice.*", "user.*"] } }]);
+  });
+
+  it("compares nested settings by value", () => {
+    const withPolicy: EndpointEvent = { type: "endpoint.registered", data: { ...base, retryPolicy: { maxAttempts: 3 } } };
+    given(endpointDecider, [withPolicy]).when(update({ retryPolicy: { maxAttempts: 3 } })).then([]);
+    given(endpointDecider, [withPolicy])
+      .when(update({ retryPolicy: null }))
+      .then([{ type: "endpoint.updated", data: { retryPolicy: null } }]);
+  });
+
+  it("decides nothing when nothing changes", () => {
+    given(endpointDecider, [registered]).when(update({})).then([]);
+  });
+
+  it("clears a field set to null", () => {
+    const events: EndpointEvent[] = [
+      { type: "endpoint.registered", data: { ...base, description: "x" } },
+      { type: "endpoint.updated", data: { description: null } },
+    ];
+    expect(fold(endpointDecider, events)).toEqual({ status: "active", ...base });
+  });
+
+  it("re-enables a disabled endpoint with active: true", () => {
+    const enable: EndpointEvent = { type: "endpoint.updated", data: { active: true } };
+    given(endpointDecider, [registered, disabled]).when(update({ active: true })).then([enable]);
+    expect(fold(endpointDecider, [registered, disabled, enable])).toEqual({ status: "active", ...base });
+  });
+
+  it("disables with active: false, by user", () => {
+    const disable: EndpointEvent = { type: "endpoint.updated", data: { active: false } };
+    given(endpointDecider, [registered]).when(update({ active: false })).then([disable]);
+    given(endpointDecider, [registered, disabled]).when(update({ active: false })).then([]);
+    expect(fold(endpointDecider, [registered, disable])).toEqual({
+      status: "disabled",
+      ...base,
+      disabledReason: "disabled by user",
+    });
+  });
+
+  it("keeps a disabled endpoint disabled across other changes", () => {
+    const change: EndpointEvent = { type: "endpoint.updated", data: { url: "https://example.org/" } };
+    expect(fold(endpointDecider, [registered, disabled, change])).toMatchObject({
+      status: "disabled",
+      url: "https://example.org/",
+      disabledReason: "HTTP 410 from receiver",
+    });
+  });
+
+  it("refuses an invalid change", () => {
+    given(endpointDecider, [registered]).when(update({ url: "nope" })).thenThrows("unprocessable");
+    given(endpointDecider, [registered]).when(update({ eventTypes: [] })).thenThrows("unprocessable");
+    given(endpointDecider, [registered]).when(update({ eventTypes: ["a b"] })).thenThrows("unprocessable");
+    given(endpointDecider, [registered]).when(update({ retryPolicy: { maxDelayMs: 1 } })).thenThrows("unprocessable");
+  });
+
+  it("refuses to update a missing or deleted endpoint", () => {
+    given(endpointDecider, []).when(update({ url: base.url })).thenThrows("not_found");
+    given(endpointDecider, [registered, deleted]).when(update({ url: base.url })).thenThrows("not_found");
+  });
+});
+
+describe("endpoint: disable and delete", () => {
+  it("disables with a reason", () => {
+    given(endpointDecider, [registered]).when({ type: "DisableEndpoint", reason: "HTTP 410 from receiver" }).then([disabled]);
+    expect(fold(endpointDecider, [registered, disabled])).toEqual({
+      status: "disabled",
+      ...base,
+      disabledReason: "HTTP 410 from receiver",
+    });
+  });
+
+  it("disabling a disabled endpoint changes nothing", () => {
+    given(endpointDecider, [registered, disabled]).when({ type: "DisableEndpoint", reason: "again" }).then([]);
+  });
+
+  it("refuses to disable a missing or deleted endpoint", () => {
+    given(endpointDecider, []).when({ type: "DisableEndpoint", reason: "x" }).thenThrows("not_found");
+    given(endpointDecider, [registered, deleted]).when({ type: "DisableEndpoint", reason: "x" }).thenThrows("not_found");
+  });
+
+  it("deletes an active or disabled endpoint, keeping its record", () => {
+    given(endpointDecider, [registered]).when({ type: "DeleteEndpoint" }).then([deleted]);
+    given(endpointDecider, [registered, disabled]).when({ type: "DeleteEndpoint" }).then([deleted]);
+    expect(fold(endpointDecider, [registered, deleted])).toEqual({ status: "deleted", ...base });
+  });
+
+  it("refuses to delete a missing or deleted endpoint", () => {
+    given(endpointDecider, []).when({ type: "DeleteEndpoint" }).thenThrows("not_found");
+    given(endpointDecider, [registered, deleted]).when({ type: "DeleteEndpoint" }).thenThrows("not_found");
+  });
+});
+
+describe("endpoint: effective policies", () => {
+  it("falls back to the defaults", () => {
+    expect(effectiveRetryPolicy({})).toEqual(DEFAULT_RETRY_POLICY);
+    expect(effectiveDeliveryPolicy({})).toEqual(DEFAULT_DELIVERY_POLICY);
+  });
+
+  it("lays partial overrides over the defaults", () => {
+    expect(effectiveRetryPolicy({ retryPolicy: { maxAttempts: 2, factor: undefined } })).toEqual({
+      ...DEFAULT_RETRY_POLICY,
+      maxAttempts: 2,
+    });
+    expect(effectiveDeliveryPolicy({ deliveryPolicy: { timeoutMs: 500 } })).toEqual({ timeoutMs: 500 });
+  });
+});

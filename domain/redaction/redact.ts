@@ -1,0 +1,126 @@
+/**
+ * Redaction of secrets and personal data from free text (receiver responses, error messages, logs)
+ * and from JSON values. Pure: no IO. Every rule finds spans in the original text; overlapping spans
+ * are merged so a secret matched by two rules is never half-revealed.
+ */
+
+export interface RedactOptions {
+  /** Exact substrings to leave intact (e.g. our own support address or a known public IP). */
+  allow?: readonly string[];
+}
+
+/** Keys whose values `redactObject` replaces entirely, whatever their type. */
+export const SECRET_KEY_PATTERN = /secret|token|password|authorization|api[-_]?key/i;
+
+/** The marker that replaces a value whose key looks secret. */
+export const REDACTED = "[REDACTED]";
+
+const marker = (kind: string): string => `[REDACTED:${kind}]`;
+
+const IPV4_OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4 = `(?:${IPV4_OCTET}\\.){3}${IPV4_OCTET}`;
+const H = "[0-9A-Fa-f]{1,4}";
+const IPV6 = [
+  `(?:${H}:){7}${H}`,
+  // compressed forms need "::" and at least one group, so "::" alone or clock times never match
+  `(?:${H}(?::${H}){0,6})?::(?:${H}(?::${H}){0,6})?(?::${IPV4})?`,
+  `::ffff:${IPV4}`,
+].join("|");
+
+interface Rule {
+  kind: string;
+  pattern: RegExp;
+}
+
+// Patterns only span the secret itself; prefixes we keep ("Bearer ", "https://") sit in lookbehinds.
+const RULES: readonly Rule[] = [
+  { kind: "url-credentials", pattern: /(?<=\b[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@]+@/g },
+  // not inside URL userinfo ("https://user:pass@host"): that rule keeps the host
+  { kind: "email", pattern: /(?<![A-Za-z0-9._%+-])(?<!:\/\/[^\s/?#@]{0,256})[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g },
+  { kind: "credentials", pattern: /(?<=\b(?:Bearer|bearer|BEARER|Basic|basic|BASIC)\s+)[A-Za-z0-9._~+/-]+=*/g },
+  { kind: "jwt", pattern: /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g },
+  { kind: "api-key", pattern: /\bzk_[A-Za-z0-9_-]+/g },
+  { kind: "webhook-secret", pattern: /\bwhsec_[A-Za-z0-9+/=_-]+/g },
+  { kind: "slack-token", pattern: /\bxox[abposr]-[A-Za-z0-9-]+/g },
+  { kind: "github-token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9_]{8,}|github_pat_[A-Za-z0-9_]{8,})/g },
+  { kind: "stripe-key", pattern: /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+|rk_[A-Za-z0-9_]{8,})/g },
+  { kind: "ip", pattern: new RegExp(`(?<![\\w.])${IPV4}(?!\\.?\\d)`, "g") },
+  { kind: "ip", pattern: new RegExp(`(?<![\\w:.])(?:${IPV6})(?![\\w:])`, "g") },
+];
+
+interface Span {
+  start: number;
+  end: number;
+  kind: string;
+}
+
+function occurrences(text: string, needles: readonly string[]): Span[] {
+  const spans: Span[] = [];
+  for (const needle of needles) {
+    if (needle === "") continue;
+    for (let i = text.indexOf(needle); i !== -1; i = text.indexOf(needle, i + 1)) {
+      spans.push({ start: i, end: i + needle.length, kind: "allow" });
+    }
+  }
+  return spans;
+}
+
+function findSpans(text: string, allowed: readonly Span[]): Span[] {
+  const spans: Span[] = [];
+  for (const { kind, pattern } of RULES) {
+    for (const m of text.matchAll(pattern)) {
+      const start = m.index;
+      const end = start + m[0].length;
+      if (m[0].length === 0) continue;
+      if (allowed.some((a) => a.start <= start && end <= a.end)) continue;
+      spans.push({ start, end, kind });
+    }
+  }
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  const merged: Span[] = [];
+  for (const span of spans) {
+    const last = merged[merged.length - 1];
+    if (last && span.start < last.end) last.end = Math.max(last.end, span.end);
+    else merged.push({ ...span });
+  }
+  return merged;
+}
+
+/** Replaces secrets, credentials, email and IP addresses in `text` with `[REDACTED:<kind>]` markers. */
+export function redact(text: string, options: RedactOptions = {}): string {
+  const allowed = occurrences(text, options.allow ?? []);
+  let out = "";
+  let cursor = 0;
+  for (const span of findSpans(text, allowed)) {
+    out += text.slice(cursor, span.start) + marker(span.kind);
+    cursor = span.end;
+  }
+  return out + text.slice(cursor);
+}
+
+/**
+ * Walks a JSON value: strings go through `redact`, values under secret-looking keys become
+ * `[REDACTED]` whatever they hold. Returns a new value; the input is left untouched.
+ */
+export function redactObject<T>(value: T, options: RedactOptions = {}): T {
+  return walk(value, options, new WeakSet()) as T;
+}
+
+function walk(value: unknown, options: RedactOptions, seen: WeakSet<object>): unknown {
+  if (typeof value === "string") return redact(value, options);
+  if (value === null || typeof value !== "object") return value;
+  if (seen.has(value)) return REDACTED; // a cycle: not JSON, but never loop forever
+  seen.add(value);
+  try {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") return walk(toJSON.call(value), options, seen);
+    if (Array.isArray(value)) return value.map((item) => walk(item, options, seen));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      out[key] = SECRET_KEY_PATTERN.test(key) ? REDACTED : walk(item, options, seen);
+    }
+    return out;
+  } finally {
+    seen.delete(value); // shared (non-cyclic) references are walked again
+  }
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { REDACTED, redact, redactObject } from "./redact.js";
+
+const JWT =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+
+describe("redact", () => {
+  it.each([
+    ["email", "contact alice.smith+hooks@example.co.uk now", "alice.smith+hooks@example.co.uk"],
+    ["email (mailto)", "mailto:bob@example.com", "bob@example.com"],
+    ["api key", "key=zk_live_4f9a8b7c6d5e", "zk_live_4f9a8b7c6d5e"],
+    ["webhook secret", "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    ["slack bot token", "xoxb-1234567890-abcdefghij is the token", "xoxb-1234567890-abcdefghij"],
+    ["slack user token", "t=xoxp-123-456-789-abc", "xoxp-123-456-789-abc"],
+    ["github token", "ghp_16C7e42F292c6912E7710c838347Ae178B4a leaked", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"],
+    ["github server token", "ghs_abcdefghijklmnop", "ghs_abcdefghijklmnop"],
+    ["github pat", "github_pat_11ABCDEFG0123456789_abcdefXYZ", "github_pat_11ABCDEFG0123456789_abcdefXYZ"],
+    ["stripe live key", "sk_live_51H8abcDEF123", "sk_live_51H8abcDEF123"],
+    ["stripe test key", "(sk_test_4eC39HqLyjWDarjtT1zdp7dc)", "sk_test_4eC39HqLyjWDarjtT1zdp7dc"],
+    ["stripe restricted key", "rk_live_51H8abcDEF123", "rk_live_51H8abcDEF123"],
+    ["jwt", `token: ${JWT}.`, JWT],
+    ["ipv4", "from 203.0.113.42:8080", "203.0.113.42"],
+    ["ipv6", "peer 2001:db8:85a3::8a2e:370:7334 closed", "2001:db8:85a3::8a2e:370:7334"],
+    ["ipv6 full", "fe80:0000:0000:0000:0204:61ff:fe9d:f156", "fe80:0000:0000:0000:0204:61ff:fe9d:f156"],
+    ["ipv6 loopback", "connect ECONNREFUSED ::1:443", "::1"],
+    ["ipv4-mapped ipv6", "from ::ffff:192.0.2.128 x", "::ffff:192.0.2.128"],
+  ])("redacts %s", (_rule, text, secret) => {
+    const out = redact(text);
+    expect(out).not.toContain(secret);
+    expect(out).toContain("[REDACTED:");
+  });
+
+  it("keeps the scheme of Bearer and Basic credentials", () => {
+    expect(redact("Authorization: Bearer abc.DEF-123_x")).toBe("Authorization: Bearer [REDACTED:credentials]");
+    expect(redact("Authorization: Basic dXNlcjpwYXNz==")).toBe("Authorization: Basic [REDACTED:credentials]");
+    expect(redact("authorization: bearer zk_abcdef123456")).not.toContain("zk_abcdef123456");
+  });
+
+  it("redacts URL userinfo but keeps scheme, host and path", () => {
+    expect(redact("POST https://user:p%40ss@hooks.example.com/in?x=1")).toBe(
+      "POST https://[REDACTED:url-credentials]hooks.example.com/in?x=1",
+    );
+    expect(redact("amqp://guest@mq.example.com:5672")).toBe("amqp://[REDACTED:url-credentials]mq.example.com:5672");
+  });
+
+  it("redacts an email inside a query string", () => {
+    expect(redact("https://example.com/?email=bob@example.com")).toBe("https://example.com/?email=[REDACTED:email]");
+  });
+
+  it("leaves ordinary text, clock times, versions and ids alone", () => {
+    const text = "Delivered at 12:34:56 GMT by node v20.19.0 for msg_2abc, std::vector, status 200 OK";
+    expect(redact(text)).toBe(text);
+    expect(redact("")).toBe("");
+  });
+
+  it("merges overlapping matches so no part of a secret leaks", () => {
+    const out = redact(`Bearer ${JWT}`);
+    expect(out).toBe("Bearer [REDACTED:credentials]");
+  });
+
+  it("keeps allowlisted substrings intact and still redacts the rest", () => {
+    const text = "write to support@zen.dev, not alice@example.com; from 127.0.0.1 and 10.0.0.7";
+    expect(redact(text, { allow: ["support@zen.dev", "127.0.0.1"] })).toBe(
+      "write to support@zen.dev, not [REDACTED:email]; from 127.0.0.1 and [REDACTED:ip]",
+    );
+  });
+
+  it("an allowlist entry does not shield a secret it only partly covers", () => {
+    expect(redact("zk_abcdef123456", { allow: ["abc"] })).toBe("[REDACTED:api-key]");
+    expect(redact("x", { allow: [""] })).toBe("x");
+  });
+
+  it("stays fast on adversarial input", () => {
+    const inputs = ["a@" + "b.".repeat(10_000), "a:".repeat(10_000), "1.".repeat(10_000), "f:".repeat(10_000)];
+    const started = performance.now();
+    for (const input of inputs) redact(input);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("redactObject", () => {
+  it("redacts strings at any depth and secret-looking keys entirely", () => {
+    const input = {
+      event: "user.created",
+      data: { email: "alice@example.com", tags: ["ok", "ip 198.51.100.1"], count: 3, active: true, none: null },
+      client_secret: "s3cr3t",
+      accessToken: { nested: "value" },
+      password: 1234,
+      Authorization: "Bearer xyz",
+      "api-key": "k",
+      apiKey: "k",
+      API_KEY: "k",
+    };
+    expect(redactObject(input)).toEqual({
+      event: "user.created",
+      data: { email: "[REDACTED:email]", tags: ["ok", "ip [REDACTED:ip]"], count: 3, active: true, none: null },
+      client_secret: REDACTED,
+      accessToken: REDACTED,
+      password: REDACTED,
+      Authorization: REDACTED,
+      "api-key": REDACTED,
+      apiKey: REDACTED,
+      API_KEY: REDACTED,
+    });
+    expect(input.data.email).toBe("alice@example.com"); // input untouched
+  });
+
+  it("handles primitives, arrays, shared references, cycles and the allowlist", () => {
+    expect(redactObject("bob@example.com")).toBe("[REDACTED:email]");
+    expect(redactObject(42)).toBe(42);
+    expect(redactObject(null)).toBeNull();
+    const shared = { note: "hi" };
+    expect(redactObject([shared, shared])).toEqual([{ note: "hi" }, { note: "hi" }]);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(redactObject(cyclic)).toEqual({ a: 1, self: REDACTED });
+    expect(redactObject({ to: "support@zen.dev" }, { allow: ["support@zen.dev"] })).toEqual({ to: "support@zen.dev" });
+  });
+});

@@ -1,0 +1,60 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql } from "slonik";
+import { z } from "zod";
+import type { Database } from "./db.js";
+import { applyEvent } from "./read-models/index.js";
+import type { KnownEnvelope } from "./read-models/shared.js";
+
+/** The checkpoint row of the read models in `projection_checkpoints`. */
+export const READ_MODELS_PROJECTION = "read_models";
+
+/** One stream message, decoded: `envelope` is null for a type to skip (unknown or malformed). */
+export interface StreamEvent {
+  seq: number;
+  envelope: KnownEnvelope | null;
+}
+
+const Seq = z.object({ last_seq: z.number() });
+
+/** The stream sequence the read models have applied (0 before the first event). */
+export async function readModelSeq(db: Database): Promise<number> {
+  const seq = await db.maybeOneFirst(sql.type(Seq)`
+    SELECT last_seq FROM projection_checkpoints WHERE projection = ${READ_MODELS_PROJECTION}`);
+  return seq ?? 0;
+}
+
+/** Waits until the read models have applied `minSeq`, polling every 20 ms; false on timeout. */
+export async function waitForSeq(db: Database, minSeq: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await readModelSeq(db)) >= minSeq) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+  }
+}
+
+/**
+ * Applies a batch in one transaction together with the checkpoint. The checkpoint row is locked
+ * first and events at or below it are skipped, so a redelivered event, or a second projector that
+ * lost its advisory lock without noticing, changes nothing. Returns the new checkpoint.
+ */
+export async function applyBatch(db: Database, events: readonly StreamEvent[]): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`
+      INSERT INTO projection_checkpoints (projection, last_seq) VALUES (${READ_MODELS_PROJECTION}, 0)
+      ON CONFLICT (projection) DO NOTHING`);
+    const from = await tx.oneFirst(sql.type(Seq)`
+      SELECT last_seq FROM projection_checkpoints WHERE projection = ${READ_MODELS_PROJECTION} FOR UPDATE`);
+    let last = from;
+    for (const event of events) {
+      if (event.seq <= last) continue;
+      if (event.envelope) await applyEvent(tx, event.envelope, event.seq);
+      last = event.seq;
+    }
+    if (last > from) {
+      await tx.query(sql.unsafe`
+        UPDATE projection_checkpoints SET last_seq = ${last} WHERE projection = ${READ_MODELS_PROJECTION}`);
+    }
+    return last;
+  });
+}

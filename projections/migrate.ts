@@ -1,0 +1,80 @@
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { sql } from "slonik";
+import { z } from "zod";
+import type { Database } from "./db.js";
+
+/**
+ * Where the `.sql` files are. From source (tsx, vitest) they sit beside this file; `tsc` does not
+ * copy them into `dist/`, so from `dist/projections/` we fall back to `../../projections/migrations`
+ * (the source folder, which ships with the build: the Dockerfile must copy `projections/migrations`).
+ */
+export function migrationsDirectory(): string {
+  const beside = fileURLToPath(new URL("./migrations/", import.meta.url));
+  if (existsSync(beside)) return beside;
+  return fileURLToPath(new URL("../../projections/migrations/", import.meta.url));
+}
+
+export interface MigrationFile {
+  version: number;
+  name: string;
+  path: string;
+}
+
+const FILE = /^(\d+)_([A-Za-z0-9_-]+)\.sql$/;
+
+export async function listMigrations(dir = migrationsDirectory()): Promise<MigrationFile[]> {
+  const files = (await readdir(dir)).flatMap((file) => {
+    const match = FILE.exec(file);
+    return match ? [{ version: Number(match[1]), name: match[2]!, path: `${dir}/${file}` }] : [];
+  });
+  return files.sort((a, b) => a.version - b.version);
+}
+
+/** Any two distinct numbers would do: the key of the lock every migrating process takes. */
+const MIGRATION_LOCK = sql.fragment`pg_advisory_xact_lock(7365001, 1)`;
+
+/** A query from a whole file's text: no parameters, so pg sends it as one multi-statement query. */
+function rawQuery(text: string) {
+  const strings = Object.assign([text], { raw: Object.freeze([text]) });
+  return sql.unsafe(strings as unknown as TemplateStringsArray);
+}
+
+/**
+ * Applies pending migrations in order, each in its own transaction that also records it in
+ * `schema_migrations`. Every transaction first takes one advisory lock, so processes starting
+ * together apply each file once. Returns the versions it applied.
+ */
+export async function migrate(db: Database, dir = migrationsDirectory()): Promise<number[]> {
+  const applied: number[] = [];
+  for (const file of await listMigrations(dir)) {
+    const text = await readFile(file.path, "utf8");
+    const done = await db.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT ${MIGRATION_LOCK}`);
+      await tx.query(sql.unsafe`
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+          version integer PRIMARY KEY,
+          name text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      const exists = await tx.exists(sql.unsafe`SELECT 1 FROM schema_migrations WHERE version = ${file.version}`);
+      if (exists) return false;
+      await tx.query(rawQuery(text));
+      await tx.query(sql.unsafe`INSERT INTO schema_migrations (version, name) VALUES (${file.version}, ${file.name})`);
+      return true;
+    });
+    if (done) applied.push(file.version);
+  }
+  return applied;
+}
+
+/** True when every migration file has been applied (for `/readyz`). */
+export async function migrationsApplied(db: Database, dir = migrationsDirectory()): Promise<boolean> {
+  const table = await db.oneFirst(sql.type(z.object({ t: z.string().nullable() }))`
+    SELECT to_regclass('schema_migrations')::text AS t`);
+  if (table === null) return false;
+  const versions = await db.anyFirst(sql.type(z.object({ version: z.number() }))`SELECT version FROM schema_migrations`);
+  const have = new Set(versions);
+  return (await listMigrations(dir)).every((file) => have.has(file.version));
+}

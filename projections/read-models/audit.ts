@@ -1,0 +1,57 @@
+import { sql } from "slonik";
+import { z } from "zod";
+import type { Database, Tx } from "../db.js";
+import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
+
+/** Every registry-changing event is audited: who did what, when, with which request id. */
+export const auditEventTypes = [
+  "tenant.created",
+  "apikey.created",
+  "apikey.revoked",
+  "endpoint.registered",
+  "endpoint.updated",
+  "endpoint.disabled",
+  "endpoint.deleted",
+] as const;
+
+/** Fields never copied into `changes`, even though events hold them only encrypted or hashed. */
+const HIDDEN = new Set(["secret", "keyHash"]);
+
+export const AuditRow = z.object({
+  id: z.string(),
+  occurredAt: z.string(),
+  actor: z.object({ kind: z.string(), id: z.string() }),
+  action: z.string(),
+  aggregateType: z.string(),
+  aggregateId: z.string(),
+  requestId: z.string(),
+  changes: z.record(z.unknown()),
+});
+export type AuditRow = z.infer<typeof AuditRow>;
+
+const handled = new Set<string>(auditEventTypes);
+
+export async function applyAuditEvent(tx: Tx, e: KnownEnvelope, _seq: number): Promise<void> {
+  if (!handled.has(e.type)) return;
+  const changes = Object.fromEntries(Object.entries(e.data as object).filter(([key]) => !HIDDEN.has(key)));
+  await tx.query(sql.unsafe`
+    INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type,
+                           aggregate_id, request_id, changes)
+    VALUES (${e.id}, ${e.tenantId}, ${e.occurredAt}::timestamptz, ${e.actor.kind}, ${e.actor.id}, ${e.type},
+            ${e.aggregateType}, ${e.aggregateId}, ${e.correlationId}, ${sql.jsonb(changes as Parameters<typeof sql.jsonb>[0])})
+    ON CONFLICT (event_id) DO NOTHING`);
+}
+
+export const auditReadModel: ReadModel = { name: "audit", handles: auditEventTypes, apply: applyAuditEvent };
+
+/** The tenant's audit log, newest first. */
+export async function listAudit(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<AuditRow>> {
+  const limit = clampLimit(page.limit);
+  const rows = await db.any(sql.type(AuditRow)`
+    SELECT event_id AS id, occurred_at AS "occurredAt", jsonb_build_object('kind', actor_kind, 'id', actor_id) AS actor,
+           action, aggregate_type AS "aggregateType", aggregate_id AS "aggregateId", request_id AS "requestId", changes
+    FROM audit_log
+    WHERE tenant_id = ${tenantId} AND ${afterCursor(page.cursor, "occurred_at", "event_id")}
+    ORDER BY occurred_at DESC, event_id DESC LIMIT ${limit + 1}`);
+  return toPage(rows, limit, (row) => ({ at: row.occurredAt, id: row.id }));
+}

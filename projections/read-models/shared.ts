@@ -1,0 +1,91 @@
+import { sql, type FragmentSqlToken } from "slonik";
+import { Envelope, type TypedEnvelope } from "../../contracts/envelope.js";
+import { EventSchemas, type EventData, type EventType } from "../../contracts/events.js";
+import type { Tx } from "../db.js";
+
+/** An envelope whose `data` has been validated against the schema of its `type`. */
+export type KnownEnvelope = { [T in EventType]: TypedEnvelope<EventData<T>, T> }[EventType];
+export type EnvelopeOf<T extends EventType> = Extract<KnownEnvelope, { type: T }>;
+
+/** One read model: the event types it handles and how one event changes its rows. */
+export interface ReadModel {
+  name: string;
+  handles: readonly EventType[];
+  apply: (tx: Tx, envelope: KnownEnvelope, seq: number) => Promise<void>;
+}
+
+export const isKnownType = (type: string): type is EventType => Object.hasOwn(EventSchemas, type);
+
+/**
+ * Validates an envelope and its data. Returns null for an event type this code does not know
+ * (a newer producer); throws when the envelope or a known type's data is malformed.
+ */
+export function parseEnvelope(raw: unknown): KnownEnvelope | null {
+  const envelope = Envelope.parse(raw);
+  if (!isKnownType(envelope.type)) return null;
+  const data: unknown = EventSchemas[envelope.type].parse(envelope.data);
+  return { ...envelope, data } as KnownEnvelope;
+}
+
+/** Pagination: `limit` 1–500 (default 50) and the opaque cursor of a previous page. */
+export interface PageRequest {
+  limit?: number;
+  cursor?: string | null;
+}
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/** A cursor that is not one we issued; the api answers 400 `invalid_request`. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super("invalid cursor");
+    this.name = "InvalidCursorError";
+  }
+}
+
+export const clampLimit = (limit: number | undefined) => Math.min(500, Math.max(1, Math.trunc(limit ?? 50)));
+
+interface CursorKey {
+  at: string;
+  id: string;
+}
+
+export const encodeCursor = (key: CursorKey) => Buffer.from(JSON.stringify([key.at, key.id])).toString("base64url");
+
+export function decodeCursor(cursor: string): CursorKey {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string") {
+      if (!Number.isNaN(Date.parse(value[0]))) return { at: value[0], id: value[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidCursorError();
+}
+
+/**
+ * `(at, id) < cursor` for newest-first pages ordered by `(at DESC, id DESC)`; `TRUE` on the first page.
+ * Columns are trusted identifiers from our own code.
+ */
+export function afterCursor(cursor: string | null | undefined, at: string, id: string): FragmentSqlToken {
+  if (!cursor) return sql.fragment`TRUE`;
+  const key = decodeCursor(cursor);
+  return sql.fragment`(${sql.identifier([at])}, ${sql.identifier([id])}) < (${key.at}::timestamptz, ${key.id})`;
+}
+
+/** Cuts the `limit + 1` rows a list query fetched into a page and the next cursor. */
+export function toPage<T>(rows: readonly T[], limit: number, key: (row: T) => CursorKey): Page<T> {
+  const data = rows.slice(0, limit);
+  const last = data.at(-1);
+  return { data, nextCursor: rows.length > limit && last ? encodeCursor(key(last)) : null };
+}
+
+/** Joins conditions with AND. */
+export const whereAll = (conditions: FragmentSqlToken[]) => sql.join(conditions, sql.fragment` AND `);
+
+/** JSON for a jsonb column; `undefined` and `null` both store SQL NULL. */
+export const jsonbOrNull = (value: unknown) =>
+  value === undefined || value === null ? null : sql.jsonb(value as Parameters<typeof sql.jsonb>[0]);

@@ -1,0 +1,169 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import pLimit, { type LimitFunction } from "p-limit";
+import type { Actor } from "../../contracts/common.js";
+import { EVENT_HEADERS } from "../../contracts/envelope.js";
+import type { EventData } from "../../contracts/events.js";
+import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
+import { deliveryDecider, type DeliveryCommand, type DeliveryState } from "../../domain/delivery/delivery.js";
+import { effectiveDeliveryPolicy, effectiveRetryPolicy } from "../../domain/endpoint/endpoint.js";
+import { DomainError } from "../../domain/errors.js";
+import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
+import { ConcurrencyError, type AggregateRef, type EventStore, type LoadedAggregate, type StoredEvent } from "../../streams/event-store.js";
+import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
+import type { Topology } from "../../streams/topology.js";
+import type { Logger } from "../shared/logger.js";
+import type { SecretBox } from "../shared/secret-box.js";
+import type { HttpSender } from "./http-sender.js";
+import { signedRequest } from "./outbound.js";
+
+const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
+const VIEW_WAIT_MS = 10_000;
+/** Longer than the longest attempt (30 s), with room to wait for a slot. */
+const ACK_WAIT_MS = 120_000;
+/** Attempts waiting for one endpoint's slots beyond this go back to the server for a while. */
+const MAX_WAITING_PER_ENDPOINT = 256;
+/**
+ * A retry that is not yet due keeps its unacked slot until the server redelivers it (2.9 has no
+ * message scheduling), so the consumer must allow far more unacked messages than are ever retrying.
+ */
+const MAX_ACK_PENDING = 100_000;
+
+export interface DispatcherDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  store: EventStore;
+  view: RegistryView;
+  topology: Topology;
+  logger: Logger;
+  sender: HttpSender;
+  secretBox: SecretBox;
+  /** Attempts in flight in this process, all endpoints together. */
+  concurrency: number;
+  /** Attempts in flight to any one endpoint, so a slow endpoint cannot take every slot. */
+  concurrencyPerEndpoint: number;
+  /** Delivery messages handled at once (waiting for a slot or sending). */
+  maxHandled?: number;
+}
+
+type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
+
+/**
+ * The dispatcher: a reactor on delivery events. `delivery.scheduled` and a due
+ * `delivery.retry_scheduled` trigger one signed attempt, recorded as `delivery.attempted` plus its
+ * outcome. A retry not yet due goes back to the server with `nak(delay)`, so waiting costs no
+ * client resources; per-endpoint slots keep a dead endpoint from holding up healthy ones.
+ */
+export function createDispatcher(deps: DispatcherDeps) {
+  const { store, view, topology, logger } = deps;
+  const durable = topology.consumerName("dispatcher");
+  const sendSlots = pLimit(deps.concurrency);
+  const endpointSlots = new Map<string, LimitFunction>();
+  let running: RunningConsumer | undefined;
+
+  const slotsFor = (endpointId: string): LimitFunction => {
+    let slots = endpointSlots.get(endpointId);
+    if (!slots) endpointSlots.set(endpointId, (slots = pLimit(deps.concurrencyPerEndpoint)));
+    return slots;
+  };
+
+  async function decideAndAppend(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, command: DeliveryCommand, causeId: string, stored: StoredEvent) {
+    const events = deliveryDecider.decide(command, loaded.state);
+    const context = { correlationId: stored.envelope.correlationId, causationId: stored.envelope.id, actor: SYSTEM, now: new Date() };
+    try {
+      await store.append(ref, events, { expectedVersion: loaded.version, prevHash: loaded.lastHash, causeId, context });
+    } catch (error) {
+      // Another dispatcher moved this delivery on first: its events stand, ours are not needed.
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
+
+  async function attempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, stored: StoredEvent): Promise<Settlement> {
+    const { scheduled } = waiting;
+    if (!(await view.waitFor(scheduled.registrySeq, VIEW_WAIT_MS))) return retryLater(1_000);
+    const endpoint = view.endpoint(ref.tenantId, scheduled.endpointId);
+    if (!endpoint || endpoint.state.status !== "active") {
+      const reason = endpoint?.state.status === "disabled" ? `endpoint disabled: ${endpoint.state.disabledReason ?? "no reason"}` : "endpoint deleted";
+      await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:abandoned`, stored);
+      return ack;
+    }
+    const slots = slotsFor(endpoint.endpointId);
+    if (slots.pendingCount >= MAX_WAITING_PER_ENDPOINT) return retryLater(1_000 + Math.random() * 2_000);
+    const result = await slots(() => sendSlots(() => send(endpoint, scheduled)));
+    const now = new Date();
+    const command: DeliveryCommand = {
+      type: "RecordAttempt",
+      attempt: {
+        startedAt: result.startedAt.toISOString(),
+        latencyMs: result.latencyMs,
+        statusCode: result.statusCode,
+        networkError: result.networkError,
+        error: result.error,
+        responseSnippet: result.responseSnippet,
+        retryAfterMs: parseRetryAfterMs(result.retryAfter, now),
+      },
+      policy: effectiveRetryPolicy(endpoint.state),
+      now: now.toISOString(),
+      random: Math.random(),
+    };
+    await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, stored);
+    logger.info(
+      { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId },
+      "delivery attempt",
+    );
+    return ack;
+  }
+
+  function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">) {
+    const secret = deps.secretBox.decrypt(endpoint.state.secret);
+    const request = signedRequest({ url: endpoint.state.url, secrets: [secret], scheduled, now: new Date() });
+    return deps.sender.send({ ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
+  }
+
+  async function process(stored: StoredEvent): Promise<Settlement> {
+    const ref: AggregateRef = { tenantId: stored.envelope.tenantId, aggregateType: "delivery", aggregateId: stored.envelope.aggregateId };
+    if (stored.envelope.type === "delivery.retry_scheduled") {
+      const dueInMs = Date.parse((stored.envelope.data as EventData<"delivery.retry_scheduled">).nextAttemptAt) - Date.now();
+      if (dueInMs > 0) return retryLater(dueInMs);
+    }
+    const loaded = await store.load(ref, deliveryDecider, { knownLast: stored });
+    const { state } = loaded;
+    if (state.status === "attempted") {
+      // The outcome of a recorded attempt was never appended (a crash in between): decide it now.
+      const endpoint = view.endpoint(ref.tenantId, state.scheduled.endpointId);
+      const policy = effectiveRetryPolicy(endpoint?.state ?? {});
+      await decideAndAppend(ref, loaded, { type: "ResolveAttempt", policy, now: new Date().toISOString(), random: Math.random() }, `${ref.aggregateId}:resolve:${state.lastAttempt.attempt}`, stored);
+      return ack;
+    }
+    // Only the delivery's latest event triggers an attempt; older ones were superseded.
+    if ((state.status !== "pending" && state.status !== "retrying") || loaded.version !== stored.seq) return ack;
+    return attempt(ref, loaded, state, stored);
+  }
+
+  async function handle(message: JsMsg): Promise<Settlement> {
+    const type = message.headers?.get(EVENT_HEADERS.type);
+    if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled") return ack;
+    const heartbeat = setInterval(() => message.working(), ACK_WAIT_MS / 3);
+    try {
+      return await process(toStoredEvent(message));
+    } catch (error) {
+      if (error instanceof DomainError && error.code === "conflict") return ack;
+      throw error;
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      await ensureDurable(deps.jsm, topology.stream, { durable, filterSubject: topology.deliveryBranch, ackWaitMs: ACK_WAIT_MS, maxAckPending: MAX_ACK_PENDING });
+      running = await runDurable(deps.js, topology.stream, durable, {
+        concurrency: deps.maxHandled ?? 4_096,
+        handle,
+        onError: (error, message) => logger.error({ err: error, seq: message.seq }, "dispatch failed; the delivery event will be redelivered"),
+      });
+    },
+    async stop(): Promise<void> {
+      await running?.stop();
+    },
+  };
+}

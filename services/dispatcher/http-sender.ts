@@ -1,0 +1,170 @@
+import { Agent } from "undici";
+import type { Readable } from "node:stream";
+import { redact } from "../../domain/redaction/redact.js";
+
+/** One outbound webhook attempt: always a POST, never redirected. */
+export interface OutboundRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** One deadline covering connect, headers and the whole (bounded) body read. */
+  timeoutMs: number;
+}
+
+export type NetworkError = "timeout" | "connection_error" | "dns_error";
+
+/** What happened on the wire. Exactly one of `statusCode` / `networkError` is set. */
+export interface SendResult {
+  startedAt: Date;
+  /** Whole milliseconds from start until the body was read (or the failure). */
+  latencyMs: number;
+  statusCode?: number;
+  networkError?: NetworkError;
+  /** Short and secret-free: an error code such as "ECONNREFUSED", or "timed out after 1000 ms". */
+  error?: string;
+  /** The raw `Retry-After` header, when present. */
+  retryAfter?: string;
+  /** Lower-cased names; repeated headers joined with ", "; values redacted. */
+  responseHeaders?: Record<string, string>;
+  /** The start of the response body, redacted, at most `snippetBytes` UTF-8 bytes. */
+  responseSnippet?: string;
+}
+
+/** Port used by the delivery worker and test send. */
+export interface HttpSender {
+  /** Never throws for network failures: they come back as `networkError`. */
+  send(req: OutboundRequest): Promise<SendResult>;
+  /** Waits for in-flight requests (each bounded by its deadline), then closes every socket. */
+  close(): Promise<void>;
+}
+
+export interface HttpSenderOptions {
+  /** Sockets per origin (default 64), kept alive, no pipelining. */
+  connectionsPerOrigin?: number;
+  /** Response bytes read at most (default 20 KiB); the rest is never read. */
+  maxBodyBytes?: number;
+  /** Bytes of the (redacted) body kept as `responseSnippet` (default 1 KiB). */
+  snippetBytes?: number;
+  /** Connect timeout (default 10 s); the request deadline caps it too. */
+  connectTimeoutMs?: number;
+}
+
+const SECRET_HEADERS = new Set(["set-cookie", "cookie", "authorization", "proxy-authorization"]);
+const TIMEOUT_CODES = new Set([
+  "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_ABORTED",
+  "ABORT_ERR", "ETIMEDOUT", "ESOCKETTIMEDOUT",
+]);
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "ENODATA"]);
+
+export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
+  const maxBodyBytes = options.maxBodyBytes ?? 20 * 1024;
+  const snippetBytes = Math.min(options.snippetBytes ?? 1024, maxBodyBytes);
+  // undici 7 never follows redirects unless the redirect interceptor is composed in: we don't.
+  const agent = new Agent({
+    connections: options.connectionsPerOrigin ?? 64,
+    pipelining: 1,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+  });
+
+  async function send(req: OutboundRequest): Promise<SendResult> {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const elapsed = () => Math.round(performance.now() - t0);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), req.timeoutMs);
+    try {
+      const url = new URL(req.url);
+      const res = await agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: "POST",
+        headers: req.headers,
+        body: req.body,
+        signal: controller.signal,
+        // backstops: the abort signal above is the real, total deadline
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+      const body = await readBounded(res.body, maxBodyBytes);
+      const result: SendResult = { startedAt, latencyMs: elapsed(), statusCode: res.statusCode };
+      const headers = flattenHeaders(res.headers);
+      if (headers["retry-after"] !== undefined) result.retryAfter = headers["retry-after"];
+      result.responseHeaders = redactHeaders(headers);
+      if (body.length > 0) result.responseSnippet = truncateUtf8(redact(body.toString("utf8")), snippetBytes);
+      return result;
+    } catch (err) {
+      return { startedAt, latencyMs: elapsed(), ...classify(err, controller.signal.aborted, req.timeoutMs) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return { send, close: () => agent.close() };
+}
+
+/** Reads at most `limit` bytes, then destroys the body so the socket is released either way. */
+async function readBounded(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const room = limit - size;
+      chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+      size += Math.min(chunk.length, room);
+      if (size >= limit) break; // leaving the loop destroys the stream
+    }
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+
+function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    out[name] = SECRET_HEADERS.has(name) ? "[REDACTED]" : redact(value);
+  }
+  return out;
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text, "utf8");
+  if (buf.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--; // don't split a multi-byte character
+  return buf.subarray(0, end).toString("utf8");
+}
+
+function classify(err: unknown, deadlinePassed: boolean, timeoutMs: number): Pick<SendResult, "networkError" | "error"> {
+  const timedOut = { networkError: "timeout", error: `timed out after ${timeoutMs} ms` } as const;
+  if (deadlinePassed) return timedOut;
+  const codes = errorCodes(err);
+  if (codes.some((c) => TIMEOUT_CODES.has(c))) return timedOut;
+  const dns = codes.find((c) => DNS_CODES.has(c));
+  if (dns) return { networkError: "dns_error", error: dns };
+  // ECONNREFUSED, ECONNRESET, EPIPE, UND_ERR_SOCKET ("other side closed"), unreachable hosts, bad URLs…
+  const code = codes.find((c) => !c.startsWith("UND_ERR_")) ?? codes[0];
+  return { networkError: "connection_error", error: code ?? shortMessage(err) };
+}
+
+/** Codes of the error, its causes and (AggregateError from happy eyeballs) its inner errors. */
+function errorCodes(err: unknown, depth = 0): string[] {
+  if (depth > 4 || typeof err !== "object" || err === null) return [];
+  const e = err as { code?: unknown; name?: unknown; cause?: unknown; errors?: unknown };
+  const own = typeof e.code === "string" ? [e.code] : e.name === "TimeoutError" || e.name === "AbortError" ? ["ABORT_ERR"] : [];
+  const inner = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
+  return [...own, ...errorCodes(e.cause, depth + 1), ...inner];
+}
+
+function shortMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return redact(message).slice(0, 120) || "unknown error";
+}

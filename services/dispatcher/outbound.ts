@@ -1,0 +1,25 @@
+import type { EventData } from "../../contracts/events.js";
+import { buildOutboundBody, signPayload } from "../../domain/signing/standard-webhooks.js";
+import { VERSION } from "../shared/version.js";
+
+const USER_AGENT = `zen-webhooks/${VERSION}`;
+
+/**
+ * The request a receiver gets (API.md "Outbound requests"): the Standard Webhooks headers with
+ * `webhook-id` = the message id (the same on every retry), and the body `{type, timestamp, data}`.
+ */
+export function signedRequest({ url, secrets, scheduled, now }: { url: string; secrets: string[]; scheduled: EventData<"delivery.scheduled">; now: Date }) {
+  const body = buildOutboundBody({ eventType: scheduled.eventType, timestamp: scheduled.messageReceivedAt, payload: scheduled.payload });
+  const timestamp = Math.floor(now.getTime() / 1000);
+  return {
+    url,
+    body,
+    headers: {
+      "content-type": "application/json",
+      "user-agent": USER_AGENT,
+      "webhook-id": scheduled.messageId,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signPayload({ msgId: scheduled.messageId, timestamp, body, secrets }),
+    },
+  };
+}

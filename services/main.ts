@@ -1,0 +1,37 @@
+import { ConfigError, loadConfig } from "./shared/config.js";
+import { createLogger } from "./shared/logger.js";
+import { DependencyUnreachable, startPlatform } from "./platform.js";
+
+/**
+ * `npm start`: every role of ZEN_ROLES in this process, configured by the environment alone.
+ * A missing dependency is one clear line on stderr and exit code 1, never a stack trace.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const platform = await startPlatform(config, logger);
+  logger.info({ roles: config.roles, url: platform.url, prefix: config.streamPrefix }, "zen-webhooks started");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: draining consumers");
+    const forced = setTimeout(() => process.exit(1), 30_000).unref();
+    await platform.stop();
+    clearTimeout(forced);
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof DependencyUnreachable) {
+    process.stderr.write(`zen-webhooks: ${error.message}\n`);
+  } else {
+    process.stderr.write(`zen-webhooks: failed to start: ${(error as Error)?.message ?? String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,101 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Actor } from "../../contracts/common.js";
+import { EVENT_HEADERS } from "../../contracts/envelope.js";
+import type { EventData } from "../../contracts/events.js";
+import { deliveryDecider } from "../../domain/delivery/delivery.js";
+import { messageDecider } from "../../domain/message/message.js";
+import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
+import type { CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
+import type { RegistryView } from "../../streams/registry-view.js";
+import type { Topology } from "../../streams/topology.js";
+import type { Logger } from "../shared/logger.js";
+
+const SYSTEM: Actor = { kind: "system", id: "router" };
+/** How long a message waits for the registry view to reach its sequence before it is retried. */
+const VIEW_WAIT_MS = 10_000;
+
+export interface RouterDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  store: EventStore;
+  view: RegistryView;
+  topology: Topology;
+  logger: Logger;
+  concurrency?: number;
+}
+
+/**
+ * The router: a reactor on message events. Each `message.received` at stream sequence M is routed
+ * against the registry as of M (the view's history), recorded as `routing.decided` on the message,
+ * then one `delivery.scheduled` per target. Every append is idempotent (deterministic ids and
+ * optimistic concurrency), so a redelivered message schedules nothing twice.
+ */
+export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64 }: RouterDeps) {
+  const durable = topology.consumerName("router");
+  let running: RunningConsumer | undefined;
+
+  async function route(stored: StoredEvent): Promise<Settlement> {
+    const { envelope, seq } = stored;
+    if (!(await view.waitFor(seq, VIEW_WAIT_MS))) return retryLater(1_000);
+    const context: CommandContext = { correlationId: envelope.correlationId, causationId: envelope.id, actor: SYSTEM, now: new Date() };
+    const endpoints = view.endpointsAsOf(envelope.tenantId, seq).map(({ endpointId, state }) => ({
+      endpointId,
+      status: state.status,
+      eventTypes: state.eventTypes,
+    }));
+    const { state } = await store.handle(
+      { tenantId: envelope.tenantId, aggregateType: "message", aggregateId: envelope.aggregateId },
+      messageDecider,
+      { type: "DecideRouting", messageId: envelope.aggregateId, registrySeq: seq, endpoints },
+      { causeId: `${envelope.aggregateId}:routing`, context, knownLast: stored },
+    );
+    if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
+    await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
+    logger.debug({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId }, "routed");
+    return ack;
+  }
+
+  function schedule(
+    stored: StoredEvent,
+    routing: EventData<"routing.decided">,
+    payload: Record<string, unknown>,
+    target: { endpointId: string; deliveryId: string },
+    context: CommandContext,
+  ) {
+    const { envelope } = stored;
+    return store.handle(
+      { tenantId: envelope.tenantId, aggregateType: "delivery", aggregateId: target.deliveryId },
+      deliveryDecider,
+      {
+        type: "ScheduleDelivery",
+        messageId: envelope.aggregateId,
+        endpointId: target.endpointId,
+        eventType: routing.eventType,
+        payload,
+        messageReceivedAt: envelope.occurredAt,
+        registrySeq: routing.registrySeq,
+      },
+      { causeId: `${target.deliveryId}:scheduled`, context },
+    );
+  }
+
+  async function handle(message: JsMsg): Promise<Settlement> {
+    // The filter also brings the message's own later events (routing.decided): nothing to do.
+    if (message.headers?.get(EVENT_HEADERS.type) !== "message.received") return ack;
+    return route(toStoredEvent(message));
+  }
+
+  return {
+    async start(): Promise<void> {
+      await ensureDurable(jsm, topology.stream, { durable, filterSubject: topology.messageEvents, ackWaitMs: 30_000, maxAckPending: 10_000 });
+      running = await runDurable(js, topology.stream, durable, {
+        concurrency,
+        handle,
+        onError: (error, message) => logger.error({ err: error, seq: message.seq }, "routing failed; the message will be redelivered"),
+      });
+    },
+    async stop(): Promise<void> {
+      await running?.stop();
+    },
+  };
+}

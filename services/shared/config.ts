@@ -1,0 +1,81 @@
+import { z } from "zod";
+
+/** The roles one process can run; `ZEN_ROLES` picks a subset, all by default. */
+export const ROLES = ["api", "router", "dispatcher", "projector"] as const;
+export type Role = (typeof ROLES)[number];
+
+const booleanFlag = z
+  .enum(["true", "false", "1", "0", ""])
+  .default("false")
+  .transform((v) => v === "true" || v === "1");
+
+const Environment = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  HOST: z.string().default("127.0.0.1"),
+  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/zen_webhooks"),
+  ZEN_ADMIN_TOKEN: z.string().optional(),
+  ZEN_MASTER_KEY: z.string().optional(),
+  ZEN_ALLOW_PRIVATE_TARGETS: booleanFlag,
+  ZEN_STREAM_PREFIX: z.string().default("zen"),
+  ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  ZEN_ROLES: z.string().default(ROLES.join(",")),
+  ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
+  ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  natsUrl: string;
+  databaseUrl: string;
+  /** The platform operator's bearer token; when unset, operator routes refuse every caller. */
+  adminToken: string | undefined;
+  masterKey: string | undefined;
+  allowPrivateTargets: boolean;
+  streamPrefix: string;
+  streamReplicas: number;
+  roles: Role[];
+  maxBodyBytes: number;
+  deliveryConcurrency: number;
+  deliveryConcurrencyPerEndpoint: number;
+  logLevel: string;
+}
+
+/** Reads the configuration from the environment (DESIGN.md "Running"), with local defaults. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = Environment.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new ConfigError(`invalid configuration: ${issues}`);
+  }
+  const e = parsed.data;
+  const roles = e.ZEN_ROLES.split(",").map((r) => r.trim()).filter(Boolean);
+  const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (unknown.length > 0 || roles.length === 0) {
+    throw new ConfigError(`ZEN_ROLES must be a comma-separated subset of ${ROLES.join(",")} (got "${e.ZEN_ROLES}")`);
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    natsUrl: e.NATS_URL,
+    databaseUrl: e.DATABASE_URL,
+    adminToken: e.ZEN_ADMIN_TOKEN || undefined,
+    masterKey: e.ZEN_MASTER_KEY || undefined,
+    allowPrivateTargets: e.ZEN_ALLOW_PRIVATE_TARGETS,
+    streamPrefix: e.ZEN_STREAM_PREFIX,
+    streamReplicas: e.ZEN_STREAM_REPLICAS,
+    roles: roles as Role[],
+    maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
+    deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
+    deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** A configuration problem, reported as one line without a stack trace. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}

@@ -1,0 +1,45 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import type { EncryptedSecret } from "../../contracts/common.js";
+
+/**
+ * Encrypts endpoint secrets at rest with AES-256-GCM under a master key, as
+ * `enc:v1:<keyId>:<base64 iv|tag|ciphertext>`. The key id (a digest of the key) names which key
+ * sealed a value, so a later rotation can keep old keys for reading.
+ */
+export interface SecretBox {
+  encrypt(plain: string): EncryptedSecret;
+  decrypt(sealed: EncryptedSecret): string;
+  keyId: string;
+}
+
+/** Used only when ZEN_MASTER_KEY is unset, so a laptop runs with no setup; never in production. */
+const DEVELOPMENT_KEY_SEED = "zen-webhooks development master key: set ZEN_MASTER_KEY in production";
+
+/** `masterKey` is 32 bytes as base64 or hex; undefined selects the development key. */
+export function createSecretBox(masterKey: string | undefined): SecretBox {
+  const key = masterKey === undefined ? createHash("sha256").update(DEVELOPMENT_KEY_SEED).digest() : parseKey(masterKey);
+  const keyId = createHash("sha256").update(key).digest("hex").slice(0, 12);
+  return {
+    keyId,
+    encrypt(plain) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      const ciphertext = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
+      return `enc:v1:${keyId}:${Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString("base64")}`;
+    },
+    decrypt(sealed) {
+      const [, , sealedKeyId, payload] = sealed.split(":");
+      if (sealedKeyId !== keyId || payload === undefined) throw new Error(`secret sealed with unknown key id ${sealedKeyId}`);
+      const bytes = Buffer.from(payload, "base64");
+      const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, 12));
+      decipher.setAuthTag(bytes.subarray(12, 28));
+      return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
+    },
+  };
+}
+
+function parseKey(text: string): Buffer {
+  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : Buffer.from(text, "base64");
+  if (key.length !== 32) throw new Error("ZEN_MASTER_KEY must be 32 bytes, as 64 hex digits or base64");
+  return key;
+}

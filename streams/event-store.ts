@@ -1,0 +1,228 @@
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { AggregateType, Actor } from "../contracts/common.js";
+import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
+import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../contracts/events.js";
+import type { Decider } from "../domain/decider.js";
+import { sealEnvelope } from "./envelope.js";
+import type { Topology } from "./topology.js";
+
+/** Which aggregate: its subject is derived from these three. */
+export interface AggregateRef {
+  tenantId: string;
+  aggregateType: AggregateType;
+  aggregateId: string;
+}
+
+/** Who and what caused the events being appended; copied onto every envelope. */
+export interface CommandContext {
+  correlationId: string;
+  causationId: string | null;
+  actor: Actor;
+  now: Date;
+  /** A W3C traceparent to carry on the message headers, when tracing is on. */
+  traceparent?: string;
+}
+
+/** An aggregate's state as of `version`, the stream sequence of its last event (0: no events). */
+export interface LoadedAggregate<S> {
+  state: S;
+  version: number;
+  lastHash: string | null;
+}
+
+/** An event as read from the stream. */
+export interface StoredEvent {
+  seq: number;
+  envelope: Envelope;
+}
+
+export interface AppendResult {
+  /** Stream sequence of the last event appended (or of the aggregate's last event when none were). */
+  lastSeq: number;
+  envelopes: Envelope[];
+}
+
+/** Another writer appended to the aggregate since it was loaded. */
+export class ConcurrencyError extends Error {
+  constructor(readonly subject: string) {
+    super(`concurrent append to ${subject}`);
+    this.name = "ConcurrencyError";
+  }
+}
+
+/** An aggregate's events do not chain: the log was edited or is corrupt. */
+export class IntegrityError extends Error {
+  constructor(readonly subject: string, seq: number) {
+    super(`hash chain broken on ${subject} at stream sequence ${seq}`);
+    this.name = "IntegrityError";
+  }
+}
+
+const WRONG_LAST_SEQUENCE = 10071;
+const MAX_CACHED_AGGREGATES = 10_000;
+
+interface CacheEntry {
+  state: unknown;
+  version: number;
+  lastHash: string | null;
+}
+
+export interface EventStoreDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  topology: Topology;
+  /** Conflicting appends are retried this many times after a reload. */
+  maxConflictRetries?: number;
+}
+
+/**
+ * The event store over one JetStream stream. Loading an aggregate walks its subject with direct
+ * gets (`next_by_subj`), never a consumer, and keeps the folded state in a bounded cache so a
+ * writer that already holds the latest version pays no round trip. Appends are optimistic
+ * (`expect.lastSubjectSequence`) and carry a `Nats-Msg-Id` derived from the command's cause.
+ */
+export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: EventStoreDeps) {
+  const cache = new Map<string, CacheEntry>();
+
+  const subjectOf = (ref: AggregateRef) => topology.aggregateSubject(ref.tenantId, ref.aggregateType, ref.aggregateId);
+
+  function remember(subject: string, entry: CacheEntry): void {
+    cache.delete(subject);
+    cache.set(subject, entry);
+    if (cache.size > MAX_CACHED_AGGREGATES) cache.delete(cache.keys().next().value as string);
+  }
+
+  /** Every event of one aggregate from `afterSeq` on, oldest first. */
+  async function* readSubject(subject: string, afterSeq = 0): AsyncGenerator<StoredEvent> {
+    let seq = afterSeq + 1;
+    for (;;) {
+      const message = await jsm.direct.getMessage(topology.stream, { seq, next_by_subj: subject });
+      if (!message) return;
+      yield { seq: message.seq, envelope: message.json<Envelope>() };
+      seq = message.seq + 1;
+    }
+  }
+
+  async function load<S>(
+    ref: AggregateRef,
+    decider: Decider<any, S, any>,
+    options: { knownLast?: StoredEvent; fresh?: boolean } = {},
+  ): Promise<LoadedAggregate<S>> {
+    const subject = subjectOf(ref);
+    const { knownLast } = options;
+    const cached = options.fresh ? undefined : cache.get(subject);
+    if (cached && knownLast && cached.version === knownLast.seq) return cached as LoadedAggregate<S>;
+    if (knownLast && knownLast.envelope.prevHash === null) {
+      // The first event of an aggregate carries its whole history.
+      const state = decider.evolve(decider.initialState(), toDomainEvent(knownLast.envelope));
+      const entry = { state, version: knownLast.seq, lastHash: knownLast.envelope.hash };
+      remember(subject, entry);
+      return entry;
+    }
+    let state = (cached?.state as S | undefined) ?? decider.initialState();
+    let version = cached?.version ?? 0;
+    let lastHash = cached?.lastHash ?? null;
+    for await (const { seq, envelope } of readSubject(subject, version)) {
+      if (envelope.prevHash !== lastHash) throw new IntegrityError(subject, seq);
+      state = decider.evolve(state, toDomainEvent(envelope));
+      version = seq;
+      lastHash = envelope.hash;
+    }
+    remember(subject, { state, version, lastHash });
+    return { state, version, lastHash };
+  }
+
+  async function append(
+    ref: AggregateRef,
+    events: readonly DomainEvent[],
+    options: { expectedVersion: number; prevHash: string | null; causeId: string; context: CommandContext },
+  ): Promise<AppendResult> {
+    const subject = subjectOf(ref);
+    let expected = options.expectedVersion;
+    let prevHash = options.prevHash;
+    const envelopes: Envelope[] = [];
+    for (const [index, event] of events.entries()) {
+      const envelope = sealEnvelope({
+        id: `${options.causeId}:${index}`,
+        type: event.type,
+        schemaVersion: CURRENT_SCHEMA_VERSION,
+        tenantId: ref.tenantId,
+        aggregateType: ref.aggregateType,
+        aggregateId: ref.aggregateId,
+        occurredAt: options.context.now.toISOString(),
+        correlationId: options.context.correlationId,
+        causationId: options.context.causationId,
+        actor: options.context.actor,
+        data: event.data,
+        prevHash,
+      });
+      expected = await publish(subject, envelope, expected, options.context.traceparent);
+      prevHash = envelope.hash;
+      envelopes.push(envelope);
+    }
+    return { lastSeq: expected, envelopes };
+  }
+
+  async function publish(subject: string, envelope: Envelope, expectedSeq: number, traceparent?: string): Promise<number> {
+    const headers = natsHeaders();
+    headers.set(EVENT_HEADERS.type, envelope.type);
+    headers.set(EVENT_HEADERS.tenant, envelope.tenantId);
+    headers.set(EVENT_HEADERS.aggregateType, envelope.aggregateType);
+    headers.set(EVENT_HEADERS.aggregateId, envelope.aggregateId);
+    headers.set(EVENT_HEADERS.correlation, envelope.correlationId);
+    if (traceparent) headers.set(EVENT_HEADERS.traceparent, traceparent);
+    try {
+      const ack = await js.publish(subject, JSON.stringify(envelope), {
+        msgID: envelope.id,
+        expect: { lastSubjectSequence: expectedSeq },
+        headers,
+      });
+      return ack.seq;
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
+      throw error;
+    }
+  }
+
+  /**
+   * Load → decide → append, retried on a concurrent append with a fresh load. `causeId` makes the
+   * event ids (and so the JetStream dedupe ids): the same cause never writes its events twice.
+   */
+  async function handle<C, S>(
+    ref: AggregateRef,
+    decider: Decider<C, S, any>,
+    command: C,
+    options: { causeId: string; context: CommandContext; knownLast?: StoredEvent },
+  ): Promise<AppendResult & { state: S }> {
+    for (let attempt = 0; ; attempt++) {
+      const loaded = await load(ref, decider, { knownLast: attempt === 0 ? options.knownLast : undefined, fresh: attempt > 0 });
+      const events = decider.decide(command, loaded.state) as DomainEvent[];
+      try {
+        const result = await append(ref, events, {
+          expectedVersion: loaded.version,
+          prevHash: loaded.lastHash,
+          causeId: options.causeId,
+          context: options.context,
+        });
+        const state = events.reduce((s, e) => decider.evolve(s, e), loaded.state);
+        const last = result.envelopes.at(-1);
+        remember(subjectOf(ref), { state, version: result.lastSeq || loaded.version, lastHash: last?.hash ?? loaded.lastHash });
+        return { ...result, lastSeq: result.lastSeq || loaded.version, state };
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= maxConflictRetries) throw error;
+        cache.delete(subjectOf(ref));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
+      }
+    }
+  }
+
+  return { load, append, handle, readSubject, subjectOf };
+}
+
+export type EventStore = ReturnType<typeof createEventStore>;
+
+/** The `{type, data}` a decider folds, taken from an envelope. */
+export function toDomainEvent(envelope: Envelope): DomainEvent {
+  return { type: envelope.type, data: envelope.data } as DomainEvent;
+}

@@ -1,0 +1,159 @@
+import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
+import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
+import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
+import { tenantDecider, type TenantState } from "../domain/tenant/tenant.js";
+import { toDomainEvent } from "./event-store.js";
+import type { Topology } from "./topology.js";
+
+/** One version of an endpoint, valid from stream sequence `seq` until the next version. */
+interface EndpointVersion {
+  seq: number;
+  createdAt: string;
+  updatedAt: string;
+  state: EndpointState;
+}
+
+/** An endpoint as the registry knows it at some stream sequence. */
+export interface EndpointView {
+  endpointId: string;
+  tenantId: string;
+  createdAt: string;
+  updatedAt: string;
+  state: Exclude<EndpointState, { status: "absent" }>;
+}
+
+export interface ApiKeyView {
+  keyId: string;
+  tenantId: string;
+  state: Exclude<ApiKeyState, { status: "absent" }>;
+}
+
+/** Versions kept per endpoint: routing a message reads the registry as of its own sequence. */
+const ENDPOINT_HISTORY = 64;
+
+/**
+ * The registry (tenants, API keys, endpoints) folded in memory from the `cmd` branch, in stream
+ * order, with an ordered consumer. `waitFor(seq)` makes reads causal: once the view has applied
+ * sequence N, it holds every registry change stored before N, and `endpointsAsOf(tenant, N)`
+ * answers exactly as the registry stood then.
+ */
+export function createRegistryView({ js, topology }: { js: JetStreamClient; topology: Topology }) {
+  const tenants = new Map<string, TenantState>();
+  const apiKeys = new Map<string, ApiKeyView>();
+  const keyIdByHash = new Map<string, string>();
+  const endpoints = new Map<string, Map<string, EndpointVersion[]>>();
+  const waiters = new Set<{ seq: number; resolve: () => void }>();
+  let appliedSeq = 0;
+  let stopConsuming: (() => Promise<unknown>) | undefined;
+  let loop: Promise<void> | undefined;
+
+  function applyEndpoint(envelope: Envelope, seq: number): void {
+    const byId = endpoints.get(envelope.tenantId) ?? new Map<string, EndpointVersion[]>();
+    endpoints.set(envelope.tenantId, byId);
+    const versions = byId.get(envelope.aggregateId) ?? [];
+    const previous = versions.at(-1)?.state ?? endpointDecider.initialState();
+    const createdAt = versions[0]?.createdAt ?? envelope.occurredAt;
+    versions.push({ seq, createdAt, updatedAt: envelope.occurredAt, state: endpointDecider.evolve(previous, toDomainEvent(envelope) as never) });
+    if (versions.length > ENDPOINT_HISTORY) versions.shift();
+    byId.set(envelope.aggregateId, versions);
+  }
+
+  function applyApiKey(envelope: Envelope): void {
+    const previous = apiKeys.get(envelope.aggregateId)?.state ?? apiKeyDecider.initialState();
+    const state = apiKeyDecider.evolve(previous, toDomainEvent(envelope) as never);
+    if (state.status === "absent") return;
+    apiKeys.set(envelope.aggregateId, { keyId: envelope.aggregateId, tenantId: envelope.tenantId, state });
+    keyIdByHash.set(state.keyHash, envelope.aggregateId);
+  }
+
+  function apply(message: JsMsg): void {
+    const aggregateType = message.headers?.get(EVENT_HEADERS.aggregateType);
+    if (aggregateType === "tenant" || aggregateType === "apikey" || aggregateType === "endpoint") {
+      const envelope = message.json<Envelope>();
+      if (aggregateType === "tenant") {
+        tenants.set(envelope.aggregateId, tenantDecider.evolve(tenants.get(envelope.aggregateId) ?? tenantDecider.initialState(), toDomainEvent(envelope) as never));
+      } else if (aggregateType === "apikey") {
+        applyApiKey(envelope);
+      } else {
+        applyEndpoint(envelope, message.seq);
+      }
+    }
+    appliedSeq = message.seq;
+    for (const waiter of waiters) if (waiter.seq <= appliedSeq) waiter.resolve();
+  }
+
+  async function start(): Promise<void> {
+    const consumer = await js.consumers.get(topology.stream, { filter_subjects: topology.commandBranch, deliver_policy: DeliverPolicy.All });
+    const initial = await consumer.info();
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    stopConsuming = () => messages.close();
+    let caughtUp: () => void = () => {};
+    const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+    if (initial.num_pending === 0) caughtUp();
+    loop = (async () => {
+      for await (const message of messages) {
+        apply(message);
+        if (message.info.pending === 0) caughtUp();
+      }
+    })();
+    await ready;
+  }
+
+  /** Resolves true once the view has applied stream sequence `seq`, false after `timeoutMs`. */
+  function waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+    if (appliedSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      waiters.add(waiter);
+    });
+  }
+
+  const toView = (tenantId: string, endpointId: string, version: EndpointVersion | undefined): EndpointView | undefined =>
+    version && version.state.status !== "absent"
+      ? { endpointId, tenantId, createdAt: version.createdAt, updatedAt: version.updatedAt, state: version.state }
+      : undefined;
+
+  /** The tenant's endpoints as they stood at stream sequence `seq` (deleted ones included). */
+  function endpointsAsOf(tenantId: string, seq: number): EndpointView[] {
+    const result: EndpointView[] = [];
+    for (const [endpointId, versions] of endpoints.get(tenantId) ?? []) {
+      const version = versions.findLast((v) => v.seq <= seq);
+      const view = toView(tenantId, endpointId, version);
+      if (view) result.push(view);
+    }
+    return result;
+  }
+
+  return {
+    start,
+    waitFor,
+    endpointsAsOf,
+    appliedSeq: () => appliedSeq,
+    tenant: (tenantId: string) => tenants.get(tenantId),
+    /** The endpoint as it stands now. */
+    endpoint: (tenantId: string, endpointId: string) => toView(tenantId, endpointId, endpoints.get(tenantId)?.get(endpointId)?.at(-1)),
+    apiKeyByHash: (keyHash: string) => {
+      const keyId = keyIdByHash.get(keyHash);
+      return keyId === undefined ? undefined : apiKeys.get(keyId);
+    },
+    async stop(): Promise<void> {
+      await stopConsuming?.();
+      await loop;
+      for (const waiter of waiters) waiters.delete(waiter);
+    },
+  };
+}
+
+export type RegistryView = ReturnType<typeof createRegistryView>;

@@ -1,0 +1,60 @@
+import type { AggregateType } from "../contracts/common.js";
+
+/**
+ * Subject and stream names. Every event of one aggregate is on one subject,
+ * `<prefix>.evt.<tenantId>.<branch>.<aggregateType>.<aggregateId>`. Registry and message events
+ * sit on the `cmd` branch and deliveries on the `dlv` branch, so the router reads one filter
+ * subject (all nats-server 2.9 allows) in stream order without seeing delivery traffic.
+ */
+export type Branch = "cmd" | "dlv";
+
+const BRANCH_OF: Record<AggregateType, Branch> = {
+  tenant: "cmd",
+  apikey: "cmd",
+  endpoint: "cmd",
+  source: "cmd",
+  message: "cmd",
+  delivery: "dlv",
+  replay: "dlv",
+};
+
+export interface Topology {
+  prefix: string;
+  /** The one stream holding every event. */
+  stream: string;
+  /** Subject of one aggregate. */
+  aggregateSubject: (tenantId: string, aggregateType: AggregateType, aggregateId: string) => string;
+  /** Every event of every tenant. */
+  allEvents: string;
+  /** Registry and message events of every tenant, in stream order (the router's view). */
+  commandBranch: string;
+  /** Message events of every tenant (the router's work). */
+  messageEvents: string;
+  /** Delivery events of every tenant (the dispatcher's work). */
+  deliveryBranch: string;
+  /** Durable consumer name for a role, e.g. `ZEN_ROUTER`. */
+  consumerName: (role: string) => string;
+  /** KV bucket name, e.g. `ZEN_EVENT_IDS`. */
+  bucketName: (purpose: string) => string;
+}
+
+const SAFE_PREFIX = /^[a-z][a-z0-9_-]{0,30}$/;
+
+export function createTopology(prefix: string): Topology {
+  if (!SAFE_PREFIX.test(prefix)) {
+    throw new Error(`ZEN_STREAM_PREFIX must match ${SAFE_PREFIX} (got "${prefix}")`);
+  }
+  const upper = prefix.toUpperCase().replace(/-/g, "_");
+  return {
+    prefix,
+    stream: `${upper}_EVENTS`,
+    aggregateSubject: (tenantId, aggregateType, aggregateId) =>
+      `${prefix}.evt.${tenantId}.${BRANCH_OF[aggregateType]}.${aggregateType}.${aggregateId}`,
+    allEvents: `${prefix}.evt.>`,
+    commandBranch: `${prefix}.evt.*.cmd.>`,
+    messageEvents: `${prefix}.evt.*.cmd.message.*`,
+    deliveryBranch: `${prefix}.evt.*.dlv.>`,
+    consumerName: (role) => `${upper}_${role.toUpperCase()}`,
+    bucketName: (purpose) => `${upper}_${purpose.toUpperCase()}`,
+  };
+}
