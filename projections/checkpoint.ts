@@ -33,18 +33,29 @@ export async function waitForSeq(db: Database, minSeq: number, timeoutMs: number
   }
 }
 
+/** The checkpoint is below where the caller left it: a rebuild reset it. */
+export class CheckpointRewoundError extends Error {
+  constructor(readonly checkpoint: number, readonly expected: number) {
+    super(`read-model checkpoint is ${checkpoint}, expected at least ${expected} (rebuilt?)`);
+    this.name = "CheckpointRewoundError";
+  }
+}
+
 /**
  * Applies a batch in one transaction together with the checkpoint. The checkpoint row is locked
  * first and events at or below it are skipped, so a redelivered event, or a second projector that
- * lost its advisory lock without noticing, changes nothing. Returns the new checkpoint.
+ * lost its advisory lock without noticing, changes nothing. With `expectedFrom` (the checkpoint the
+ * caller last saw), a lower checkpoint throws {@link CheckpointRewoundError} and applies nothing.
+ * Returns the new checkpoint.
  */
-export async function applyBatch(db: Database, events: readonly StreamEvent[]): Promise<number> {
+export async function applyBatch(db: Database, events: readonly StreamEvent[], expectedFrom = 0): Promise<number> {
   return db.transaction(async (tx) => {
     await tx.query(sql.unsafe`
       INSERT INTO projection_checkpoints (projection, last_seq) VALUES (${READ_MODELS_PROJECTION}, 0)
       ON CONFLICT (projection) DO NOTHING`);
     const from = await tx.oneFirst(sql.type(Seq)`
       SELECT last_seq FROM projection_checkpoints WHERE projection = ${READ_MODELS_PROJECTION} FOR UPDATE`);
+    if (from < expectedFrom) throw new CheckpointRewoundError(from, expectedFrom);
     let last = from;
     for (const event of events) {
       if (event.seq <= last) continue;

@@ -35,10 +35,42 @@ export async function listMigrations(dir = migrationsDirectory()): Promise<Migra
 /** Any two distinct numbers would do: the key of the lock every migrating process takes. */
 const MIGRATION_LOCK = sql.fragment`pg_advisory_xact_lock(7365001, 1)`;
 
-/** A query from a whole file's text: no parameters, so pg sends it as one multi-statement query. */
+/** A query from trusted text (a migration file's statement); slonik needs a template literal. */
 function rawQuery(text: string) {
   const strings = Object.assign([text], { raw: Object.freeze([text]) });
   return sql.unsafe(strings as unknown as TemplateStringsArray);
+}
+
+/**
+ * Splits a file into statements at top-level `;` (slonik refuses multi-statement queries), aware of
+ * `--` and block comments, quoted strings and identifiers, and `$tag$` bodies.
+ */
+export function splitStatements(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let i = 0;
+  const skipTo = (end: string, from: number) => {
+    const at = text.indexOf(end, from);
+    return at < 0 ? text.length : at + end.length;
+  };
+  while (i < text.length) {
+    const two = text.slice(i, i + 2);
+    const ch = text[i]!;
+    if (two === "--") i = skipTo("\n", i);
+    else if (two === "/*") i = skipTo("*/", i + 2);
+    else if (ch === "'" || ch === '"') i = skipTo(ch, i + 1);
+    else if (ch === "$" && /^\$[A-Za-z_]*\$/.test(text.slice(i))) {
+      const tag = /^\$[A-Za-z_]*\$/.exec(text.slice(i))![0];
+      i = skipTo(tag, i + tag.length);
+    } else if (ch === ";") {
+      out.push(text.slice(start, i));
+      i += 1;
+      start = i;
+    } else i += 1;
+  }
+  out.push(text.slice(start));
+  // Drop pieces holding only whitespace and comments.
+  return out.filter((stmt) => stmt.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, "").trim() !== "").map((stmt) => stmt.trim());
 }
 
 /**
@@ -60,7 +92,7 @@ export async function migrate(db: Database, dir = migrationsDirectory()): Promis
         )`);
       const exists = await tx.exists(sql.unsafe`SELECT 1 FROM schema_migrations WHERE version = ${file.version}`);
       if (exists) return false;
-      await tx.query(rawQuery(text));
+      for (const statement of splitStatements(text)) await tx.query(rawQuery(statement));
       await tx.query(sql.unsafe`INSERT INTO schema_migrations (version, name) VALUES (${file.version}, ${file.name})`);
       return true;
     });

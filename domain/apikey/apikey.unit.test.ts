@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { ApiKeyEvent } from "./apikey.js";
 import { fold } from "../decider.js";
 import { given } from "../testing/given.js";
-import { apiKeyDecider } from "./apikey.js";
+import { apiKeyDecider, type ApiKeyEvent } from "./apikey.js";
 
 const key = { name: "ci", scopes: ["ingest" as const], keyHash: "ab".repeat(32), keyPrefix: "zk_abcd" };
 const created: ApiKeyEvent = { type: "apikey.created", data: key };

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /** Paths the logger blanks whatever they hold, so a secret passed by mistake never reaches a log line. */
 const REDACTED_PATHS = [
@@ -15,8 +15,10 @@ const REDACTED_PATHS = [
   "*.webhook-signature",
 ];
 
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: "zen-webhooks", ...base }, redact: { paths: REDACTED_PATHS, censor: "[REDACTED]" } });
+/** A pino logger that redacts by itself; `destination` defaults to stdout (tests capture lines). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { service: "zen-webhooks" }, redact: { paths: REDACTED_PATHS, censor: "[REDACTED]" } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

@@ -1,0 +1,40 @@
+/** The read side: database, migrations, the projector and the queries the api reads. */
+export { createDatabase, ensureDatabaseExists, type Database, type Tx } from "./db.js";
+export { migrate, migrationsApplied, migrationsDirectory, listMigrations } from "./migrate.js";
+export { createProjector, type Projector, type ProjectorDeps, type ProjectorLogger } from "./projector.js";
+export { rebuildReadModels } from "./rebuild.js";
+export {
+  applyBatch,
+  readModelSeq,
+  waitForSeq,
+  CheckpointRewoundError,
+  READ_MODELS_PROJECTION,
+  type StreamEvent,
+} from "./checkpoint.js";
+export { applyEvent, readModels, readModelTables } from "./read-models/index.js";
+export {
+  parseEnvelope,
+  InvalidCursorError,
+  type KnownEnvelope,
+  type Page,
+  type PageRequest,
+  type ReadModel,
+} from "./read-models/shared.js";
+export { getTenant, TenantRow } from "./read-models/tenants.js";
+export { listApiKeys, ApiKeyRow } from "./read-models/api-keys.js";
+export { listEndpoints, getEndpoint, EndpointRow } from "./read-models/endpoints.js";
+export { getMessage, MessageRow, RoutingView } from "./read-models/messages.js";
+export {
+  listDeliveries,
+  getDelivery,
+  listDlq,
+  DeliveryRow,
+  DeliveryStatus,
+  AttemptRow,
+  DlqRow,
+  type DeliveryDetail,
+  type DeliveryFilter,
+  type DlqFilter,
+  type TimeRange,
+} from "./read-models/deliveries-queries.js";
+export { listAudit, AuditRow } from "./read-models/audit.js";

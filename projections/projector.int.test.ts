@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Envelope } from "../contracts/envelope.js";
+import { applyBatch, readModelSeq, waitForSeq } from "./checkpoint.js";
+import { migrate, migrationsApplied } from "./migrate.js";
+import { applyEvent } from "./read-models/index.js";
+import { parseEnvelope } from "./read-models/shared.js";
+import { rebuildReadModels } from "./rebuild.js";
+import { createHarness, envelopes, type Harness } from "./testing/harness.js";
+
+const SECRET = "enc:v1:k1:c2VjcmV0IGNpcGhlcnRleHQ=";
+
+/** A tenant's registry, one message routed to two endpoints, one delivery dead and one succeeded. */
+function scenario(tenantId: string): Envelope[] {
+  const ev = envelopes(tenantId);
+  const [msg, d1, d2] = ["msg_1", "dlv_1", "dlv_2"];
+  const attempt = (id: string, n: number, statusCode: number) =>
+    ev("delivery", id, "delivery.attempted", {
+      attempt: n,
+      startedAt: `2025-01-01T01:00:0${n}.000Z`,
+      latencyMs: 12 * n,
+      statusCode,
+      errorClass: statusCode < 300 ? "none" : "server_error",
+      ...(statusCode < 300 ? {} : { error: "HTTP 500", responseSnippet: "oops" }),
+    });
+  return [
+    ev("tenant", tenantId, "tenant.created", { name: "Acme" }),
+    ev("apikey", "key_1", "apikey.created", { name: "ci", scopes: ["ingest"], keyHash: "deadbeef", keyPrefix: "zk_abc" }),
+    ev("endpoint", "ep_1", "endpoint.registered", { url: "https://a.example/hook", eventTypes: ["invoice.*"], secret: SECRET, description: "A" }),
+    ev("endpoint", "ep_2", "endpoint.registered", { url: "https://b.example/hook", eventTypes: ["*"], secret: SECRET, rateLimit: { perSecond: 5 } }),
+    ev("endpoint", "ep_2", "endpoint.updated", { description: "B", rateLimit: null, metadata: { team: "x" } }),
+    ev("message", msg, "message.received", { eventType: "invoice.paid", payload: { amount: 3 }, eventId: "inv_1" }),
+    { ...ev("message", msg, "future.thing" as never, {} as never) },
+    ev("message", msg, "routing.decided", {
+      eventType: "invoice.paid",
+      strategy: "fanout",
+      registrySeq: 6,
+      candidates: [
+        { endpointId: "ep_1", matched: true, reason: 'pattern "invoice.*" matches' },
+        { endpointId: "ep_2", matched: true, reason: 'pattern "*" matches' },
+      ],
+      targets: [
+        { endpointId: "ep_1", deliveryId: d1 },
+        { endpointId: "ep_2", deliveryId: d2 },
+      ],
+    }),
+    ...[d1, d2].map((id, i) =>
+      ev("delivery", id, "delivery.scheduled", {
+        messageId: msg,
+        endpointId: `ep_${i + 1}`,
+        eventType: "invoice.paid",
+        payload: { amount: 3 },
+        messageReceivedAt: "2025-01-01T00:00:06.000Z",
+        registrySeq: 6,
+      }),
+    ),
+    attempt(d1, 1, 500),
+    ev("delivery", d1, "delivery.retry_scheduled", {
+      attempt: 1, nextAttempt: 2, nextAttemptAt: "2025-01-01T01:00:06.000Z", delayMs: 5000, errorClass: "server_error", reason: "HTTP 500",
+    }),
+    attempt(d2, 1, 200),
+    ev("delivery", d2, "delivery.succeeded", { attempt: 1, statusCode: 200 }),
+    attempt(d1, 2, 500),
+    ev("delivery", d1, "delivery.dead_lettered", { attempt: 2, errorClass: "server_error", reason: "max attempts reached" }),
+    ev("endpoint", "ep_1", "endpoint.disabled", { reason: "too many failures" }),
+    ev("apikey", "key_1", "apikey.revoked", {}),
+  ];
+}
+
+describe("projector", () => {
+  let h: Harness;
+  let events: Envelope[];
+  let seqs: number[];
+  let lastSeq: number;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    events = scenario("ten_a");
+    seqs = await h.publish(events);
+    lastSeq = seqs.at(-1)!;
+  });
+  afterAll(async () => h?.cleanup());
+
+  it("applies migrations once, even when run again", async () => {
+    expect(await migrate(h.db)).toEqual([]);
+    expect(await migrationsApplied(h.db)).toBe(true);
+  });
+
+  it("projects every event, skipping unknown types, and writes each row once when fed twice", async () => {
+    const p = h.projector(3);
+    await p.start();
+    expect(await waitForSeq(h.db, lastSeq, 10_000)).toBe(true);
+    const first = await h.dump();
+    expect(first.deliveries).toHaveLength(2);
+    expect(first.delivery_attempts).toHaveLength(3);
+    expect(first.dlq_entries).toHaveLength(1);
+    expect(first.audit_log).toHaveLength(7);
+    expect(JSON.stringify(first)).not.toMatch(/enc:v1|deadbeef|keyHash|secret/);
+    expect(p.appliedSeq()).toBe(lastSeq);
+
+    // The same envelopes through the apply functions again, then through the checkpointed path.
+    await h.db.transaction(async (tx) => {
+      for (const [i, raw] of events.entries()) {
+        const e = parseEnvelope(raw);
+        if (e) await applyEvent(tx, e, seqs[i]!);
+      }
+    });
+    expect(await h.dump()).toEqual(first);
+    await applyBatch(h.db, events.map((e, i) => ({ seq: seqs[i]!, envelope: parseEnvelope(e) })));
+    expect(await h.dump()).toEqual(first);
+
+    // A restarted projector (and a redelivery from seq 1) changes nothing either.
+    await p.stop();
+    const again = h.projector();
+    await again.start();
+    await expect.poll(() => again.appliedSeq(), { timeout: 5_000 }).toBe(lastSeq);
+    expect(await h.dump()).toEqual(first);
+    await again.stop();
+  });
+
+  it("rebuilds identical read models by replaying the stream, while running and from cold", async () => {
+    const running = h.projector(4);
+    await running.start();
+    const before = await h.dump();
+    await rebuildReadModels(h.db);
+    expect(await readModelSeq(h.db)).toBe(0);
+    // The running projector notices the reset at its next batch and replays from the start.
+    const [extra] = await h.publish([envelopes("ten_b", Date.parse("2025-02-01T00:00:00Z"))("tenant", "ten_b", "tenant.created", { name: "B" })]);
+    expect(await waitForSeq(h.db, extra!, 10_000)).toBe(true);
+    const after = await h.dump();
+    expect(after.tenants).toHaveLength(2);
+    expect({ ...after, tenants: before.tenants, audit_log: before.audit_log, projection_checkpoints: [] }).toEqual({
+      ...before,
+      projection_checkpoints: [],
+    });
+    await running.stop();
+
+    await rebuildReadModels(h.db);
+    const cold = h.projector();
+    await cold.start();
+    expect(await waitForSeq(h.db, extra!, 10_000)).toBe(true);
+    expect(await h.dump()).toEqual(after);
+    await cold.stop();
+  });
+
+  it("keeps a second projector on standby until the first stops", async () => {
+    const a = h.projector();
+    const b = h.projector();
+    await a.start();
+    await expect.poll(() => a.appliedSeq(), { timeout: 5_000 }).toBeGreaterThan(0);
+    await b.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.appliedSeq()).toBe(0);
+    await a.stop();
+    await expect.poll(() => b.appliedSeq(), { timeout: 5_000 }).toBeGreaterThan(0);
+    await b.stop();
+  });
+});

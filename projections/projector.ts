@@ -1,0 +1,177 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import pRetry, { AbortError } from "p-retry";
+import type { Topology } from "../streams/topology.js";
+import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } from "./checkpoint.js";
+import type { Database } from "./db.js";
+import { acquireProjectorLock, type ProjectorLock } from "./lock.js";
+import { parseEnvelope } from "./read-models/shared.js";
+
+/** The logging port (pino's Logger fits). */
+export interface ProjectorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ProjectorDeps {
+  db: Database;
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  topology: Topology;
+  logger: ProjectorLogger;
+  /** Most events applied in one transaction (default 500). */
+  batchSize?: number;
+  /** How often a standby retries the advisory lock (default 1000 ms). */
+  lockPollMs?: number;
+}
+
+export interface Projector {
+  /** Starts in the background: waits for the lock (standby), then projects until `stop()`. */
+  start(): Promise<void>;
+  /** Stops consuming, applies what was already received, releases the lock. */
+  stop(): Promise<void>;
+  /** The checkpoint this process last committed (or read). */
+  appliedSeq(): number;
+}
+
+/** How long to wait for more messages before applying a partial batch. */
+const GATHER_MS = 5;
+/** How long `stop()` lets a failing batch keep retrying before giving up on it. */
+const STOP_GRACE_MS = 5_000;
+
+export function createProjector(deps: ProjectorDeps): Projector {
+  const { db, js, jsm, topology, logger } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  /** Aborted by `stop()`: no new session, no lock polling. */
+  const stopping = new AbortController();
+  /** Aborted when a stopping projector stops retrying a failing batch (after STOP_GRACE_MS). */
+  const giveUp = new AbortController();
+  let applied = 0;
+  let messages: ConsumerMessages | null = null;
+  let running: Promise<void> | null = null;
+
+  const decode = (m: JsMsg): StreamEvent => {
+    try {
+      const envelope = parseEnvelope(m.json());
+      if (!envelope) logger.warn({ seq: m.seq, type: m.headers?.get("Zen-Event-Type") }, "projector: unknown event type skipped");
+      return { seq: m.seq, envelope };
+    } catch (error) {
+      // Retrying cannot fix a malformed event: it is logged loudly and passed over.
+      logger.error({ seq: m.seq, subject: m.subject, err: error }, "projector: malformed event skipped");
+      return { seq: m.seq, envelope: null };
+    }
+  };
+
+  const commit = async (batch: JsMsg[]) => {
+    const events = batch.map(decode);
+    const seqs = { first: events[0]?.seq, last: events.at(-1)?.seq };
+    const attempt = async () => {
+      try {
+        return await applyBatch(db, events, applied);
+      } catch (error) {
+        // A rebuild reset the checkpoint: retrying cannot help, the session restarts from it.
+        throw error instanceof CheckpointRewoundError ? new AbortError(error) : error;
+      }
+    };
+    applied = await pRetry(attempt, {
+      retries: Infinity,
+      minTimeout: 100,
+      maxTimeout: 5_000,
+      signal: giveUp.signal,
+      onFailedAttempt: ({ error, attemptNumber }) =>
+        logger.error({ err: error, attempt: attemptNumber, ...seqs }, "projector: batch failed, retrying"),
+    });
+  };
+
+  /** One ordered-consumer session from the checkpoint; ends on stop, lock loss or a consumer error. */
+  const session = async (lock: ProjectorLock) => {
+    applied = await readModelSeq(db);
+    await jsm.streams.info(topology.stream); // fails (and is retried) until the stream exists
+    const consumer = await js.consumers.get(topology.stream, {
+      filter_subjects: topology.allEvents,
+      ...(applied > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    const iter = await consumer.consume({ max_messages: batchSize });
+    messages = iter;
+    lock.onLost(() => iter.stop());
+    if (stopping.signal.aborted) iter.stop();
+    logger.info({ fromSeq: applied + 1, stream: topology.stream }, "projector: consuming");
+    let batch: JsMsg[] = [];
+    let chain = Promise.resolve();
+    let failure: unknown = null;
+    let timer: NodeJS.Timeout | undefined;
+    // Batches commit one after another; after a failure nothing more is committed in this session
+    // (the next one re-reads from the checkpoint), so no event is ever applied out of order.
+    const flush = () => {
+      clearTimeout(timer);
+      const taken = batch;
+      batch = [];
+      if (taken.length > 0) {
+        chain = chain
+          .then(() => (failure ? undefined : commit(taken)))
+          .catch((error: unknown) => {
+            failure ??= error;
+            iter.stop();
+          });
+      }
+      return chain;
+    };
+    try {
+      for await (const m of iter) {
+        clearTimeout(timer);
+        batch.push(m);
+        const caughtUp = iter.getPending() === 0 && m.info.pending === 0;
+        if (batch.length >= batchSize || caughtUp) await flush();
+        else timer = setTimeout(flush, GATHER_MS);
+      }
+    } finally {
+      clearTimeout(timer);
+      messages = null;
+    }
+    await flush();
+    if (failure) throw failure;
+  };
+
+  const run = async () => {
+    while (!stopping.signal.aborted) {
+      const lock = await acquireProjectorLock(db, { pollMs: deps.lockPollMs ?? 1000, signal: stopping.signal, logger });
+      if (!lock) return;
+      try {
+        while (!stopping.signal.aborted && !lock.lost()) {
+          try {
+            await session(lock);
+          } catch (error) {
+            if (stopping.signal.aborted) break;
+            if (error instanceof CheckpointRewoundError) {
+              logger.info({ checkpoint: error.checkpoint }, "projector: read models rebuilt, replaying");
+              continue;
+            }
+            logger.error({ err: error }, "projector: session failed, restarting from the checkpoint");
+            await sleep(1_000, undefined, { signal: stopping.signal }).catch(() => undefined);
+          }
+        }
+      } finally {
+        await lock.release();
+      }
+    }
+  };
+
+  return {
+    async start() {
+      if (running) return;
+      running = run().catch((error: unknown) => logger.error({ err: error }, "projector: stopped by an error"));
+    },
+    async stop() {
+      stopping.abort(new Error("projector stopping"));
+      messages?.stop();
+      const grace = setTimeout(() => giveUp.abort(new Error("projector stopped")), STOP_GRACE_MS);
+      await running;
+      clearTimeout(grace);
+      running = null;
+    },
+    appliedSeq: () => applied,
+  };
+}

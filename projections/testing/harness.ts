@@ -1,0 +1,111 @@
+import { randomBytes } from "node:crypto";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { sql } from "slonik";
+import { z } from "zod";
+import type { AggregateType } from "../../contracts/common.js";
+import type { Envelope } from "../../contracts/envelope.js";
+import type { EventData, EventType } from "../../contracts/events.js";
+import { createTopology, type Topology } from "../../streams/topology.js";
+import { createTestDatabase } from "../../test/support/postgres.js";
+import { createDatabase, type Database } from "../db.js";
+import { migrate } from "../migrate.js";
+import { createProjector, type Projector } from "../projector.js";
+import { readModelTables } from "../read-models/index.js";
+
+/** Test-only: a database, a stream under a fresh prefix, and helpers to publish and compare. */
+export interface Harness {
+  db: Database;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  topology: Topology;
+  /** Publishes envelopes in order; returns their stream sequences. */
+  publish(envelopes: readonly Envelope[]): Promise<number[]>;
+  projector(batchSize?: number): Projector;
+  /** Every read-model row (and the checkpoint), sorted, for equality checks. */
+  dump(): Promise<Record<string, unknown[]>>;
+  cleanup(): Promise<void>;
+}
+
+const silent = { info: () => undefined, warn: () => undefined, error: (obj: object, msg?: string) => console.error(msg, obj) };
+
+export async function createHarness(): Promise<Harness> {
+  const database = await createTestDatabase();
+  const db = await createDatabase(database.url);
+  await migrate(db);
+  const nc = await connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", noAsyncTraces: true });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const topology = createTopology(`t${randomBytes(5).toString("hex")}`);
+  await jsm.streams.add({ name: topology.stream, subjects: [topology.allEvents], allow_direct: true });
+  const projectors: Projector[] = [];
+  return {
+    db,
+    nc,
+    js,
+    jsm,
+    topology,
+    async publish(envelopes) {
+      const seqs: number[] = [];
+      for (const e of envelopes) {
+        const h = headers();
+        h.set("Zen-Event-Type", e.type);
+        const subject = topology.aggregateSubject(e.tenantId, e.aggregateType, e.aggregateId);
+        seqs.push((await js.publish(subject, JSON.stringify(e), { headers: h, msgID: e.id })).seq);
+      }
+      return seqs;
+    },
+    projector(batchSize) {
+      const p = createProjector({ db, js, jsm, topology, logger: silent, lockPollMs: 50, ...(batchSize ? { batchSize } : {}) });
+      projectors.push(p);
+      return p;
+    },
+    async dump() {
+      const out: Record<string, unknown[]> = {};
+      for (const table of [...readModelTables, "projection_checkpoints"]) {
+        out[table] = [
+          ...(await db.anyFirst(sql.type(z.object({ row: z.string() }))`
+            SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`)),
+        ];
+      }
+      return out;
+    },
+    async cleanup() {
+      for (const p of projectors) await p.stop();
+      await jsm.streams.delete(topology.stream).catch(() => false);
+      await nc.close();
+      await db.end();
+      await database.drop();
+    },
+  };
+}
+
+/** Builds valid envelopes for one tenant; each event 1 s after the previous unless `at` is given. */
+export function envelopes(tenantId: string, start = Date.parse("2025-01-01T00:00:00.000Z")) {
+  let n = 0;
+  return function event<T extends EventType>(
+    aggregateType: AggregateType,
+    aggregateId: string,
+    type: T,
+    data: EventData<T>,
+    at?: string,
+  ): Envelope {
+    n += 1;
+    return {
+      id: `evt_${tenantId}_${n}_${randomBytes(3).toString("hex")}`,
+      type,
+      schemaVersion: 1,
+      tenantId,
+      aggregateType,
+      aggregateId,
+      occurredAt: at ?? new Date(start + n * 1000).toISOString(),
+      correlationId: `req_${n}`,
+      causationId: null,
+      actor: { kind: "operator", id: "admin" },
+      data,
+      prevHash: null,
+      hash: `hash_${n}`,
+    };
+  };
+}

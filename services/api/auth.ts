@@ -1,0 +1,119 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { prefixedId, type Actor, type Scope } from "../../contracts/common.js";
+import { HEADERS } from "../../contracts/http/common.js";
+import { apiKeyDecider } from "../../domain/apikey/apikey.js";
+import { tenantDecider } from "../../domain/tenant/tenant.js";
+import type { ApiDeps } from "./deps.js";
+import * as E from "./errors.js";
+import { keyIdOf, safeEqual, sha256Hex } from "./keys.js";
+
+/** Who is calling: the platform operator (every scope, any tenant) or one tenant's API key. */
+export type Principal = { kind: "operator" } | { kind: "apikey"; keyId: string; tenantId: string; scopes: readonly Scope[] };
+
+export interface AuthContext {
+  principal: Principal;
+  /** Recorded on every event the request causes. */
+  actor: Actor;
+  /** The tenant the request acts on (X-Tenant-Id), on tenant routes. */
+  tenantId: string | null;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The scope the route needs; null: no credential at all (health, docs). */
+    scope?: Scope | null;
+    /** The route acts on the tenant named in X-Tenant-Id. */
+    tenantScoped?: boolean;
+  }
+  interface FastifyRequest {
+    auth: AuthContext | null;
+  }
+}
+
+type AuthDeps = Pick<ApiDeps, "config" | "store" | "view">;
+const TenantId = prefixedId("tenant");
+
+const bearer = (request: FastifyRequest): string | null => {
+  const match = /^Bearer +([^\s]+) *$/i.exec(request.headers.authorization ?? "");
+  return match?.[1] ?? null;
+};
+
+const headerValue = (request: FastifyRequest, name: string): string | null => {
+  const value = request.headers[name];
+  return typeof value === "string" && value.length > 0 ? value : null;
+};
+
+/** Resolves a bearer token to a principal, or throws 401. */
+/** Whether a tenant exists: the view knows it, or (created a moment ago elsewhere) the store does. */
+export async function tenantExists({ store, view }: Pick<AuthDeps, "store" | "view">, tenantId: string): Promise<boolean> {
+  if (!TenantId.safeParse(tenantId).success) return false;
+  if (view.tenant(tenantId)?.status === "active") return true;
+  const ref = { tenantId, aggregateType: "tenant" as const, aggregateId: tenantId };
+  return (await store.load(ref, tenantDecider, { fresh: true })).state.status === "active";
+}
+
+export function createAuthenticator({ config, store, view }: AuthDeps) {
+
+  /** The key's record from the view, or, for a key created a moment ago elsewhere, from the store. */
+  async function findKey(token: string, tenantHeader: string | null) {
+    const keyId = keyIdOf(token);
+    if (!keyId) return null;
+    const keyHash = sha256Hex(token);
+    const seen = view.apiKeyByHash(keyHash);
+    if (seen) return { keyId: seen.keyId, tenantId: seen.tenantId, state: seen.state };
+    if (!tenantHeader || !TenantId.safeParse(tenantHeader).success) return null;
+    const ref = { tenantId: tenantHeader, aggregateType: "apikey" as const, aggregateId: keyId };
+    const { state } = await store.load(ref, apiKeyDecider, { fresh: true });
+    if (state.status === "absent" || !safeEqual(state.keyHash, keyHash)) return null;
+    return { keyId, tenantId: tenantHeader, state };
+  }
+
+  async function principalOf(token: string, tenantHeader: string | null): Promise<Principal> {
+    if (config.adminToken !== undefined && safeEqual(token, config.adminToken)) return { kind: "operator" };
+    const key = await findKey(token, tenantHeader);
+    if (!key) throw E.unauthorized();
+    if (key.state.status !== "active") throw E.unauthorized("this API key has been revoked");
+    return { kind: "apikey", keyId: key.keyId, tenantId: key.tenantId, scopes: key.state.scopes };
+  }
+
+  return { principalOf };
+}
+
+/** Checks the credential, the tenant and the scope every route declares, before its body is read. */
+export const authPlugin = fp<AuthDeps>(async (app: FastifyInstance, deps) => {
+  const auth = createAuthenticator(deps);
+  app.decorateRequest("auth", null);
+  app.addHook("onRequest", async (request) => {
+    const { scope, tenantScoped = false } = request.routeOptions.config ?? {};
+    if (!scope) return;
+    const token = bearer(request);
+    if (!token) throw E.unauthorized();
+    const tenantHeader = headerValue(request, HEADERS.tenantId);
+    if (tenantScoped && !tenantHeader) throw E.tenantHeaderRequired();
+    const principal = await auth.principalOf(token, tenantHeader);
+    const tenantId = tenantScoped ? tenantHeader : null;
+    if (principal.kind === "operator") {
+      if (tenantId !== null && !(await tenantExists(deps, tenantId))) throw E.notFound(`tenant ${tenantId} not found`);
+      request.auth = { principal, actor: { kind: "operator", id: "admin" }, tenantId };
+      return;
+    }
+    if (scope === "admin" || !tenantScoped) throw E.forbidden("this route is for the platform operator");
+    if (tenantId !== principal.tenantId) throw E.forbidden("this key belongs to another tenant");
+    if (!principal.scopes.includes(scope)) throw E.forbidden(`this key lacks the ${scope} scope`);
+    request.auth = { principal, actor: { kind: "apikey", id: principal.keyId }, tenantId };
+  });
+}, { name: "zen-auth" });
+
+/** The authenticated caller; routes only run after {@link authPlugin} set it. */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw E.unauthorized();
+  return request.auth;
+}
+
+/** The tenant a tenant-scoped route acts on. */
+export function tenantOf(request: FastifyRequest): string {
+  const tenantId = authOf(request).tenantId;
+  if (!tenantId) throw E.tenantHeaderRequired();
+  return tenantId;
+}

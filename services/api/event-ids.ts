@@ -1,0 +1,42 @@
+import { createHash } from "node:crypto";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Topology } from "../../streams/topology.js";
+
+/** How long a client's `eventId` is remembered (API.md "Ingest"). */
+export const EVENT_ID_TTL_MS = 24 * 3600 * 1000;
+
+export type Claim = { claimed: true; release(): Promise<void> } | { claimed: false; messageId: string };
+
+/**
+ * Ingest dedupe by the client's `eventId`, atomic across api processes: the first `claim` of a
+ * tenant's eventId within 24 h wins; later ones learn the winner's message id. A claim whose append
+ * then failed is released, so the client's retry is not refused.
+ */
+export interface EventIdClaims {
+  claim(tenantId: string, eventId: string, messageId: string): Promise<Claim>;
+}
+
+const WRONG_LAST_SEQUENCE = 10071;
+const keyOf = (tenantId: string, eventId: string) => `${tenantId}.${createHash("sha256").update(eventId).digest("hex")}`;
+
+/** Opens (creating when absent) the KV bucket `<PREFIX>_EVENT_IDS`; call once at startup. */
+export async function createEventIdClaims(nc: NatsConnection, topology: Topology): Promise<EventIdClaims> {
+  const kv = await new Kvm(nc).create(topology.bucketName("event_ids"), { ttl: EVENT_ID_TTL_MS });
+  return { claim: (tenantId, eventId, messageId) => claim(kv, keyOf(tenantId, eventId), messageId) };
+}
+
+async function claim(kv: KV, key: string, messageId: string, retries = 2): Promise<Claim> {
+  try {
+    const revision = await kv.create(key, messageId);
+    return { claimed: true, release: () => kv.delete(key, { previousSeq: revision }).catch(() => undefined) };
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)) throw error;
+  }
+  const entry = await kv.get(key);
+  if (entry && entry.operation === "PUT") return { claimed: false, messageId: entry.string() };
+  // The holder released it between our create and get: try again.
+  if (retries > 0) return claim(kv, key, messageId, retries - 1);
+  throw new Error(`event id claim ${key} keeps changing`);
+}

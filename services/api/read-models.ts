@@ -1,0 +1,42 @@
+import { sql } from "slonik";
+import { waitForSeq } from "../../projections/checkpoint.js";
+import type { Database } from "../../projections/db.js";
+import {
+  getDelivery,
+  listDeliveries,
+  listDlq,
+  type DeliveryDetail,
+  type DeliveryFilter,
+  type DeliveryRow,
+  type DlqFilter,
+  type DlqRow,
+} from "../../projections/read-models/deliveries-queries.js";
+import { getEndpoint, listEndpoints, type EndpointRow } from "../../projections/read-models/endpoints.js";
+import type { Page, PageRequest } from "../../projections/read-models/shared.js";
+
+/** What the api reads from the Postgres read models: every query scoped to one tenant. */
+export interface ReadModels {
+  listEndpoints(tenantId: string, page: PageRequest): Promise<Page<EndpointRow>>;
+  getEndpoint(tenantId: string, id: string): Promise<EndpointRow | null>;
+  listDeliveries(tenantId: string, filter: DeliveryFilter): Promise<Page<DeliveryRow>>;
+  getDelivery(tenantId: string, id: string): Promise<DeliveryDetail | null>;
+  listDlq(tenantId: string, filter: DlqFilter): Promise<Page<DlqRow>>;
+  /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
+  waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
+  /** Answers when Postgres does. */
+  ping(): Promise<void>;
+}
+
+export function createReadModels(db: Database): ReadModels {
+  return {
+    listEndpoints: (tenantId, page) => listEndpoints(db, tenantId, page),
+    getEndpoint: (tenantId, id) => getEndpoint(db, tenantId, id),
+    listDeliveries: (tenantId, filter) => listDeliveries(db, tenantId, filter),
+    getDelivery: (tenantId, id) => getDelivery(db, tenantId, id),
+    listDlq: (tenantId, filter) => listDlq(db, tenantId, filter),
+    waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
+    ping: async () => {
+      await db.query(sql.unsafe`SELECT 1`);
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { ulid } from "ulidx";
+import { IngestIn, IngestOut } from "../../../contracts/http/ingest.js";
+import { messageDecider } from "../../../domain/message/message.js";
+import { tenantOf } from "../auth.js";
+import type { ApiDeps } from "../deps.js";
+import * as E from "../errors.js";
+import { commandContext, withSeq } from "../plumbing.js";
+import { errorResponses, TENANT_ERRORS } from "./shared.js";
+
+type Deps = Pick<ApiDeps, "store" | "eventIds"> & { now: () => Date };
+
+/**
+ * `POST /v1/webhooks/ingest`, the hot path: no load, since a new message id has no history; the
+ * 202 goes out only after JetStream acked the append.
+ */
+export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, eventIds, now }) => {
+  app.post("/v1/webhooks/ingest", {
+    config: { scope: "ingest", tenantScoped: true },
+    schema: {
+      tags: ["ingest"], summary: "Accept an event for delivery", body: IngestIn,
+      response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415) },
+    },
+  }, async (request, reply) => {
+    const tenantId = tenantOf(request);
+    const messageId = `msg_${ulid()}`;
+    const { eventType, payload, eventId } = request.body;
+    const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, messageId);
+    if (claim && !claim.claimed) throw E.duplicateEvent(claim.messageId);
+    const context = commandContext(request, now());
+    const ref = { tenantId, aggregateType: "message" as const, aggregateId: messageId };
+    try {
+      const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId }, messageDecider.initialState());
+      const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: messageId, context });
+      request.log.info({ tenantId, messageId, eventType, seq: lastSeq }, "message accepted");
+      return withSeq(reply, lastSeq).status(202).send({ messageId, status: "accepted" as const });
+    } catch (error) {
+      // Not stored: free the eventId so the client's retry is accepted.
+      if (claim?.claimed) await claim.release();
+      throw error;
+    }
+  });
+};

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Actor } from "../contracts/common.js";
+import { tenantDecider } from "../domain/tenant/tenant.js";
+import { createTestStreams, type TestStreams } from "../test/support/nats.js";
+import { verifyChain } from "./envelope.js";
+import { ConcurrencyError, createEventStore, type EventStore } from "./event-store.js";
+
+const actor: Actor = { kind: "system", id: "test" };
+const context = () => ({ correlationId: "req-1", causationId: null, actor, now: new Date() });
+
+describe("event store on JetStream", () => {
+  let streams: TestStreams;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    streams = await createTestStreams();
+    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+  });
+  afterAll(() => streams.cleanup());
+
+  const tenantRef = (id: string) => ({ tenantId: id, aggregateType: "tenant" as const, aggregateId: id });
+  const created = (name: string) => [{ type: "tenant.created" as const, data: { name } }];
+
+  it("lets exactly one of two concurrent appends at the same version win", async () => {
+    const ref = tenantRef("ten_race");
+    const results = await Promise.allSettled([
+      store.append(ref, created("a"), { expectedVersion: 0, prevHash: null, causeId: "cause-a", context: context() }),
+      store.append(ref, created("b"), { expectedVersion: 0, prevHash: null, causeId: "cause-b", context: context() }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(rejected.reason).toBeInstanceOf(ConcurrencyError);
+    const events = [];
+    for await (const event of store.readSubject(store.subjectOf(ref))) events.push(event);
+    expect(events).toHaveLength(1);
+  });
+
+  it("stores an append repeated with the same cause (the same msgID) once", async () => {
+    const ref = tenantRef("ten_dupe");
+    const first = await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
+    const again = await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
+    expect(again.lastSeq).toBe(first.lastSeq);
+    const events = [];
+    for await (const event of store.readSubject(store.subjectOf(ref))) events.push(event);
+    expect(events).toHaveLength(1);
+  });
+
+  it("handles a command against the loaded state, refusing a second create", async () => {
+    const ref = tenantRef("ten_handle");
+    const result = await store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c1", context: context() });
+    expect(result.state).toEqual({ status: "active", name: "Acme" });
+    await expect(store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c2", context: context() })).rejects.toMatchObject({ code: "conflict" });
+    const fresh = await store.load(ref, tenantDecider, { fresh: true });
+    expect(fresh.version).toBe(result.lastSeq);
+  });
+
+  it("chains every event of an aggregate to the one before it, so an edit is detectable", async () => {
+    const ref = { tenantId: "ten_chain", aggregateType: "apikey" as const, aggregateId: "key_chain" };
+    const events = [
+      { type: "apikey.created" as const, data: { name: "k", scopes: ["ingest" as const], keyHash: "h", keyPrefix: "zk_1" } },
+      { type: "apikey.revoked" as const, data: {} },
+    ];
+    await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: "chain", context: context() });
+    const envelopes = [];
+    for await (const { envelope } of store.readSubject(store.subjectOf(ref))) envelopes.push(envelope);
+    expect(envelopes.map((e) => e.type)).toEqual(["apikey.created", "apikey.revoked"]);
+    expect(verifyChain(envelopes)).toEqual({ ok: true });
+    const tampered = [envelopes[0]!, { ...envelopes[1]!, data: { forged: true } }];
+    expect(verifyChain(tampered)).toMatchObject({ ok: false, index: 1 });
+  });
+
+  it("puts the event type in a header and the envelope, never in the subject", async () => {
+    const ref = tenantRef("ten_header");
+    const { lastSeq } = await store.append(ref, created("h"), { expectedVersion: 0, prevHash: null, causeId: "hdr", context: context() });
+    const message = await streams.jsm.streams.getMessage(streams.topology.stream, { seq: lastSeq });
+    expect(message?.subject).toBe(`${streams.topology.prefix}.evt.ten_header.cmd.tenant.ten_header`);
+    expect(message?.header.get("Zen-Event-Type")).toBe("tenant.created");
+    expect(message?.json<{ type: string }>().type).toBe("tenant.created");
+  });
+});
