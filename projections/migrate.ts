@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "slonik";
 import { z } from "zod";
@@ -27,7 +28,7 @@ const FILE = /^(\d+)_([A-Za-z0-9_-]+)\.sql$/;
 export async function listMigrations(dir = migrationsDirectory()): Promise<MigrationFile[]> {
   const files = (await readdir(dir)).flatMap((file) => {
     const match = FILE.exec(file);
-    return match ? [{ version: Number(match[1]), name: match[2]!, path: `${dir}/${file}` }] : [];
+    return match ? [{ version: Number(match[1]), name: match[2]!, path: join(dir, file) }] : [];
   });
   return files.sort((a, b) => a.version - b.version);
 }

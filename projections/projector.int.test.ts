@@ -1,3 +1,4 @@
+import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../contracts/envelope.js";
 import { applyBatch, readModelSeq, waitForSeq } from "./checkpoint.js";
@@ -152,6 +153,49 @@ describe("projector", () => {
     expect(b.appliedSeq()).toBe(0);
     await a.stop();
     await expect.poll(() => b.appliedSeq(), { timeout: 5_000 }).toBeGreaterThan(0);
+
+    // When the lock's connection dies, the projector takes the lock again and goes on.
+    await h.db.query(sql.unsafe`
+      SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7365001 AND objid = 2`);
+    const [seq] = await h.publish([envelopes("ten_c")("tenant", "ten_c", "tenant.created", { name: "C" })]);
+    expect(await waitForSeq(h.db, seq!, 10_000)).toBe(true);
+    await expect.poll(() => b.appliedSeq(), { timeout: 5_000 }).toBe(seq);
     await b.stop();
+  });
+});
+
+describe("projector failures", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h?.cleanup());
+
+  it("retries a failing batch, logging each failure, and never skips it", async () => {
+    // A trigger makes every tenant insert fail while the switch table holds a row.
+    await h.db.query(sql.unsafe`CREATE TABLE fail_switch (on_ boolean)`);
+    await h.db.query(sql.unsafe`INSERT INTO fail_switch VALUES (TRUE)`);
+    await h.db.query(sql.unsafe`
+      CREATE FUNCTION fail_if_on() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF EXISTS (SELECT 1 FROM fail_switch) THEN RAISE EXCEPTION 'switched off'; END IF; RETURN NEW; END $$`);
+    await h.db.query(sql.unsafe`CREATE TRIGGER fail_tenants BEFORE INSERT ON tenants FOR EACH ROW EXECUTE FUNCTION fail_if_on()`);
+    const errors: string[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: (_: object, msg?: string) => void errors.push(msg ?? "") };
+    const ev = envelopes("ten_f");
+    const seqs = await h.publish([
+      ev("endpoint", "ep_f", "endpoint.registered", { url: "https://f", eventTypes: ["*"], secret: SECRET }),
+      ev("tenant", "ten_f", "tenant.created", { name: "F" }),
+    ]);
+    const p = h.projector(10, logger);
+    await p.start();
+    await expect.poll(() => errors.length, { timeout: 5_000 }).toBeGreaterThan(1);
+    expect(errors[0]).toMatch(/batch failed/);
+    expect(await readModelSeq(h.db)).toBe(0); // the batch is one transaction: nothing half-applied
+    await h.db.query(sql.unsafe`DELETE FROM fail_switch`);
+    expect(await waitForSeq(h.db, seqs.at(-1)!, 10_000)).toBe(true);
+    const dump = await h.dump();
+    expect(dump.tenants).toHaveLength(1);
+    expect(dump.endpoints).toHaveLength(1);
+    await p.stop();
   });
 });

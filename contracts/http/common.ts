@@ -79,3 +79,6 @@ export const ListOf = <T extends z.ZodTypeAny>(item: T) =>
 
 /** An ISO 8601 UTC timestamp. */
 export const Timestamp = z.string().describe("ISO 8601 UTC timestamp");
+
+/** The documented answer of a 204. */
+export const NoContent = z.null().describe("No content");

@@ -10,7 +10,7 @@ import { createTopology, type Topology } from "../../streams/topology.js";
 import { createTestDatabase } from "../../test/support/postgres.js";
 import { createDatabase, type Database } from "../db.js";
 import { migrate } from "../migrate.js";
-import { createProjector, type Projector } from "../projector.js";
+import { createProjector, type Projector, type ProjectorLogger } from "../projector.js";
 import { readModelTables } from "../read-models/index.js";
 
 /** Test-only: a database, a stream under a fresh prefix, and helpers to publish and compare. */
@@ -22,7 +22,7 @@ export interface Harness {
   topology: Topology;
   /** Publishes envelopes in order; returns their stream sequences. */
   publish(envelopes: readonly Envelope[]): Promise<number[]>;
-  projector(batchSize?: number): Projector;
+  projector(batchSize?: number, logger?: ProjectorLogger): Projector;
   /** Every read-model row (and the checkpoint), sorted, for equality checks. */
   dump(): Promise<Record<string, unknown[]>>;
   cleanup(): Promise<void>;
@@ -56,8 +56,8 @@ export async function createHarness(): Promise<Harness> {
       }
       return seqs;
     },
-    projector(batchSize) {
-      const p = createProjector({ db, js, jsm, topology, logger: silent, lockPollMs: 50, ...(batchSize ? { batchSize } : {}) });
+    projector(batchSize, logger = silent) {
+      const p = createProjector({ db, js, jsm, topology, logger, lockPollMs: 50, ...(batchSize ? { batchSize } : {}) });
       projectors.push(p);
       return p;
     },

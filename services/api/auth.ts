@@ -84,6 +84,10 @@ export function createAuthenticator({ config, store, view }: AuthDeps) {
 export const authPlugin = fp<AuthDeps>(async (app: FastifyInstance, deps) => {
   const auth = createAuthenticator(deps);
   app.decorateRequest("auth", null);
+  // Default deny: a route that forgot to declare its scope fails at startup, never serves openly.
+  app.addHook("onRoute", (route) => {
+    if (route.config?.scope === undefined) throw new Error(`route ${route.method} ${route.url} declares no scope`);
+  });
   app.addHook("onRequest", async (request) => {
     const { scope, tenantScoped = false } = request.routeOptions.config ?? {};
     if (!scope) return;

@@ -1,6 +1,6 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Database } from "../../projections/db.js";
+import type { Streams } from "../../streams/connection.js";
 import type { EventStore } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
@@ -23,13 +23,13 @@ export interface ApiDeps {
   /** The read-model database; `readModels` defaults to queries over it. */
   db: Database;
   readModels?: ReadModels;
-  /** The ingest `eventId` dedupe (a JetStream KV bucket, see `createEventIdClaims`). */
-  eventIds: EventIdClaims;
+  /** The NATS connection: the default `eventIds` bucket and readiness check use it. */
+  streams?: Pick<Streams, "nc">;
+  /** The ingest `eventId` dedupe; defaults to the KV bucket of `createEventIdClaims(streams.nc)`. */
+  eventIds?: EventIdClaims;
   secretBox: SecretBox;
   logger: Logger;
   topology: Topology;
-  /** Used by the default readiness check. */
-  nc?: NatsConnection;
   readiness?: Readiness;
   /** The clock; tests may pin it. */
   now?: () => Date;

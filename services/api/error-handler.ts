@@ -9,6 +9,7 @@ import {
 import { JetStreamError } from "@nats-io/jetstream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import type { ZodIssue } from "zod";
 import { ConnectionError as PgConnectionError, BackendTerminatedError, StatementTimeoutError } from "slonik";
 import type { ErrorBody, ValidationIssue } from "../../contracts/http/common.js";
 import { DomainError } from "../../domain/errors.js";
@@ -47,7 +48,10 @@ function validationError(error: FastifyError): E.ApiError {
   if (context === "params") return E.notFound();
   const location = LOCATION[context] ?? context;
   const details: ValidationIssue[] = hasZodFastifySchemaValidationErrors(error)
-    ? error.validation.map((v) => ({ path: [location, ...v.params.issue.path].join("."), message: v.params.issue.message }))
+    ? error.validation.map((v) => {
+        const issue = v.params.issue as ZodIssue;
+        return { path: [location, ...issue.path].join("."), message: issue.message };
+      })
     : (error.validation ?? []).map((v) => ({ path: `${location}${v.instancePath.replace(/\//g, ".")}`, message: v.message ?? "invalid" }));
   return E.invalidRequest(`the request ${location} is invalid`, details);
 }

@@ -4,11 +4,12 @@ import { IngestIn, IngestOut } from "../../../contracts/http/ingest.js";
 import { messageDecider } from "../../../domain/message/message.js";
 import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
+import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
 import { commandContext, withSeq } from "../plumbing.js";
 import { errorResponses, TENANT_ERRORS } from "./shared.js";
 
-type Deps = Pick<ApiDeps, "store" | "eventIds"> & { now: () => Date };
+type Deps = Pick<ApiDeps, "store"> & { eventIds: EventIdClaims; now: () => Date };
 
 /**
  * `POST /v1/webhooks/ingest`, the hot path: no load, since a new message id has no history; the

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { ulid } from "ulidx";
+import { NoContent } from "../../../contracts/http/common.js";
 import { ApiKeyIn, ApiKeyOut, ApiKeyParams, TenantIn, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
 import { apiKeyDecider } from "../../../domain/apikey/apikey.js";
 import { tenantDecider } from "../../../domain/tenant/tenant.js";
@@ -49,7 +50,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
 
   app.delete("/v1/tenants/:tenantId/api-keys/:keyId", {
     config: admin,
-    schema: { tags: ["tenants"], summary: "Revoke an API key", params: ApiKeyParams, response: errorResponses(401, 403, 404) },
+    schema: { tags: ["tenants"], summary: "Revoke an API key", params: ApiKeyParams, response: { 204: NoContent, ...errorResponses(401, 403, 404) } },
   }, async (request, reply) => {
     const { tenantId, keyId } = request.params;
     const ref = { tenantId, aggregateType: "apikey" as const, aggregateId: keyId };

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp } from "./app.js";
+import { ADMIN_TOKEN, createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
+
+let h: ApiHarness;
+let acme: Awaited<ReturnType<typeof createTenantWithKey>>;
+let globex: Awaited<ReturnType<typeof createTenantWithKey>>;
+
+beforeAll(async () => {
+  h = await startApiHarness();
+  acme = await createTenantWithKey(h, ["ingest", "webhooks:read"]);
+  globex = await createTenantWithKey(h, ["webhooks:write"], "Globex");
+});
+afterAll(() => h?.stop());
+
+const list = (token: string | null, tenantId?: string) => h.call({ method: "GET", url: "/v1/webhooks/registry", token, tenantId });
+
+describe("credentials", () => {
+  it("401 without a credential, with an unknown token, and with a well-formed but unknown key", async () => {
+    const unknownKey = `zk_01HZZZZZZZZZZZZZZZZZZZZZZZ_${"a".repeat(43)}`;
+    for (const token of [null, "nope", unknownKey]) {
+      const res = await list(token, acme.tenantId);
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error).toMatchObject({ code: "unauthorized", requestId: expect.any(String) });
+    }
+  });
+
+  it("accepts a tenant key on its own tenant with the route's scope", async () => {
+    expect((await list(acme.key, acme.tenantId)).statusCode).toBe(200);
+  });
+
+  it("400 tenant_header_required without X-Tenant-Id", async () => {
+    const res = await list(acme.key);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe("tenant_header_required");
+  });
+
+  it("403 when the key names another tenant", async () => {
+    const res = await list(acme.key, globex.tenantId);
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe("forbidden");
+  });
+
+  it("403 when the key lacks the route's scope", async () => {
+    const res = await list(globex.key, globex.tenantId);
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.message).toMatch(/webhooks:read/);
+  });
+
+  it("403 for a tenant key on an operator route", async () => {
+    const res = await h.call({ method: "POST", url: "/v1/tenants", token: acme.key, body: { name: "x" } });
+    expect(res.statusCode).toBe(403);
+  });
+
+  it("the operator acts on any existing tenant by naming it, and is audited as the operator", async () => {
+    expect((await list(ADMIN_TOKEN, globex.tenantId)).statusCode).toBe(200);
+    const res = await h.call({ method: "POST", url: "/v1/webhooks/ingest", tenantId: acme.tenantId, body: { eventType: "a.b", payload: {} } });
+    expect(res.statusCode).toBe(202);
+    const subject = h.streams.topology.aggregateSubject(acme.tenantId, "message", res.json().messageId);
+    const stored = await h.streams.jsm.streams.getMessage(h.streams.topology.stream, { last_by_subj: subject });
+    expect(stored?.json<{ actor: unknown }>().actor).toEqual({ kind: "operator", id: "admin" });
+  });
+
+  it("404 when the operator names a tenant that does not exist", async () => {
+    const res = await list(ADMIN_TOKEN, "ten_01HZZZZZZZZZZZZZZZZZZZZZZZ");
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.code).toBe("not_found");
+  });
+});
+
+describe("API keys", () => {
+  it("are shown once, never admin, and 404 on an unknown tenant", async () => {
+    const admin = await h.call({ method: "POST", url: `/v1/tenants/${acme.tenantId}/api-keys`, body: { name: "k", scopes: ["admin"] } });
+    expect(admin.statusCode).toBe(400);
+    const missing = await h.call({ method: "POST", url: "/v1/tenants/ten_01HZZZZZZZZZZZZZZZZZZZZZZZ/api-keys", body: { name: "k", scopes: ["ingest"] } });
+    expect(missing.statusCode).toBe(404);
+    expect(acme.key).toMatch(/^zk_[0-9A-Z]{26}_[A-Za-z0-9_-]{43}$/);
+    expect(acme.keyId).toBe(`key_${acme.key.slice(3, 29)}`);
+  });
+
+  it("a key the view has not seen yet (made by another process) is found in the store", async () => {
+    const { view } = h.deps;
+    const blind = { ...view, apiKeyByHash: () => undefined, tenant: () => undefined } as typeof view;
+    const other = await buildApp({ ...h.deps, view: blind });
+    try {
+      const res = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${acme.key}`, "x-tenant-id": acme.tenantId } });
+      expect(res.statusCode).toBe(200);
+      const wrongTenant = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${acme.key}`, "x-tenant-id": globex.tenantId } });
+      expect(wrongTenant.statusCode).toBe(401);
+      const operator = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "x-tenant-id": acme.tenantId } });
+      expect(operator.statusCode).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a revoked key gets 401; revoking again is 204", async () => {
+    const { tenantId, keyId, key } = await createTenantWithKey(h, ["webhooks:read"]);
+    expect((await list(key, tenantId)).statusCode).toBe(200);
+    const revoke = await h.call({ method: "DELETE", url: `/v1/tenants/${tenantId}/api-keys/${keyId}` });
+    expect(revoke.statusCode).toBe(204);
+    expect(Number(revoke.headers["x-zen-seq"])).toBeGreaterThan(0);
+    const res = await list(key, tenantId);
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.code).toBe("unauthorized");
+    expect((await h.call({ method: "DELETE", url: `/v1/tenants/${tenantId}/api-keys/${keyId}` })).statusCode).toBe(204);
+  });
+
+  it("revoking an unknown key is 404, a malformed key id too", async () => {
+    for (const keyId of ["key_01HZZZZZZZZZZZZZZZZZZZZZZZ", "nope"]) {
+      const res = await h.call({ method: "DELETE", url: `/v1/tenants/${acme.tenantId}/api-keys/${keyId}` });
+      expect(res.statusCode).toBe(404);
+    }
+  });
+});

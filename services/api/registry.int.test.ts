@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
+
+let h: ApiHarness;
+let t: Awaited<ReturnType<typeof createTenantWithKey>>;
+
+beforeAll(async () => {
+  h = await startApiHarness();
+  t = await createTenantWithKey(h, ["webhooks:read", "webhooks:write", "deliveries:read"]);
+});
+afterAll(() => h?.stop());
+
+const call = (method: "GET" | "POST" | "PATCH" | "DELETE", url: string, body?: unknown, headers: Record<string, string> = {}) =>
+  h.call({ method, url, token: t.key, tenantId: t.tenantId, body, headers });
+const minSeq = (res: { headers: Record<string, unknown> }) => ({ "x-zen-min-seq": String(res.headers["x-zen-seq"]) });
+
+describe("registry", () => {
+  it("create → read → patch → delete, the secret shown only on create", async () => {
+    const created = await call("POST", "/v1/webhooks/registry", {
+      url: "https://example.com/hooks", eventTypes: ["invoice.*"], description: "billing", metadata: { team: "a" },
+    });
+    expect(created.statusCode).toBe(201);
+    const endpoint = created.json();
+    expect(endpoint).toMatchObject({ url: "https://example.com/hooks", eventTypes: ["invoice.*"], active: true, description: "billing" });
+    expect(endpoint.id).toMatch(/^ep_/);
+    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/=]{40,}$/);
+    expect(endpoint.createdAt).toEqual(expect.any(String));
+    expect(Number(created.headers["x-zen-seq"])).toBeGreaterThan(0);
+
+    const read = await call("GET", `/v1/webhooks/registry/${endpoint.id}`, undefined, minSeq(created));
+    expect(read.statusCode).toBe(200);
+    const { secret: _secret, ...withoutSecret } = endpoint;
+    expect(read.json()).toEqual(withoutSecret);
+    const list = await call("GET", "/v1/webhooks/registry", undefined, minSeq(created));
+    expect(list.json()).toEqual({ data: [withoutSecret], nextCursor: null });
+    const everything = JSON.stringify([read.json(), list.json()]) + h.logLines.join("");
+    expect(everything).not.toContain(endpoint.secret);
+
+    const patched = await call("PATCH", `/v1/webhooks/registry/${endpoint.id}`, { active: false, description: null });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ active: false, description: null, disabledReason: expect.any(String), createdAt: endpoint.createdAt });
+    expect(patched.json()).not.toHaveProperty("secret");
+    const afterPatch = await call("GET", `/v1/webhooks/registry/${endpoint.id}`, undefined, minSeq(patched));
+    expect(afterPatch.json()).toMatchObject({ active: false, description: null });
+
+    const deleted = await call("DELETE", `/v1/webhooks/registry/${endpoint.id}`);
+    expect(deleted.statusCode).toBe(204);
+    expect((await call("GET", `/v1/webhooks/registry/${endpoint.id}`, undefined, minSeq(deleted))).statusCode).toBe(404);
+    expect((await call("DELETE", `/v1/webhooks/registry/${endpoint.id}`)).statusCode).toBe(404);
+  });
+
+  it("keeps a provided secret, refuses a malformed one, and PATCH cannot set it", async () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/a", eventTypes: ["*"], secret });
+    expect(created.json().secret).toBe(secret);
+    const bad = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/a", eventTypes: ["*"], secret: "short" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.details[0].path).toBe("body.secret");
+    const patch = await call("PATCH", `/v1/webhooks/registry/${created.json().id}`, { secret });
+    expect(patch.statusCode).toBe(400);
+  });
+
+  it("another tenant's endpoint is 404", async () => {
+    const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/b", eventTypes: ["*"] });
+    const other = await createTenantWithKey(h, ["webhooks:read", "webhooks:write"], "Other");
+    const headers = { ...minSeq(created) };
+    const res = await h.call({ method: "GET", url: `/v1/webhooks/registry/${created.json().id}`, token: other.key, tenantId: other.tenantId, headers });
+    expect(res.statusCode).toBe(404);
+    const patch = await h.call({ method: "PATCH", url: `/v1/webhooks/registry/${created.json().id}`, token: other.key, tenantId: other.tenantId, body: { active: false } });
+    expect(patch.statusCode).toBe(404);
+  });
+});
+
+describe("read your writes", () => {
+  it("X-Zen-Min-Seq waits for the read models", async () => {
+    for (let i = 0; i < 5; i++) {
+      const created = await call("POST", "/v1/webhooks/registry", { url: `https://example.com/ryw/${i}`, eventTypes: ["*"] });
+      const read = await call("GET", `/v1/webhooks/registry/${created.json().id}`, undefined, minSeq(created));
+      expect(read.statusCode).toBe(200);
+    }
+  });
+
+  it("503 read_model_behind when the read models never get there, 400 on a malformed value", async () => {
+    const behind = await call("GET", "/v1/webhooks/registry", undefined, { "x-zen-min-seq": "999999999" });
+    expect(behind.statusCode).toBe(503);
+    expect(behind.json().error.code).toBe("read_model_behind");
+    const bad = await call("GET", "/v1/webhooks/registry", undefined, { "x-zen-min-seq": "abc" });
+    expect(bad.statusCode).toBe(400);
+  }, 15_000);
+});
+
+describe("deliveries", () => {
+  it("lists (empty), filters, and answers 404 for an unknown delivery", async () => {
+    const list = await call("GET", "/v1/webhooks/deliveries?status=dead&limit=10");
+    expect(list.json()).toEqual({ data: [], nextCursor: null });
+    expect((await call("GET", "/v1/webhooks/deliveries?status=bogus")).statusCode).toBe(400);
+    expect((await call("GET", "/v1/webhooks/deliveries?cursor=garbage")).statusCode).toBe(400);
+    expect((await call("GET", "/v1/webhooks/deliveries/dlv_01HZZZZZZZZZZZZZZZZZZZZZZZ")).statusCode).toBe(404);
+    expect((await call("GET", "/v1/webhooks/dlq")).json()).toEqual({ data: [], nextCursor: null });
+  });
+});

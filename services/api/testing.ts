@@ -1,0 +1,105 @@
+import { Writable } from "node:stream";
+import { Kvm } from "@nats-io/kv";
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import { createDatabase, type Database } from "../../projections/db.js";
+import { migrate } from "../../projections/migrate.js";
+import { createProjector } from "../../projections/projector.js";
+import { createEventStore } from "../../streams/event-store.js";
+import { createRegistryView } from "../../streams/registry-view.js";
+import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
+import { createTestDatabase } from "../../test/support/postgres.js";
+import { createLogger } from "../shared/logger.js";
+import { createSecretBox } from "../shared/secret-box.js";
+import { buildApp, type ApiDeps } from "./app.js";
+import { createEventIdClaims } from "./event-ids.js";
+
+export const ADMIN_TOKEN = "api-test-admin-token-0123456789";
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export interface ApiHarness {
+  app: FastifyInstance;
+  deps: ApiDeps;
+  streams: TestStreams;
+  db: Database;
+  /** Every log line the api wrote. */
+  logLines: string[];
+  /** `app.inject` with the operator's or a key's credentials and JSON encoding. */
+  call(options: CallOptions): Promise<LightMyRequestResponse>;
+  stop(): Promise<void>;
+}
+
+export interface CallOptions {
+  method: InjectOptions["method"];
+  url: string;
+  token?: string | null;
+  tenantId?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The api on a fresh stream prefix and database, with a projector and the registry view running. */
+export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise<ApiHarness> {
+  const streams = await createTestStreams();
+  const database = await createTestDatabase();
+  const db = await createDatabase(database.url);
+  await migrate(db);
+  const logLines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => (logLines.push(chunk.toString("utf8")), done()) });
+  const logger = createLogger("info", sink);
+  const { js, jsm, topology } = streams;
+  const projector = createProjector({ db, js, jsm, topology, logger: createLogger("silent"), lockPollMs: 100 });
+  await projector.start();
+  const view = createRegistryView({ js, topology });
+  await view.start();
+  const deps: ApiDeps = {
+    config: { adminToken: ADMIN_TOKEN, maxBodyBytes: MAX_BODY_BYTES, allowPrivateTargets: false },
+    store: createEventStore({ js, jsm, topology }),
+    view,
+    db,
+    streams,
+    eventIds: await createEventIdClaims(streams.nc, topology),
+    secretBox: createSecretBox(undefined),
+    logger,
+    topology,
+    ...overrides,
+  };
+  const app = await buildApp(deps);
+  const call = ({ method, url, token = ADMIN_TOKEN, tenantId, body, headers = {} }: CallOptions) =>
+    app.inject({
+      method,
+      url,
+      headers: {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(tenantId ? { "x-tenant-id": tenantId } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { payload: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+  return {
+    app,
+    deps,
+    streams,
+    db,
+    logLines,
+    call,
+    async stop() {
+      await app.close();
+      await projector.stop();
+      await view.stop();
+      await new Kvm(streams.nc).open(topology.bucketName("event_ids")).then((kv) => kv.destroy()).catch(() => false);
+      await streams.cleanup();
+      await db.end();
+      await database.drop();
+    },
+  };
+}
+
+/** Creates a tenant and a key with `scopes` through the api; returns their ids and the key. */
+export async function createTenantWithKey(h: ApiHarness, scopes: string[], name = "Acme") {
+  const tenant = await h.call({ method: "POST", url: "/v1/tenants", body: { name } });
+  const tenantId = tenant.json().id as string;
+  const created = await h.call({ method: "POST", url: `/v1/tenants/${tenantId}/api-keys`, body: { name: "test key", scopes } });
+  const { id: keyId, key } = created.json() as { id: string; key: string };
+  return { tenantId, keyId, key };
+}
