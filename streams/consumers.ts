@@ -60,7 +60,8 @@ export interface RunningConsumer {
 /**
  * Pulls from a durable consumer and runs `handle` on each message with at most `concurrency` in
  * flight; the handler's settlement is applied by {@link settle}. A handler that throws is retried
- * by redelivery after `errorDelayMs`.
+ * by redelivery after `errorDelayMs`. While a handler runs, `working()` is sent every third of
+ * `ackWaitMs`, so the ack wait need only cover a crashed process, not the slowest handler.
  */
 export async function runDurable(
   js: JetStreamClient,
@@ -70,6 +71,7 @@ export async function runDurable(
     concurrency: number;
     handle: (message: JsMsg) => Promise<Settlement>;
     onError: (error: unknown, message: JsMsg) => void;
+    ackWaitMs: number;
     errorDelayMs?: number;
   },
 ): Promise<RunningConsumer> {
@@ -80,11 +82,14 @@ export async function runDurable(
   let wake: (() => void) | undefined;
 
   const run = async (message: JsMsg) => {
+    const heartbeat = setInterval(() => message.working(), options.ackWaitMs / 3);
     try {
       settle(message, await options.handle(message));
     } catch (error) {
       options.onError(error, message);
       message.nak(options.errorDelayMs ?? 1000);
+    } finally {
+      clearInterval(heartbeat);
     }
   };
 

@@ -70,7 +70,7 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
     await eventually(async () => {
       const page = await tenant("GET", "/v1/webhooks/deliveries?status=succeeded&limit=500");
       return page.body.data?.length === EVENTS;
-    }, 30_000, "the read model to show every delivery succeeded");
+    }, 90_000, "the read model to show every delivery succeeded (in-flight ones after the ack wait)");
 
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Database } from "../../projections/db.js";
+import type { Database } from "../../projections/index.js";
 import type { Streams } from "../../streams/connection.js";
 import type { EventStore } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";

@@ -13,7 +13,7 @@ import type { ZodIssue } from "zod";
 import { ConnectionError as PgConnectionError, BackendTerminatedError, StatementTimeoutError } from "slonik";
 import type { ErrorBody, ValidationIssue } from "../../contracts/http/common.js";
 import { DomainError } from "../../domain/errors.js";
-import { InvalidCursorError } from "../../projections/read-models/shared.js";
+import { InvalidCursorError } from "../../projections/index.js";
 import { ConcurrencyError } from "../../streams/event-store.js";
 import * as E from "./errors.js";
 

@@ -44,6 +44,12 @@ describe("request plumbing", () => {
     const ready = await h.call({ method: "GET", url: "/ready", token: null });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: "ready", checks: { nats: true, postgres: true } });
+    const { buildApp } = await import("./app.js");
+    const down = await buildApp({ ...h.deps, readiness: async () => ({ nats: true, postgres: false }) });
+    const res = await down.inject({ method: "GET", url: "/ready" });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ status: "unavailable", checks: { nats: true, postgres: false } });
+    await down.close();
   });
 });
 

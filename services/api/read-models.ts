@@ -1,18 +1,21 @@
 import { sql } from "slonik";
-import { waitForSeq } from "../../projections/checkpoint.js";
-import type { Database } from "../../projections/db.js";
 import {
   getDelivery,
+  getEndpoint,
   listDeliveries,
   listDlq,
+  listEndpoints,
+  waitForSeq,
+  type Database,
   type DeliveryDetail,
   type DeliveryFilter,
   type DeliveryRow,
   type DlqFilter,
   type DlqRow,
-} from "../../projections/read-models/deliveries-queries.js";
-import { getEndpoint, listEndpoints, type EndpointRow } from "../../projections/read-models/endpoints.js";
-import type { Page, PageRequest } from "../../projections/read-models/shared.js";
+  type EndpointRow,
+  type Page,
+  type PageRequest,
+} from "../../projections/index.js";
 
 /** What the api reads from the Postgres read models: every query scoped to one tenant. */
 export interface ReadModels {

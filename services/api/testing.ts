@@ -1,9 +1,7 @@
 import { Writable } from "node:stream";
 import { Kvm } from "@nats-io/kv";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
-import { createDatabase, type Database } from "../../projections/db.js";
-import { migrate } from "../../projections/migrate.js";
-import { createProjector } from "../../projections/projector.js";
+import { createDatabase, createProjector, migrate, type Database } from "../../projections/index.js";
 import { createEventStore } from "../../streams/event-store.js";
 import { createRegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, type TestStreams } from "../../test/support/nats.js";

@@ -18,8 +18,8 @@ import { signedRequest } from "./outbound.js";
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 const VIEW_WAIT_MS = 10_000;
-/** Longer than the longest attempt (30 s), with room to wait for a slot. */
-const ACK_WAIT_MS = 120_000;
+/** How long a crashed dispatcher's messages wait before another dispatcher takes them over. */
+const ACK_WAIT_MS = 20_000;
 /** Attempts waiting for one endpoint's slots beyond this go back to the server for a while. */
 const MAX_WAITING_PER_ENDPOINT = 256;
 /**
@@ -142,14 +142,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function handle(message: JsMsg): Promise<Settlement> {
     const type = message.headers?.get(EVENT_HEADERS.type);
     if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled") return ack;
-    const heartbeat = setInterval(() => message.working(), ACK_WAIT_MS / 3);
     try {
       return await process(toStoredEvent(message));
     } catch (error) {
       if (error instanceof DomainError && error.code === "conflict") return ack;
       throw error;
-    } finally {
-      clearInterval(heartbeat);
     }
   }
 
@@ -158,6 +155,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       await ensureDurable(deps.jsm, topology.stream, { durable, filterSubject: topology.deliveryBranch, ackWaitMs: ACK_WAIT_MS, maxAckPending: MAX_ACK_PENDING });
       running = await runDurable(deps.js, topology.stream, durable, {
         concurrency: deps.maxHandled ?? 4_096,
+        ackWaitMs: ACK_WAIT_MS,
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "dispatch failed; the delivery event will be redelivered"),
       });

@@ -13,6 +13,8 @@ import type { Logger } from "../shared/logger.js";
 const SYSTEM: Actor = { kind: "system", id: "router" };
 /** How long a message waits for the registry view to reach its sequence before it is retried. */
 const VIEW_WAIT_MS = 10_000;
+/** How long a crashed router's messages wait before another router takes them over. */
+const ACK_WAIT_MS = 15_000;
 
 export interface RouterDeps {
   js: JetStreamClient;
@@ -87,9 +89,10 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
 
   return {
     async start(): Promise<void> {
-      await ensureDurable(jsm, topology.stream, { durable, filterSubject: topology.messageEvents, ackWaitMs: 30_000, maxAckPending: 10_000 });
+      await ensureDurable(jsm, topology.stream, { durable, filterSubject: topology.messageEvents, ackWaitMs: ACK_WAIT_MS, maxAckPending: 10_000 });
       running = await runDurable(js, topology.stream, durable, {
         concurrency,
+        ackWaitMs: ACK_WAIT_MS,
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "routing failed; the message will be redelivered"),
       });

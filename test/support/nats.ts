@@ -23,16 +23,21 @@ export async function createTestStreams(prefix = uniquePrefix()): Promise<TestSt
     ...streams,
     topology,
     async cleanup() {
-      await streams.jsm.streams.delete(topology.stream).catch(() => false);
       await streams.nc.close();
+      await deleteTestStream(prefix);
     },
   };
 }
 
-/** Deletes the event stream of `prefix` (its consumers go with it). */
+/** Deletes every stream of `prefix`: the event stream (consumers go with it) and KV buckets. */
 export async function deleteTestStream(prefix: string): Promise<void> {
   const streams = await connectStreams(TEST_NATS_URL, `cleanup-${prefix}`);
-  await streams.jsm.streams.delete(createTopology(prefix).stream).catch(() => false);
+  const topology = createTopology(prefix);
+  for await (const name of streams.jsm.streams.names()) {
+    if (name === topology.stream || name.startsWith(`KV_${topology.bucketName("")}`)) {
+      await streams.jsm.streams.delete(name).catch(() => false);
+    }
+  }
   await streams.nc.close();
 }
 

@@ -26,6 +26,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     const context = commandContext(request, now());
     const ref = { tenantId: id, aggregateType: "tenant" as const, aggregateId: id };
     const { lastSeq } = await store.handle(ref, tenantDecider, { type: "CreateTenant", name: request.body.name }, { causeId: id, context });
+    request.log.info({ tenantId: id, seq: lastSeq }, "tenant created");
     await view.waitFor(lastSeq, VIEW_WAIT_MS);
     return withSeq(reply, lastSeq).status(201).send({ id, name: request.body.name, createdAt: context.now.toISOString() });
   });
@@ -44,6 +45,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     const ref = { tenantId, aggregateType: "apikey" as const, aggregateId: keyId };
     const command = { type: "CreateApiKey" as const, name, scopes, keyHash, keyPrefix };
     const { lastSeq } = await store.handle(ref, apiKeyDecider, command, { causeId: keyId, context: commandContext(request, now()) });
+    request.log.info({ tenantId, keyId, keyPrefix, scopes, seq: lastSeq }, "api key created");
     await view.waitFor(lastSeq, VIEW_WAIT_MS);
     return withSeq(reply, lastSeq).status(201).send({ id: keyId, key, keyPrefix, name, scopes });
   });
@@ -57,6 +59,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     const context = commandContext(request, now());
     // Revoked at most once, so the cause is the key itself: a retried revoke never writes twice.
     const { lastSeq } = await store.handle(ref, apiKeyDecider, { type: "RevokeApiKey" }, { causeId: `${keyId}.revoke`, context });
+    request.log.info({ tenantId, keyId, seq: lastSeq }, "api key revoked");
     // This process refuses the key from now on.
     await view.waitFor(lastSeq, VIEW_WAIT_MS);
     return withSeq(reply, lastSeq).status(204).send();
