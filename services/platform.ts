@@ -46,7 +46,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
   const stopping: Stoppable[] = [];
   let view: RegistryView | undefined;
   if (config.roles.some((role) => role !== "projector")) {
-    view = createRegistryView({ js: streams.js, topology });
+    view = createRegistryView({ js: streams.js, topology, keepHistory: config.roles.includes("router") });
     await view.start();
   }
   if (db && config.roles.includes("projector")) {
@@ -79,7 +79,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (db && view && config.roles.includes("api")) {
-    app = await buildApp({ config, store, view, db, streams, secretBox, logger: logger.child({ role: "api" }), topology });
+    app = await buildApp({ config, store, view, db, streams, secretBox, logger, topology });
     url = await app.listen({ port: config.port, host: config.host });
   }
   if (view) stopping.push(view);

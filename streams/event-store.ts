@@ -43,7 +43,10 @@ export interface AppendResult {
   envelopes: Envelope[];
 }
 
-/** Another writer appended to the aggregate since it was loaded. */
+/**
+ * The aggregate moved on since it was loaded: another writer appended, or this command's cause
+ * already wrote its events (a redelivered or retried command). Reload and decide again.
+ */
 export class ConcurrencyError extends Error {
   constructor(readonly subject: string) {
     super(`concurrent append to ${subject}`);
@@ -107,16 +110,24 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
   async function load<S>(
     ref: AggregateRef,
     decider: Decider<any, S, any>,
-    options: { knownLast?: StoredEvent; fresh?: boolean } = {},
+    options: {
+      /** The event that triggered this load, read from a consumer. */
+      knownLast?: StoredEvent;
+      /** The caller knows nothing follows `knownLast` (its first delivery of an aggregate-creating event). */
+      knownLastIsLatest?: boolean;
+      fresh?: boolean;
+    } = {},
   ): Promise<LoadedAggregate<S>> {
     const subject = subjectOf(ref);
     const { knownLast } = options;
     const cached = options.fresh ? undefined : cache.get(subject);
-    if (cached && knownLast && cached.version === knownLast.seq) return cached as LoadedAggregate<S>;
-    if (knownLast && knownLast.envelope.prevHash === null) {
-      // The first event of an aggregate carries its whole history.
-      const state = decider.evolve(decider.initialState(), toDomainEvent(knownLast.envelope));
-      const entry = { state, version: knownLast.seq, lastHash: knownLast.envelope.hash };
+    // Without that knowledge, walk on from the cache: it always holds a true prefix of the subject.
+    const latest = options.knownLastIsLatest ? knownLast : undefined;
+    if (cached && latest && cached.version === latest.seq) return cached as LoadedAggregate<S>;
+    if (latest && latest.envelope.prevHash === null) {
+      // The aggregate's first event, known to be its last too: it carries the whole history.
+      const state = decider.evolve(decider.initialState(), toDomainEvent(latest.envelope));
+      const entry = { state, version: latest.seq, lastHash: latest.envelope.hash };
       remember(subject, entry);
       return entry;
     }
@@ -178,6 +189,9 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
         expect: { lastSubjectSequence: expectedSeq },
         headers,
       });
+      // The same cause already wrote this event: the state it was decided on is stale, and the
+      // stored event (not this one) is what the next event must chain to.
+      if (ack.duplicate) throw new ConcurrencyError(subject);
       return ack.seq;
     } catch (error) {
       if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
@@ -193,10 +207,11 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
     ref: AggregateRef,
     decider: Decider<C, S, any>,
     command: C,
-    options: { causeId: string; context: CommandContext; knownLast?: StoredEvent },
+    options: { causeId: string; context: CommandContext; knownLast?: StoredEvent; knownLastIsLatest?: boolean },
   ): Promise<AppendResult & { state: S }> {
     for (let attempt = 0; ; attempt++) {
-      const loaded = await load(ref, decider, { knownLast: attempt === 0 ? options.knownLast : undefined, fresh: attempt > 0 });
+      const hint = attempt === 0 ? { knownLast: options.knownLast, knownLastIsLatest: options.knownLastIsLatest } : { fresh: true };
+      const loaded = await load(ref, decider, hint);
       const events = decider.decide(command, loaded.state) as DomainEvent[];
       try {
         const result = await append(ref, events, {

@@ -29,16 +29,21 @@ export interface ApiKeyView {
   state: Exclude<ApiKeyState, { status: "absent" }>;
 }
 
-/** Versions kept per endpoint: routing a message reads the registry as of its own sequence. */
-const ENDPOINT_HISTORY = 64;
-
 /**
  * The registry (tenants, API keys, endpoints) folded in memory from the `cmd` branch, in stream
  * order, with an ordered consumer. `waitFor(seq)` makes reads causal: once the view has applied
  * sequence N, it holds every registry change stored before N, and `endpointsAsOf(tenant, N)`
  * answers exactly as the registry stood then.
  */
-export function createRegistryView({ js, topology }: { js: JetStreamClient; topology: Topology }) {
+export function createRegistryView({ js, topology, keepHistory = false }: {
+  js: JetStreamClient;
+  topology: Topology;
+  /**
+   * Keep every endpoint version until `forgetBefore` drops it: the router needs them, to route a
+   * backlog as of each message's own sequence. Other roles read only the latest version.
+   */
+  keepHistory?: boolean;
+}) {
   const tenants = new Map<string, TenantState>();
   const apiKeys = new Map<string, ApiKeyView>();
   const keyIdByHash = new Map<string, string>();
@@ -55,7 +60,7 @@ export function createRegistryView({ js, topology }: { js: JetStreamClient; topo
     const previous = versions.at(-1)?.state ?? endpointDecider.initialState();
     const createdAt = versions[0]?.createdAt ?? envelope.occurredAt;
     versions.push({ seq, createdAt, updatedAt: envelope.occurredAt, state: endpointDecider.evolve(previous, toDomainEvent(envelope) as never) });
-    if (versions.length > ENDPOINT_HISTORY) versions.shift();
+    if (!keepHistory) versions.splice(0, versions.length - 1);
     byId.set(envelope.aggregateId, versions);
   }
 
@@ -136,10 +141,21 @@ export function createRegistryView({ js, topology }: { js: JetStreamClient; topo
     return result;
   }
 
+  /** Drops endpoint versions no message at or after `seq` can be routed against. */
+  function forgetBefore(seq: number): void {
+    for (const byId of endpoints.values()) {
+      for (const versions of byId.values()) {
+        const inForce = versions.findLastIndex((v) => v.seq <= seq);
+        if (inForce > 0) versions.splice(0, inForce);
+      }
+    }
+  }
+
   return {
     start,
     waitFor,
     endpointsAsOf,
+    forgetBefore,
     appliedSeq: () => appliedSeq,
     tenant: (tenantId: string) => tenants.get(tenantId),
     /** The endpoint as it stands now. */

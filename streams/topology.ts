@@ -38,13 +38,14 @@ export interface Topology {
   bucketName: (purpose: string) => string;
 }
 
-const SAFE_PREFIX = /^[a-z][a-z0-9_-]{0,30}$/;
+/** Lower-case letters and digits only, so two prefixes never upper-case to one stream name. */
+const SAFE_PREFIX = /^[a-z][a-z0-9]{0,30}$/;
 
 export function createTopology(prefix: string): Topology {
   if (!SAFE_PREFIX.test(prefix)) {
     throw new Error(`ZEN_STREAM_PREFIX must match ${SAFE_PREFIX} (got "${prefix}")`);
   }
-  const upper = prefix.toUpperCase().replace(/-/g, "_");
+  const upper = prefix.toUpperCase();
   return {
     prefix,
     stream: `${upper}_EVENTS`,

@@ -48,6 +48,7 @@ describe("endpoint: register", () => {
   it.each([
     ["a relative url", { url: "/hook" }],
     ["a non-http url", { url: "ftp://example.com/hook" }],
+    ["credentials in the url", { url: "https://user:pass@example.com/hook" }],
     ["no event types", { eventTypes: [] }],
     ["an invalid pattern", { eventTypes: ["invoice.*", "*.paid"] }],
     ["initialDelayMs above the default maxDelayMs", { retryPolicy: { initialDelayMs: 700_000 } }],

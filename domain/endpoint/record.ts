@@ -38,12 +38,11 @@ export const effectiveDeliveryPolicy = (record: Pick<EndpointRecord, "deliveryPo
   ...compact(record.deliveryPolicy ?? {}),
 });
 
-const isHttpUrl = (url: string): boolean => {
+const parseUrl = (url: string): URL | undefined => {
   try {
-    const { protocol } = new URL(url);
-    return protocol === "http:" || protocol === "https:";
+    return new URL(url);
   } catch {
-    return false;
+    return undefined;
   }
 };
 
@@ -52,7 +51,10 @@ export const assertValidRecord = (record: EndpointRecord): void => {
   const refuse = (message: string) => {
     throw new DomainError("unprocessable", message);
   };
-  if (!isHttpUrl(record.url)) refuse("url must be an absolute http or https URL");
+  const url = parseUrl(record.url);
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) refuse("url must be an absolute http or https URL");
+  // Credentials in a URL would be stored and shown in reads; the signing secret authenticates.
+  if (url?.username || url?.password) refuse("url must not contain credentials");
   if (record.eventTypes.length === 0) refuse("eventTypes must name at least one pattern");
   const bad = record.eventTypes.find((p) => !isValidEventTypePattern(p));
   if (bad !== undefined) refuse(`invalid event-type pattern ${JSON.stringify(bad)}`);

@@ -7,12 +7,17 @@ import type { Topology } from "../../streams/topology.js";
 /** How long a client's `eventId` is remembered (API.md "Ingest"). */
 export const EVENT_ID_TTL_MS = 24 * 3600 * 1000;
 
-export type Claim = { claimed: true; release(): Promise<void> } | { claimed: false; messageId: string };
+/** The message id an eventId stands for: this request's (`fresh`) or an earlier request's. */
+export interface Claim {
+  messageId: string;
+  fresh: boolean;
+}
 
 /**
  * Ingest dedupe by the client's `eventId`, atomic across api processes: the first `claim` of a
- * tenant's eventId within 24 h wins; later ones learn the winner's message id. A claim whose append
- * then failed is released, so the client's retry is not refused.
+ * tenant's eventId within 24 h binds it to a message id, and every later claim gets that same id.
+ * The claim is never released: a request that claimed and then failed (or crashed) before its
+ * append leaves a message id whose subject is still empty, and the client's retry appends to it.
  */
 export interface EventIdClaims {
   claim(tenantId: string, eventId: string, messageId: string): Promise<Claim>;
@@ -29,14 +34,14 @@ export async function createEventIdClaims(nc: NatsConnection, topology: Topology
 
 async function claim(kv: KV, key: string, messageId: string, retries = 2): Promise<Claim> {
   try {
-    const revision = await kv.create(key, messageId);
-    return { claimed: true, release: () => kv.delete(key, { previousSeq: revision }).catch(() => undefined) };
+    await kv.create(key, messageId);
+    return { messageId, fresh: true };
   } catch (error) {
     if (!(error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)) throw error;
   }
   const entry = await kv.get(key);
-  if (entry && entry.operation === "PUT") return { claimed: false, messageId: entry.string() };
-  // The holder released it between our create and get: try again.
+  if (entry && entry.operation === "PUT") return { messageId: entry.string(), fresh: false };
+  // The entry expired or was purged between our create and get: try again.
   if (retries > 0) return claim(kv, key, messageId, retries - 1);
   throw new Error(`event id claim ${key} keeps changing`);
 }

@@ -59,14 +59,37 @@ describe("POST /v1/webhooks/ingest", () => {
     for (const r of results.filter((r) => r.statusCode === 409)) expect(r.json().error.details.messageId).toBe(winner);
   });
 
-  it("a failed append releases the eventId, so the retry is accepted", async () => {
+  const withStore = async (append: ApiHarness["deps"]["store"]["append"]) => {
     const { buildApp } = await import("./app.js");
-    const broken = await buildApp({ ...h.deps, store: { ...h.deps.store, append: async () => { throw new Error("boom"); } } });
-    const headers = { authorization: `Bearer ${t.key}`, "x-tenant-id": t.tenantId };
+    return buildApp({ ...h.deps, store: { ...h.deps.store, append } });
+  };
+  const headers = () => ({ authorization: `Bearer ${t.key}`, "x-tenant-id": t.tenantId });
+
+  it("a request that fails before its append is stored leaves the eventId to the client's retry", async () => {
+    const broken = await withStore(async () => {
+      throw new Error("boom");
+    });
     const payload = { eventType: "a.b", payload: {}, eventId: "evt-retry" };
-    expect((await broken.inject({ method: "POST", url: "/v1/webhooks/ingest", headers, payload })).statusCode).toBe(500);
+    expect((await broken.inject({ method: "POST", url: "/v1/webhooks/ingest", headers: headers(), payload })).statusCode).toBe(500);
     await broken.close();
-    expect((await ingest(payload)).statusCode).toBe(202);
+    const retry = await ingest(payload);
+    expect(retry.statusCode).toBe(202);
+    expect((await storedMessage(t.tenantId, retry.json().messageId)).envelope.data).toMatchObject({ eventId: "evt-retry" });
+  });
+
+  it("a request whose append was stored but not acknowledged makes the retry a duplicate, never a second message", async () => {
+    let storedId = "";
+    const lostAck = await withStore(async (ref, events, options) => {
+      await h.deps.store.append(ref, events, options);
+      storedId = ref.aggregateId;
+      throw new Error("publish ack lost");
+    });
+    const payload = { eventType: "a.b", payload: {}, eventId: "evt-lost-ack" };
+    expect((await lostAck.inject({ method: "POST", url: "/v1/webhooks/ingest", headers: headers(), payload })).statusCode).toBe(500);
+    await lostAck.close();
+    const retry = await ingest(payload);
+    expect(retry.statusCode).toBe(409);
+    expect(retry.json().error).toMatchObject({ code: "duplicate_event", details: { messageId: storedId } });
   });
 
   it("payload must be an object", async () => {

@@ -11,7 +11,8 @@ for (const [net, bits] of [["::", 128], ["::1", 128], ["fc00::", 7], ["fe80::", 
 
 /**
  * Refuses (422) a target URL that names a private address literally: `localhost` or a blocked IP.
- * Names that resolve to private addresses are caught by the dispatcher's guard at send time.
+ * Names that resolve to private addresses are not caught here: that needs the connect-time guard
+ * of the delivery-hardening work (issue 4), which checks the address actually dialled.
  */
 export function assertPublicTarget(url: string, allowPrivateTargets: boolean): void {
   if (allowPrivateTargets) return;

@@ -20,8 +20,6 @@ const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 const VIEW_WAIT_MS = 10_000;
 /** How long a crashed dispatcher's messages wait before another dispatcher takes them over. */
 const ACK_WAIT_MS = 20_000;
-/** Attempts waiting for one endpoint's slots beyond this go back to the server for a while. */
-const MAX_WAITING_PER_ENDPOINT = 256;
 /**
  * A retry that is not yet due keeps its unacked slot until the server redelivers it (2.9 has no
  * message scheduling), so the consumer must allow far more unacked messages than are ever retrying.
@@ -66,15 +64,30 @@ export function createDispatcher(deps: DispatcherDeps) {
     return slots;
   };
 
+  /**
+   * Appends what `command` decides on `loaded`. When the delivery moved on meanwhile (a crashed
+   * predecessor's events, or a concurrent dispatcher), it reloads: an attempt left without its
+   * outcome is resolved from the recorded attempt, anything else is already in hand.
+   */
   async function decideAndAppend(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, command: DeliveryCommand, causeId: string, stored: StoredEvent) {
     const events = deliveryDecider.decide(command, loaded.state);
     const context = { correlationId: stored.envelope.correlationId, causationId: stored.envelope.id, actor: SYSTEM, now: new Date() };
     try {
       await store.append(ref, events, { expectedVersion: loaded.version, prevHash: loaded.lastHash, causeId, context });
     } catch (error) {
-      // Another dispatcher moved this delivery on first: its events stand, ours are not needed.
       if (!(error instanceof ConcurrencyError)) throw error;
+      const current = await store.load(ref, deliveryDecider, { fresh: true });
+      if (current.state.status === "attempted") await resolveRecordedAttempt(ref, current, stored);
     }
+  }
+
+  /** The outcome of a recorded attempt was never appended (a crash in between): decide it now. */
+  function resolveRecordedAttempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, stored: StoredEvent) {
+    if (loaded.state.status !== "attempted") return Promise.resolve();
+    const endpoint = view.endpoint(ref.tenantId, loaded.state.scheduled.endpointId);
+    const policy = effectiveRetryPolicy(endpoint?.state ?? {});
+    const command: DeliveryCommand = { type: "ResolveAttempt", policy, now: new Date().toISOString(), random: Math.random() };
+    return decideAndAppend(ref, loaded, command, `${ref.aggregateId}:resolve:${loaded.state.lastAttempt.attempt}`, stored);
   }
 
   async function attempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, stored: StoredEvent): Promise<Settlement> {
@@ -87,7 +100,8 @@ export function createDispatcher(deps: DispatcherDeps) {
       return ack;
     }
     const slots = slotsFor(endpoint.endpointId);
-    if (slots.pendingCount >= MAX_WAITING_PER_ENDPOINT) return retryLater(1_000 + Math.random() * 2_000);
+    // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
+    if (slots.pendingCount >= deps.concurrencyPerEndpoint) return retryLater(1_000 + Math.random() * 2_000);
     const result = await slots(() => sendSlots(() => send(endpoint, scheduled)));
     const now = new Date();
     const command: DeliveryCommand = {
@@ -119,19 +133,18 @@ export function createDispatcher(deps: DispatcherDeps) {
     return deps.sender.send({ ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
   }
 
-  async function process(stored: StoredEvent): Promise<Settlement> {
+  async function process(stored: StoredEvent, redelivered: boolean): Promise<Settlement> {
     const ref: AggregateRef = { tenantId: stored.envelope.tenantId, aggregateType: "delivery", aggregateId: stored.envelope.aggregateId };
     if (stored.envelope.type === "delivery.retry_scheduled") {
       const dueInMs = Date.parse((stored.envelope.data as EventData<"delivery.retry_scheduled">).nextAttemptAt) - Date.now();
       if (dueInMs > 0) return retryLater(dueInMs);
     }
-    const loaded = await store.load(ref, deliveryDecider, { knownLast: stored });
+    // A redelivered trigger may have been handled, wholly or partly, by a dispatcher that died:
+    // read the delivery to its end before sending anything.
+    const loaded = await store.load(ref, deliveryDecider, { knownLast: stored, knownLastIsLatest: !redelivered });
     const { state } = loaded;
     if (state.status === "attempted") {
-      // The outcome of a recorded attempt was never appended (a crash in between): decide it now.
-      const endpoint = view.endpoint(ref.tenantId, state.scheduled.endpointId);
-      const policy = effectiveRetryPolicy(endpoint?.state ?? {});
-      await decideAndAppend(ref, loaded, { type: "ResolveAttempt", policy, now: new Date().toISOString(), random: Math.random() }, `${ref.aggregateId}:resolve:${state.lastAttempt.attempt}`, stored);
+      await resolveRecordedAttempt(ref, loaded, stored);
       return ack;
     }
     // Only the delivery's latest event triggers an attempt; older ones were superseded.
@@ -143,7 +156,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const type = message.headers?.get(EVENT_HEADERS.type);
     if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled") return ack;
     try {
-      return await process(toStoredEvent(message));
+      return await process(toStoredEvent(message), message.info.redelivered);
     } catch (error) {
       if (error instanceof DomainError && error.code === "conflict") return ack;
       throw error;

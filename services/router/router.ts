@@ -5,7 +5,7 @@ import type { EventData } from "../../contracts/events.js";
 import { deliveryDecider } from "../../domain/delivery/delivery.js";
 import { messageDecider } from "../../domain/message/message.js";
 import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
-import type { CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
+import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import type { Logger } from "../shared/logger.js";
@@ -15,6 +15,8 @@ const SYSTEM: Actor = { kind: "system", id: "router" };
 const VIEW_WAIT_MS = 10_000;
 /** How long a crashed router's messages wait before another router takes them over. */
 const ACK_WAIT_MS = 15_000;
+/** How often endpoint versions older than every unrouted message are forgotten. */
+const PRUNE_EVERY_MS = 30_000;
 
 export interface RouterDeps {
   js: JetStreamClient;
@@ -35,8 +37,15 @@ export interface RouterDeps {
 export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64 }: RouterDeps) {
   const durable = topology.consumerName("router");
   let running: RunningConsumer | undefined;
+  let pruning: NodeJS.Timeout | undefined;
 
-  async function route(stored: StoredEvent): Promise<Settlement> {
+  /** Every message below the consumer's ack floor is routed: older registry versions can go. */
+  async function pruneView(): Promise<void> {
+    const info = await jsm.consumers.info(topology.stream, durable);
+    view.forgetBefore(info.ack_floor.stream_seq + 1);
+  }
+
+  async function route(stored: StoredEvent, redelivered: boolean): Promise<Settlement> {
     const { envelope, seq } = stored;
     if (!(await view.waitFor(seq, VIEW_WAIT_MS))) return retryLater(1_000);
     const context: CommandContext = { correlationId: envelope.correlationId, causationId: envelope.id, actor: SYSTEM, now: new Date() };
@@ -49,7 +58,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
       { tenantId: envelope.tenantId, aggregateType: "message", aggregateId: envelope.aggregateId },
       messageDecider,
       { type: "DecideRouting", messageId: envelope.aggregateId, registrySeq: seq, endpoints },
-      { causeId: `${envelope.aggregateId}:routing`, context, knownLast: stored },
+      { causeId: `${envelope.aggregateId}:routing`, context, knownLast: stored, knownLastIsLatest: !redelivered },
     );
     if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
     await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
@@ -57,7 +66,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     return ack;
   }
 
-  function schedule(
+  async function schedule(
     stored: StoredEvent,
     routing: EventData<"routing.decided">,
     payload: Record<string, unknown>,
@@ -65,9 +74,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     context: CommandContext,
   ) {
     const { envelope } = stored;
-    return store.handle(
-      { tenantId: envelope.tenantId, aggregateType: "delivery", aggregateId: target.deliveryId },
-      deliveryDecider,
+    const events = deliveryDecider.decide(
       {
         type: "ScheduleDelivery",
         messageId: envelope.aggregateId,
@@ -77,14 +84,19 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
         messageReceivedAt: envelope.occurredAt,
         registrySeq: routing.registrySeq,
       },
-      { causeId: `${target.deliveryId}:scheduled`, context },
+      deliveryDecider.initialState(),
     );
+    const ref = { tenantId: envelope.tenantId, aggregateType: "delivery" as const, aggregateId: target.deliveryId };
+    // A delivery id is derived from (message, endpoint): if its subject is not empty, it is scheduled.
+    await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: `${target.deliveryId}:scheduled`, context }).catch((error: unknown) => {
+      if (!(error instanceof ConcurrencyError)) throw error;
+    });
   }
 
   async function handle(message: JsMsg): Promise<Settlement> {
     // The filter also brings the message's own later events (routing.decided): nothing to do.
     if (message.headers?.get(EVENT_HEADERS.type) !== "message.received") return ack;
-    return route(toStoredEvent(message));
+    return route(toStoredEvent(message), message.info.redelivered);
   }
 
   return {
@@ -96,8 +108,11 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "routing failed; the message will be redelivered"),
       });
+      pruning = setInterval(() => pruneView().catch((error: unknown) => logger.warn({ err: error }, "could not prune registry history")), PRUNE_EVERY_MS);
+      pruning.unref();
     },
     async stop(): Promise<void> {
+      clearInterval(pruning);
       await running?.stop();
     },
   };

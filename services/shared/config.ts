@@ -23,6 +23,7 @@ const Environment = z.object({
   ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
+  NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -56,6 +57,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
   if (unknown.length > 0 || roles.length === 0) {
     throw new ConfigError(`ZEN_ROLES must be a comma-separated subset of ${ROLES.join(",")} (got "${e.ZEN_ROLES}")`);
+  }
+  if (e.NODE_ENV === "production" && !e.ZEN_MASTER_KEY) {
+    throw new ConfigError("ZEN_MASTER_KEY must be set in production (32 bytes: `openssl rand -hex 32`)");
   }
   return {
     port: e.PORT,

@@ -4,8 +4,8 @@ import { pino, type DestinationStream, type Logger } from "pino";
 const REDACTED_PATHS = [
   "secret",
   "*.secret",
-  "key",
-  "*.key",
+  "apiKey",
+  "*.apiKey",
   "authorization",
   "*.authorization",
   "req.headers.authorization",

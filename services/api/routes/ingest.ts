@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { ulid } from "ulidx";
 import { IngestIn, IngestOut } from "../../../contracts/http/ingest.js";
 import { messageDecider } from "../../../domain/message/message.js";
+import { ConcurrencyError } from "../../../streams/event-store.js";
 import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
@@ -24,20 +25,20 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
     },
   }, async (request, reply) => {
     const tenantId = tenantOf(request);
-    const messageId = `msg_${ulid()}`;
     const { eventType, payload, eventId } = request.body;
-    const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, messageId);
-    if (claim && !claim.claimed) throw E.duplicateEvent(claim.messageId);
+    const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, `msg_${ulid()}`);
+    const messageId = claim?.messageId ?? `msg_${ulid()}`;
     const context = commandContext(request, now());
     const ref = { tenantId, aggregateType: "message" as const, aggregateId: messageId };
+    const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId }, messageDecider.initialState());
     try {
-      const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId }, messageDecider.initialState());
+      // A new message's subject is empty: version 0 is the whole check, no load needed.
       const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: messageId, context });
       request.log.info({ tenantId, messageId, eventType, seq: lastSeq }, "message accepted");
       return withSeq(reply, lastSeq).status(202).send({ messageId, status: "accepted" as const });
     } catch (error) {
-      // Not stored: free the eventId so the client's retry is accepted.
-      if (claim?.claimed) await claim.release();
+      // The eventId's message is already stored (by an earlier or a concurrent request).
+      if (claim && error instanceof ConcurrencyError) throw E.duplicateEvent(messageId);
       throw error;
     }
   });

@@ -1,0 +1,92 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createEventStore } from "../../streams/event-store.js";
+import { verifyChain } from "../../streams/envelope.js";
+import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
+import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
+import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
+import { crashingStore, quietLogger, secretBox, seed } from "../../test/support/spine.js";
+import { createDispatcher } from "./dispatcher.js";
+import { createHttpSender } from "./http-sender.js";
+
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const TENANT = "ten_crash";
+
+describe("dispatcher crash safety", () => {
+  let streams: TestStreams;
+  let receiver: Receiver;
+  let view: RegistryView;
+  const sender = createHttpSender();
+  let stopDispatcher: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    streams = await createTestStreams();
+    receiver = await startReceiver();
+    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    await seed(store)(TENANT, "endpoint", "ep_crash", [
+      { type: "endpoint.registered", data: { url: receiver.url("/crash"), eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
+    ]);
+    receiver.setSecret("/crash", SECRET);
+    view = createRegistryView({ js: streams.js, topology: streams.topology });
+    await view.start();
+  });
+  afterEach(async () => {
+    await stopDispatcher?.();
+    stopDispatcher = undefined;
+  });
+  afterAll(async () => {
+    await view.stop();
+    await sender.close();
+    await receiver.close();
+    await streams.cleanup();
+  });
+
+  async function run(pattern: RegExp, when: "midway" | "after") {
+    const store = crashingStore(streams, pattern, when);
+    const dispatcher = createDispatcher({
+      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger(),
+      sender, secretBox, concurrency: 8, concurrencyPerEndpoint: 4,
+    });
+    await dispatcher.start();
+    stopDispatcher = () => dispatcher.stop();
+    return store;
+  }
+
+  async function schedule(deliveryId: string) {
+    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    await seed(store)(TENANT, "delivery", deliveryId, [{
+      type: "delivery.scheduled",
+      data: { messageId: `msg_${deliveryId}`, endpointId: "ep_crash", eventType: "crash.test", payload: { id: deliveryId }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
+    }]);
+    return store;
+  }
+
+  async function eventsOf(deliveryId: string) {
+    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const envelopes = [];
+    for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId }))) envelopes.push(envelope);
+    return envelopes;
+  }
+
+  it("resolves an attempt whose outcome was never appended, without sending it again", async () => {
+    const crashing = await run(/dlv_midway:attempt:1/, "midway");
+    await schedule("dlv_midway");
+    await eventually(async () => (await eventsOf("dlv_midway")).some((e) => e.type === "delivery.succeeded"), 20_000, "the outcome");
+    expect(crashing.crashed()).toBe(true);
+    const events = await eventsOf("dlv_midway");
+    expect(events.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    expect(verifyChain(events)).toEqual({ ok: true });
+    expect(receiver.received.filter((r) => r.webhookId === "msg_dlv_midway")).toHaveLength(1);
+  });
+
+  it("does not send again when the outcome was stored but the message never acked", async () => {
+    const crashing = await run(/dlv_after:attempt:1/, "after");
+    await schedule("dlv_after");
+    await eventually(() => crashing.crashed(), 20_000, "the crash");
+    // Redelivery comes after the handler's nak delay; give it time to (wrongly) send again.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const events = await eventsOf("dlv_after");
+    expect(events.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    expect(verifyChain(events)).toEqual({ ok: true });
+    expect(receiver.received.filter((r) => r.webhookId === "msg_dlv_after")).toHaveLength(1);
+  });
+});

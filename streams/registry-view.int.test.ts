@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestStreams, type TestStreams } from "../test/support/nats.js";
+import { secretBox, testContext } from "../test/support/spine.js";
+import { createEventStore, type EventStore } from "./event-store.js";
+import { createRegistryView } from "./registry-view.js";
+
+describe("registry view", () => {
+  let streams: TestStreams;
+  let store: EventStore;
+  const seqs: number[] = [];
+
+  beforeAll(async () => {
+    streams = await createTestStreams();
+    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const ref = { tenantId: "ten_v", aggregateType: "endpoint" as const, aggregateId: "ep_v" };
+    const secret = secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let version = 0;
+    for (const [index, event] of [
+      { type: "endpoint.registered" as const, data: { url: "https://example.com/a", eventTypes: ["a.*"], secret } },
+      { type: "endpoint.updated" as const, data: { eventTypes: ["b.*"] } },
+      { type: "endpoint.updated" as const, data: { active: false } },
+    ].entries()) {
+      const loaded = await store.load(ref, { initialState: () => null, evolve: () => null, decide: () => [] }, { fresh: true });
+      const { lastSeq } = await store.append(ref, [event], { expectedVersion: version, prevHash: loaded.lastHash, causeId: `v${index}`, context: testContext() });
+      version = lastSeq;
+      seqs.push(lastSeq);
+    }
+  });
+  afterAll(() => streams.cleanup());
+
+  it("answers as the registry stood at any sequence, and forgets only versions no later message needs", async () => {
+    const view = createRegistryView({ js: streams.js, topology: streams.topology, keepHistory: true });
+    await view.start();
+    try {
+      expect(view.endpointsAsOf("ten_v", seqs[0]! - 1)).toEqual([]);
+      expect(view.endpointsAsOf("ten_v", seqs[0]!)[0]!.state.eventTypes).toEqual(["a.*"]);
+      expect(view.endpointsAsOf("ten_v", seqs[1]!)[0]!.state.eventTypes).toEqual(["b.*"]);
+      expect(view.endpointsAsOf("ten_v", seqs[2]!)[0]!.state.status).toBe("disabled");
+      view.forgetBefore(seqs[1]! + 0);
+      expect(view.endpointsAsOf("ten_v", seqs[1]!)[0]!.state.eventTypes).toEqual(["b.*"]);
+      expect(view.endpointsAsOf("ten_v", seqs[2]!)[0]!.state.status).toBe("disabled");
+      expect(view.endpointsAsOf("ten_v", seqs[0]!)).toEqual([]);
+      expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("disabled");
+    } finally {
+      await view.stop();
+    }
+  });
+
+  it("keeps only the latest version when history is not needed", async () => {
+    const view = createRegistryView({ js: streams.js, topology: streams.topology });
+    await view.start();
+    try {
+      expect(view.endpointsAsOf("ten_v", seqs[0]!)).toEqual([]);
+      expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("disabled");
+      expect(await view.waitFor(seqs[2]!, 100)).toBe(true);
+      expect(await view.waitFor(seqs[2]! + 100, 100)).toBe(false);
+    } finally {
+      await view.stop();
+    }
+  });
+});
