@@ -35,11 +35,11 @@ describe("event store on JetStream", () => {
     expect(events).toHaveLength(1);
   });
 
-  it("stores an append repeated with the same cause (the same msgID) once", async () => {
+  it("stores an append repeated with the same cause (the same msgID) once, and says the state was stale", async () => {
     const ref = tenantRef("ten_dupe");
-    const first = await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
-    const again = await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
-    expect(again.lastSeq).toBe(first.lastSeq);
+    await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
+    const again = store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
+    await expect(again).rejects.toBeInstanceOf(ConcurrencyError);
     const events = [];
     for await (const event of store.readSubject(store.subjectOf(ref))) events.push(event);
     expect(events).toHaveLength(1);
