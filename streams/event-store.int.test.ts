@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../contracts/common.js";
+import { endpointDecider } from "../domain/endpoint/endpoint.js";
 import { tenantDecider } from "../domain/tenant/tenant.js";
+import { secretBox } from "../test/support/spine.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
 import { verifyChain } from "./envelope.js";
 import { ConcurrencyError, createEventStore, type EventStore } from "./event-store.js";
@@ -52,6 +54,27 @@ describe("event store on JetStream", () => {
     await expect(store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c2", context: context() })).rejects.toMatchObject({ code: "conflict" });
     const fresh = await store.load(ref, tenantDecider, { fresh: true });
     expect(fresh.version).toBe(result.lastSeq);
+  });
+
+  it("retries a conflicting command after a reload, so concurrent commands all land, in some order", async () => {
+    const ref = { tenantId: "ten_retry", aggregateType: "endpoint" as const, aggregateId: "ep_retry" };
+    const secret = secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    await store.handle(ref, endpointDecider, { type: "RegisterEndpoint", endpointId: "ep_retry", url: "https://example.com/a", eventTypes: ["*"], secret }, { causeId: "reg", context: context() });
+    const updates = ["b", "c", "d", "e"].map((path, i) =>
+      store.handle(ref, endpointDecider, { type: "UpdateEndpoint", changes: { url: `https://example.com/${path}`, metadata: { n: String(i) } } }, { causeId: `upd-${path}`, context: context() }),
+    );
+    await Promise.all(updates);
+    const types = [];
+    for await (const { envelope } of store.readSubject(store.subjectOf(ref))) types.push(envelope.type);
+    expect(types).toEqual(["endpoint.registered", ...Array(4).fill("endpoint.updated")]);
+  });
+
+  it("loads aggregates with direct gets, creating no consumer", async () => {
+    const ref = tenantRef("ten_handle");
+    const consumers = async () => (await streams.jsm.consumers.list(streams.topology.stream).next()).length;
+    const before = await consumers();
+    for (let i = 0; i < 20; i++) await store.load(ref, tenantDecider, { fresh: true });
+    expect(await consumers()).toBe(before);
   });
 
   it("chains every event of an aggregate to the one before it, so an edit is detectable", async () => {
