@@ -7,6 +7,7 @@ export default defineConfig({
       {
         test: {
           name: "int",
+          globalSetup: ["test/support/global-setup.ts"],
           include: ["**/*.int.test.ts"],
           exclude: ["node_modules/**", "dist/**"],
           testTimeout: 60_000,
@@ -16,6 +17,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
+          globalSetup: ["test/support/global-setup.ts"],
           include: ["**/*.e2e.test.ts"],
           exclude: ["node_modules/**", "dist/**"],
           testTimeout: 180_000,
