@@ -6,11 +6,19 @@ export type UnsealedEnvelope = Omit<Envelope, "hash">;
 
 /** sha256 over the canonical (key-sorted) JSON of every field but `hash`, `prevHash` included. */
 export function hashEnvelope(envelope: UnsealedEnvelope): string {
-  return createHash("sha256").update(stringify(envelope)).digest("hex");
+  return sha256(stringify(envelope));
 }
 
-export function sealEnvelope(envelope: UnsealedEnvelope): Envelope {
-  return { ...envelope, hash: hashEnvelope(envelope) };
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+/**
+ * Seals an envelope and serialises it in one pass: the wire JSON is the canonical JSON that was
+ * hashed, with `hash` added last (key order does not matter to a JSON reader).
+ */
+export function sealAndSerialise(envelope: UnsealedEnvelope): { envelope: Envelope; json: string } {
+  const canonical = stringify(envelope);
+  const hash = sha256(canonical);
+  return { envelope: { ...envelope, hash }, json: `${canonical.slice(0, -1)},"hash":"${hash}"}` };
 }
 
 export type ChainVerdict = { ok: true } | { ok: false; index: number; reason: string };

@@ -4,7 +4,7 @@ import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../contracts/events.js";
 import type { Decider } from "../domain/decider.js";
-import { sealEnvelope } from "./envelope.js";
+import { sealAndSerialise } from "./envelope.js";
 import type { Topology } from "./topology.js";
 
 /** Which aggregate: its subject is derived from these three. */
@@ -154,7 +154,7 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
     let prevHash = options.prevHash;
     const envelopes: Envelope[] = [];
     for (const [index, event] of events.entries()) {
-      const envelope = sealEnvelope({
+      const { envelope, json } = sealAndSerialise({
         id: `${options.causeId}:${index}`,
         type: event.type,
         schemaVersion: CURRENT_SCHEMA_VERSION,
@@ -168,14 +168,14 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
         data: event.data,
         prevHash,
       });
-      expected = await publish(subject, envelope, expected, options.context.traceparent);
+      expected = await publish(subject, envelope, json, expected, options.context.traceparent);
       prevHash = envelope.hash;
       envelopes.push(envelope);
     }
     return { lastSeq: expected, envelopes };
   }
 
-  async function publish(subject: string, envelope: Envelope, expectedSeq: number, traceparent?: string): Promise<number> {
+  async function publish(subject: string, envelope: Envelope, json: string, expectedSeq: number, traceparent?: string): Promise<number> {
     const headers = natsHeaders();
     headers.set(EVENT_HEADERS.type, envelope.type);
     headers.set(EVENT_HEADERS.tenant, envelope.tenantId);
@@ -184,7 +184,7 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
     headers.set(EVENT_HEADERS.correlation, envelope.correlationId);
     if (traceparent) headers.set(EVENT_HEADERS.traceparent, traceparent);
     try {
-      const ack = await js.publish(subject, JSON.stringify(envelope), {
+      const ack = await js.publish(subject, json, {
         msgID: envelope.id,
         expect: { lastSubjectSequence: expectedSeq },
         headers,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { ulid } from "ulidx";
+import { newUlid } from "../shared/ids.js";
 
 /**
  * Tenant API keys: `zk_<ulid>_<43 base64url chars of 32 random bytes>`. The ulid is also the key
@@ -20,7 +20,7 @@ export interface NewApiKey {
 export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
 
 export function generateApiKey(): NewApiKey {
-  const id = ulid();
+  const id = newUlid();
   const key = `zk_${id}_${randomBytes(32).toString("base64url")}`;
   return { keyId: `key_${id}`, key, keyHash: sha256Hex(key), keyPrefix: key.slice(0, KEY_PREFIX_LENGTH) };
 }

@@ -15,10 +15,14 @@ export interface SecretBox {
 /** Used only when ZEN_MASTER_KEY is unset, so a laptop runs with no setup; never in production. */
 const DEVELOPMENT_KEY_SEED = "zen-webhooks development master key: set ZEN_MASTER_KEY in production";
 
+/** Decrypted secrets kept in memory, so a busy endpoint is not decrypted on every attempt. */
+const MAX_CACHED_SECRETS = 10_000;
+
 /** `masterKey` is 32 bytes as base64 or hex; undefined selects the development key. */
 export function createSecretBox(masterKey: string | undefined): SecretBox {
   const key = masterKey === undefined ? createHash("sha256").update(DEVELOPMENT_KEY_SEED).digest() : parseKey(masterKey);
   const keyId = createHash("sha256").update(key).digest("hex").slice(0, 12);
+  const opened = new Map<string, string>();
   return {
     keyId,
     encrypt(plain) {
@@ -28,12 +32,17 @@ export function createSecretBox(masterKey: string | undefined): SecretBox {
       return `enc:v1:${keyId}:${Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString("base64")}`;
     },
     decrypt(sealed) {
+      const cached = opened.get(sealed);
+      if (cached !== undefined) return cached;
       const [, , sealedKeyId, payload] = sealed.split(":");
       if (sealedKeyId !== keyId || payload === undefined) throw new Error(`secret sealed with unknown key id ${sealedKeyId}`);
       const bytes = Buffer.from(payload, "base64");
       const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, 12));
       decipher.setAuthTag(bytes.subarray(12, 28));
-      return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
+      const plain = Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
+      if (opened.size >= MAX_CACHED_SECRETS) opened.clear();
+      opened.set(sealed, plain);
+      return plain;
     },
   };
 }

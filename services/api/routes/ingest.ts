@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { ulid } from "ulidx";
+import { newId } from "../../shared/ids.js";
 import { IngestIn, IngestOut } from "../../../contracts/http/ingest.js";
 import { messageDecider } from "../../../domain/message/message.js";
 import { ConcurrencyError } from "../../../streams/event-store.js";
@@ -26,8 +26,8 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
   }, async (request, reply) => {
     const tenantId = tenantOf(request);
     const { eventType, payload, eventId } = request.body;
-    const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, `msg_${ulid()}`);
-    const messageId = claim?.messageId ?? `msg_${ulid()}`;
+    const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, newId("message"));
+    const messageId = claim?.messageId ?? newId("message");
     const context = commandContext(request, now());
     const ref = { tenantId, aggregateType: "message" as const, aggregateId: messageId };
     const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId }, messageDecider.initialState());

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { ulid } from "ulidx";
+import { newId, newUlid } from "../../shared/ids.js";
 import { NoContent } from "../../../contracts/http/common.js";
 import { EndpointCreatedOut, EndpointIn, EndpointOut, EndpointParams, EndpointPatch } from "../../../contracts/http/endpoints.js";
 import { endpointDecider, type EndpointCommand, type EndpointState } from "../../../domain/endpoint/endpoint.js";
@@ -47,7 +47,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
   }, async (request, reply) => {
     const { secret: given, ...fields } = request.body;
     assertPublicTarget(fields.url, config.allowPrivateTargets);
-    const id = `ep_${ulid()}`;
+    const id = newId("endpoint");
     const secret = given ?? generateSecret(randomBytes(32));
     const command = { type: "RegisterEndpoint" as const, endpointId: id, ...fields, secret: secretBox.encrypt(secret) };
     const { lastSeq, body } = await run(request, id, command, id);
@@ -63,7 +63,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
   }, async (request, reply) => {
     if (request.body.url !== undefined) assertPublicTarget(request.body.url, config.allowPrivateTargets);
     const id = request.params.id;
-    const { lastSeq, body } = await run(request, id, { type: "UpdateEndpoint", changes: request.body }, `${id}.${ulid()}`);
+    const { lastSeq, body } = await run(request, id, { type: "UpdateEndpoint", changes: request.body }, `${id}.${newUlid()}`);
     return withSeq(reply, lastSeq).status(200).send(body!);
   });
 

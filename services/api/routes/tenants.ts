@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { ulid } from "ulidx";
+import { newId } from "../../shared/ids.js";
 import { NoContent } from "../../../contracts/http/common.js";
 import { ApiKeyIn, ApiKeyOut, ApiKeyParams, TenantIn, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
 import { apiKeyDecider } from "../../../domain/apikey/apikey.js";
@@ -22,7 +22,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     config: admin,
     schema: { tags: ["tenants"], summary: "Create a tenant", body: TenantIn, response: { 201: TenantOut, ...errorResponses(400, 401, 403, 415) } },
   }, async (request, reply) => {
-    const id = `ten_${ulid()}`;
+    const id = newId("tenant");
     const context = commandContext(request, now());
     const ref = { tenantId: id, aggregateType: "tenant" as const, aggregateId: id };
     const { lastSeq } = await store.handle(ref, tenantDecider, { type: "CreateTenant", name: request.body.name }, { causeId: id, context });

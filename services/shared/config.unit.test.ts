@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.js";
+
+describe("configuration from the environment", () => {
+  it("runs every role on local defaults with nothing set", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      natsUrl: "nats://127.0.0.1:4222",
+      databaseUrl: "postgres://postgres@127.0.0.1:5432/zen_webhooks",
+      streamPrefix: "zen",
+      roles: ["api", "router", "dispatcher", "projector"],
+      allowPrivateTargets: false,
+    });
+  });
+
+  it("picks roles and flags", () => {
+    const config = loadConfig({ ZEN_ROLES: "api, dispatcher", ZEN_ALLOW_PRIVATE_TARGETS: "true" });
+    expect(config.roles).toEqual(["api", "dispatcher"]);
+    expect(config.allowPrivateTargets).toBe(true);
+  });
+
+  it.each([
+    [{ ZEN_ROLES: "api,bogus" }, /ZEN_ROLES/],
+    [{ PORT: "eighty" }, /PORT/],
+    [{ NODE_ENV: "production" }, /ZEN_MASTER_KEY/],
+  ])("refuses %o with a one-line reason", (env, reason) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(reason);
+  });
+});
