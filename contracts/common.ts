@@ -51,6 +51,15 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxDurationMs: 900_000,
 };
 
+/** A token bucket: up to `capacity` at once, refilled at `refillPerSecond`. */
+export const TokenBucket = z
+  .object({
+    capacity: z.number().int().min(1).max(1_000_000),
+    refillPerSecond: z.number().min(0.001).max(1_000_000),
+  })
+  .strict();
+export type TokenBucket = z.infer<typeof TokenBucket>;
+
 export const DeliveryPolicy = z
   .object({ timeoutMs: z.number().int().min(100).max(30_000).describe("Total time allowed for one attempt") })
   .strict();

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Actor, EncryptedSecret, RateLimit, RetryPolicy, DeliveryPolicy, Scope } from "./common.js";
+import { Actor, EncryptedSecret, RateLimit, RetryPolicy, DeliveryPolicy, Scope, TokenBucket } from "./common.js";
 
 /**
  * Event payloads, one schema per event type. Every event travels inside the envelope of
@@ -27,6 +27,16 @@ export const ErrorClass = z.enum([
 export type ErrorClass = z.infer<typeof ErrorClass>;
 
 export const TenantCreated = z.object({ name: z.string() }).strict();
+
+/** Per-tenant limits set by the operator; `null` removes one (back to the platform default). */
+export const TenantLimitsSet = z
+  .object({
+    /** Outbound deliveries of all the tenant's endpoints together (off unless set). */
+    outbound: TokenBucket.nullable().optional(),
+    /** Ingest requests of the tenant. */
+    ingress: TokenBucket.nullable().optional(),
+  })
+  .strict();
 
 export const ApiKeyCreated = z
   .object({
@@ -69,6 +79,20 @@ export const EndpointUpdated = z
   .strict();
 
 export const EndpointDisabled = z.object({ reason: z.string() }).strict();
+
+/** The circuit breaker stopped attempts to the endpoint after consecutive transient failures. */
+export const EndpointCircuitOpened = z
+  .object({
+    consecutiveFailures: z.number().int().min(1),
+    reason: z.string(),
+    /** When probes may start (half-open). */
+    halfOpenAt: z.string(),
+    /** The first failure of the unbroken run of failures; the endpoint is disabled when it lasts too long. */
+    failingSince: z.string(),
+  })
+  .strict();
+export const EndpointCircuitHalfOpened = z.object({}).strict();
+export const EndpointCircuitClosed = z.object({}).strict();
 export const EndpointDeleted = z.object({}).strict();
 
 export const MessageReceived = z
@@ -148,15 +172,52 @@ export const DeliveryDeadLettered = z
   .object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string() })
   .strict();
 
+/** A dead delivery scheduled again by a replay: a new attempt series starts (numbers go on). */
+export const DeliveryReplayed = z.object({ replayId: z.string(), series: z.number().int().min(2) }).strict();
+
+/** What a replay asked for: exactly one of explicit ids or a filter over the DLQ. */
+export const ReplaySelection = z.union([
+  z.object({ deliveryIds: z.array(z.string()).min(1).max(10_000) }).strict(),
+  z
+    .object({
+      filter: z
+        .object({ endpointId: z.string().optional(), eventType: z.string().optional(), since: z.string().optional(), until: z.string().optional() })
+        .strict(),
+    })
+    .strict(),
+]);
+
+export const ReplayRequested = z
+  .object({
+    selection: ReplaySelection,
+    /** The deliveries the selection named when it was made; each is checked again before it is replayed. */
+    deliveryIds: z.array(z.string()),
+  })
+  .strict();
+
+export const ReplayCompleted = z
+  .object({
+    replayed: z.array(z.string()),
+    /** Named but not dead deliveries of this tenant (never revealed beyond their count). */
+    skipped: z.number().int().min(0),
+  })
+  .strict();
+
+export const ReplayFailed = z.object({ reason: z.string() }).strict();
+
 /** Every event type with the schema of its `data`. */
 export const EventSchemas = {
   "tenant.created": TenantCreated,
+  "tenant.limits_set": TenantLimitsSet,
   "apikey.created": ApiKeyCreated,
   "apikey.revoked": ApiKeyRevoked,
   "endpoint.registered": EndpointRegistered,
   "endpoint.updated": EndpointUpdated,
   "endpoint.disabled": EndpointDisabled,
   "endpoint.deleted": EndpointDeleted,
+  "endpoint.circuit_opened": EndpointCircuitOpened,
+  "endpoint.circuit_half_opened": EndpointCircuitHalfOpened,
+  "endpoint.circuit_closed": EndpointCircuitClosed,
   "message.received": MessageReceived,
   "routing.decided": RoutingDecided,
   "delivery.scheduled": DeliveryScheduled,
@@ -164,6 +225,10 @@ export const EventSchemas = {
   "delivery.succeeded": DeliverySucceeded,
   "delivery.retry_scheduled": DeliveryRetryScheduled,
   "delivery.dead_lettered": DeliveryDeadLettered,
+  "delivery.replayed": DeliveryReplayed,
+  "replay.requested": ReplayRequested,
+  "replay.completed": ReplayCompleted,
+  "replay.failed": ReplayFailed,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;

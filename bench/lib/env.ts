@@ -11,10 +11,12 @@ export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** This invocation's id: every stream prefix and database name the bench creates starts with it. */
 export const RUN_ID = randomBytes(4).toString("hex");
 let counter = 0;
+/** A short suffix unique within this invocation. */
+export const nextSuffix = (): string => (counter++).toString(36);
 /** A fresh ZEN_STREAM_PREFIX: `bench<run id><n>` (lower-case letters and digits, as the platform requires). */
-export const newPrefix = (): string => `bench${RUN_ID}${(counter++).toString(36)}`;
+export const newPrefix = (): string => `bench${RUN_ID}${nextSuffix()}`;
 /** A fresh database name: `zen_bench_<run id>_<n>`. */
-export const newDatabaseName = (): string => `zen_bench_${RUN_ID}_${(counter++).toString(36)}`;
+export const newDatabaseName = (): string => `zen_bench_${RUN_ID}_${nextSuffix()}`;
 
 /** `url` with its path replaced by `/name`. */
 export function databaseUrl(name: string, server = PG_SERVER_URL): string {

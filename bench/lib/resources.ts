@@ -17,10 +17,13 @@ export async function natsAdmin(): Promise<{ nc: NatsConnection; jsm: JetStreamM
   return admin;
 }
 
-/** Deletes the event stream and KV buckets of a ZEN_STREAM_PREFIX (or any stream starting with `namePrefix`). */
-export async function deleteStreams(namePrefix: string): Promise<string[]> {
+/**
+ * Deletes the streams of one ZEN_STREAM_PREFIX (`<PREFIX>_*`, KV buckets `KV_<PREFIX>_*`), or with
+ * `anySuffix` every stream whose name starts with `namePrefix` (the final sweep of a run).
+ */
+export async function deleteStreams(namePrefix: string, anySuffix = false): Promise<string[]> {
   const { jsm } = await natsAdmin();
-  const upper = namePrefix.toUpperCase();
+  const upper = anySuffix ? namePrefix.toUpperCase() : `${namePrefix.toUpperCase()}_`;
   const deleted: string[] = [];
   for await (const name of jsm.streams.names()) {
     if (name.startsWith(upper) || name.startsWith(`KV_${upper}`)) {
@@ -97,8 +100,8 @@ export async function readModelCheckpoint(client: pg.Client): Promise<number> {
 /** Removes every stream and database of this run and closes the admin connection. Never throws. */
 export async function sweep(): Promise<{ streams: string[]; databases: string[] }> {
   const result = { streams: [] as string[], databases: [] as string[] };
-  try { result.streams = await withTimeout(deleteStreams(`bench${RUN_ID}`), 30_000); } catch (e) { console.error(`bench: stream cleanup failed: ${(e as Error).message}`); }
-  try { result.streams.push(...(await withTimeout(deleteStreams(`ceil${RUN_ID}`), 30_000))); } catch { /* reported above */ }
+  try { result.streams = await withTimeout(deleteStreams(`bench${RUN_ID}`, true), 30_000); } catch (e) { console.error(`bench: stream cleanup failed: ${(e as Error).message}`); }
+  try { result.streams.push(...(await withTimeout(deleteStreams(`ceil${RUN_ID}`, true), 30_000))); } catch { /* reported above */ }
   try { result.databases = await withTimeout(dropRunDatabases(), 60_000); } catch (e) { console.error(`bench: database cleanup failed: ${(e as Error).message}`); }
   await admin?.nc.close().catch(() => undefined);
   admin = undefined;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { prefixedId, Scope } from "../common.js";
+import { prefixedId, Scope, TokenBucket } from "../common.js";
 import { Timestamp } from "./common.js";
 
 /** `POST /v1/tenants` body. */
@@ -45,3 +45,20 @@ export const ApiKeyOut = z
   })
   .describe("A created API key, with the key shown this once");
 export type ApiKeyOut = z.infer<typeof ApiKeyOut>;
+
+/** `PUT /v1/tenants/{tenantId}/limits` body: the limits to change; `null` removes one. */
+export const TenantLimitsIn = z
+  .object({
+    outbound: TokenBucket.nullable().optional().describe("Outbound deliveries of all the tenant's endpoints together; off unless set"),
+    ingress: TokenBucket.nullable().optional().describe("Ingest requests of the tenant"),
+  })
+  .strict()
+  .describe("Per-tenant limits");
+export type TenantLimitsIn = z.infer<typeof TenantLimitsIn>;
+
+export const TenantLimitsOut = z
+  .object({
+    tenantId: prefixedId("tenant"),
+    limits: z.object({ outbound: TokenBucket.optional(), ingress: TokenBucket.optional() }),
+  })
+  .describe("A tenant's limits as they stand");

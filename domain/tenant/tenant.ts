@@ -1,37 +1,73 @@
-import type { DomainEventOf } from "../../contracts/events.js";
+import type { TokenBucket } from "../../contracts/common.js";
+import type { DomainEventOf, EventData } from "../../contracts/events.js";
 import type { Decider } from "../decider.js";
 import { DomainError } from "../errors.js";
+import { deepEqual } from "../shared/equal.js";
 import { assertNever } from "../shared/exhaustive.js";
 
+type Limits = EventData<"tenant.limits_set">;
+
 /** Commands the tenant aggregate accepts. */
-export type TenantCommand = { type: "CreateTenant"; name: string };
+export type TenantCommand = { type: "CreateTenant"; name: string } | ({ type: "SetLimits" } & Limits);
+
+/** Limits the operator set for a tenant; absent ones take the platform's defaults. */
+export interface TenantLimits {
+  outbound?: TokenBucket;
+  ingress?: TokenBucket;
+}
 
 /** A tenant is either not yet created or active. */
-export type TenantState = { status: "absent" } | { status: "active"; name: string };
+export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };
 
 /** Events the tenant aggregate emits. */
-export type TenantEvent = DomainEventOf<"tenant.created">;
+export type TenantEvent = DomainEventOf<"tenant.created"> | DomainEventOf<"tenant.limits_set">;
+
+/** Only the limits that change: `null` removes one, an equal value is no change. */
+const changedLimits = (current: TenantLimits, requested: Limits): Limits => {
+  const changed: Limits = {};
+  for (const key of ["outbound", "ingress"] as const) {
+    const next = requested[key];
+    if (next !== undefined && !deepEqual(next, current[key] ?? null)) changed[key] = next;
+  }
+  return changed;
+};
 
 const decide = (command: TenantCommand, state: TenantState): TenantEvent[] => {
   switch (command.type) {
     case "CreateTenant":
       if (state.status !== "absent") throw new DomainError("conflict", "tenant already exists");
       return [{ type: "tenant.created", data: { name: command.name } }];
+    case "SetLimits": {
+      if (state.status === "absent") throw new DomainError("not_found", "tenant not found");
+      const { type: _type, ...requested } = command;
+      const changed = changedLimits(state.limits, requested);
+      return Object.keys(changed).length === 0 ? [] : [{ type: "tenant.limits_set", data: changed }];
+    }
     default:
-      return assertNever(command.type, "tenant command");
+      return assertNever(command, "tenant command");
   }
 };
 
 const evolve = (state: TenantState, event: TenantEvent): TenantState => {
   switch (event.type) {
     case "tenant.created":
-      return { status: "active", name: event.data.name };
+      return { status: "active", name: event.data.name, limits: {} };
+    case "tenant.limits_set": {
+      if (state.status === "absent") return state;
+      const limits: TenantLimits = { ...state.limits };
+      for (const key of ["outbound", "ingress"] as const) {
+        const value = event.data[key];
+        if (value === null) delete limits[key];
+        else if (value !== undefined) limits[key] = value;
+      }
+      return { ...state, limits };
+    }
     default:
-      return assertNever(event.type, "tenant event");
+      return assertNever(event, "tenant event");
   }
 };
 
-/** The tenant aggregate: created once, never twice. */
+/** The tenant aggregate: created once, with limits the operator may change. */
 export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
   initialState: () => ({ status: "absent" }),
   decide,

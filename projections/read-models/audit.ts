@@ -6,6 +6,7 @@ import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type Pa
 /** Every registry-changing event is audited: who did what, when, with which request id. */
 export const auditEventTypes = [
   "tenant.created",
+  "tenant.limits_set",
   "apikey.created",
   "apikey.revoked",
   "endpoint.registered",

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { newId } from "../../shared/ids.js";
+import { newId, newUlid } from "../../shared/ids.js";
 import { NoContent } from "../../../contracts/http/common.js";
-import { ApiKeyIn, ApiKeyOut, ApiKeyParams, TenantIn, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
+import { ApiKeyIn, ApiKeyOut, ApiKeyParams, TenantIn, TenantLimitsIn, TenantLimitsOut, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
 import { apiKeyDecider } from "../../../domain/apikey/apikey.js";
 import { tenantDecider } from "../../../domain/tenant/tenant.js";
 import { tenantExists } from "../auth.js";
@@ -48,6 +48,23 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     request.log.info({ tenantId, keyId, keyPrefix, scopes, seq: lastSeq }, "api key created");
     await view.waitFor(lastSeq, VIEW_WAIT_MS);
     return withSeq(reply, lastSeq).status(201).send({ id: keyId, key, keyPrefix, name, scopes });
+  });
+
+  app.put("/v1/tenants/:tenantId/limits", {
+    config: admin,
+    schema: {
+      tags: ["tenants"], summary: "Set a tenant's outbound and ingress limits", params: TenantParams, body: TenantLimitsIn,
+      response: { 200: TenantLimitsOut, ...errorResponses(400, 401, 403, 404, 415) },
+    },
+  }, async (request, reply) => {
+    const { tenantId } = request.params;
+    const ref = { tenantId, aggregateType: "tenant" as const, aggregateId: tenantId };
+    const context = commandContext(request, now());
+    const { lastSeq, state } = await store.handle(ref, tenantDecider, { type: "SetLimits", ...request.body }, { causeId: `${tenantId}.limits.${newUlid()}`, context });
+    if (state.status !== "active") throw E.notFound(`tenant ${tenantId} not found`);
+    request.log.info({ tenantId, seq: lastSeq }, "tenant limits set");
+    await view.waitFor(lastSeq, VIEW_WAIT_MS);
+    return withSeq(reply, lastSeq).send({ tenantId, limits: state.limits });
   });
 
   app.delete("/v1/tenants/:tenantId/api-keys/:keyId", {

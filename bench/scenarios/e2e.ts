@@ -1,0 +1,91 @@
+import { createEndpoint, createTenant, ingestBody } from "../lib/api.js";
+import { durations, INGEST_CONNECTIONS } from "../lib/durations.js";
+import { target, waitForArrivals, withWorkspace, type Scenario } from "../lib/scenario.js";
+import type { LoadResult } from "../procs/autocannon.js";
+import { ratio } from "./ingest.js";
+
+/**
+ * 2. end-to-end: every role in one platform process, one endpoint on the receiver.
+ * Throughput: autocannon (50 conns) for e2eS seconds; delivered/s is the distinct verified
+ * deliveries over the time from the first request to the last delivery (the pipeline's sustained
+ * rate, the drain of any backlog included); every accepted messageId must arrive.
+ * Latency: a constant-arrival-rate publisher at a third of that rate; the receiver measures the
+ * time from the publisher's send to the webhook's arrival.
+ */
+export const e2e: Scenario = {
+  name: "e2e",
+  title: "all roles, one endpoint: delivered/s, then latency at 1/3 of it",
+  needs: ["ceiling.ingest"],
+  show: [["deliveredPerS", "delivered/s"], ["lost", "lost"], ["latP50", "lat p50 ms"], ["latP99", "lat p99 ms"]],
+  run: ({ quick, receiver, log }) =>
+    withWorkspace(async (ws) => {
+      const d = durations(quick);
+      const path = `/${ws.prefix}/e2e`;
+      const platform = await ws.platform({ name: "e2e" });
+      const tenant = await createTenant(platform.url, "bench e2e");
+      const endpoint = await createEndpoint(tenant, { url: `${receiver.info.url}${path}` });
+      await receiver.call("configure", { path, secret: endpoint.secret, status: 200 });
+      const load = await ws.helper("autocannon", "procs/autocannon.ts");
+      const options = { url: `${platform.url}/v1/webhooks/ingest`, connections: INGEST_CONNECTIONS, headers: tenant.headers, body: ingestBody("bench.e2e") };
+
+      const warm = await load.call<LoadResult>("run", { ...options, durationS: d.warmupS }, (d.warmupS + 60) * 1000);
+      await waitForArrivals(receiver, path, warm.ok, { timeoutMs: 300_000 });
+      await receiver.call("reset", { prefix: path });
+
+      // Throughput, closed loop.
+      const r = await load.call<LoadResult>("run", { ...options, durationS: d.e2eS, collectIds: true }, (d.e2eS + 120) * 1000);
+      const ids = r.ids ?? [];
+      log(`e2e: accepted ${ids.length} in ${r.durationS.toFixed(1)} s (${r.rps.toFixed(0)}/s); waiting for deliveries`);
+      const arrived = await waitForArrivals(receiver, path, ids.length, {
+        timeoutMs: (d.e2eS * 10 + 300) * 1000,
+        onProgress: (s) => log(`e2e: ${s.distinct}/${ids.length} delivered`),
+      });
+      const windowCount = await receiver.call<number>("countBetween", { prefix: path, from: r.startedAt, to: r.endedAt });
+      const lost = (await receiver.call<{ missing: number }>("missing", { paths: [path], ids }, 120_000)).missing;
+      const deliveredPerS = arrived.lastAt ? arrived.distinct / ((arrived.lastAt - r.startedAt) / 1000) : 0;
+      log(`e2e: ${deliveredPerS.toFixed(0)} delivered/s (in the load window ${(windowCount / r.durationS).toFixed(0)}/s), lost ${lost}, duplicates ${arrived.duplicates}, unverified ${arrived.unverified}`);
+
+      // Latency at a third of that rate, open loop.
+      await receiver.call("reset", { prefix: path });
+      const rate = Math.max(1, Math.round(deliveredPerS / 3));
+      const publisher = await ws.helper("rate-publisher", "procs/rate-publisher.ts");
+      const url = new URL(`${platform.url}/v1/webhooks/ingest`);
+      const p = await publisher.call<{ accepted: number; ids: string[]; skipped: number; failed: number; achievedRate: number; ingest: { p50: number; p99: number } }>(
+        "run",
+        { origin: url.origin, path: url.pathname, headers: tenant.headers, eventType: "bench.latency", rate, durationS: d.latencyS },
+        (d.latencyS + 120) * 1000,
+      );
+      const latArrived = await waitForArrivals(receiver, path, p.accepted, { timeoutMs: 300_000 });
+      const latLost = (await receiver.call<{ missing: number }>("missing", { paths: [path], ids: p.ids }, 120_000)).missing;
+      const lat = await receiver.call<{ p50: number; p90: number; p99: number; max: number; count: number }>("latency", { prefix: path });
+      log(`e2e latency at ${rate}/s: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms (ingest p99 ${p.ingest.p99.toFixed(1)} ms), lost ${latLost}, skipped ${p.skipped}`);
+
+      return {
+        accepted: ids.length,
+        ingestRps: r.rps,
+        deliveredPerS,
+        windowDeliveredPerS: windowCount / r.durationS,
+        drainS: arrived.lastAt ? (arrived.lastAt - r.endedAt) / 1000 : null,
+        lost,
+        duplicates: arrived.duplicates + latArrived.duplicates,
+        unverified: arrived.unverified + latArrived.unverified,
+        non2xx: r.non2xx + r.errors,
+        latRate: rate,
+        latAchievedRate: p.achievedRate,
+        latP50: lat.p50,
+        latP90: lat.p90,
+        latP99: lat.p99,
+        latMax: lat.max,
+        latIngestP99: p.ingest.p99,
+        latLost,
+        latSkipped: p.skipped + p.failed,
+      };
+    }),
+  targets: (f, c) => [
+    target("delivered/s ≥ 0.3 × ceiling.ingest", ratio(f("deliveredPerS"), c("ceiling.ingest.rps")), ">=", 0.3),
+    target("nothing lost (throughput + latency phases)", (f("lost", "max") ?? NaN) + (f("latLost", "max") ?? NaN), "==", 0),
+    target("every signature verified", f("unverified", "max"), "==", 0),
+    target("latency p50 ≤ 15 ms", f("latP50"), "<=", 15),
+    target("latency p99 ≤ 75 ms", f("latP99"), "<=", 75),
+  ],
+};

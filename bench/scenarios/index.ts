@@ -1,0 +1,12 @@
+import { ceilings } from "../ceilings/index.js";
+import type { Scenario } from "../lib/scenario.js";
+import { backlog } from "./backlog.js";
+import { e2e } from "./e2e.js";
+import { fanout } from "./fanout.js";
+import { hol } from "./hol.js";
+import { ingest } from "./ingest.js";
+import { projection, rebuild } from "./projection.js";
+
+/** Every scenario, in the order they run (ceilings first). */
+export const scenarios: Scenario[] = [ingest, e2e, fanout, projection, rebuild, backlog, hol];
+export { ceilings };
