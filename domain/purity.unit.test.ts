@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 const DOMAIN = fileURLToPath(new URL(".", import.meta.url));
 const ROOT = resolve(DOMAIN, "..");
 /** What domain code may import: itself, contracts/, zod (through contracts) and pure hashing. */
-const ALLOWED_PACKAGES = new Set(["node:crypto", "zod", "vitest", "standardwebhooks", "node:fs", "node:path", "node:url"]);
+const ALLOWED_PACKAGES = new Set(["node:crypto", "zod", "ipaddr.js", "vitest", "standardwebhooks", "node:fs", "node:path", "node:url"]);
 const TEST_ONLY = new Set(["vitest", "standardwebhooks", "node:fs", "node:path", "node:url"]);
 
 const sourceFiles = (dir: string): string[] =>

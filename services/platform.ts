@@ -60,7 +60,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     stopping.push(router);
   }
   if (view && config.roles.includes("dispatcher")) {
-    const sender = createHttpSender();
+    const sender = createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs } });
     const dispatcher = createDispatcher({
       js: streams.js,
       jsm: streams.jsm,

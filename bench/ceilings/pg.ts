@@ -5,6 +5,8 @@ import { serve } from "../lib/rpc.js";
  * ceiling.pg: batched inserts of 1 KiB jsonb rows on one connection, one transaction per batch
  * (the projector's shape: one connection, one transaction per batch of `batch` events).
  */
+let next = 1;
+
 async function run({ databaseUrl, durationS, batch = 500 }: { databaseUrl: string; durationS: number; batch?: number }) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -13,7 +15,6 @@ async function run({ databaseUrl, durationS, batch = 500 }: { databaseUrl: strin
   const tenants = Array.from({ length: batch }, () => "ten_ceiling");
   const payloads = Array.from({ length: batch }, () => payload);
   let rows = 0;
-  let next = 1;
   const started = performance.now();
   const deadline = started + durationS * 1000;
   while (performance.now() < deadline) {

@@ -13,10 +13,15 @@ export interface Outcome {
 const numeric = (v: Figures[string] | undefined): number | null =>
   typeof v === "number" ? v : typeof v === "boolean" ? (v ? 1 : 0) : null;
 
+export const isError = (r: Figures | { error: string }): r is { error: string } => "error" in r;
+
 /** Median (or max/min) of one figure over the runs that produced it. */
 export function aggregate(outcome: Outcome | undefined, figure: string, agg: "median" | "max" | "min" = "median"): number | null {
   if (!outcome) return null;
-  const values = outcome.runs.flatMap((r) => ("error" in r && typeof r.error === "string" && Object.keys(r).length === 1 ? [] : [numeric((r as Figures)[figure])])).filter((v): v is number => v !== null && Number.isFinite(v));
+  const values = outcome.runs
+    .filter((r) => !isError(r))
+    .map((r) => numeric((r as Figures)[figure]))
+    .filter((v): v is number => v !== null && Number.isFinite(v));
   if (values.length === 0) return null;
   if (agg === "max") return Math.max(...values);
   if (agg === "min") return Math.min(...values);
@@ -48,13 +53,13 @@ export function buildReports(outcomes: Outcome[]): ScenarioReport[] {
       med[name] = strings.length ? (strings[0] as string) : round(aggregate({ scenario, runs }, name) ?? NaN, 2);
       if (typeof med[name] === "number" && Number.isNaN(med[name])) med[name] = null;
     }
-    const ok = runs.some((r) => !("error" in r));
+    const ok = runs.some((r) => !isError(r));
     const targets = ok && scenario.targets ? scenario.targets((f, agg) => aggregate({ scenario, runs }, f, agg), ceiling, { earlier }) : [];
     return {
       scenario: scenario.name,
       title: scenario.title,
       runs: runs.length,
-      errors: runs.flatMap((r) => ("error" in r ? [String(r.error)] : [])),
+      errors: runs.flatMap((r) => (isError(r) ? [r.error] : [])),
       median: med,
       perRun: runs,
       targets: targets.map((t) => ({ ...t, value: typeof t.value === "number" ? round(t.value, 3) : t.value })),
@@ -78,7 +83,7 @@ export function formatTable(reports: ScenarioReport[], outcomes: Outcome[]): str
       continue;
     }
     scenario.show.forEach(([figure, label], i) => {
-      const perRun = report.perRun.map((r) => ("error" in r ? "err" : fmt((r as Figures)[figure]))).join(" / ");
+      const perRun =  report.perRun.map((r) => (isError(r) ? "err" : fmt((r as Figures)[figure]))).join(" / ");
       rows.push([i === 0 ? report.scenario : "", label, fmt(report.median[figure]), report.runs > 1 ? perRun : "", "", ""]);
     });
     for (const t of report.targets) {

@@ -89,6 +89,7 @@ export async function withWorkspace<T>(fn: (ws: Workspace) => Promise<T>): Promi
 }
 
 export interface ArrivalStats {
+  /** Distinct deliveries on the paths under `prefix` (may include a few beyond `ids`: requests a load generator abandoned at its end). */
   distinct: number;
   requests: number;
   duplicates: number;
@@ -96,24 +97,52 @@ export interface ArrivalStats {
   refused: number;
   firstAt: number | null;
   lastAt: number | null;
+  /** Of the expected (path, id) pairs, how many never arrived. */
+  missing: number;
   complete: boolean;
 }
 
+let watchCounter = 0;
+
 /**
- * Polls the receiver until `expected` distinct deliveries arrived on paths under `prefix`, or
+ * Waits until every accepted id arrived on every one of `paths` (checked by the receiver), or
  * nothing new arrived for `stallMs`, or `timeoutMs` passed. Never waits unbounded.
  */
-export async function waitForArrivals(receiver: Helper, prefix: string, expected: number, { timeoutMs, stallMs = 60_000, onProgress }: { timeoutMs: number; stallMs?: number; onProgress?: (s: ArrivalStats) => void }): Promise<ArrivalStats> {
+export async function waitForDeliveries(
+  receiver: Helper,
+  { prefix, paths, ids }: { prefix: string; paths: string[]; ids: string[] },
+  { timeoutMs, stallMs = 60_000, onProgress }: { timeoutMs: number; stallMs?: number; onProgress?: (remaining: number, stats: ArrivalStats) => void },
+): Promise<ArrivalStats> {
+  const key = `w${watchCounter++}`;
+  await receiver.call("watch", { key, paths, ids }, 120_000);
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let lastChange = Date.now();
   let lastReport = Date.now();
-  for (;;) {
-    const stats = await receiver.call<Omit<ArrivalStats, "complete">>("stats", { prefix });
-    if (stats.distinct >= expected) return { ...stats, complete: true };
-    if (stats.distinct !== last) { last = stats.distinct; lastChange = Date.now(); }
-    if (Date.now() - lastReport > 10_000) { onProgress?.({ ...stats, complete: false }); lastReport = Date.now(); }
-    if (Date.now() > deadline || Date.now() - lastChange > stallMs) return { ...stats, complete: false };
-    await sleep(250);
+  try {
+    for (;;) {
+      const { remaining } = await receiver.call<{ remaining: number }>("remaining", { key }, 60_000);
+      const stats = { ...(await receiver.call<Omit<ArrivalStats, "complete" | "missing">>("stats", { prefix })), missing: remaining, complete: remaining === 0 };
+      if (remaining === 0) return stats;
+      if (remaining !== last) { last = remaining; lastChange = Date.now(); }
+      if (Date.now() - lastReport > 10_000) { onProgress?.(remaining, stats); lastReport = Date.now(); }
+      if (Date.now() > deadline || Date.now() - lastChange > stallMs) return stats;
+      await sleep(250);
+    }
+  } finally {
+    await receiver.call("remaining", { key, drop: true }).catch(() => undefined);
+  }
+}
+
+/** Waits until at least `expected` deliveries arrived under `prefix` and none arrived for `quietMs` (warm-ups, whose ids are not kept). */
+export async function waitForQuiet(receiver: Helper, prefix: string, expected: number, { timeoutMs, quietMs = 1_000 }: { timeoutMs: number; quietMs?: number }): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    const { distinct } = await receiver.call<{ distinct: number }>("stats", { prefix });
+    if (distinct !== last) { last = distinct; since = Date.now(); }
+    if (distinct >= expected && Date.now() - since >= quietMs) return;
+    await sleep(200);
   }
 }

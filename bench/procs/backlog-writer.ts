@@ -1,11 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { stringify } from "safe-stable-stringify";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { DEFAULT_RETRY_POLICY, type Actor, type AggregateType } from "../../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../../contracts/envelope.js";
 import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../../contracts/events.js";
 import { deliveryDecider, messageDecider } from "../../domain/index.js";
-import { sealEnvelope } from "../../streams/envelope.js";
 import { createTopology } from "../../streams/topology.js";
 import { serve } from "../lib/rpc.js";
 
@@ -16,6 +16,11 @@ import { serve } from "../lib/rpc.js";
  * and sealed as the event store does, with the same subjects, headers and Nats-Msg-Ids.
  * Much faster than driving 200,000 or 1,000,000 events through the api.
  */
+/** The envelope's hash as the event store defines it: sha256 of the canonical JSON of every other field. */
+function seal(unsealed: Omit<Envelope, "hash">): Envelope {
+  return { ...unsealed, hash: createHash("sha256").update(stringify(unsealed)).digest("hex") };
+}
+
 const SYSTEM: Actor = { kind: "system", id: "bench" };
 const nc = await connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", name: "bench-backlog-writer", noAsyncTraces: true });
 const js = jetstream(nc);
@@ -36,7 +41,7 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
   let published = 0;
 
   const publish = async (type: AggregateType, aggregateId: string, causeId: string, index: number, event: DomainEvent, prevHash: string | null, causationId: string | null, now: string): Promise<Envelope> => {
-    const envelope = sealEnvelope({
+    const envelope = seal({
       id: `${causeId}:${index}`,
       type: event.type,
       schemaVersion: CURRENT_SCHEMA_VERSION,

@@ -23,6 +23,8 @@ interface PathState {
 }
 
 const paths = new Map<string, PathState>();
+/** Deliveries the bench waits for: watch id → the (path, webhook-id) pairs not seen yet. */
+const watches = new Map<string, Array<[path: string, id: string]>>();
 const wallNow = () => performance.timeOrigin + performance.now();
 
 function stateOf(path: string): PathState {
@@ -140,6 +142,23 @@ serve(
         }
       }
       return { missing, sample };
+    },
+    /** Starts waiting for every id of `ids` on every path of `paths`; `remaining` reports progress. */
+    watch({ key, paths: wanted, ids }: { key: string; paths: string[]; ids: string[] }) {
+      const pending: Array<[string, string]> = [];
+      for (const path of wanted) {
+        const seen = stateOf(path).firstSeen;
+        for (const id of ids) if (!seen.has(id)) pending.push([path, id]);
+      }
+      watches.set(key, pending);
+      return pending.length;
+    },
+    /** How many of a watch's deliveries have not arrived yet (and a few of them). */
+    remaining({ key, drop }: { key: string; drop?: boolean }) {
+      const pending = (watches.get(key) ?? []).filter(([path, id]) => !stateOf(path).firstSeen.has(id));
+      if (drop) watches.delete(key);
+      else watches.set(key, pending);
+      return { remaining: pending.length, sample: pending.slice(0, 5).map(([p, i]) => `${p} ${i}`) };
     },
     /** Ingest-to-receiver latency (ms) of the arrivals on paths starting with `prefix`. */
     latency({ prefix }: { prefix: string }) {

@@ -3,7 +3,7 @@ import { durations, INGEST_CONNECTIONS } from "../lib/durations.js";
 import { sleep, wallNow } from "../lib/env.js";
 import { sampleRss } from "../lib/platform.js";
 import { consumerInfo } from "../lib/resources.js";
-import { target, waitForArrivals, withWorkspace, type Scenario } from "../lib/scenario.js";
+import { target, waitForDeliveries, withWorkspace, type Scenario } from "../lib/scenario.js";
 import type { LoadResult } from "../procs/autocannon.js";
 import { ratio } from "./ingest.js";
 
@@ -65,12 +65,12 @@ export const backlog: Scenario = {
         const upAt = wallNow();
         const upAtMs = Date.now();
         await receiver.call("setStatus", { prefix: path, status: 200 });
-        const arrived = await waitForArrivals(receiver, path, ids.length, {
+        const arrived = await waitForDeliveries(receiver, { prefix: path, paths: [path], ids }, {
           timeoutMs: Math.max(15 * 60_000, (n / 50) * 1000),
           stallMs: 180_000,
-          onProgress: (s) => log(`backlog: ${s.distinct}/${ids.length} drained, RSS ${(rss.maxSince(Date.now() - 10_000) / 2 ** 20).toFixed(0)} MB`),
+          onProgress: (remaining) => log(`backlog: ${ids.length - remaining}/${ids.length} drained, RSS ${(rss.maxSince(Date.now() - 10_000) / 2 ** 20).toFixed(0)} MB`),
         });
-        const lost = (await receiver.call<{ missing: number }>("missing", { paths: [path], ids }, 120_000)).missing;
+        const lost = arrived.missing;
         const drainS = arrived.lastAt ? (arrived.lastAt - upAt) / 1000 : null;
         const drainPerS = drainS ? arrived.distinct / drainS : 0;
         const maxRss = rss.max();

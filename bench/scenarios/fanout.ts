@@ -2,7 +2,7 @@ import { createEndpoint, createTenant, ingestBody, type BenchTenant } from "../l
 import { durations } from "../lib/durations.js";
 import type { RunningPlatform } from "../lib/platform.js";
 import type { Helper } from "../lib/rpc.js";
-import { target, waitForArrivals, withWorkspace, type Scenario, type Workspace } from "../lib/scenario.js";
+import { target, waitForDeliveries, waitForQuiet, withWorkspace, type Scenario, type Workspace } from "../lib/scenario.js";
 import type { LoadResult } from "../procs/autocannon.js";
 import { ratio } from "./ingest.js";
 
@@ -26,15 +26,15 @@ async function fanOut(ws: Workspace, platform: RunningPlatform, receiver: Helper
   const options = { url: `${platform.url}/v1/webhooks/ingest`, connections: 10, headers: tenant.headers, body: ingestBody("fan.out") };
   // Warm-up: a few events through the whole path.
   const warm = await load.call<LoadResult>("run", { ...options, amount: 20 }, 120_000);
-  await waitForArrivals(receiver, base, warm.ok * size, { timeoutMs: 120_000 });
+  await waitForQuiet(receiver, base, warm.ok * size, { timeoutMs: 120_000 });
   await receiver.call("reset", { prefix: base });
 
   const events = Math.max(1, Math.round(deliveries / size));
   const r = await load.call<LoadResult>("run", { ...options, amount: events, collectIds: true }, 600_000);
   const ids = r.ids ?? [];
   const expected = ids.length * size;
-  const arrived = await waitForArrivals(receiver, base, expected, { timeoutMs: 900_000, onProgress: (s) => log(`fanout ${size}: ${s.distinct}/${expected} delivered`) });
-  const lost = (await receiver.call<{ missing: number }>("missing", { paths, ids }, 120_000)).missing;
+  const arrived = await waitForDeliveries(receiver, { prefix: base, paths, ids }, { timeoutMs: 900_000, onProgress: (remaining) => log(`fanout ${size}: ${expected - remaining}/${expected} delivered`) });
+  const lost = arrived.missing;
   const rate = arrived.lastAt ? arrived.distinct / ((arrived.lastAt - r.startedAt) / 1000) : 0;
   log(`fanout ${size}: ${ids.length} events → ${arrived.distinct} deliveries, ${rate.toFixed(0)} deliveries/s, lost ${lost}`);
   await receiver.call("reset", { prefix: base });

@@ -53,6 +53,22 @@ export type EndpointPatch = z.infer<typeof EndpointPatch>;
 
 export const EndpointParams = z.object({ id: prefixedId("endpoint") }).strict();
 
+/**
+ * An endpoint's circuit breaker as the dispatchers last recorded it: `open` while deliveries to it
+ * wait (they spend no attempts) until `halfOpenAt`, `half_open` while a few probe attempts go.
+ */
+export const CircuitOut = z
+  .object({
+    state: z.enum(["closed", "open", "half_open"]).describe("closed: deliveries go; open: they wait; half_open: probes go"),
+    halfOpenAt: Timestamp.optional().describe("When probes may start (open), or started (half_open)"),
+    failingSince: Timestamp.optional().describe(
+      "The first failure of the unbroken run of failures; the endpoint is disabled when the run lasts too long (5 days by default)",
+    ),
+  })
+  .strict()
+  .describe("The endpoint's circuit breaker");
+export type CircuitOut = z.infer<typeof CircuitOut>;
+
 /** An endpoint as every read returns it: never its secret; absent optional fields are null. */
 export const EndpointOut = z
   .object({
@@ -66,6 +82,7 @@ export const EndpointOut = z
     retryPolicy: RetryPolicy.partial().nullable(),
     deliveryPolicy: DeliveryPolicy.partial().nullable(),
     metadata: z.record(z.string()).nullable(),
+    circuit: CircuitOut,
     createdAt: Timestamp,
     updatedAt: Timestamp,
   })

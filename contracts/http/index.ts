@@ -5,3 +5,4 @@ export * from "./ingest.js";
 export * from "./endpoints.js";
 export * from "./deliveries.js";
 export * from "./health.js";
+export * from "./test-send.js";

@@ -26,26 +26,50 @@ export type DeliveryCommand =
   | ({ type: "ScheduleDelivery" } & Scheduled)
   | { type: "RecordAttempt"; attempt: ObservedAttempt; policy: RetryPolicy; now: string; random: number }
   | { type: "ResolveAttempt"; policy: RetryPolicy; now: string; random: number }
-  | { type: "AbandonDelivery"; reason: string; errorClass: ErrorClass };
+  | { type: "AbandonDelivery"; reason: string; errorClass: ErrorClass }
+  | { type: "ReplayDelivery"; replayId: string };
+
+/**
+ * The attempt series a delivery is in: 1 as scheduled, one more per replay. Attempt numbers go on
+ * across series (so no attempt is ever recorded twice); the retry budget counts within one.
+ */
+export interface AttemptSeries {
+  series: number;
+  /** The attempt number that opens this series (1 for the first). */
+  seriesFirstAttempt: number;
+  /** Every replay that started a series of this delivery, oldest first. */
+  replayIds: readonly string[];
+}
 
 /**
  * A delivery's lifecycle. `attempted` is the gap between an attempt and its outcome: normally
- * closed in the same append, left open only if the dispatcher died in between.
+ * closed in the same append, left open only if the dispatcher died in between. `seriesStartedAt`
+ * is the start of the series' first attempt (the retry window runs from it).
  */
 export type DeliveryState =
   | { status: "absent" }
-  | { status: "pending" | "retrying"; scheduled: Scheduled; nextAttempt: number; nextAttemptAt?: string; firstAttemptAt?: string }
-  | { status: "attempted"; scheduled: Scheduled; lastAttempt: Attempted; firstAttemptAt: string }
-  | { status: "succeeded" | "dead"; scheduled: Scheduled; attempts: number };
+  | ({ status: "pending" | "retrying"; scheduled: Scheduled; nextAttempt: number; nextAttemptAt?: string; seriesStartedAt?: string } & AttemptSeries)
+  | ({ status: "attempted"; scheduled: Scheduled; lastAttempt: Attempted; seriesStartedAt: string } & AttemptSeries)
+  | ({ status: "succeeded" | "dead"; scheduled: Scheduled; attempts: number } & AttemptSeries);
 
 /** Events the delivery aggregate emits. */
-export type DeliveryEvent = DomainEventOf<"delivery.scheduled"> | DomainEventOf<"delivery.attempted"> | DeliveryOutcomeEvent;
+export type DeliveryEvent =
+  | DomainEventOf<"delivery.scheduled">
+  | DomainEventOf<"delivery.attempted">
+  | DeliveryOutcomeEvent
+  | DomainEventOf<"delivery.replayed">;
 
 type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
 
-/** True once a delivery has succeeded or been dead-lettered. */
+const FIRST_SERIES: AttemptSeries = { series: 1, seriesFirstAttempt: 1, replayIds: [] };
+
+/** True once a delivery has succeeded or been dead-lettered (a replay may still revive a dead one). */
 export const isTerminal = (state: DeliveryState): state is Extract<DeliveryState, { status: "succeeded" | "dead" }> =>
   state.status === "succeeded" || state.status === "dead";
+
+/** True when replay `replayId` started a series of this delivery. */
+export const wasReplayedBy = (state: DeliveryState, replayId: string): boolean =>
+  state.status !== "absent" && state.replayIds.includes(replayId);
 
 const requireWaiting = (state: DeliveryState, action: string): Waiting => {
   if (state.status === "absent") throw new DomainError("not_found", "delivery not found");
@@ -69,9 +93,18 @@ const recordAttempt = (command: Extract<DeliveryCommand, { type: "RecordAttempt"
     responseSnippet,
     retryAfterMs: retryAfterMs === undefined ? undefined : Math.max(0, Math.round(retryAfterMs)),
   });
-  const firstAttemptAt = waiting.firstAttemptAt ?? startedAt;
+  const seriesStartedAt = waiting.seriesStartedAt ?? startedAt;
   const { policy, now, random } = command;
-  return [{ type: "delivery.attempted", data: attempted }, decideOutcome({ attempted, firstAttemptAt, policy, now, random })];
+  const outcome = decideOutcome({ attempted, seriesFirstAttempt: waiting.seriesFirstAttempt, seriesStartedAt, policy, now, random });
+  return [{ type: "delivery.attempted", data: attempted }, outcome];
+};
+
+const replay = (command: Extract<DeliveryCommand, { type: "ReplayDelivery" }>, state: DeliveryState): DeliveryEvent[] => {
+  if (state.status === "absent") throw new DomainError("not_found", "delivery not found");
+  // Idempotent: the same replay naming the delivery again (a redelivered request) changes nothing.
+  if (state.replayIds.includes(command.replayId)) return [];
+  if (state.status !== "dead") throw new DomainError("conflict", `cannot replay a delivery that is ${state.status}`);
+  return [{ type: "delivery.replayed", data: { replayId: command.replayId, series: state.series + 1 } }];
 };
 
 const decide = (command: DeliveryCommand, state: DeliveryState): DeliveryEvent[] => {
@@ -87,41 +120,56 @@ const decide = (command: DeliveryCommand, state: DeliveryState): DeliveryEvent[]
     case "ResolveAttempt": {
       if (state.status !== "attempted") throw new DomainError("conflict", `no unresolved attempt (delivery is ${state.status})`);
       const { policy, now, random } = command;
-      return [decideOutcome({ attempted: state.lastAttempt, firstAttemptAt: state.firstAttemptAt, policy, now, random })];
+      const { lastAttempt: attempted, seriesFirstAttempt, seriesStartedAt } = state;
+      return [decideOutcome({ attempted, seriesFirstAttempt, seriesStartedAt, policy, now, random })];
     }
     case "AbandonDelivery": {
       const waiting = requireWaiting(state, "abandon");
       const { errorClass, reason } = command;
       return [{ type: "delivery.dead_lettered", data: { attempt: waiting.nextAttempt - 1, errorClass, reason } }];
     }
+    case "ReplayDelivery":
+      return replay(command, state);
     default:
       return assertNever(command, "delivery command");
   }
 };
 
+/** The number of the last attempt made (0 when none was). */
+const lastAttemptOf = (state: Exclude<DeliveryState, { status: "absent" }>): number => {
+  if (isTerminal(state)) return state.attempts;
+  return state.status === "attempted" ? state.lastAttempt.attempt : state.nextAttempt - 1;
+};
+
 const evolve = (state: DeliveryState, event: DeliveryEvent): DeliveryState => {
-  // A later `delivery.scheduled` (a replay) starts a new attempt series; the log keeps the old one.
-  if (event.type === "delivery.scheduled") return { status: "pending", scheduled: event.data, nextAttempt: 1 };
+  if (event.type === "delivery.scheduled") return { status: "pending", scheduled: event.data, nextAttempt: 1, ...FIRST_SERIES };
   if (state.status === "absent") return state;
-  const { scheduled } = state;
-  const firstAttemptAt = "firstAttemptAt" in state ? state.firstAttemptAt : undefined;
+  const { scheduled, series, seriesFirstAttempt, replayIds } = state;
+  const current: AttemptSeries = { series, seriesFirstAttempt, replayIds };
+  const seriesStartedAt = "seriesStartedAt" in state ? state.seriesStartedAt : undefined;
   switch (event.type) {
     case "delivery.attempted":
-      return { status: "attempted", scheduled, lastAttempt: event.data, firstAttemptAt: firstAttemptAt ?? event.data.startedAt };
+      return { status: "attempted", scheduled, lastAttempt: event.data, seriesStartedAt: seriesStartedAt ?? event.data.startedAt, ...current };
     case "delivery.retry_scheduled": {
       const { nextAttempt, nextAttemptAt } = event.data;
-      return compact({ status: "retrying" as const, scheduled, nextAttempt, nextAttemptAt, firstAttemptAt });
+      return compact({ status: "retrying" as const, scheduled, nextAttempt, nextAttemptAt, seriesStartedAt, ...current });
     }
     case "delivery.succeeded":
-      return { status: "succeeded", scheduled, attempts: event.data.attempt };
+      return { status: "succeeded", scheduled, attempts: event.data.attempt, ...current };
     case "delivery.dead_lettered":
-      return { status: "dead", scheduled, attempts: event.data.attempt };
+      return { status: "dead", scheduled, attempts: event.data.attempt, ...current };
+    case "delivery.replayed": {
+      // A new series: numbers go on from the last attempt, the budget and window start afresh.
+      const next = lastAttemptOf(state) + 1;
+      const { replayId, series: replaySeries } = event.data;
+      return { status: "pending", scheduled, nextAttempt: next, series: replaySeries, seriesFirstAttempt: next, replayIds: [...replayIds, replayId] };
+    }
     default:
       return assertNever(event, "delivery event");
   }
 };
 
-/** The delivery aggregate: one message to one endpoint, attempted until it succeeds or dies. */
+/** The delivery aggregate: one message to one endpoint, attempted until it succeeds or dies; a replay revives a dead one. */
 export const deliveryDecider: Decider<DeliveryCommand, DeliveryState, DeliveryEvent> = {
   initialState: () => ({ status: "absent" }),
   decide,

@@ -18,6 +18,7 @@ const scheduledData: EventData<"delivery.scheduled"> = {
   registrySeq: 3,
 };
 const scheduled: DeliveryEvent = { type: "delivery.scheduled", data: scheduledData };
+const firstSeries = { series: 1, seriesFirstAttempt: 1, replayIds: [] };
 
 const record = (attempt: Omit<ObservedAttempt, "startedAt" | "latencyMs">, nowS = 0, extra: Partial<RetryPolicy> = {}): DeliveryCommand => ({
   type: "RecordAttempt",
@@ -39,7 +40,7 @@ const retried = (n: number, nextS: number, delayMs: number): DeliveryEvent => ({
 describe("delivery: schedule", () => {
   it("schedules a delivery", () => {
     given(deliveryDecider, []).when({ type: "ScheduleDelivery", ...scheduledData }).then([scheduled]);
-    expect(fold(deliveryDecider, [scheduled])).toEqual({ status: "pending", scheduled: scheduledData, nextAttempt: 1 });
+    expect(fold(deliveryDecider, [scheduled])).toEqual({ status: "pending", scheduled: scheduledData, nextAttempt: 1, ...firstSeries });
   });
 
   it("scheduling again changes nothing", () => {
@@ -64,7 +65,8 @@ describe("delivery: record an attempt", () => {
       scheduled: scheduledData,
       nextAttempt: 2,
       nextAttemptAt: at(5),
-      firstAttemptAt: T0,
+      seriesStartedAt: T0,
+      ...firstSeries,
     });
   });
 
@@ -183,7 +185,7 @@ describe("delivery: terminal states", () => {
   it("knows succeeded and dead are final", () => {
     const dead: DeliveryEvent = { type: "delivery.dead_lettered", data: { attempt: 0, errorClass: "endpoint_unavailable", reason: "x" } };
     expect(isTerminal(fold(deliveryDecider, [scheduled, dead]))).toBe(true);
-    expect(fold(deliveryDecider, [scheduled, dead])).toEqual({ status: "dead", scheduled: scheduledData, attempts: 0 });
+    expect(fold(deliveryDecider, [scheduled, dead])).toEqual({ status: "dead", scheduled: scheduledData, attempts: 0, ...firstSeries });
     expect(isTerminal(fold(deliveryDecider, [scheduled]))).toBe(false);
     expect(isTerminal(fold(deliveryDecider, []))).toBe(false);
   });

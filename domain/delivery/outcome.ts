@@ -13,8 +13,13 @@ export type DeliveryOutcomeEvent =
 /** Everything the retry rule looks at; time and randomness come in, never from the clock. */
 export interface OutcomeInput {
   attempted: EventData<"delivery.attempted">;
-  /** `startedAt` of attempt 1: the retry window is measured from it. */
-  firstAttemptAt: string;
+  /**
+   * The attempt number that opened the current series: 1, or after a replay the attempt that
+   * followed the last one before it. `maxAttempts` and the backoff count from here.
+   */
+  seriesFirstAttempt: number;
+  /** `startedAt` of the series' first attempt: the retry window is measured from it. */
+  seriesStartedAt: string;
   policy: RetryPolicy;
   now: string;
   random: number;
@@ -32,16 +37,21 @@ const dead = (attempt: number, errorClass: EventData<"delivery.dead_lettered">["
   data: { attempt, errorClass, reason },
 });
 
+/** The attempt's place in its series, 1-based: what maxAttempts and the backoff count. */
+export const attemptInSeries = (attempt: number, seriesFirstAttempt: number): number => Math.max(1, attempt - seriesFirstAttempt + 1);
+
 /** The delay before the next attempt: the backoff, pushed back (never forward) by a bounded Retry-After. */
-const retryDelayMs = ({ attempted, policy, random }: OutcomeInput): number => {
-  const backoff = backoffDelayMs(policy, attempted.attempt, random);
+const retryDelayMs = ({ attempted, policy, random }: OutcomeInput, inSeries: number): number => {
+  const backoff = backoffDelayMs(policy, inSeries, random);
   if (attempted.retryAfterMs === undefined) return backoff;
   return Math.max(backoff, Math.min(attempted.retryAfterMs, MAX_RETRY_AFTER_MS));
 };
 
 /**
  * The outcome of a recorded attempt (API.md "the retry policy"). It reads only the recorded
- * `delivery.attempted` data, so an attempt whose outcome was lost in a crash resolves the same way.
+ * `delivery.attempted` data and the series it belongs to, so an attempt whose outcome was lost in
+ * a crash resolves the same way. A replay starts a new series: attempt numbers go on, but the
+ * attempt budget, the backoff and the retry window start again.
  */
 export const decideOutcome = (input: OutcomeInput): DeliveryOutcomeEvent => {
   const { attempted, policy } = input;
@@ -52,12 +62,13 @@ export const decideOutcome = (input: OutcomeInput): DeliveryOutcomeEvent => {
   }
   if (verdict.verdict !== "retry") return dead(attempt, verdict.errorClass, verdict.reason);
   // maxAttempts counts the first attempt too: 6 means one attempt and five retries.
-  if (attempt >= policy.maxAttempts) {
-    return dead(attempt, verdict.errorClass, `gave up after ${attempt} attempts: ${verdict.reason}`);
+  const inSeries = attemptInSeries(attempt, input.seriesFirstAttempt);
+  if (inSeries >= policy.maxAttempts) {
+    return dead(attempt, verdict.errorClass, `gave up after ${inSeries} attempts: ${verdict.reason}`);
   }
-  const delayMs = retryDelayMs(input);
+  const delayMs = retryDelayMs(input, inSeries);
   const nextAt = timeOf(input.now, "now") + delayMs;
-  if (nextAt - timeOf(input.firstAttemptAt, "firstAttemptAt") > policy.maxDurationMs) {
+  if (nextAt - timeOf(input.seriesStartedAt, "seriesStartedAt") > policy.maxDurationMs) {
     return dead(attempt, verdict.errorClass, `retry window of ${policy.maxDurationMs} ms exhausted: ${verdict.reason}`);
   }
   const { errorClass, reason } = verdict;

@@ -1,4 +1,5 @@
 import type { DomainEventOf, EventData } from "../../contracts/events.js";
+import { CLOSED_CIRCUIT, type EndpointCircuit } from "../circuit/breaker.js";
 import type { Decider } from "../decider.js";
 import { DomainError } from "../errors.js";
 import { compact } from "../shared/equal.js";
@@ -13,6 +14,7 @@ import {
   type EndpointRecord,
 } from "./record.js";
 
+export { CLOSED_CIRCUIT, type EndpointCircuit } from "../circuit/breaker.js";
 export {
   DISABLED_BY_USER,
   effectiveDeliveryPolicy,
@@ -26,22 +28,32 @@ export type EndpointCommand =
   | ({ type: "RegisterEndpoint"; endpointId: string } & EventData<"endpoint.registered">)
   | { type: "UpdateEndpoint"; changes: EndpointChanges }
   | { type: "DisableEndpoint"; reason: string }
-  | { type: "DeleteEndpoint" };
+  | { type: "DeleteEndpoint" }
+  | ({ type: "OpenCircuit" } & EventData<"endpoint.circuit_opened">)
+  | { type: "HalfOpenCircuit" }
+  | { type: "CloseCircuit" };
 
-/** A registry entry: absent, active or disabled, or deleted (kept for history, never revived). */
+/**
+ * A registry entry: absent, active or disabled, or deleted (kept for history, never revived).
+ * `circuit` is its circuit breaker as recorded by the dispatchers (closed until they open it).
+ */
 export type EndpointState =
   | { status: "absent" }
-  | ({ status: "active" | "disabled" } & EndpointRecord)
-  | ({ status: "deleted" } & EndpointRecord);
+  | ({ status: "active" | "disabled"; circuit: EndpointCircuit } & EndpointRecord)
+  | ({ status: "deleted"; circuit: EndpointCircuit } & EndpointRecord);
 
 /** Events the endpoint aggregate emits. */
 export type EndpointEvent =
   | DomainEventOf<"endpoint.registered">
   | DomainEventOf<"endpoint.updated">
   | DomainEventOf<"endpoint.disabled">
-  | DomainEventOf<"endpoint.deleted">;
+  | DomainEventOf<"endpoint.deleted">
+  | DomainEventOf<"endpoint.circuit_opened">
+  | DomainEventOf<"endpoint.circuit_half_opened">
+  | DomainEventOf<"endpoint.circuit_closed">;
 
 type LiveState = Extract<EndpointState, { status: "active" | "disabled" }>;
+type CircuitEvent = Extract<EndpointEvent, { type: `endpoint.circuit_${string}` }>;
 
 const requireLive = (state: EndpointState): LiveState => {
   if (state.status === "absent" || state.status === "deleted") throw new DomainError("not_found", "endpoint not found");
@@ -49,7 +61,7 @@ const requireLive = (state: EndpointState): LiveState => {
 };
 
 const recordOf = (state: LiveState | Extract<EndpointState, { status: "deleted" }>): EndpointRecord => {
-  const { status: _status, ...record } = state;
+  const { status: _status, circuit: _circuit, ...record } = state;
   return record;
 };
 
@@ -71,6 +83,16 @@ const update = (changes: EndpointChanges, state: EndpointState): EndpointEvent[]
   return [{ type: "endpoint.updated", data: changed }];
 };
 
+const openCircuit = (command: Extract<EndpointCommand, { type: "OpenCircuit" }>, state: EndpointState): EndpointEvent[] => {
+  // Already open: another dispatcher got there first; its timing stands.
+  if (requireLive(state).circuit.state === "open") return [];
+  const { type: _type, ...opened } = command;
+  for (const field of ["halfOpenAt", "failingSince"] as const) {
+    if (Number.isNaN(Date.parse(opened[field]))) throw new DomainError("unprocessable", `${field} is not a valid time`);
+  }
+  return [{ type: "endpoint.circuit_opened", data: opened }];
+};
+
 const decide = (command: EndpointCommand, state: EndpointState): EndpointEvent[] => {
   switch (command.type) {
     case "RegisterEndpoint":
@@ -83,20 +105,48 @@ const decide = (command: EndpointCommand, state: EndpointState): EndpointEvent[]
     case "DeleteEndpoint":
       requireLive(state);
       return [{ type: "endpoint.deleted", data: {} }];
+    case "OpenCircuit":
+      return openCircuit(command, state);
+    case "HalfOpenCircuit":
+      // Only an open circuit half-opens; a closed one has nothing to probe.
+      return requireLive(state).circuit.state === "open" ? [{ type: "endpoint.circuit_half_opened", data: {} }] : [];
+    case "CloseCircuit":
+      return requireLive(state).circuit.state === "closed" ? [] : [{ type: "endpoint.circuit_closed", data: {} }];
     default:
       return assertNever(command, "endpoint command");
   }
 };
 
+/**
+ * Re-enabling (`active: true`, only ever recorded on a disabled endpoint) closes the circuit and
+ * forgets the failing run: the endpoint starts afresh, with a whole disable-after period ahead.
+ */
 const evolveUpdated = (state: LiveState, changes: EndpointChanges): EndpointState => {
   const { disabledReason, ...record } = applyChanges(recordOf(state), changes);
-  if (changes.active === true) return { status: "active", ...record };
-  if (changes.active === false) return { status: "disabled", ...record, disabledReason: DISABLED_BY_USER };
-  return { status: state.status, ...record, ...(disabledReason === undefined ? {} : { disabledReason }) };
+  if (changes.active === true) return { status: "active", ...record, circuit: CLOSED_CIRCUIT };
+  const { circuit } = state;
+  if (changes.active === false) return { status: "disabled", ...record, circuit, disabledReason: DISABLED_BY_USER };
+  return { status: state.status, ...record, circuit, ...(disabledReason === undefined ? {} : { disabledReason }) };
+};
+
+const evolveCircuit = (circuit: EndpointCircuit, event: CircuitEvent): EndpointCircuit => {
+  switch (event.type) {
+    case "endpoint.circuit_opened": {
+      const { halfOpenAt, failingSince, consecutiveFailures } = event.data;
+      return { state: "open", halfOpenAt, failingSince, consecutiveFailures };
+    }
+    case "endpoint.circuit_half_opened":
+      // Probes started at halfOpenAt; the failing run goes on until one succeeds.
+      return { ...circuit, state: "half_open" };
+    case "endpoint.circuit_closed":
+      return CLOSED_CIRCUIT;
+    default:
+      return assertNever(event, "circuit event");
+  }
 };
 
 const evolve = (state: EndpointState, event: EndpointEvent): EndpointState => {
-  if (event.type === "endpoint.registered") return { status: "active", ...event.data };
+  if (event.type === "endpoint.registered") return { status: "active", ...event.data, circuit: CLOSED_CIRCUIT };
   // Anything else only applies to a live endpoint; the log never holds it otherwise.
   if (state.status === "absent" || state.status === "deleted") return state;
   switch (event.type) {
@@ -106,6 +156,10 @@ const evolve = (state: EndpointState, event: EndpointEvent): EndpointState => {
       return { ...state, status: "disabled", disabledReason: event.data.reason };
     case "endpoint.deleted":
       return { ...state, status: "deleted" };
+    case "endpoint.circuit_opened":
+    case "endpoint.circuit_half_opened":
+    case "endpoint.circuit_closed":
+      return { ...state, circuit: evolveCircuit(state.circuit, event) };
     default:
       return assertNever(event, "endpoint event");
   }

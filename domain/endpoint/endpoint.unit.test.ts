@@ -16,6 +16,7 @@ const register: EndpointCommand = { type: "RegisterEndpoint", endpointId: "ep_1"
 const registered: EndpointEvent = { type: "endpoint.registered", data: base };
 const disabled: EndpointEvent = { type: "endpoint.disabled", data: { reason: "HTTP 410 from receiver" } };
 const deleted: EndpointEvent = { type: "endpoint.deleted", data: {} };
+const closed = { state: "closed" } as const;
 const update = (changes: Extract<EndpointCommand, { type: "UpdateEndpoint" }>["changes"]): EndpointCommand => ({
   type: "UpdateEndpoint",
   changes,
@@ -84,13 +85,13 @@ describe("endpoint: update", () => {
       { type: "endpoint.registered", data: { ...base, description: "x" } },
       { type: "endpoint.updated", data: { description: null } },
     ];
-    expect(fold(endpointDecider, events)).toEqual({ status: "active", ...base });
+    expect(fold(endpointDecider, events)).toEqual({ status: "active", ...base, circuit: closed });
   });
 
   it("re-enables a disabled endpoint with active: true", () => {
     const enable: EndpointEvent = { type: "endpoint.updated", data: { active: true } };
     given(endpointDecider, [registered, disabled]).when(update({ active: true })).then([enable]);
-    expect(fold(endpointDecider, [registered, disabled, enable])).toEqual({ status: "active", ...base });
+    expect(fold(endpointDecider, [registered, disabled, enable])).toEqual({ status: "active", ...base, circuit: closed });
   });
 
   it("disables with active: false, by user", () => {
@@ -100,6 +101,7 @@ describe("endpoint: update", () => {
     expect(fold(endpointDecider, [registered, disable])).toEqual({
       status: "disabled",
       ...base,
+      circuit: closed,
       disabledReason: "disabled by user",
     });
   });
@@ -132,6 +134,7 @@ describe("endpoint: disable and delete", () => {
     expect(fold(endpointDecider, [registered, disabled])).toEqual({
       status: "disabled",
       ...base,
+      circuit: closed,
       disabledReason: "HTTP 410 from receiver",
     });
   });
@@ -148,7 +151,7 @@ describe("endpoint: disable and delete", () => {
   it("deletes an active or disabled endpoint, keeping its record", () => {
     given(endpointDecider, [registered]).when({ type: "DeleteEndpoint" }).then([deleted]);
     given(endpointDecider, [registered, disabled]).when({ type: "DeleteEndpoint" }).then([deleted]);
-    expect(fold(endpointDecider, [registered, deleted])).toEqual({ status: "deleted", ...base });
+    expect(fold(endpointDecider, [registered, deleted])).toEqual({ status: "deleted", ...base, circuit: closed });
   });
 
   it("refuses to delete a missing or deleted endpoint", () => {

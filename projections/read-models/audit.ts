@@ -3,7 +3,10 @@ import { z } from "zod";
 import type { Database, Tx } from "../db.js";
 import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
-/** Every registry-changing event is audited: who did what, when, with which request id. */
+/**
+ * Every registry-changing event and every DLQ replay is audited: who did what, when, with which
+ * request id. The deliveries a replay names are many: the audit keeps their count, not the ids.
+ */
 export const auditEventTypes = [
   "tenant.created",
   "tenant.limits_set",
@@ -13,6 +16,9 @@ export const auditEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "replay.requested",
+  "replay.completed",
+  "replay.failed",
 ] as const;
 
 /** Fields never copied into `changes`, even though events hold them only encrypted or hashed. */
@@ -32,9 +38,19 @@ export type AuditRow = z.infer<typeof AuditRow>;
 
 const handled = new Set<string>(auditEventTypes);
 
+/** What an audit row shows of an event: its data without hidden fields, replays' id lists as counts. */
+function changesOf(e: KnownEnvelope): Record<string, unknown> {
+  if (e.type === "replay.requested") {
+    const { selection, deliveryIds } = e.data;
+    return { selection: "filter" in selection ? selection : { deliveryIds: selection.deliveryIds.length }, requested: deliveryIds.length };
+  }
+  if (e.type === "replay.completed") return { replayed: e.data.replayed.length, skipped: e.data.skipped };
+  return Object.fromEntries(Object.entries(e.data as object).filter(([key]) => !HIDDEN.has(key)));
+}
+
 export async function applyAuditEvent(tx: Tx, e: KnownEnvelope, _seq: number): Promise<void> {
   if (!handled.has(e.type)) return;
-  const changes = Object.fromEntries(Object.entries(e.data as object).filter(([key]) => !HIDDEN.has(key)));
+  const changes = changesOf(e);
   await tx.query(sql.unsafe`
     INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type,
                            aggregate_id, request_id, changes)

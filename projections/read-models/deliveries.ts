@@ -1,11 +1,14 @@
 import { sql } from "slonik";
 import type { Tx } from "../db.js";
+import { countReplayed, countReplayOutcome } from "./replays.js";
 import type { EnvelopeOf, KnownEnvelope, ReadModel } from "./shared.js";
 
 /**
  * Deliveries, their attempts and the DLQ. Every change to a delivery first updates its row guarded
  * by `last_seq < seq`; the attempt and DLQ rows are written only when that update applied, so an
  * event applied twice (or an older one applied late) changes nothing. Queries: `deliveries-queries.ts`.
+ * A replayed delivery (`delivery.replayed`) leaves the DLQ, is pending again with its `replay_id`,
+ * and counts towards that replay's progress as it succeeds or dies again (`replays.ts`).
  */
 export const deliveryEventTypes = [
   "delivery.scheduled",
@@ -13,6 +16,7 @@ export const deliveryEventTypes = [
   "delivery.succeeded",
   "delivery.retry_scheduled",
   "delivery.dead_lettered",
+  "delivery.replayed",
 ] as const;
 
 const ts = (iso: string) => sql.fragment`${iso}::timestamptz`;
@@ -81,6 +85,7 @@ async function deadLettered(tx: Tx, e: EnvelopeOf<"delivery.dead_lettered">, seq
   ]);
   if (!applied) return;
   await setOutcome(tx, e.aggregateId, d.attempt, "dead");
+  await countReplayOutcome(tx, e.aggregateId, "failed");
   await tx.query(sql.unsafe`
     INSERT INTO dlq_entries (delivery_id, tenant_id, message_id, endpoint_id, event_type, error_class, reason,
                              attempts, dead_at)
@@ -90,6 +95,21 @@ async function deadLettered(tx: Tx, e: EnvelopeOf<"delivery.dead_lettered">, seq
     ON CONFLICT (delivery_id) DO UPDATE SET
       error_class = EXCLUDED.error_class, reason = EXCLUDED.reason, attempts = EXCLUDED.attempts,
       dead_at = EXCLUDED.dead_at`);
+}
+
+/** A new attempt series: out of the DLQ, pending again, its attempts kept (numbers go on). */
+async function replayed(tx: Tx, e: EnvelopeOf<"delivery.replayed">, seq: number) {
+  const applied = await updateDelivery(tx, e, seq, [
+    sql.fragment`status = 'pending'`,
+    sql.fragment`replay_id = ${e.data.replayId}`,
+    sql.fragment`next_attempt_at = NULL`,
+    sql.fragment`succeeded_at = NULL`,
+    sql.fragment`dead_at = NULL`,
+    sql.fragment`dead_reason = NULL`,
+  ]);
+  if (!applied) return;
+  await tx.query(sql.unsafe`DELETE FROM dlq_entries WHERE delivery_id = ${e.aggregateId}`);
+  await countReplayed(tx, e.tenantId, e.data.replayId);
 }
 
 export async function applyDeliveryEvent(tx: Tx, e: KnownEnvelope, seq: number): Promise<void> {
@@ -106,7 +126,9 @@ export async function applyDeliveryEvent(tx: Tx, e: KnownEnvelope, seq: number):
         sql.fragment`succeeded_at = ${ts(e.occurredAt)}`,
         sql.fragment`last_status_code = ${e.data.statusCode}`,
       ]);
-      if (ok) await setOutcome(tx, e.aggregateId, e.data.attempt, "succeeded");
+      if (!ok) return;
+      await setOutcome(tx, e.aggregateId, e.data.attempt, "succeeded");
+      await countReplayOutcome(tx, e.aggregateId, "succeeded");
       return;
     }
     case "delivery.retry_scheduled": {
@@ -120,6 +142,8 @@ export async function applyDeliveryEvent(tx: Tx, e: KnownEnvelope, seq: number):
     }
     case "delivery.dead_lettered":
       return deadLettered(tx, e, seq);
+    case "delivery.replayed":
+      return replayed(tx, e, seq);
     default:
       return;
   }

@@ -19,24 +19,46 @@ export const endpointEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "endpoint.circuit_opened",
+  "endpoint.circuit_half_opened",
+  "endpoint.circuit_closed",
 ] as const;
 
 /** An endpoint as the api returns it: no secret; absent optional fields are `null`. */
-export const EndpointRow = z.object({
-  id: z.string(),
-  url: z.string(),
-  description: z.string().nullable(),
-  eventTypes: z.array(z.string()),
-  active: z.boolean(),
-  disabledReason: z.string().nullable(),
-  rateLimit: RateLimit.nullable(),
-  retryPolicy: RetryPolicy.partial().nullable(),
-  deliveryPolicy: DeliveryPolicy.partial().nullable(),
-  metadata: z.record(z.string()).nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const EndpointRow = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    description: z.string().nullable(),
+    eventTypes: z.array(z.string()),
+    active: z.boolean(),
+    disabledReason: z.string().nullable(),
+    rateLimit: RateLimit.nullable(),
+    retryPolicy: RetryPolicy.partial().nullable(),
+    deliveryPolicy: DeliveryPolicy.partial().nullable(),
+    metadata: z.record(z.string()).nullable(),
+    circuitState: z.enum(["closed", "open", "half_open"]),
+    circuitHalfOpenAt: z.string().nullable(),
+    failingSince: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  // The circuit columns become EndpointOut's nested `circuit`, its unset times left out.
+  .transform(({ circuitState, circuitHalfOpenAt, failingSince, ...row }) => ({
+    ...row,
+    circuit: {
+      state: circuitState,
+      ...(circuitHalfOpenAt === null ? {} : { halfOpenAt: circuitHalfOpenAt }),
+      ...(failingSince === null ? {} : { failingSince }),
+    },
+  }));
 export type EndpointRow = z.infer<typeof EndpointRow>;
+
+const CLOSED = [
+  sql.fragment`circuit_state = 'closed'`,
+  sql.fragment`circuit_half_open_at = NULL`,
+  sql.fragment`failing_since = NULL`,
+];
 
 /** The SET clauses of one `endpoint.updated`: only the fields it carries; `null` clears. */
 function updateAssignments(data: EventData<"endpoint.updated">): FragmentSqlToken[] {
@@ -46,8 +68,8 @@ function updateAssignments(data: EventData<"endpoint.updated">): FragmentSqlToke
   if (data.eventTypes !== undefined) set.push(sql.fragment`event_types = ${sql.array(data.eventTypes, "text")}`);
   if (data.active !== undefined) {
     set.push(sql.fragment`active = ${data.active}`);
-    // Re-enabling an endpoint clears why it was disabled.
-    if (data.active) set.push(sql.fragment`disabled_reason = NULL`);
+    // Re-enabling an endpoint clears why it was disabled, and closes its circuit (as the decider does).
+    if (data.active) set.push(sql.fragment`disabled_reason = NULL`, ...CLOSED);
   }
   if (data.rateLimit !== undefined) set.push(sql.fragment`rate_limit = ${jsonbOrNull(data.rateLimit)}`);
   if (data.retryPolicy !== undefined) set.push(sql.fragment`retry_policy = ${jsonbOrNull(data.retryPolicy)}`);
@@ -89,6 +111,17 @@ export async function applyEndpointEvent(tx: Tx, envelope: KnownEnvelope, seq: n
         sql.fragment`active = FALSE`,
         sql.fragment`deleted_at = ${envelope.occurredAt}::timestamptz`,
       ]);
+    case "endpoint.circuit_opened":
+      return updateEndpoint(tx, envelope, seq, [
+        sql.fragment`circuit_state = 'open'`,
+        sql.fragment`circuit_half_open_at = ${envelope.data.halfOpenAt}::timestamptz`,
+        sql.fragment`failing_since = ${envelope.data.failingSince}::timestamptz`,
+      ]);
+    case "endpoint.circuit_half_opened":
+      // halfOpenAt stays: when the probes started. The failing run goes on until one succeeds.
+      return updateEndpoint(tx, envelope, seq, [sql.fragment`circuit_state = 'half_open'`]);
+    case "endpoint.circuit_closed":
+      return updateEndpoint(tx, envelope, seq, CLOSED);
     default:
       return;
   }
@@ -99,6 +132,7 @@ export const endpointsReadModel: ReadModel = { name: "endpoints", handles: endpo
 const columns = sql.fragment`
   id, url, description, event_types AS "eventTypes", active, disabled_reason AS "disabledReason",
   rate_limit AS "rateLimit", retry_policy AS "retryPolicy", delivery_policy AS "deliveryPolicy", metadata,
+  circuit_state AS "circuitState", circuit_half_open_at AS "circuitHalfOpenAt", failing_since AS "failingSince",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** The tenant's endpoints (deleted ones left out), newest first. */

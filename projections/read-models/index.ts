@@ -4,6 +4,7 @@ import { auditReadModel } from "./audit.js";
 import { deliveriesReadModel } from "./deliveries.js";
 import { endpointsReadModel } from "./endpoints.js";
 import { messagesReadModel } from "./messages.js";
+import { replaysReadModel } from "./replays.js";
 import type { KnownEnvelope, ReadModel } from "./shared.js";
 import { tenantsReadModel } from "./tenants.js";
 
@@ -14,6 +15,7 @@ export const readModels: readonly ReadModel[] = [
   endpointsReadModel,
   messagesReadModel,
   deliveriesReadModel,
+  replaysReadModel,
   auditReadModel,
 ];
 
@@ -26,6 +28,7 @@ export const readModelTables = [
   "deliveries",
   "delivery_attempts",
   "dlq_entries",
+  "replays",
   "audit_log",
 ] as const;
 

@@ -13,7 +13,9 @@ import { healthRoutes } from "./routes/health.js";
 import { ingestRoutes } from "./routes/ingest.js";
 import { registryReadRoutes } from "./routes/registry-reads.js";
 import { registryRoutes } from "./routes/registry.js";
+import { createReplayReads, replayRoutes } from "./routes/replay.js";
 import { tenantRoutes } from "./routes/tenants.js";
+import { testSendRoutes } from "./routes/test-send.js";
 
 export type { ApiDeps, Readiness, RegistryPort } from "./deps.js";
 
@@ -50,7 +52,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(ingestRoutes, { store: deps.store, eventIds, now });
   await app.register(registryRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(registryReadRoutes, { readModels });
+  await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(deliveryRoutes, { readModels });
+  await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   return app as unknown as FastifyInstance;
 }
 

@@ -15,7 +15,7 @@ describe("dispatcher crash safety", () => {
   let streams: TestStreams;
   let receiver: Receiver;
   let view: RegistryView;
-  const sender = createHttpSender();
+  const sender = createHttpSender({ targetPolicy: { allowPrivate: true } });
   let stopDispatcher: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {

@@ -3,7 +3,9 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { Actor } from "../../contracts/common.js";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
+import type { BreakerConfig } from "../../domain/circuit/breaker.js";
 import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
+import { classifyAttempt } from "../../domain/delivery/classify.js";
 import { deliveryDecider, type DeliveryCommand, type DeliveryState } from "../../domain/delivery/delivery.js";
 import { effectiveDeliveryPolicy, effectiveRetryPolicy } from "../../domain/endpoint/endpoint.js";
 import { DomainError } from "../../domain/errors.js";
@@ -13,7 +15,8 @@ import type { EndpointView, RegistryView } from "../../streams/registry-view.js"
 import type { Topology } from "../../streams/topology.js";
 import type { Logger } from "../shared/logger.js";
 import type { SecretBox } from "../shared/secret-box.js";
-import type { HttpSender } from "./http-sender.js";
+import { createEndpointHealth, type Cause } from "./endpoint-health.js";
+import type { HttpSender, SendResult } from "./http-sender.js";
 import { signedRequest } from "./outbound.js";
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
@@ -25,6 +28,8 @@ const ACK_WAIT_MS = 20_000;
  * message scheduling), so the consumer must allow far more unacked messages than are ever retrying.
  */
 const MAX_ACK_PENDING = 100_000;
+/** Spread over deliveries that all wait for the same half-open time, so they do not come back at once. */
+const CIRCUIT_JITTER_MS = 500;
 
 export interface DispatcherDeps {
   js: JetStreamClient;
@@ -41,6 +46,10 @@ export interface DispatcherDeps {
   concurrencyPerEndpoint: number;
   /** Delivery messages handled at once (waiting for a slot or sending). */
   maxHandled?: number;
+  /** Circuit-breaker overrides: 5 consecutive transient failures open it for 60 s, then 3 probes. */
+  breaker?: Partial<BreakerConfig>;
+  /** An endpoint failing without a break for longer than this is disabled (default 5 days). */
+  endpointDisableAfterMs?: number;
 }
 
 type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
@@ -49,7 +58,9 @@ type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
  * The dispatcher: a reactor on delivery events. `delivery.scheduled` and a due
  * `delivery.retry_scheduled` trigger one signed attempt, recorded as `delivery.attempted` plus its
  * outcome. A retry not yet due goes back to the server with `nak(delay)`, so waiting costs no
- * client resources; per-endpoint slots keep a dead endpoint from holding up healthy ones.
+ * client resources; per-endpoint slots keep a dead endpoint from holding up healthy ones. Each
+ * endpoint has a circuit breaker (see `endpoint-health.ts`): while it is open, its deliveries go
+ * back to the server until it half-opens, without spending an attempt.
  */
 export function createDispatcher(deps: DispatcherDeps) {
   const { store, view, topology, logger } = deps;
@@ -57,6 +68,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const endpointSlots = new Map<string, LimitFunction>();
   let running: RunningConsumer | undefined;
+  const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
   const slotsFor = (endpointId: string): LimitFunction => {
     let slots = endpointSlots.get(endpointId);
@@ -99,27 +111,40 @@ export function createDispatcher(deps: DispatcherDeps) {
       await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:abandoned`, stored);
       return ack;
     }
+    const cause: Cause = { stored, deliveryId: ref.aggregateId, attempt: waiting.nextAttempt };
+    // An open circuit: wait until it half-opens, spending no attempt and holding nothing meanwhile.
+    const admission = await health.admit(endpoint, cause);
+    if (!admission.allowed) return retryLater(admission.retryInMs + Math.random() * CIRCUIT_JITTER_MS);
     const slots = slotsFor(endpoint.endpointId);
     // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
-    if (slots.pendingCount >= deps.concurrencyPerEndpoint) return retryLater(1_000 + Math.random() * 2_000);
-    const result = await slots(() => sendSlots(() => send(endpoint, scheduled)));
+    if (slots.pendingCount >= deps.concurrencyPerEndpoint) {
+      health.release(endpoint, admission);
+      return retryLater(1_000 + Math.random() * 2_000);
+    }
+    let result: SendResult;
+    try {
+      result = await slots(() => sendSlots(() => send(endpoint, scheduled)));
+    } catch (error) {
+      health.release(endpoint, admission);
+      throw error;
+    }
     const now = new Date();
-    const command: DeliveryCommand = {
-      type: "RecordAttempt",
-      attempt: {
-        startedAt: result.startedAt.toISOString(),
-        latencyMs: result.latencyMs,
-        statusCode: result.statusCode,
-        networkError: result.networkError,
-        error: result.error,
-        responseSnippet: result.responseSnippet,
-        retryAfterMs: parseRetryAfterMs(result.retryAfter, now),
-      },
-      policy: effectiveRetryPolicy(endpoint.state),
-      now: now.toISOString(),
-      random: Math.random(),
+    const observed = {
+      startedAt: result.startedAt.toISOString(),
+      latencyMs: result.latencyMs,
+      statusCode: result.statusCode,
+      networkError: result.networkError,
+      error: result.error,
+      responseSnippet: result.responseSnippet,
+      retryAfterMs: parseRetryAfterMs(result.retryAfter, now),
     };
-    await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, stored);
+    const command: DeliveryCommand = { type: "RecordAttempt", attempt: observed, policy: effectiveRetryPolicy(endpoint.state), now: now.toISOString(), random: Math.random() };
+    try {
+      await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, stored);
+    } finally {
+      // The breaker learns of every attempt made, recorded or not; this never throws.
+      await health.attempted(endpoint, classifyAttempt(observed), admission, cause);
+    }
     logger.info(
       { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId },
       "delivery attempt",

@@ -1,13 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHttpSender, type OutboundRequest } from "./http-sender.js";
+import { lookup as dnsLookup } from "node:dns";
+import { compileTargetPolicy } from "../../domain/targets/policy.js";
+import { createHttpSender, type HttpSenderOptions, type OutboundRequest } from "./http-sender.js";
+import { BlockedTargetError, guardedLookup } from "./target-connector.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const timers = new Set<NodeJS.Timeout>();
 let targetHits = 0;
 let connections = 0;
+/** Every request and connection either loopback server saw, for the SSRF guard's "nothing arrived". */
+let requests = 0;
+let v6Connections = 0;
 
 const routes: Record<string, Handler> = {
   "/ok": (_req, res) => {
@@ -64,10 +70,23 @@ const routes: Record<string, Handler> = {
 let server: Server;
 let baseUrl = "";
 let closedPortUrl = "";
-const sender = createHttpSender();
+// These tests talk to a loopback receiver, so the SSRF guard is off here; its own tests are below.
+const sender = createHttpSender({ targetPolicy: { allowPrivate: true } });
+let v6Server: Server;
+let v4Port = 0;
+let v6Port = 0;
 
-function listen(s: Server): Promise<number> {
-  return new Promise((resolve) => s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port)));
+function listen(s: Server, host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve) => s.listen(0, host, () => resolve((s.address() as AddressInfo).port)));
+}
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  requests++;
+  res.on("error", () => {});
+  req.resume(); // drain the request body
+  const handler = routes[new URL(req.url ?? "/", "http://x").pathname];
+  if (handler) handler(req, res);
+  else res.writeHead(404).end();
 }
 
 function post(path: string, timeoutMs = 2_000): OutboundRequest {
@@ -80,15 +99,13 @@ function post(path: string, timeoutMs = 2_000): OutboundRequest {
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    res.on("error", () => {});
-    req.resume(); // drain the request body
-    const handler = routes[new URL(req.url ?? "/", "http://x").pathname];
-    if (handler) handler(req, res);
-    else res.writeHead(404).end();
-  });
+  server = createServer(handle);
   server.on("connection", () => connections++);
-  baseUrl = `http://127.0.0.1:${await listen(server)}`;
+  v4Port = await listen(server);
+  baseUrl = `http://127.0.0.1:${v4Port}`;
+  v6Server = createServer(handle);
+  v6Server.on("connection", () => v6Connections++);
+  v6Port = await listen(v6Server, "::1");
 
   const closed = createServer();
   closedPortUrl = `http://127.0.0.1:${await listen(closed)}/`;
@@ -98,8 +115,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const t of timers) clearInterval(t);
   await sender.close();
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const s of [server, v6Server]) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
 });
 
 describe("createHttpSender", () => {
@@ -183,7 +202,7 @@ describe("createHttpSender", () => {
   });
 
   it("honours smaller limits", async () => {
-    const small = createHttpSender({ maxBodyBytes: 100, snippetBytes: 10, connectionsPerOrigin: 2 });
+    const small = createHttpSender({ maxBodyBytes: 100, snippetBytes: 10, connectionsPerOrigin: 2, targetPolicy: { allowPrivate: true } });
     try {
       const result = await small.send(post("/huge"));
       expect(result.responseSnippet).toBe("x".repeat(10));
@@ -199,5 +218,100 @@ describe("createHttpSender", () => {
     expect(result.responseSnippet).not.toContain("sk-abcdef0123456789");
     expect(result.responseSnippet).toContain("Bearer [REDACTED");
     expect(result.responseHeaders?.["set-cookie"]).toBe("[REDACTED]");
+  });
+});
+
+describe("createHttpSender's SSRF guard (loopback only: no traffic leaves this machine)", () => {
+  /** Every loopback spelling of issue 4, each aimed at a port where a server listens. */
+  const spellings = (): [string, string][] => [
+    ["127.0.0.1", `http://127.0.0.1:${v4Port}/ok`],
+    ["127.1", `http://127.1:${v4Port}/ok`],
+    ["2130706433", `http://2130706433:${v4Port}/ok`],
+    ["0x7f000001", `http://0x7f000001:${v4Port}/ok`],
+    ["0177.0.0.1", `http://0177.0.0.1:${v4Port}/ok`],
+    ["[::1]", `http://[::1]:${v6Port}/ok`],
+    ["[::ffff:127.0.0.1]", `http://[::ffff:127.0.0.1]:${v4Port}/ok`],
+    ["localhost", `http://localhost:${v4Port}/ok`],
+  ];
+
+  async function withSender<T>(options: HttpSenderOptions, use: (s: ReturnType<typeof createHttpSender>) => Promise<T>): Promise<T> {
+    const s = createHttpSender(options);
+    try {
+      return await use(s);
+    } finally {
+      await s.close();
+    }
+  }
+
+  const seen = () => ({ requests, connections: connections + v6Connections });
+
+  it("is on by default and refuses every loopback spelling before connecting", async () => {
+    await withSender({}, async (guarded) => {
+      for (const [name, url] of spellings()) {
+        const before = seen();
+        const result = await guarded.send({ ...post("/ok"), url });
+        expect(result, name).toMatchObject({ networkError: "blocked_target", error: "target address is in a non-global range (loopback)" });
+        expect(result.statusCode, name).toBeUndefined();
+        expect(seen(), `${name}: the receiver saw nothing, not even a connection`).toEqual(before);
+      }
+    });
+  });
+
+  it("refuses with allowedCidrs that do not cover the address", async () => {
+    await withSender({ targetPolicy: { allowedCidrs: ["10.0.0.0/8", "fd00::/8"] } }, async (guarded) => {
+      const before = seen();
+      expect((await guarded.send({ ...post("/ok"), url: `http://127.0.0.1:${v4Port}/ok` })).networkError).toBe("blocked_target");
+      expect((await guarded.send({ ...post("/ok"), url: `http://localhost:${v4Port}/ok` })).networkError).toBe("blocked_target");
+      expect(seen()).toEqual(before);
+    });
+  });
+
+  it("lets the same requests through with allowPrivate", async () => {
+    await withSender({ targetPolicy: { allowPrivate: true } }, async (open) => {
+      for (const [name, url] of spellings()) {
+        const before = requests;
+        const result = await open.send({ ...post("/ok"), url });
+        expect(result.statusCode, name).toBe(200);
+        expect(requests, name).toBe(before + 1);
+      }
+    });
+  });
+
+  it("lets allowlisted ranges through: 127.0.0.0/8 and ::1/128", async () => {
+    await withSender({ targetPolicy: { allowedCidrs: ["127.0.0.0/8", "::1/128"] } }, async (allowlisted) => {
+      for (const [name, url] of spellings()) {
+        const before = requests;
+        expect((await allowlisted.send({ ...post("/ok"), url })).statusCode, name).toBe(200);
+        expect(requests, name).toBe(before + 1);
+      }
+    });
+    await withSender({ targetPolicy: { allowedCidrs: ["127.0.0.0/8"] } }, async (v4Only) => {
+      expect((await v4Only.send({ ...post("/ok"), url: `http://127.0.0.1:${v4Port}/ok` })).statusCode).toBe(200);
+      expect((await v4Only.send({ ...post("/ok"), url: `http://[::1]:${v6Port}/ok` })).networkError).toBe("blocked_target");
+    });
+  });
+
+  it("refuses an invalid allowlist at construction", () => {
+    expect(() => createHttpSender({ targetPolicy: { allowedCidrs: ["127.0.0.0/40"] } })).toThrow(RangeError);
+  });
+
+  it("checks every address a name resolves to and hands on only allowed ones", async () => {
+    const strict = compileTargetPolicy();
+    const lookupWith = (answer: { address: string; family: number }[], all: boolean) =>
+      new Promise<{ err: unknown; result: unknown }>((resolve) => {
+        const fake = ((_h: string, _o: unknown, cb: (e: null, a: typeof answer) => void) => cb(null, answer)) as unknown as typeof dnsLookup;
+        guardedLookup(strict, fake)("rebind.test", { all }, (err, address) => resolve({ err, result: address }));
+      });
+    const mixed = [{ address: "127.0.0.1", family: 4 }, { address: "93.184.216.34", family: 4 }, { address: "::ffff:10.0.0.1", family: 6 }];
+    expect(await lookupWith(mixed, true)).toEqual({ err: null, result: [{ address: "93.184.216.34", family: 4 }] });
+    expect(await lookupWith(mixed, false)).toEqual({ err: null, result: "93.184.216.34" });
+    const blocked = await lookupWith([{ address: "169.254.169.254", family: 4 }, { address: "::1", family: 6 }], true);
+    expect(blocked.err).toBeInstanceOf(BlockedTargetError);
+    expect((blocked.err as Error).message).toBe("target address is in a non-global range (linkLocal)");
+  });
+
+  it("refuses localhost through real DNS", async () => {
+    const { err } = await new Promise<{ err: unknown }>((resolve) => guardedLookup(compileTargetPolicy())("localhost", { all: true }, (e) => resolve({ err: e })));
+    expect(err).toBeInstanceOf(BlockedTargetError);
   });
 });

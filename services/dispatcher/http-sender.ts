@@ -1,6 +1,8 @@
 import { Agent } from "undici";
 import type { Readable } from "node:stream";
 import { redact } from "../../domain/redaction/redact.js";
+import { compileTargetPolicy, type TargetPolicy } from "../../domain/targets/policy.js";
+import { BLOCKED_TARGET_CODE, guardedConnector } from "./target-connector.js";
 
 /** One outbound webhook attempt: always a POST, never redirected. */
 export interface OutboundRequest {
@@ -11,7 +13,8 @@ export interface OutboundRequest {
   timeoutMs: number;
 }
 
-export type NetworkError = "timeout" | "connection_error" | "dns_error";
+/** `blocked_target`: the SSRF guard refused the address (nothing was sent); the domain treats it as dead. */
+export type NetworkError = "timeout" | "connection_error" | "dns_error" | "blocked_target";
 
 /** What happened on the wire. Exactly one of `statusCode` / `networkError` is set. */
 export interface SendResult {
@@ -47,6 +50,12 @@ export interface HttpSenderOptions {
   snippetBytes?: number;
   /** Connect timeout (default 10 s); the request deadline caps it too. */
   connectTimeoutMs?: number;
+  /**
+   * The SSRF guard: by default only global unicast addresses are dialled, checked on the address
+   * each connection actually uses (after DNS). `{allowPrivate: true}` turns it off; `allowedCidrs`
+   * lets chosen ranges through. An invalid CIDR throws here, at start-up.
+   */
+  targetPolicy?: TargetPolicy;
 }
 
 const SECRET_HEADERS = new Set(["set-cookie", "cookie", "authorization", "proxy-authorization"]);
@@ -59,11 +68,15 @@ const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "
 export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
   const maxBodyBytes = options.maxBodyBytes ?? 20 * 1024;
   const snippetBytes = Math.min(options.snippetBytes ?? 1024, maxBodyBytes);
+  const connectTimeout = options.connectTimeoutMs ?? 10_000;
+  const rules = compileTargetPolicy(options.targetPolicy);
   // undici 7 never follows redirects unless the redirect interceptor is composed in: we don't.
   const agent = new Agent({
     connections: options.connectionsPerOrigin ?? 64,
     pipelining: 1,
-    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    connectTimeout,
+    // A connector function replaces undici's own, so it carries the connect timeout itself.
+    ...(rules.guarded ? { connect: guardedConnector(rules, { timeout: connectTimeout }) } : {}),
   });
 
   async function send(req: OutboundRequest): Promise<SendResult> {
@@ -145,8 +158,10 @@ function truncateUtf8(text: string, maxBytes: number): string {
 
 function classify(err: unknown, deadlinePassed: boolean, timeoutMs: number): Pick<SendResult, "networkError" | "error"> {
   const timedOut = { networkError: "timeout", error: `timed out after ${timeoutMs} ms` } as const;
-  if (deadlinePassed) return timedOut;
   const codes = errorCodes(err);
+  // Checked first: a refusal is final, whatever else went wrong around it.
+  if (codes.includes(BLOCKED_TARGET_CODE)) return { networkError: "blocked_target", error: blockedReason(err) };
+  if (deadlinePassed) return timedOut;
   if (codes.some((c) => TIMEOUT_CODES.has(c))) return timedOut;
   const dns = codes.find((c) => DNS_CODES.has(c));
   if (dns) return { networkError: "dns_error", error: dns };
@@ -155,13 +170,25 @@ function classify(err: unknown, deadlinePassed: boolean, timeoutMs: number): Pic
   return { networkError: "connection_error", error: code ?? shortMessage(err) };
 }
 
-/** Codes of the error, its causes and (AggregateError from happy eyeballs) its inner errors. */
-function errorCodes(err: unknown, depth = 0): string[] {
+/** The error, its causes and (AggregateError from happy eyeballs) its inner errors. */
+function errorChain(err: unknown, depth = 0): object[] {
   if (depth > 4 || typeof err !== "object" || err === null) return [];
-  const e = err as { code?: unknown; name?: unknown; cause?: unknown; errors?: unknown };
-  const own = typeof e.code === "string" ? [e.code] : e.name === "TimeoutError" || e.name === "AbortError" ? ["ABORT_ERR"] : [];
-  const inner = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
-  return [...own, ...errorCodes(e.cause, depth + 1), ...inner];
+  const e = err as { cause?: unknown; errors?: unknown };
+  const inner = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorChain(x, depth + 1)) : [];
+  return [err, ...errorChain(e.cause, depth + 1), ...inner];
+}
+
+function errorCodes(err: unknown): string[] {
+  return errorChain(err).flatMap((e) => {
+    const { code, name } = e as { code?: unknown; name?: unknown };
+    return typeof code === "string" ? [code] : name === "TimeoutError" || name === "AbortError" ? ["ABORT_ERR"] : [];
+  });
+}
+
+/** The guard's own message: it names the refused range, never the address. */
+function blockedReason(err: unknown): string {
+  const blocked = errorChain(err).find((e) => (e as { code?: unknown }).code === BLOCKED_TARGET_CODE);
+  return blocked instanceof Error ? blocked.message : "target address is not allowed";
 }
 
 function shortMessage(err: unknown): string {

@@ -5,10 +5,16 @@ import { VERSION } from "../shared/version.js";
 const USER_AGENT = `zen-webhooks/${VERSION}`;
 
 /**
+ * What one signed request carries: a delivery's `delivery.scheduled` data satisfies it, and so does
+ * a test send's (`msg_test_…`, accepted now).
+ */
+export type OutboundMessage = Pick<EventData<"delivery.scheduled">, "messageId" | "eventType" | "messageReceivedAt" | "payload">;
+
+/**
  * The request a receiver gets (API.md "Outbound requests"): the Standard Webhooks headers with
  * `webhook-id` = the message id (the same on every retry), and the body `{type, timestamp, data}`.
  */
-export function signedRequest({ url, secrets, scheduled, now }: { url: string; secrets: string[]; scheduled: EventData<"delivery.scheduled">; now: Date }) {
+export function signedRequest({ url, secrets, scheduled, now }: { url: string; secrets: string[]; scheduled: OutboundMessage; now: Date }) {
   const body = buildOutboundBody({ eventType: scheduled.eventType, timestamp: scheduled.messageReceivedAt, payload: scheduled.payload });
   const timestamp = Math.floor(now.getTime() / 1000);
   return {

@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { isValidCidr } from "../../domain/targets/address.js";
 
 /** The roles one process can run; `ZEN_ROLES` picks a subset, all by default. */
-export const ROLES = ["api", "router", "dispatcher", "projector"] as const;
+export const ROLES = ["api", "router", "dispatcher", "projector", "replayer"] as const;
 export type Role = (typeof ROLES)[number];
 
 const booleanFlag = z
@@ -17,12 +18,19 @@ const Environment = z.object({
   ZEN_ADMIN_TOKEN: z.string().optional(),
   ZEN_MASTER_KEY: z.string().optional(),
   ZEN_ALLOW_PRIVATE_TARGETS: booleanFlag,
+  ZEN_ALLOWED_TARGET_CIDRS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((c) => c.trim()).filter(Boolean))
+    .refine((cidrs) => cidrs.every(isValidCidr), "must be comma-separated CIDRs, e.g. 127.0.0.0/8,fd00::/8"),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
   ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
+  /** Continuous failure (from the first failure of the run) after which an endpoint is disabled: 5 days. */
+  ZEN_ENDPOINT_DISABLE_AFTER_MS: z.coerce.number().int().min(1_000).default(5 * 24 * 3_600_000),
   NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
@@ -36,12 +44,16 @@ export interface Config {
   adminToken: string | undefined;
   masterKey: string | undefined;
   allowPrivateTargets: boolean;
+  /** Ranges the SSRF guard lets through although not global (`ZEN_ALLOWED_TARGET_CIDRS`). */
+  allowedTargetCidrs: string[];
   streamPrefix: string;
   streamReplicas: number;
   roles: Role[];
   maxBodyBytes: number;
   deliveryConcurrency: number;
   deliveryConcurrencyPerEndpoint: number;
+  /** An endpoint failing without a break for longer than this is disabled (`ZEN_ENDPOINT_DISABLE_AFTER_MS`). */
+  endpointDisableAfterMs: number;
   logLevel: string;
 }
 
@@ -69,12 +81,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.ZEN_ADMIN_TOKEN || undefined,
     masterKey: e.ZEN_MASTER_KEY || undefined,
     allowPrivateTargets: e.ZEN_ALLOW_PRIVATE_TARGETS,
+    allowedTargetCidrs: e.ZEN_ALLOWED_TARGET_CIDRS,
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
     roles: roles as Role[],
     maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
+    endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -9,7 +9,7 @@ describe("configuration from the environment", () => {
       natsUrl: "nats://127.0.0.1:4222",
       databaseUrl: "postgres://postgres@127.0.0.1:5432/zen_webhooks",
       streamPrefix: "zen",
-      roles: ["api", "router", "dispatcher", "projector"],
+      roles: ["api", "router", "dispatcher", "projector", "replayer"],
       allowPrivateTargets: false,
     });
   });

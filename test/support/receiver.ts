@@ -1,15 +1,24 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 
-/** What a receiver path does with a request: answer a status, or call the test's own function. */
-export type Behaviour = { status: number; delayMs?: number };
+/**
+ * What a receiver path does with one request: answer a status (after `delayMs`, with headers),
+ * hang without answering, reset the connection, or send headers and then dribble the body.
+ */
+export type Behaviour =
+  | { status: number; delayMs?: number; headers?: Record<string, string> }
+  | { hang: true }
+  | { reset: true }
+  | { slowBody: true; status: number; chunkEveryMs: number };
 
 export interface ReceivedRequest {
   path: string;
   webhookId: string;
   body: { type: string; timestamp: string; data: Record<string, unknown> };
   verified: boolean;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 /**
@@ -18,8 +27,16 @@ export interface ReceivedRequest {
  */
 export async function startReceiver() {
   const secrets = new Map<string, string>();
-  const behaviours = new Map<string, Behaviour>();
+  const scripts = new Map<string, Behaviour[]>();
   const received: ReceivedRequest[] = [];
+  const hanging = new Set<ServerResponse>();
+  const timers = new Set<NodeJS.Timeout>();
+  const nextBehaviour = (path: string): Behaviour => {
+    const script = scripts.get(path);
+    if (!script || script.length === 0) return { status: 200 };
+    // The last behaviour of a script repeats.
+    return script.length > 1 ? script.shift()! : script[0]!;
+  };
   const server: Server = createServer((req, res) => {
     void readBody(req).then(async (raw) => {
       const path = req.url ?? "/";
@@ -33,10 +50,19 @@ export async function startReceiver() {
       } catch {
         verified = false;
       }
-      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified });
-      const behaviour = behaviours.get(path) ?? { status: 200 };
+      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified, at: Date.now() });
+      const behaviour = nextBehaviour(path);
+      if ("hang" in behaviour) return void hanging.add(res);
+      if ("reset" in behaviour) return void req.socket.destroy();
+      if ("slowBody" in behaviour) {
+        res.writeHead(behaviour.status, { "content-type": "text/plain" });
+        const timer = setInterval(() => res.write("."), behaviour.chunkEveryMs);
+        timers.add(timer);
+        res.on("close", () => clearInterval(timer));
+        return;
+      }
       if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
-      res.writeHead(behaviour.status, { "content-type": "text/plain" }).end(behaviour.status < 300 ? "ok" : "nope");
+      res.writeHead(behaviour.status, { "content-type": "text/plain", ...behaviour.headers }).end(behaviour.status < 300 ? "ok" : "nope");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -45,10 +71,17 @@ export async function startReceiver() {
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
     /** The secret the platform gave an endpoint, so this path can verify its requests. */
     setSecret: (path: string, secret: string) => secrets.set(path, secret),
-    behave: (path: string, behaviour: Behaviour) => behaviours.set(path, behaviour),
+    /** Answers the next requests to `path` with these behaviours in turn; the last one repeats. */
+    behave: (path: string, ...script: Behaviour[]) => scripts.set(path, script),
     received,
     on: (path: string) => received.filter((r) => r.path === path),
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer);
+        for (const res of hanging) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

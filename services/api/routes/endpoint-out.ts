@@ -1,8 +1,14 @@
-import type { EndpointOut } from "../../../contracts/http/endpoints.js";
-import type { EndpointState } from "../../../domain/endpoint/endpoint.js";
+import type { CircuitOut, EndpointOut } from "../../../contracts/http/endpoints.js";
+import type { EndpointCircuit, EndpointState } from "../../../domain/endpoint/endpoint.js";
 import type { EndpointView } from "../../../streams/registry-view.js";
 
 type KnownState = Exclude<EndpointState, { status: "absent" }>;
+
+/** The public form of a circuit: its state and, when set, its times. */
+export function renderCircuit(circuit: EndpointCircuit): CircuitOut {
+  const { state, halfOpenAt, failingSince } = circuit;
+  return { state, ...(halfOpenAt === undefined ? {} : { halfOpenAt }), ...(failingSince === undefined ? {} : { failingSince }) };
+}
 
 /** The public form of an endpoint's state: never its secret; absent optional fields are null. */
 export function renderEndpoint(id: string, state: KnownState, createdAt: string, updatedAt: string): EndpointOut {
@@ -17,6 +23,7 @@ export function renderEndpoint(id: string, state: KnownState, createdAt: string,
     retryPolicy: state.retryPolicy ?? null,
     deliveryPolicy: state.deliveryPolicy ?? null,
     metadata: state.metadata ?? null,
+    circuit: renderCircuit(state.circuit),
     createdAt,
     updatedAt,
   };

@@ -46,7 +46,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
     },
   }, async (request, reply) => {
     const { secret: given, ...fields } = request.body;
-    assertPublicTarget(fields.url, config.allowPrivateTargets);
+    assertPublicTarget(fields.url, config.allowPrivateTargets, config.allowedTargetCidrs);
     const id = newId("endpoint");
     const secret = given ?? generateSecret(randomBytes(32));
     const command = { type: "RegisterEndpoint" as const, endpointId: id, ...fields, secret: secretBox.encrypt(secret) };
@@ -61,7 +61,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
       response: { 200: EndpointOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
     },
   }, async (request, reply) => {
-    if (request.body.url !== undefined) assertPublicTarget(request.body.url, config.allowPrivateTargets);
+    if (request.body.url !== undefined) assertPublicTarget(request.body.url, config.allowPrivateTargets, config.allowedTargetCidrs);
     const id = request.params.id;
     const { lastSeq, body } = await run(request, id, { type: "UpdateEndpoint", changes: request.body }, `${id}.${newUlid()}`);
     return withSeq(reply, lastSeq).status(200).send(body!);

@@ -1,0 +1,104 @@
+import { sql, type FragmentSqlToken } from "slonik";
+import { z } from "zod";
+import type { Database, Tx } from "../db.js";
+import type { TimeRange } from "./deliveries-queries.js";
+import { whereAll, type KnownEnvelope, type ReadModel } from "./shared.js";
+
+/**
+ * DLQ replays: one row per replay request, built from the replay's own events. The counters that
+ * follow its deliveries (`replayed`, `succeeded`, `failed`) are moved by the deliveries read model
+ * through {@link countReplayed} and {@link countReplayOutcome}, only when it applied the delivery
+ * event, so an event applied twice counts once.
+ */
+export const replayEventTypes = ["replay.requested", "replay.completed", "replay.failed"] as const;
+
+export const ReplayStatus = z.enum(["pending", "running", "completed", "failed"]);
+export type ReplayStatus = z.infer<typeof ReplayStatus>;
+
+export const ReplayRow = z.object({
+  id: z.string(),
+  status: ReplayStatus,
+  requested: z.number(),
+  replayed: z.number(),
+  skipped: z.number(),
+  succeeded: z.number(),
+  failed: z.number(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+  completedAt: z.string().nullable(),
+});
+export type ReplayRow = z.infer<typeof ReplayRow>;
+
+const ts = (iso: string) => sql.fragment`${iso}::timestamptz`;
+
+async function applyReplayEvent(tx: Tx, e: KnownEnvelope, seq: number): Promise<void> {
+  switch (e.type) {
+    case "replay.requested":
+      await tx.query(sql.unsafe`
+        INSERT INTO replays (id, tenant_id, status, requested, created_at, last_seq)
+        VALUES (${e.aggregateId}, ${e.tenantId}, 'pending', ${e.data.deliveryIds.length}, ${ts(e.occurredAt)}, ${seq})
+        ON CONFLICT (id) DO NOTHING`);
+      return;
+    case "replay.completed":
+      await tx.query(sql.unsafe`
+        UPDATE replays SET status = 'completed', replayed = ${e.data.replayed.length}, skipped = ${e.data.skipped},
+                           completed_at = ${ts(e.occurredAt)}, last_seq = ${seq}
+        WHERE id = ${e.aggregateId} AND tenant_id = ${e.tenantId} AND last_seq < ${seq}`);
+      return;
+    case "replay.failed":
+      await tx.query(sql.unsafe`
+        UPDATE replays SET status = 'failed', reason = ${e.data.reason}, completed_at = ${ts(e.occurredAt)}, last_seq = ${seq}
+        WHERE id = ${e.aggregateId} AND tenant_id = ${e.tenantId} AND last_seq < ${seq}`);
+      return;
+    default:
+      return;
+  }
+}
+
+export const replaysReadModel: ReadModel = { name: "replays", handles: replayEventTypes, apply: applyReplayEvent };
+
+/** A delivery was scheduled again by `replayId`: one more replayed, and the replay is running. */
+export async function countReplayed(tx: Tx, tenantId: string, replayId: string): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE replays SET replayed = replayed + 1, status = CASE WHEN status = 'pending' THEN 'running' ELSE status END
+    WHERE id = ${replayId} AND tenant_id = ${tenantId}`);
+}
+
+/** A delivery finished: when a replay started its current series, that replay counts the outcome. */
+export async function countReplayOutcome(tx: Tx, deliveryId: string, outcome: "succeeded" | "failed"): Promise<void> {
+  const column = sql.identifier([outcome]);
+  await tx.query(sql.unsafe`
+    UPDATE replays r SET ${column} = r.${column} + 1
+    FROM deliveries d
+    WHERE d.id = ${deliveryId} AND d.replay_id = r.id AND d.tenant_id = r.tenant_id`);
+}
+
+/** One replay of the tenant, or null (another tenant's id is null too). */
+export async function getReplay(db: Database, tenantId: string, id: string): Promise<ReplayRow | null> {
+  return db.maybeOne(sql.type(ReplayRow)`
+    SELECT id, status, requested, replayed, skipped, succeeded, failed, reason,
+           created_at AS "createdAt", completed_at AS "completedAt"
+    FROM replays WHERE tenant_id = ${tenantId} AND id = ${id}`);
+}
+
+/** Which dead deliveries a replay filter names: the DLQ's own filters (`since`/`until` over `dead_at`). */
+export interface DlqSelection extends TimeRange {
+  endpointId?: string;
+  eventType?: string;
+}
+
+/**
+ * The ids of the tenant's dead-lettered deliveries that `filter` selects, oldest death first, at
+ * most `max + 1` of them (so a caller can tell "more than max" from "exactly max").
+ */
+export async function selectDeadDeliveryIds(db: Database, tenantId: string, filter: DlqSelection, max: number): Promise<string[]> {
+  const where: FragmentSqlToken[] = [sql.fragment`tenant_id = ${tenantId}`];
+  if (filter.endpointId) where.push(sql.fragment`endpoint_id = ${filter.endpointId}`);
+  if (filter.eventType) where.push(sql.fragment`event_type = ${filter.eventType}`);
+  if (filter.since) where.push(sql.fragment`dead_at >= ${filter.since}::timestamptz`);
+  if (filter.until) where.push(sql.fragment`dead_at < ${filter.until}::timestamptz`);
+  const ids = await db.anyFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT delivery_id AS id FROM dlq_entries WHERE ${whereAll(where)}
+    ORDER BY dead_at, delivery_id LIMIT ${max + 1}`);
+  return [...ids];
+}
