@@ -9,6 +9,7 @@ import { createTopology } from "../streams/topology.js";
 import { buildApp } from "./api/app.js";
 import { createDispatcher } from "./dispatcher/dispatcher.js";
 import { createHttpSender } from "./dispatcher/http-sender.js";
+import { createReplayer } from "./replayer/replayer.js";
 import { createRouter } from "./router/router.js";
 import type { Config } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
@@ -72,9 +73,16 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       logger: logger.child({ role: "dispatcher" }),
       concurrency: config.deliveryConcurrency,
       concurrencyPerEndpoint: config.deliveryConcurrencyPerEndpoint,
+      breaker: config.circuit,
+      endpointDisableAfterMs: config.endpointDisableAfterMs,
     });
     await dispatcher.start();
     stopping.push(dispatcher, { stop: () => sender.close() });
+  }
+  if (config.roles.includes("replayer")) {
+    const replayer = createReplayer({ js: streams.js, jsm: streams.jsm, store, topology, logger: logger.child({ role: "replayer" }) });
+    await replayer.start();
+    stopping.push(replayer);
   }
   let app: FastifyInstance | undefined;
   let url: string | undefined;

@@ -26,6 +26,8 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
       ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
       ZEN_ALLOW_PRIVATE_TARGETS: "true",
       LOG_LEVEL: "warn",
+      // Slow enough that the kill lands while most deliveries are still to come.
+      ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: "4",
     };
   });
   afterAll(async () => {
@@ -48,7 +50,7 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
     const tenantId = (await admin("POST", "/v1/tenants", { name: "Crash" })).body.id as string;
     const key = (await admin("POST", `/v1/tenants/${tenantId}/api-keys`, { name: "k", scopes: ["ingest", "webhooks:write", "deliveries:read"] })).body.key as string;
     const tenant = apiClient(base, { token: key, tenantId });
-    receiver.behave("/slow", { status: 200, delayMs: 40 });
+    receiver.behave("/slow", { status: 200, delayMs: 100 });
     const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url("/slow"), eventTypes: ["*"] });
     receiver.setSecret("/slow", endpoint.body.secret);
 

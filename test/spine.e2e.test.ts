@@ -28,7 +28,9 @@ describe("the spine: ingest → route → signed delivery → read models", () =
   beforeAll(async () => {
     receiver = await startReceiver();
     receiver.behave("/ep/broken", { status: 500 });
-    zen = await startTestPlatform();
+    // This test checks the retry policy to the DLQ; the circuit breaker (which would stop attempts
+    // to the always-500 endpoint after 5) has its own tests.
+    zen = await startTestPlatform({ ZEN_CIRCUIT_FAILURE_THRESHOLD: "1000" });
     const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
     const created = await admin("POST", "/v1/tenants", { name: "Acme" });
     expect(created.status).toBe(201);

@@ -80,6 +80,13 @@ export async function withWorkspace<T>(fn: (ws: Workspace) => Promise<T>): Promi
   };
   try {
     return await fn(ws);
+  } catch (error) {
+    // What the platforms said (LOG_LEVEL=warn: warnings and errors only) is the first clue.
+    for (const p of platforms) {
+      const out = p.output();
+      if (out) console.error(`--- last output of platform ${p.name} ---\n${out}\n---`);
+    }
+    throw error;
   } finally {
     await Promise.all(helpers.map((h) => h.stop()));
     await Promise.all(platforms.map((p) => p.stop()));
@@ -145,4 +152,5 @@ export async function waitForQuiet(receiver: Helper, prefix: string, expected: n
     if (distinct >= expected && Date.now() - since >= quietMs) return;
     await sleep(200);
   }
+  throw new Error(`warm-up: ${last} of ${expected} deliveries arrived under ${prefix} within ${timeoutMs} ms`);
 }

@@ -26,7 +26,7 @@ export const backlog: Scenario = {
   name: "backlog",
   title: "deliveries queued behind a 503 receiver, then drained; RSS",
   needs: [],
-  show: [["maxRssMB", "max RSS MB"], ["drainPerS", "drain/s"], ["lost", "lost"]],
+  show: [["maxRssMB", "max RSS MB"], ["drainPerS", "drain/s"], ["firstDeliveryS", "1st deliv. s"], ["activePerS", "drain/s from 1st"], ["lost", "lost"]],
   run: ({ quick, receiver, log }) =>
     withWorkspace(async (ws) => {
       const d = durations(quick);
@@ -73,8 +73,12 @@ export const backlog: Scenario = {
         const lost = arrived.missing;
         const drainS = arrived.lastAt ? (arrived.lastAt - upAt) / 1000 : null;
         const drainPerS = drainS ? arrived.distinct / drainS : 0;
+        // The dispatcher may wait before its first attempt after the outage (a retry not yet due,
+        // an open circuit): the rate from the first delivery on is the dispatcher's own pace.
+        const firstDeliveryS = arrived.firstAt ? (arrived.firstAt - upAt) / 1000 : null;
+        const activePerS = arrived.firstAt && arrived.lastAt && arrived.lastAt > arrived.firstAt ? arrived.distinct / ((arrived.lastAt - arrived.firstAt) / 1000) : 0;
         const maxRss = rss.max();
-        log(`backlog: drained ${arrived.distinct}/${ids.length} in ${drainS?.toFixed(1)} s (${drainPerS.toFixed(0)}/s), lost ${lost}; max RSS ${(maxRss / 2 ** 20).toFixed(0)} MB (fill ${(fillMaxRss / 2 ** 20).toFixed(0)}, drain ${(rss.maxSince(upAtMs) / 2 ** 20).toFixed(0)})`);
+        log(`backlog: drained ${arrived.distinct}/${ids.length} in ${drainS?.toFixed(1)} s (${drainPerS.toFixed(0)}/s; first delivery ${firstDeliveryS?.toFixed(1)} s after the receiver came back, ${activePerS.toFixed(0)}/s from then), lost ${lost}; max RSS ${(maxRss / 2 ** 20).toFixed(0)} MB (fill ${(fillMaxRss / 2 ** 20).toFixed(0)}, drain ${(rss.maxSince(upAtMs) / 2 ** 20).toFixed(0)})`);
         return {
           deliveries: ids.length,
           fillS,
@@ -85,6 +89,8 @@ export const backlog: Scenario = {
           drained: arrived.complete,
           drainS,
           drainPerS,
+          firstDeliveryS,
+          activePerS,
           lost,
           duplicates: arrived.duplicates,
           unverified: arrived.unverified,
@@ -99,6 +105,7 @@ export const backlog: Scenario = {
   targets: (f, _c, { earlier }) => [
     target("RSS < 400 MB throughout (max over runs)", f("maxRssMB", "max"), "<=", 400),
     target("backlog drains completely, nothing lost", f("lost", "max"), "==", 0),
-    target("drain rate ≥ 0.8 × e2e delivered/s", ratio(f("drainPerS"), earlier("e2e", "deliveredPerS")), ">=", 0.8),
+    target("drain rate (from receiver up) ≥ 0.8 × e2e delivered/s", ratio(f("drainPerS"), earlier("e2e", "deliveredPerS")), ">=", 0.8),
+    target("drain rate (from 1st delivery) ≥ 0.8 × e2e delivered/s", ratio(f("activePerS"), earlier("e2e", "deliveredPerS")), ">=", 0.8),
   ],
 };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import pLimit, { type LimitFunction } from "p-limit";
 import type { Actor } from "../../contracts/common.js";
@@ -5,6 +6,7 @@ import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
 import type { BreakerConfig } from "../../domain/circuit/breaker.js";
 import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
+import { perSecondBucket } from "../../domain/limits/token-bucket.js";
 import { classifyAttempt } from "../../domain/delivery/classify.js";
 import { deliveryDecider, type DeliveryCommand, type DeliveryState } from "../../domain/delivery/delivery.js";
 import { effectiveDeliveryPolicy, effectiveRetryPolicy } from "../../domain/endpoint/endpoint.js";
@@ -18,6 +20,7 @@ import type { SecretBox } from "../shared/secret-box.js";
 import { createEndpointHealth, type Cause } from "./endpoint-health.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import { signedRequest } from "./outbound.js";
+import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 const VIEW_WAIT_MS = 10_000;
@@ -68,6 +71,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const endpointSlots = new Map<string, LimitFunction>();
   let running: RunningConsumer | undefined;
+  const limits = createOutboundLimits();
   const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
   const slotsFor = (endpointId: string): LimitFunction => {
@@ -108,18 +112,24 @@ export function createDispatcher(deps: DispatcherDeps) {
     const endpoint = view.endpoint(ref.tenantId, scheduled.endpointId);
     if (!endpoint || endpoint.state.status !== "active") {
       const reason = endpoint?.state.status === "disabled" ? `endpoint disabled: ${endpoint.state.disabledReason ?? "no reason"}` : "endpoint deleted";
-      await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:abandoned`, stored);
+      await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:abandoned:${waiting.series}`, stored);
       return ack;
     }
     const cause: Cause = { stored, deliveryId: ref.aggregateId, attempt: waiting.nextAttempt };
     // An open circuit: wait until it half-opens, spending no attempt and holding nothing meanwhile.
     const admission = await health.admit(endpoint, cause);
-    if (!admission.allowed) return retryLater(admission.retryInMs + Math.random() * CIRCUIT_JITTER_MS);
+    if (!admission.allowed) return waitForCircuit(ref, loaded, waiting, endpoint, admission.retryInMs, stored);
     const slots = slotsFor(endpoint.endpointId);
     // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
     if (slots.pendingCount >= deps.concurrencyPerEndpoint) {
       health.release(endpoint, admission);
       return retryLater(1_000 + Math.random() * 2_000);
+    }
+    // Tokens last, so a token is never taken by an attempt that then goes back to the server.
+    const deferred = await takeTokens(ref.tenantId, endpoint);
+    if (deferred) {
+      health.release(endpoint, admission);
+      return deferred;
     }
     let result: SendResult;
     try {
@@ -152,6 +162,39 @@ export function createDispatcher(deps: DispatcherDeps) {
     return ack;
   }
 
+  /**
+   * The endpoint's circuit is open: come back when it half-opens, spending no attempt. A retry whose
+   * window (`maxDurationMs` from the first attempt of its series) would end before then is
+   * dead-lettered now, as the retry policy would have done; a delivery never attempted just waits.
+   */
+  async function waitForCircuit(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, endpoint: EndpointView, waitMs: number, stored: StoredEvent): Promise<Settlement> {
+    const { maxDurationMs } = effectiveRetryPolicy(endpoint.state);
+    const { seriesStartedAt } = waiting;
+    if (seriesStartedAt === undefined || Date.now() + waitMs - Date.parse(seriesStartedAt) <= maxDurationMs) {
+      return retryLater(waitMs + Math.random() * CIRCUIT_JITTER_MS);
+    }
+    const reason = `retry window of ${maxDurationMs} ms exhausted while the endpoint's circuit was open`;
+    await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:circuit-expired:${waiting.nextAttempt}`, stored);
+    return ack;
+  }
+
+  /**
+   * Waits for the endpoint's `rateLimit` and the tenant's outbound bucket; a long wait goes back to
+   * the server instead. Either way no attempt is spent.
+   */
+  async function takeTokens(tenantId: string, endpoint: EndpointView): Promise<Settlement | undefined> {
+    const buckets: NamedBucket[] = [];
+    const perSecond = endpoint.state.rateLimit?.perSecond;
+    if (perSecond) buckets.push({ key: `endpoint:${endpoint.endpointId}`, bucket: perSecondBucket(perSecond) });
+    const tenant = view.tenant(tenantId);
+    if (tenant?.status === "active" && tenant.limits.outbound) buckets.push({ key: `tenant:${tenantId}`, bucket: tenant.limits.outbound });
+    if (buckets.length === 0) return undefined;
+    const admission = limits.admit(buckets, Date.now());
+    if ("deferMs" in admission) return retryLater(admission.deferMs + Math.random() * 100);
+    if (admission.waitMs > 0) await sleep(admission.waitMs);
+    return undefined;
+  }
+
   function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">) {
     const secret = deps.secretBox.decrypt(endpoint.state.secret);
     const request = signedRequest({ url: endpoint.state.url, secrets: [secret], scheduled, now: new Date() });
@@ -179,7 +222,8 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   async function handle(message: JsMsg): Promise<Settlement> {
     const type = message.headers?.get(EVENT_HEADERS.type);
-    if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled") return ack;
+    // A replay's `delivery.replayed` starts a new attempt series, attempted like a first schedule.
+    if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled" && type !== "delivery.replayed") return ack;
     try {
       return await process(toStoredEvent(message), message.info.redelivered);
     } catch (error) {

@@ -31,6 +31,10 @@ const Environment = z.object({
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
   /** Continuous failure (from the first failure of the run) after which an endpoint is disabled: 5 days. */
   ZEN_ENDPOINT_DISABLE_AFTER_MS: z.coerce.number().int().min(1_000).default(5 * 24 * 3_600_000),
+  /** The circuit breaker per endpoint: consecutive transient failures that open it, how long it stays open, probes. */
+  ZEN_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
+  ZEN_CIRCUIT_OPEN_MS: z.coerce.number().int().min(100).default(60_000),
+  ZEN_CIRCUIT_MAX_PROBES: z.coerce.number().int().min(1).default(3),
   NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
@@ -54,6 +58,8 @@ export interface Config {
   deliveryConcurrencyPerEndpoint: number;
   /** An endpoint failing without a break for longer than this is disabled (`ZEN_ENDPOINT_DISABLE_AFTER_MS`). */
   endpointDisableAfterMs: number;
+  /** Circuit breaker thresholds (`ZEN_CIRCUIT_FAILURE_THRESHOLD`, `ZEN_CIRCUIT_OPEN_MS`, `ZEN_CIRCUIT_MAX_PROBES`). */
+  circuit: { failureThreshold: number; halfOpenAfterMs: number; maxProbes: number };
   logLevel: string;
 }
 
@@ -89,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
     endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
+    circuit: { failureThreshold: e.ZEN_CIRCUIT_FAILURE_THRESHOLD, halfOpenAfterMs: e.ZEN_CIRCUIT_OPEN_MS, maxProbes: e.ZEN_CIRCUIT_MAX_PROBES },
     logLevel: e.LOG_LEVEL,
   };
 }
