@@ -232,7 +232,12 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
     }
   }
 
-  return { load, append, handle, readSubject, subjectOf };
+  /** The stream's last sequence now: what a read model must reach to reflect everything stored so far. */
+  async function streamLastSeq(): Promise<number> {
+    return (await jsm.streams.info(topology.stream)).state.last_seq;
+  }
+
+  return { load, append, handle, readSubject, subjectOf, streamLastSeq };
 }
 
 export type EventStore = ReturnType<typeof createEventStore>;

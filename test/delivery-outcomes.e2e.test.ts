@@ -67,13 +67,17 @@ describe("delivery outcomes against a receiver that misbehaves on demand", () =>
     const detail = await tenant("GET", `/v1/webhooks/deliveries/${d.deliveryId}`);
     expect(detail.body.status).toBe(c.status);
     expect(detail.body.attempts.map((a: { errorClass: string }) => a.errorClass)).toEqual(c.classes);
-    for (const attempt of detail.body.attempts.slice(0, -1)) expect(attempt.error ?? "").not.toBe("");
+    // Every failed attempt says why, and a dead delivery says why it died.
+    for (const attempt of detail.body.attempts.filter((a: { errorClass: string }) => a.errorClass !== "none")) expect(attempt.error ?? "").not.toBe("");
+    if (c.status === "dead") expect(detail.body.deadReason ?? "").not.toBe("");
     const events = (await readAllEvents(zen.platform.streams, createTopology(zen.config.streamPrefix)))
       .map((e) => e.envelope)
       .filter((e: Envelope) => e.aggregateId === d.deliveryId);
     const attempted = events.filter((e) => e.type === "delivery.attempted").map((e) => (e.data as { errorClass: string }).errorClass);
     expect(attempted).toEqual(c.classes);
-    expect(events.at(-1)!.type).toBe(c.status === "succeeded" ? "delivery.succeeded" : "delivery.dead_lettered");
+    const last = events.at(-1)!;
+    expect(last.type).toBe(c.status === "succeeded" ? "delivery.succeeded" : "delivery.dead_lettered");
+    if (c.status === "dead") expect((last.data as { reason: string }).reason).not.toBe("");
   });
 
   it("waits at least Retry-After before retrying a 429", () => {

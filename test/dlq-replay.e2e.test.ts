@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
-import { createEventStore } from "../streams/event-store.js";
 import { createTopology } from "../streams/topology.js";
-import { createLogger } from "../services/shared/logger.js";
-import { createReplayer, type Replayer } from "../services/replayer/replayer.js";
 import { readAllEvents } from "./support/nats.js";
 import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
@@ -23,7 +20,6 @@ type Client = ReturnType<typeof apiClient>;
 describe("DLQ replay", () => {
   let receiver: Receiver;
   let zen: TestPlatform;
-  let replayer: Replayer;
   let acme: Client;
   let globex: Client;
   let flakyId: string;
@@ -87,11 +83,6 @@ describe("DLQ replay", () => {
     receiver.behave("/ep/reject", { status: 400 });
     receiver.behave("/ep/globex", { status: 400 });
     zen = await startTestPlatform();
-    // The platform does not start the replayer role yet: run one beside it on the same streams.
-    const topology = createTopology(zen.config.streamPrefix);
-    const { js, jsm } = zen.platform.streams;
-    replayer = createReplayer({ js, jsm, topology, store: createEventStore({ js, jsm, topology }), logger: createLogger("silent") });
-    await replayer.start();
 
     acme = await tenantClient("Acme");
     globex = await tenantClient("Globex");
@@ -108,7 +99,6 @@ describe("DLQ replay", () => {
   }, 180_000);
 
   afterAll(async () => {
-    await replayer?.stop();
     await zen?.stop();
     await receiver?.close();
   });

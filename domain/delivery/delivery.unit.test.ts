@@ -98,6 +98,11 @@ describe("delivery: record an attempt", () => {
     expect(outcome).toMatchObject({ data: { delayMs: 5_000, errorClass: "unavailable" } });
   });
 
+  it.each([500, 408])("ignores Retry-After on a %i: only 429 and 503 honour it", (statusCode) => {
+    const [, outcome] = given(deliveryDecider, [scheduled]).when(record({ statusCode, retryAfterMs: 3_600_000 })).decided();
+    expect(outcome).toMatchObject({ type: "delivery.retry_scheduled", data: { delayMs: 5_000 } });
+  });
+
   it("bounds Retry-After at one hour", () => {
     const [, outcome] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 429, retryAfterMs: 86_400_000 }, 0, { maxDurationMs: 86_400_000 }))

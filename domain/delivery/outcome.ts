@@ -40,10 +40,13 @@ const dead = (attempt: number, errorClass: EventData<"delivery.dead_lettered">["
 /** The attempt's place in its series, 1-based: what maxAttempts and the backoff count. */
 export const attemptInSeries = (attempt: number, seriesFirstAttempt: number): number => Math.max(1, attempt - seriesFirstAttempt + 1);
 
+/** Only 429 and 503 carry a `Retry-After` the retry policy honours (API.md's table). */
+const HONOURS_RETRY_AFTER = new Set(["rate_limited", "unavailable"]);
+
 /** The delay before the next attempt: the backoff, pushed back (never forward) by a bounded Retry-After. */
 const retryDelayMs = ({ attempted, policy, random }: OutcomeInput, inSeries: number): number => {
   const backoff = backoffDelayMs(policy, inSeries, random);
-  if (attempted.retryAfterMs === undefined) return backoff;
+  if (attempted.retryAfterMs === undefined || !HONOURS_RETRY_AFTER.has(attempted.errorClass)) return backoff;
   return Math.max(backoff, Math.min(attempted.retryAfterMs, MAX_RETRY_AFTER_MS));
 };
 

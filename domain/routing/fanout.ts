@@ -28,6 +28,9 @@ const stripPrefix = (id: string, prefix: string): string => (id.startsWith(prefi
 export const deliveryIdFor = (messageId: string, endpointId: string): string =>
   `${ID_PREFIX.delivery}${stripPrefix(messageId, ID_PREFIX.message)}_${stripPrefix(endpointId, ID_PREFIX.endpoint)}`;
 
+/** The endpoint a delivery id names (the inverse of {@link deliveryIdFor}; ids hold no `_` of their own). */
+export const endpointIdOf = (deliveryId: string): string => `${ID_PREFIX.endpoint}${deliveryId.slice(deliveryId.lastIndexOf("_") + 1)}`;
+
 const byEndpointId = (a: { endpointId: string }, b: { endpointId: string }) =>
   a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0;
 

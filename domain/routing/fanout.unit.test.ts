@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideFanout, deliveryIdFor, type RoutableEndpoint } from "./fanout.js";
+import { decideFanout, deliveryIdFor, endpointIdOf, type RoutableEndpoint } from "./fanout.js";
 
 const endpoints: RoutableEndpoint[] = [
   { endpointId: "ep_c", status: "active", eventTypes: ["user.*"] },
@@ -43,6 +43,7 @@ describe("fanout routing", () => {
   it("derives the delivery id from the message and endpoint ids", () => {
     expect(deliveryIdFor("msg_01HX", "ep_9Z")).toBe("dlv_01HX_9Z");
     expect(deliveryIdFor("msg_01HX", "ep_9Z")).toBe(deliveryIdFor("msg_01HX", "ep_9Z"));
+    expect(endpointIdOf(deliveryIdFor("msg_01HX", "ep_9Z"))).toBe("ep_9Z");
     expect(deliveryIdFor("01HX", "9Z")).toBe("dlv_01HX_9Z");
   });
 });

@@ -4,9 +4,10 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { Actor } from "../../contracts/common.js";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
-import type { BreakerConfig } from "../../domain/circuit/breaker.js";
+import { DEFAULT_BREAKER_CONFIG, type BreakerConfig } from "../../domain/circuit/breaker.js";
 import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
 import { perSecondBucket } from "../../domain/limits/token-bucket.js";
+import { endpointIdOf } from "../../domain/routing/fanout.js";
 import { classifyAttempt } from "../../domain/delivery/classify.js";
 import { deliveryDecider, type DeliveryCommand, type DeliveryState } from "../../domain/delivery/delivery.js";
 import { effectiveDeliveryPolicy, effectiveRetryPolicy } from "../../domain/endpoint/endpoint.js";
@@ -31,8 +32,13 @@ const ACK_WAIT_MS = 20_000;
  * message scheduling), so the consumer must allow far more unacked messages than are ever retrying.
  */
 const MAX_ACK_PENDING = 100_000;
-/** Spread over deliveries that all wait for the same half-open time, so they do not come back at once. */
-const CIRCUIT_JITTER_MS = 500;
+/**
+ * Spread over deliveries that all wait for the same half-open time, so they do not come back at
+ * once: up to this, or half the open period when that is shorter.
+ */
+const MAX_CIRCUIT_JITTER_MS = 5_000;
+/** How long a delivery already being attempted in this process is put back for, if it comes again. */
+const IN_FLIGHT_RETRY_MS = 5_000;
 
 export interface DispatcherDeps {
   js: JetStreamClient;
@@ -72,6 +78,8 @@ export function createDispatcher(deps: DispatcherDeps) {
   const endpointSlots = new Map<string, LimitFunction>();
   let running: RunningConsumer | undefined;
   const limits = createOutboundLimits();
+  const circuitJitterMs = Math.min(MAX_CIRCUIT_JITTER_MS, (deps.breaker?.halfOpenAfterMs ?? DEFAULT_BREAKER_CONFIG.halfOpenAfterMs) / 2);
+  const inFlight = new Set<number>();
   const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
   const slotsFor = (endpointId: string): LimitFunction => {
@@ -123,7 +131,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
     if (slots.pendingCount >= deps.concurrencyPerEndpoint) {
       health.release(endpoint, admission);
-      return retryLater(1_000 + Math.random() * 2_000);
+      return retryLater(1_000 + Math.random() * 4_000);
     }
     // Tokens last, so a token is never taken by an attempt that then goes back to the server.
     const deferred = await takeTokens(ref.tenantId, endpoint);
@@ -169,9 +177,11 @@ export function createDispatcher(deps: DispatcherDeps) {
    */
   async function waitForCircuit(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, endpoint: EndpointView, waitMs: number, stored: StoredEvent): Promise<Settlement> {
     const { maxDurationMs } = effectiveRetryPolicy(endpoint.state);
-    const { seriesStartedAt } = waiting;
-    if (seriesStartedAt === undefined || Date.now() + waitMs - Date.parse(seriesStartedAt) <= maxDurationMs) {
-      return retryLater(waitMs + Math.random() * CIRCUIT_JITTER_MS);
+    // A first series never attempted counts its window from the message's acceptance, so a
+    // backlog behind a dead endpoint ends in the DLQ instead of holding consumer slots for days.
+    const windowStart = waiting.seriesStartedAt ?? (waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined);
+    if (windowStart === undefined || Date.now() + waitMs - Date.parse(windowStart) <= maxDurationMs) {
+      return retryLater(waitMs + Math.random() * circuitJitterMs);
     }
     const reason = `retry window of ${maxDurationMs} ms exhausted while the endpoint's circuit was open`;
     await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:circuit-expired:${waiting.nextAttempt}`, stored);
@@ -201,12 +211,22 @@ export function createDispatcher(deps: DispatcherDeps) {
     return deps.sender.send({ ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
   }
 
+  /** Milliseconds until the endpoint's recorded circuit half-opens, when it is open: checked before any read. */
+  function circuitOpenFor(tenantId: string, deliveryId: string): number {
+    const circuit = view.endpoint(tenantId, endpointIdOf(deliveryId))?.state.circuit;
+    if (circuit?.state !== "open" || circuit.halfOpenAt === undefined) return 0;
+    return Math.max(0, Date.parse(circuit.halfOpenAt) - Date.now());
+  }
+
   async function process(stored: StoredEvent, redelivered: boolean): Promise<Settlement> {
     const ref: AggregateRef = { tenantId: stored.envelope.tenantId, aggregateType: "delivery", aggregateId: stored.envelope.aggregateId };
     if (stored.envelope.type === "delivery.retry_scheduled") {
       const dueInMs = Date.parse((stored.envelope.data as EventData<"delivery.retry_scheduled">).nextAttemptAt) - Date.now();
       if (dueInMs > 0) return retryLater(dueInMs);
     }
+    // A backlog behind an open circuit goes back to the server without costing a read each time.
+    const openForMs = circuitOpenFor(ref.tenantId, ref.aggregateId);
+    if (openForMs > 0) return retryLater(openForMs + Math.random() * circuitJitterMs);
     // A redelivered trigger may have been handled, wholly or partly, by a dispatcher that died:
     // read the delivery to its end before sending anything.
     const loaded = await store.load(ref, deliveryDecider, { knownLast: stored, knownLastIsLatest: !redelivered });
@@ -224,11 +244,17 @@ export function createDispatcher(deps: DispatcherDeps) {
     const type = message.headers?.get(EVENT_HEADERS.type);
     // A replay's `delivery.replayed` starts a new attempt series, attempted like a first schedule.
     if (type !== "delivery.scheduled" && type !== "delivery.retry_scheduled" && type !== "delivery.replayed") return ack;
+    // A redelivery of a message this process is still handling (a handler that outlived the ack
+    // wait) must not send the delivery a second time in parallel.
+    if (inFlight.has(message.seq)) return retryLater(IN_FLIGHT_RETRY_MS);
+    inFlight.add(message.seq);
     try {
       return await process(toStoredEvent(message), message.info.redelivered);
     } catch (error) {
       if (error instanceof DomainError && error.code === "conflict") return ack;
       throw error;
+    } finally {
+      inFlight.delete(message.seq);
     }
   }
 

@@ -20,7 +20,7 @@ import { ConcurrencyError, type AggregateRef, type EventStore } from "../../../s
 import { authOf, tenantOf } from "../auth.js";
 import * as E from "../errors.js";
 import { sha256Hex } from "../keys.js";
-import { commandContext, minSeqHook, withSeq } from "../plumbing.js";
+import { commandContext, MIN_SEQ_WAIT_MS, minSeqHook, withSeq } from "../plumbing.js";
 import type { ReadModels } from "../read-models.js";
 import { errorResponses, TENANT_ERRORS } from "./shared.js";
 
@@ -71,6 +71,10 @@ export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, re
   /** The deliveries a selection names now: its ids, or the DLQ entries its filter matches. */
   async function deliveriesOf(tenantId: string, selection: ReplaySelection): Promise<string[]> {
     if ("deliveryIds" in selection) return selection.deliveryIds;
+    // The DLQ read model must hold everything stored so far, or a rebuilding or lagging projection
+    // would make the filter select only part of the dead deliveries.
+    const seq = await store.streamLastSeq();
+    if (!(await readModels.waitForSeq(seq, MIN_SEQ_WAIT_MS))) throw E.readModelBehind(seq);
     const deliveryIds = await reads.deadDeliveryIds(tenantId, selection.filter, MAX_REPLAY_FILTER_MATCHES);
     if (deliveryIds.length > MAX_REPLAY_FILTER_MATCHES) {
       throw E.unprocessable(`the filter selects more than ${MAX_REPLAY_FILTER_MATCHES} dead deliveries; narrow it (e.g. by since/until)`);
