@@ -28,6 +28,7 @@ export {
   listDeliveries,
   getDelivery,
   listDlq,
+  countDlq,
   DeliveryRow,
   DeliveryStatus,
   AttemptRow,

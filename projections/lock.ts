@@ -43,7 +43,7 @@ export async function acquireProjectorLock(db: Database, options: LockOptions): 
       while (!options.signal.aborted && !isLost) {
         const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [k1, k2]);
         if (rows[0]?.ok) {
-          options.logger.info({ key: [k1, k2] }, "projector: lock acquired, projecting");
+          options.logger.info({ lockKey: [k1, k2] }, "projector: lock acquired, projecting");
           return {
             lost: () => isLost,
             onLost: (fn) => (isLost ? fn() : listeners.push(fn)),
@@ -53,7 +53,7 @@ export async function acquireProjectorLock(db: Database, options: LockOptions): 
             },
           };
         }
-        if (!standbyLogged) options.logger.info({ key: [k1, k2] }, "projector: another process holds the lock, standing by");
+        if (!standbyLogged) options.logger.info({ lockKey: [k1, k2] }, "projector: another process holds the lock, standing by");
         standbyLogged = true;
         await sleep(options.pollMs, undefined, { signal: options.signal }).catch(() => undefined);
       }

@@ -14,6 +14,9 @@ import { createRouter } from "./router/router.js";
 import type { Config } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
 import { createSecretBox } from "./shared/secret-box.js";
+import { createTracing, type Tracing } from "./shared/tracing.js";
+import { createMetrics } from "./shared/metrics.js";
+import { createProbes } from "./probes.js";
 
 /** A dependency the platform could not reach, with what to do about it. */
 export class DependencyUnreachable extends Error {
@@ -29,17 +32,28 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+/** What a caller may hand in instead of what the platform would make from `config`. */
+export interface PlatformDeps {
+  /**
+   * The tracer (tests: one over an in-memory exporter). By default the platform makes one from
+   * `config.tracing`, the no-op one when tracing is off, and shuts it down on `stop`.
+   */
+  tracing?: Tracing;
+}
+
 interface Stoppable {
   stop(): Promise<void>;
 }
 
 /** Starts the roles of `config.roles` in this process, sharing one NATS connection and one pool. */
-export async function startPlatform(config: Config, logger: Logger): Promise<Platform> {
+export async function startPlatform(config: Config, logger: Logger, deps: PlatformDeps = {}): Promise<Platform> {
   const topology = createTopology(config.streamPrefix);
   const streams = await connectNats(config);
   const needsDatabase = config.roles.includes("api") || config.roles.includes("projector");
   const db = needsDatabase ? await connectDatabase(config) : undefined;
   await ensureEventStream(streams.jsm, topology, config.streamReplicas);
+  const tracing = deps.tracing ?? (await createTracing(config.tracing));
+  if (!deps.tracing && tracing.enabled) logger.info({ serviceName: config.tracing.serviceName }, "tracing on: spans go to the exporters of the OTEL_* variables");
 
   const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology });
   const secretBox = createSecretBox(config.masterKey);
@@ -50,13 +64,17 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
     view = createRegistryView({ js: streams.js, topology, keepHistory: config.roles.includes("router") });
     await view.start();
   }
+  // One metrics registry for every role of this process; its gauges read the probes on each scrape.
+  const consumers = config.roles.filter((role) => role === "router" || role === "dispatcher" || role === "replayer");
+  const probes = createProbes({ jsm: streams.jsm, topology, consumers, db, view });
+  const metrics = createMetrics(probes);
   if (db && config.roles.includes("projector")) {
     const projector = createProjector({ db, js: streams.js, jsm: streams.jsm, topology, logger: logger.child({ role: "projector" }) });
     await projector.start();
     stopping.push(projector);
   }
   if (view && config.roles.includes("router")) {
-    const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology, logger: logger.child({ role: "router" }) });
+    const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology, logger: logger.child({ role: "router" }), tracing });
     await router.start();
     stopping.push(router);
   }
@@ -75,6 +93,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       concurrencyPerEndpoint: config.deliveryConcurrencyPerEndpoint,
       breaker: config.circuit,
       endpointDisableAfterMs: config.endpointDisableAfterMs,
+      metrics,
+      tracing,
     });
     await dispatcher.start();
     stopping.push(dispatcher, { stop: () => sender.close() });
@@ -87,7 +107,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (db && view && config.roles.includes("api")) {
-    app = await buildApp({ config, store, view, db, streams, secretBox, logger, topology });
+    app = await buildApp({ config, store, view, db, streams, secretBox, logger, topology, metrics, probes, readyLag: config.readyLag, tracing });
     url = await app.listen({ port: config.port, host: config.host });
   }
   if (view) stopping.push(view);
@@ -101,6 +121,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Pla
       for (const part of stopping) await part.stop();
       await streams.nc.drain();
       await db?.end();
+      // Flushes the spans still batched; an injected tracer is its owner's to shut down.
+      if (!deps.tracing) await tracing.shutdown();
     },
   };
 }

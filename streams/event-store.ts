@@ -35,6 +35,8 @@ export interface LoadedAggregate<S> {
 export interface StoredEvent {
   seq: number;
   envelope: Envelope;
+  /** The W3C `traceparent` it was published with: set by a consumer that traces, else absent. */
+  traceparent?: string;
 }
 
 export interface AppendResult {

@@ -151,11 +151,24 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
     }
   }
 
+  /** Endpoints (not deleted) whose recorded circuit is open or half-open: a gauge reads it on each scrape. */
+  function openCircuits(): number {
+    let open = 0;
+    for (const byId of endpoints.values()) {
+      for (const versions of byId.values()) {
+        const state = versions.at(-1)?.state;
+        if (state && state.status !== "absent" && state.status !== "deleted" && state.circuit.state !== "closed") open += 1;
+      }
+    }
+    return open;
+  }
+
   return {
     start,
     waitFor,
     endpointsAsOf,
     forgetBefore,
+    openCircuits,
     appliedSeq: () => appliedSeq,
     tenant: (tenantId: string) => tenants.get(tenantId),
     /** The endpoint as it stands now. */

@@ -40,6 +40,11 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   const now = wallNow();
   const state = stateOf(req.url ?? "/");
   state.requests++;
+  // Status 0: a hanging endpoint, which never answers (the platform's timeout ends the attempt).
+  if (state.status === 0) {
+    state.refused++;
+    return;
+  }
   if (state.status >= 300) {
     state.refused++;
     res.writeHead(state.status, { "content-type": "text/plain" }).end("down");

@@ -128,3 +128,8 @@ export async function listDlq(db: Database, tenantId: string, f: DlqFilter = {})
     ORDER BY dead_at DESC, delivery_id DESC LIMIT ${limit + 1}`);
   return toPage(rows, limit, (row) => ({ at: row.deadAt, id: row.deliveryId }));
 }
+
+/** Dead-lettered deliveries of every tenant: the `webhook_dlq_size` gauge, read on each scrape. */
+export async function countDlq(db: Database): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dlq_entries`);
+}

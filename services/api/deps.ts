@@ -5,12 +5,31 @@ import type { EventStore } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import type { Config } from "../shared/config.js";
+import type { Metrics } from "../shared/metrics.js";
+import type { Tracing } from "../shared/tracing.js";
 import type { SecretBox } from "../shared/secret-box.js";
 import type { EventIdClaims } from "./event-ids.js";
 import type { ReadModels } from "./read-models.js";
 
-/** Whether each dependency answers; `/ready` reports it. */
-export type Readiness = () => Promise<{ nats: boolean; postgres: boolean }>;
+/**
+ * Whether each dependency answers; `/ready` reports it. `consumers` (the process's durable consumers
+ * exist) and `readModels` (the read models keep up with the stream) are there when checked.
+ */
+export interface ReadinessChecks {
+  nats: boolean;
+  postgres: boolean;
+  consumers?: boolean;
+  readModels?: boolean;
+}
+export type Readiness = () => Promise<ReadinessChecks>;
+
+/** What readiness reads about the process beyond its connections (`services/probes.ts` makes them). */
+export interface ReadinessProbes {
+  /** True when every durable consumer the process runs exists on the server. */
+  consumersBound(): Promise<boolean>;
+  /** The stream's last sequence and the read models' checkpoint. */
+  readModelProgress?: () => Promise<{ streamSeq: number; checkpoint: number }>;
+}
 
 /** The registry view, as far as the api reads it. */
 export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpoint" | "waitFor">;
@@ -31,6 +50,16 @@ export interface ApiDeps {
   logger: Logger;
   topology: Topology;
   readiness?: Readiness;
+  /** Consumers and read-model progress for the default readiness; without them it checks NATS and Postgres only. */
+  probes?: ReadinessProbes;
+  /** Read-model lag that makes `/ready` say `degraded` (default more than 10,000 events, or 60 s without progress). */
+  readyLag?: { maxLagEvents?: number; stallMs?: number };
+  /** Whether every migration is applied (`/readyz`); defaults to checking `db`. */
+  migrationsApplied?: () => Promise<boolean>;
+  /** The process's metrics; when absent, the app makes its own registry. */
+  metrics?: Metrics;
+  /** Spans for ingest requests (off by default). */
+  tracing?: Tracing;
   /** The clock; tests may pin it. */
   now?: () => Date;
 }

@@ -16,7 +16,9 @@ import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type Running
 import { ConcurrencyError, type AggregateRef, type EventStore, type LoadedAggregate, type StoredEvent } from "../../streams/event-store.js";
 import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
-import type { Logger } from "../shared/logger.js";
+import { traceFields, type Logger } from "../shared/logger.js";
+import { attemptOutcomeOf, type Metrics } from "../shared/metrics.js";
+import { NOOP_TRACING, type TraceSpan, type Tracing } from "../shared/tracing.js";
 import type { SecretBox } from "../shared/secret-box.js";
 import { createEndpointHealth, type Cause } from "./endpoint-health.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
@@ -59,6 +61,10 @@ export interface DispatcherDeps {
   breaker?: Partial<BreakerConfig>;
   /** An endpoint failing without a break for longer than this is disabled (default 5 days). */
   endpointDisableAfterMs?: number;
+  /** A span per delivery attempt, continuing the delivery event's trace (off by default). */
+  tracing?: Tracing;
+  /** Where recorded attempts are counted (test sends never come here). */
+  metrics?: Metrics;
 }
 
 type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
@@ -80,6 +86,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const limits = createOutboundLimits();
   const circuitJitterMs = Math.min(MAX_CIRCUIT_JITTER_MS, (deps.breaker?.halfOpenAfterMs ?? DEFAULT_BREAKER_CONFIG.halfOpenAfterMs) / 2);
   const inFlight = new Set<number>();
+  const tracing = deps.tracing ?? NOOP_TRACING;
   const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
   const slotsFor = (endpointId: string): LimitFunction => {
@@ -93,25 +100,27 @@ export function createDispatcher(deps: DispatcherDeps) {
    * predecessor's events, or a concurrent dispatcher), it reloads: an attempt left without its
    * outcome is resolved from the recorded attempt, anything else is already in hand.
    */
-  async function decideAndAppend(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, command: DeliveryCommand, causeId: string, stored: StoredEvent) {
+  async function decideAndAppend(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, command: DeliveryCommand, causeId: string, stored: StoredEvent): Promise<string[]> {
     const events = deliveryDecider.decide(command, loaded.state);
-    const context = { correlationId: stored.envelope.correlationId, causationId: stored.envelope.id, actor: SYSTEM, now: new Date() };
+    const context = { correlationId: stored.envelope.correlationId, causationId: stored.envelope.id, actor: SYSTEM, now: new Date(), traceparent: stored.traceparent };
     try {
       await store.append(ref, events, { expectedVersion: loaded.version, prevHash: loaded.lastHash, causeId, context });
+      return events.map((event) => event.type);
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;
       const current = await store.load(ref, deliveryDecider, { fresh: true });
       if (current.state.status === "attempted") await resolveRecordedAttempt(ref, current, stored);
+      return [];
     }
   }
 
   /** The outcome of a recorded attempt was never appended (a crash in between): decide it now. */
-  function resolveRecordedAttempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, stored: StoredEvent) {
-    if (loaded.state.status !== "attempted") return Promise.resolve();
+  async function resolveRecordedAttempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, stored: StoredEvent): Promise<void> {
+    if (loaded.state.status !== "attempted") return;
     const endpoint = view.endpoint(ref.tenantId, loaded.state.scheduled.endpointId);
     const policy = effectiveRetryPolicy(endpoint?.state ?? {});
     const command: DeliveryCommand = { type: "ResolveAttempt", policy, now: new Date().toISOString(), random: Math.random() };
-    return decideAndAppend(ref, loaded, command, `${ref.aggregateId}:resolve:${loaded.state.lastAttempt.attempt}`, stored);
+    await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:resolve:${loaded.state.lastAttempt.attempt}`, stored);
   }
 
   async function attempt(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, stored: StoredEvent): Promise<Settlement> {
@@ -139,11 +148,20 @@ export function createDispatcher(deps: DispatcherDeps) {
       health.release(endpoint, admission);
       return deferred;
     }
+    // One span per attempt made (slot wait, request, record), continuing the delivery event's trace;
+    // the receiver gets its traceparent, and the attempt's events carry it to the next retry.
+    const span = tracing.startSpan("webhook.delivery_attempt", {
+      kind: "client",
+      parent: stored.traceparent,
+      attributes: tracing.enabled ? { "zen.tenant_id": ref.tenantId, "zen.delivery_id": ref.aggregateId, "zen.endpoint_id": endpoint.endpointId, "zen.message_id": scheduled.messageId, "zen.attempt": waiting.nextAttempt, "http.request.method": "POST" } : undefined,
+    });
     let result: SendResult;
     try {
-      result = await slots(() => sendSlots(() => send(endpoint, scheduled)));
+      result = await slots(() => sendSlots(() => send(endpoint, scheduled, span.traceparent)));
     } catch (error) {
       health.release(endpoint, admission);
+      span.fail("the attempt could not be sent");
+      span.end();
       throw error;
     }
     const now = new Date();
@@ -157,16 +175,22 @@ export function createDispatcher(deps: DispatcherDeps) {
       retryAfterMs: parseRetryAfterMs(result.retryAfter, now),
     };
     const command: DeliveryCommand = { type: "RecordAttempt", attempt: observed, policy: effectiveRetryPolicy(endpoint.state), now: now.toISOString(), random: Math.random() };
+    let recorded: string[] = [];
     try {
-      await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, stored);
+      if (tracing.enabled) traceAttempt(span, result);
+      recorded = await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, span.traceparent ? { ...stored, traceparent: span.traceparent } : stored);
     } finally {
       // The breaker learns of every attempt made, recorded or not; this never throws.
       await health.attempted(endpoint, classifyAttempt(observed), admission, cause);
+      span.end();
     }
     logger.info(
-      { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId },
+      { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId, ...traceFields(span) },
       "delivery attempt",
     );
+    // Counted once recorded: an attempt another dispatcher recorded first is its to count.
+    const outcome = attemptOutcomeOf(recorded);
+    if (outcome) deps.metrics?.attemptRecorded({ outcome, statusCode: result.statusCode, durationMs: result.latencyMs, messageReceivedAt: scheduled.messageReceivedAt, now });
     return ack;
   }
 
@@ -205,9 +229,9 @@ export function createDispatcher(deps: DispatcherDeps) {
     return undefined;
   }
 
-  function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">) {
+  function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">, traceparent: string | undefined) {
     const secret = deps.secretBox.decrypt(endpoint.state.secret);
-    const request = signedRequest({ url: endpoint.state.url, secrets: [secret], scheduled, now: new Date() });
+    const request = signedRequest({ url: endpoint.state.url, secrets: [secret], scheduled, now: new Date(), traceparent });
     return deps.sender.send({ ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
   }
 
@@ -249,7 +273,10 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (inFlight.has(message.seq)) return retryLater(IN_FLIGHT_RETRY_MS);
     inFlight.add(message.seq);
     try {
-      return await process(toStoredEvent(message), message.info.redelivered);
+      const stored = toStoredEvent(message);
+      // Only a tracing dispatcher reads the trace context; its attempt spans continue it.
+      if (tracing.enabled) stored.traceparent = message.headers?.get(EVENT_HEADERS.traceparent) || undefined;
+      return await process(stored, message.info.redelivered);
     } catch (error) {
       if (error instanceof DomainError && error.code === "conflict") return ack;
       throw error;
@@ -272,4 +299,13 @@ export function createDispatcher(deps: DispatcherDeps) {
       await running?.stop();
     },
   };
+}
+
+/** What the attempt span says about the response: its status, or the network failure (never the body). */
+function traceAttempt(span: TraceSpan, result: SendResult): void {
+  if (result.statusCode !== undefined) span.setAttributes({ "http.response.status_code": result.statusCode });
+  if (result.networkError) span.setAttributes({ "error.type": result.networkError });
+  if (result.networkError || result.statusCode === undefined || result.statusCode >= 300) {
+    span.fail(result.networkError ?? `HTTP ${result.statusCode}`);
+  }
 }

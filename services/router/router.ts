@@ -8,7 +8,8 @@ import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type Running
 import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
-import type { Logger } from "../shared/logger.js";
+import { traceFields, type Logger } from "../shared/logger.js";
+import { NOOP_TRACING, withSpan, type Tracing } from "../shared/tracing.js";
 
 const SYSTEM: Actor = { kind: "system", id: "router" };
 /** How long a message waits for the registry view to reach its sequence before it is retried. */
@@ -26,6 +27,8 @@ export interface RouterDeps {
   topology: Topology;
   logger: Logger;
   concurrency?: number;
+  /** A span per routed message, continuing the message's trace (off by default). */
+  tracing?: Tracing;
 }
 
 /**
@@ -34,7 +37,7 @@ export interface RouterDeps {
  * then one `delivery.scheduled` per target. Every append is idempotent (deterministic ids and
  * optimistic concurrency), so a redelivered message schedules nothing twice.
  */
-export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64 }: RouterDeps) {
+export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64, tracing = NOOP_TRACING }: RouterDeps) {
   const durable = topology.consumerName("router");
   let running: RunningConsumer | undefined;
   let pruning: NodeJS.Timeout | undefined;
@@ -45,10 +48,12 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     view.forgetBefore(info.ack_floor.stream_seq + 1);
   }
 
-  async function route(stored: StoredEvent, redelivered: boolean): Promise<Settlement> {
+  async function route(stored: StoredEvent, redelivered: boolean, traceparent?: string): Promise<Settlement> {
     const { envelope, seq } = stored;
     if (!(await view.waitFor(seq, VIEW_WAIT_MS))) return retryLater(1_000);
     const context: CommandContext = { correlationId: envelope.correlationId, causationId: envelope.id, actor: SYSTEM, now: new Date() };
+    // The routing decision and the deliveries it schedules carry the routing span's trace context.
+    if (traceparent) context.traceparent = traceparent;
     const endpoints = view.endpointsAsOf(envelope.tenantId, seq).map(({ endpointId, state }) => ({
       endpointId,
       status: state.status,
@@ -62,7 +67,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     );
     if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
     await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
-    logger.debug({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId }, "routed");
+    logger.debug({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId, ...traceFields(context) }, "routed");
     return ack;
   }
 
@@ -96,7 +101,15 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
   async function handle(message: JsMsg): Promise<Settlement> {
     // The filter also brings the message's own later events (routing.decided): nothing to do.
     if (message.headers?.get(EVENT_HEADERS.type) !== "message.received") return ack;
-    return route(toStoredEvent(message), message.info.redelivered);
+    if (!tracing.enabled) return route(toStoredEvent(message), message.info.redelivered);
+    const stored = toStoredEvent(message);
+    const attributes = { "zen.tenant_id": stored.envelope.tenantId, "zen.message_id": stored.envelope.aggregateId, "messaging.system": "nats", "zen.stream_seq": stored.seq };
+    const parent = message.headers?.get(EVENT_HEADERS.traceparent);
+    return withSpan(tracing, "webhook.route", { kind: "consumer", parent, attributes }, async (span) => {
+      const settlement = await route(stored, message.info.redelivered, span.traceparent);
+      span.setAttributes({ "zen.settlement": settlement.kind });
+      return settlement;
+    });
   }
 
   return {

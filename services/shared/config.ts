@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isValidCidr } from "../../domain/targets/address.js";
+import type { TracingConfig } from "./tracing.js";
 
 /** The roles one process can run; `ZEN_ROLES` picks a subset, all by default. */
 export const ROLES = ["api", "router", "dispatcher", "projector", "replayer"] as const;
@@ -35,8 +36,18 @@ const Environment = z.object({
   ZEN_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   ZEN_CIRCUIT_OPEN_MS: z.coerce.number().int().min(100).default(60_000),
   ZEN_CIRCUIT_MAX_PROBES: z.coerce.number().int().min(1).default(3),
+  /** `/ready` says `degraded` when the read models are more than this many events behind, or behind and still for ZEN_READY_STALL_MS. */
+  ZEN_READY_MAX_LAG_EVENTS: z.coerce.number().int().min(0).default(10_000),
+  ZEN_READY_STALL_MS: z.coerce.number().int().min(1_000).default(60_000),
   NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Tracing: `true` turns it on, `false` off whatever the `OTEL_*` variables say; unset follows them. */
+  ZEN_TRACING: z.enum(["true", "false", "1", "0", ""]).optional(),
+  OTEL_SDK_DISABLED: z.string().optional(),
+  OTEL_TRACES_EXPORTER: z.string().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().optional(),
+  OTEL_SERVICE_NAME: z.string().optional(),
 });
 
 export interface Config {
@@ -60,7 +71,11 @@ export interface Config {
   endpointDisableAfterMs: number;
   /** Circuit breaker thresholds (`ZEN_CIRCUIT_FAILURE_THRESHOLD`, `ZEN_CIRCUIT_OPEN_MS`, `ZEN_CIRCUIT_MAX_PROBES`). */
   circuit: { failureThreshold: number; halfOpenAfterMs: number; maxProbes: number };
+  /** Read-model lag that makes `/ready` say `degraded` (`ZEN_READY_MAX_LAG_EVENTS`, `ZEN_READY_STALL_MS`). */
+  readyLag: { maxLagEvents: number; stallMs: number };
   logLevel: string;
+  /** Traces (README "Tracing"): off unless `ZEN_TRACING=true` or an `OTEL_*` exporter is configured. */
+  tracing: TracingConfig;
 }
 
 /** Reads the configuration from the environment (DESIGN.md "Running"), with local defaults. */
@@ -96,8 +111,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
     endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
     circuit: { failureThreshold: e.ZEN_CIRCUIT_FAILURE_THRESHOLD, halfOpenAfterMs: e.ZEN_CIRCUIT_OPEN_MS, maxProbes: e.ZEN_CIRCUIT_MAX_PROBES },
+    readyLag: { maxLagEvents: e.ZEN_READY_MAX_LAG_EVENTS, stallMs: e.ZEN_READY_STALL_MS },
     logLevel: e.LOG_LEVEL,
+    tracing: { enabled: tracingEnabled(e), serviceName: e.OTEL_SERVICE_NAME || "zen-webhooks" },
   };
+}
+
+/**
+ * Off by default. `ZEN_TRACING=false`, `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn
+ * it off; otherwise `ZEN_TRACING=true`, any `OTEL_TRACES_EXPORTER`, or an OTLP endpoint turn it on.
+ */
+function tracingEnabled(e: z.infer<typeof Environment>): boolean {
+  const zen = e.ZEN_TRACING;
+  if (zen === "false" || zen === "0") return false;
+  if (e.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return false;
+  const exporters = (e.OTEL_TRACES_EXPORTER ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  if (exporters[0] === "none") return false;
+  if (zen === "true" || zen === "1") return true;
+  return exporters.length > 0 || Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());
 }
 
 /** A configuration problem, reported as one line without a stack trace. */

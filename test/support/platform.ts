@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../services/shared/config.js";
 import { createLogger } from "../../services/shared/logger.js";
-import { startPlatform, type Platform } from "../../services/platform.js";
+import { startPlatform, type Platform, type PlatformDeps } from "../../services/platform.js";
 import { deleteTestStream, uniquePrefix, TEST_NATS_URL } from "./nats.js";
 import { createTestDatabase } from "./postgres.js";
 
@@ -17,7 +17,7 @@ export interface TestPlatform {
 }
 
 /** The whole platform in this process, on its own stream prefix and database, api on a free port. */
-export async function startTestPlatform(env: Record<string, string> = {}): Promise<TestPlatform> {
+export async function startTestPlatform(env: Record<string, string> = {}, deps: PlatformDeps = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
   const prefix = uniquePrefix();
   const config = loadConfig({
@@ -37,7 +37,7 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
       done();
     },
   });
-  const platform = await startPlatform(config, createLogger(config.logLevel, sink));
+  const platform = await startPlatform(config, createLogger(config.logLevel, sink), deps);
   return {
     platform,
     config,

@@ -19,6 +19,8 @@ export interface ReceivedRequest {
   verified: boolean;
   /** When it arrived (ms since the epoch). */
   at: number;
+  /** The W3C trace context it carried, if any. */
+  traceparent?: string;
 }
 
 /**
@@ -50,7 +52,8 @@ export async function startReceiver() {
       } catch {
         verified = false;
       }
-      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified, at: Date.now() });
+      const traceparent = typeof req.headers.traceparent === "string" ? req.headers.traceparent : undefined;
+      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified, at: Date.now(), traceparent });
       const behaviour = nextBehaviour(path);
       if ("hang" in behaviour) return void hanging.add(res);
       if ("reset" in behaviour) return void req.socket.destroy();

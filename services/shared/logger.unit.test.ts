@@ -1,0 +1,47 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger, traceFields } from "./logger.js";
+
+function capture() {
+  const lines: string[] = [];
+  const logger = createLogger("info", new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString("utf8")), done()) }));
+  return { logger, last: () => JSON.parse(lines.at(-1)!) };
+}
+
+describe("logger redaction", () => {
+  it("blanks authorization and cookie headers in fastify's req and res serializations", () => {
+    const { logger, last } = capture();
+    logger.info({ req: { method: "GET", url: "/x", headers: { authorization: "Bearer zk_live_secret", cookie: "s=1", "x-api-key": "k", host: "h" } }, res: { headers: { "set-cookie": "s=2" } } }, "request");
+    const line = last();
+    expect(line.req.headers).toEqual({ authorization: "[REDACTED]", cookie: "[REDACTED]", "x-api-key": "[REDACTED]", host: "h" });
+    expect(line.res.headers["set-cookie"]).toBe("[REDACTED]");
+  });
+
+  it("blanks secret and key fields at the top and nested, and signature headers", () => {
+    const { logger, last } = capture();
+    logger.info({
+      secret: "whsec_a",
+      key: "zk_b",
+      endpoint: { secret: "whsec_c", url: "https://x" },
+      tenant: { apiKey: { key: "zk_d" } },
+      err: { headers: { authorization: "Bearer e" } },
+      headers: { "webhook-signature": "v1,f" },
+      keyId: "key_1",
+      keyPrefix: "zk_live_ab",
+    });
+    const line = JSON.stringify(last());
+    for (const secret of ["whsec_a", "zk_b", "whsec_c", "zk_d", "Bearer e", "v1,f"]) expect(line).not.toContain(secret);
+    expect(last().keyId).toBe("key_1");
+    expect(last().keyPrefix).toBe("zk_live_ab");
+    expect(last().endpoint.url).toBe("https://x");
+  });
+});
+
+describe("traceFields", () => {
+  it("takes the trace id of a W3C traceparent, and nothing without one", () => {
+    expect(traceFields({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" })).toEqual({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736" });
+    expect(traceFields({})).toEqual({});
+    expect(traceFields(undefined)).toEqual({});
+    expect(traceFields({ traceparent: "garbage" })).toEqual({});
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { attemptOutcomeOf, createMetrics, ingestOutcome, statusClass } from "./metrics.js";
+
+/** The value of one sample line of the text format, e.g. `webhook_retries_total 2`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe("metrics helpers", () => {
+  it("classes statuses as 2xx…5xx, and no response as none", () => {
+    expect(statusClass(200)).toBe("2xx");
+    expect(statusClass(302)).toBe("3xx");
+    expect(statusClass(429)).toBe("4xx");
+    expect(statusClass(503)).toBe("5xx");
+    expect(statusClass(null)).toBe("none");
+    expect(statusClass(undefined)).toBe("none");
+    expect(statusClass(0)).toBe("none");
+  });
+
+  it("maps ingest answers to outcomes", () => {
+    expect(ingestOutcome(202)).toBe("accepted");
+    expect(ingestOutcome(409)).toBe("duplicate");
+    expect(ingestOutcome(400)).toBe("rejected");
+    expect(ingestOutcome(401)).toBe("rejected");
+    expect(ingestOutcome(413)).toBe("rejected");
+    expect(ingestOutcome(500)).toBe("error");
+    expect(ingestOutcome(503)).toBe("error");
+  });
+
+  it("reads an attempt's outcome from the events recorded with it", () => {
+    expect(attemptOutcomeOf(["delivery.attempted", "delivery.succeeded"])).toBe("succeeded");
+    expect(attemptOutcomeOf(["delivery.attempted", "delivery.retry_scheduled"])).toBe("retry");
+    expect(attemptOutcomeOf(["delivery.attempted", "delivery.dead_lettered"])).toBe("dead");
+    expect(attemptOutcomeOf([])).toBeUndefined();
+  });
+});
+
+describe("createMetrics", () => {
+  it("keeps one registry per call, with default process metrics", async () => {
+    const a = createMetrics();
+    const b = createMetrics();
+    a.retries.inc();
+    expect(sample(await a.registry.metrics(), "webhook_retries_total")).toBe(1);
+    expect(sample(await b.registry.metrics(), "webhook_retries_total")).toBe(0);
+    expect(await a.registry.metrics()).toContain("process_cpu_user_seconds_total");
+  });
+
+  it("starts every ingest outcome at zero", async () => {
+    const text = await createMetrics().registry.metrics();
+    for (const outcome of ["accepted", "duplicate", "rejected", "error"]) {
+      expect(sample(text, `webhook_ingest_requests_total{outcome="${outcome}"}`)).toBe(0);
+    }
+  });
+
+  it("records an attempt: counter by outcome and status class, duration, retries, latency on success", async () => {
+    const metrics = createMetrics();
+    const now = new Date("2026-01-01T00:00:10.000Z");
+    const messageReceivedAt = "2026-01-01T00:00:00.000Z";
+    metrics.attemptRecorded({ outcome: "retry", statusCode: null, durationMs: 40, messageReceivedAt, now });
+    metrics.attemptRecorded({ outcome: "dead", statusCode: 400, durationMs: 20, messageReceivedAt, now });
+    metrics.attemptRecorded({ outcome: "succeeded", statusCode: 204, durationMs: 30, messageReceivedAt, now });
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'webhook_delivery_attempts_total{outcome="retry",status_class="none"}')).toBe(1);
+    expect(sample(text, 'webhook_delivery_attempts_total{outcome="dead",status_class="4xx"}')).toBe(1);
+    expect(sample(text, 'webhook_delivery_attempts_total{outcome="succeeded",status_class="2xx"}')).toBe(1);
+    expect(sample(text, "webhook_retries_total")).toBe(1);
+    expect(sample(text, "webhook_delivery_attempt_duration_seconds_count")).toBe(3);
+    expect(sample(text, "webhook_delivery_attempt_duration_seconds_sum")).toBeCloseTo(0.09);
+    expect(sample(text, "webhook_delivery_latency_seconds_count")).toBe(1);
+    expect(sample(text, "webhook_delivery_latency_seconds_sum")).toBe(10);
+  });
+
+  it("registers the scrape-time gauges only with a source, and reads them on each scrape", async () => {
+    expect(await createMetrics().registry.metrics()).not.toContain("webhook_dlq_size");
+    let dlq = 3;
+    const metrics = createMetrics({
+      dlqSize: async () => dlq,
+      circuitOpenEndpoints: () => 2,
+      consumerPending: async () => [{ consumer: "dispatcher", pending: 7 }],
+      projectionLag: async () => [{ projection: "read_models", lag: 11 }],
+    });
+    let text = await metrics.registry.metrics();
+    expect(sample(text, "webhook_dlq_size")).toBe(3);
+    expect(sample(text, "webhook_circuit_open_endpoints")).toBe(2);
+    expect(sample(text, 'webhook_consumer_pending{consumer="dispatcher"}')).toBe(7);
+    expect(sample(text, 'webhook_projection_lag_events{projection="read_models"}')).toBe(11);
+    dlq = 5;
+    text = await metrics.registry.metrics();
+    expect(sample(text, "webhook_dlq_size")).toBe(5);
+  });
+
+  it("never fails a scrape on a failing or hanging source: the last value stays", async () => {
+    let fail = false;
+    const metrics = createMetrics({
+      dlqSize: async () => {
+        if (fail) throw new Error("postgres down");
+        return 4;
+      },
+      consumerPending: () => new Promise(() => {}),
+    });
+    expect(sample(await metrics.registry.metrics(), "webhook_dlq_size")).toBe(4);
+    fail = true;
+    const started = Date.now();
+    const text = await metrics.registry.metrics();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(sample(text, "webhook_dlq_size")).toBe(4);
+    expect(text).toContain("# TYPE webhook_consumer_pending gauge");
+  });
+});

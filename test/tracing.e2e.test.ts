@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { createTracing, type Tracing } from "../services/shared/tracing.js";
+import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
+import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+const FLAKY_POLICY = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, factor: 2, maxDurationMs: 60_000 };
+
+/**
+ * Issue 6: one trace from the ingest request to the delivery attempt, across both JetStream hops
+ * (api → router on the message's headers, router → dispatcher on the delivery's), with the receiver
+ * seeing the attempt span's `traceparent`. The platform traces into an in-memory exporter handed in
+ * through its deps: no global tracer provider, no OTEL_* variables.
+ */
+describe("tracing: ingest → route → delivery attempt → receiver", () => {
+  const exporter = new InMemorySpanExporter();
+  let tracing: Tracing;
+  let receiver: Receiver;
+  let zen: TestPlatform;
+  let tenant: ReturnType<typeof apiClient>;
+
+  beforeAll(async () => {
+    tracing = await createTracing({ enabled: true, serviceName: "zen-test" }, { spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    receiver = await startReceiver();
+    // Circuits stay closed for the retry scenario's single failure anyway; this keeps it explicit.
+    zen = await startTestPlatform({ ZEN_CIRCUIT_FAILURE_THRESHOLD: "1000" }, { tracing });
+    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
+    const created = await admin("POST", "/v1/tenants", { name: "Traced" });
+    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:write"] });
+    tenant = apiClient(zen.url, { token: key.body.key, tenantId: created.body.id });
+    for (const [path, eventTypes] of [["/ep/traced", ["traced.*"]], ["/ep/flaky", ["flaky.*"]]] as const) {
+      const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, retryPolicy: FLAKY_POLICY });
+      expect(endpoint.status).toBe(201);
+      receiver.setSecret(path, endpoint.body.secret);
+    }
+    receiver.behave("/ep/flaky", { status: 500 }, { status: 200 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await zen?.stop();
+    await receiver?.close();
+    await tracing?.shutdown();
+  });
+
+  const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+  const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
+  const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+  it("links the ingest, routing and attempt spans in one trace, and the receiver gets the attempt's traceparent", async () => {
+    const response = await tenant("POST", "/v1/webhooks/ingest", { eventType: "traced.created", payload: { n: 1 } });
+    expect(response.status).toBe(202);
+    const { messageId } = response.body;
+    await eventually(() => receiver.on("/ep/traced").some((r) => r.webhookId === messageId), 20_000, "the delivery");
+    const got = receiver.on("/ep/traced").find((r) => r.webhookId === messageId)!;
+    expect(got.verified).toBe(true);
+    expect(got.traceparent).toMatch(TRACEPARENT);
+
+    const ingest = exporter.getFinishedSpans().find((s) => s.name === "POST /v1/webhooks/ingest" && s.attributes["zen.message_id"] === messageId);
+    expect(ingest).toBeDefined();
+    const traceId = ingest!.spanContext().traceId;
+    expect(TRACEPARENT.exec(got.traceparent!)![1]).toBe(traceId);
+
+    // The attempt span ends once its outcome is recorded, just after the receiver answered.
+    await eventually(() => named(spansOf(traceId), "webhook.delivery_attempt").length === 1, 10_000, "the attempt span to end");
+    const spans = spansOf(traceId);
+    expect(spans.map((s) => s.name).sort()).toEqual(["POST /v1/webhooks/ingest", "webhook.delivery_attempt", "webhook.route"]);
+    const [route] = named(spans, "webhook.route");
+    const [attempt] = named(spans, "webhook.delivery_attempt");
+    expect(parentOf(ingest!)).toBeUndefined();
+    expect(parentOf(route!)).toBe(ingest!.spanContext().spanId);
+    expect(parentOf(attempt!)).toBe(route!.spanContext().spanId);
+    // The receiver's traceparent names the attempt span itself.
+    expect(got.traceparent).toBe(`00-${traceId}-${attempt!.spanContext().spanId}-01`);
+    expect(ingest!.attributes["http.response.status_code"]).toBe(202);
+    expect(route!.attributes["zen.message_id"]).toBe(messageId);
+    expect(attempt!.attributes["http.response.status_code"]).toBe(200);
+    expect(attempt!.attributes["zen.message_id"]).toBe(messageId);
+  });
+
+  it("continues the client's traceparent, and keeps a retry in the trace as a child of the failed attempt", async () => {
+    const clientTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const clientSpanId = "00f067aa0ba902b7";
+    const response = await tenant("POST", "/v1/webhooks/ingest", { eventType: "flaky.created", payload: { n: 2 } }, { traceparent: `00-${clientTraceId}-${clientSpanId}-01` });
+    expect(response.status).toBe(202);
+    const { messageId } = response.body;
+    await eventually(() => receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).length === 2, 20_000, "the failed attempt and its retry");
+    await eventually(() => named(spansOf(clientTraceId), "webhook.delivery_attempt").length === 2, 10_000, "both attempt spans to end");
+
+    const spans = spansOf(clientTraceId);
+    const [ingest] = named(spans, "POST /v1/webhooks/ingest");
+    const [route] = named(spans, "webhook.route");
+    const attempts = named(spans, "webhook.delivery_attempt").sort((a, b) => Number(a.attributes["zen.attempt"]) - Number(b.attributes["zen.attempt"]));
+    expect(parentOf(ingest!)).toBe(clientSpanId);
+    expect(parentOf(route!)).toBe(ingest!.spanContext().spanId);
+    expect(parentOf(attempts[0]!)).toBe(route!.spanContext().spanId);
+    expect(attempts[0]!.attributes["http.response.status_code"]).toBe(500);
+    expect(attempts[0]!.status.code).toBe(2); // SpanStatusCode.ERROR
+    // The retry was scheduled by the first attempt's events, so it continues from that span.
+    expect(parentOf(attempts[1]!)).toBe(attempts[0]!.spanContext().spanId);
+    expect(attempts[1]!.attributes["http.response.status_code"]).toBe(200);
+    const seen = receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).map((r) => r.traceparent);
+    expect(seen).toEqual(attempts.map((a) => `00-${clientTraceId}-${a.spanContext().spanId}-01`));
+  });
+});
