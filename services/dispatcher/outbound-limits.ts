@@ -12,11 +12,13 @@ export type Admission = { waitMs: number } | { deferMs: number };
 
 /**
  * Outbound rate limits of this dispatcher process: every bucket an attempt needs (its endpoint's,
- * its tenant's) must have a token. A short wait is taken in process; a longer one goes back to the
- * server with the message, so waiting is never failing and holds no memory. The levels are per
+ * its tenant's) must have a token. A wait of up to a few seconds is taken in process, so the
+ * bucket always has takers when a token frees up (a message put back to the server may come back
+ * late, and a token nobody takes is lost at the bucket's capacity); a longer one goes back to the
+ * server with the message, so waiting is never failing and holds little memory. The levels are per
  * process: several dispatchers each allow the full rate (a shared bucket would need a NATS KV).
  */
-export function createOutboundLimits({ maxInlineWaitMs = 1_000 } = {}) {
+export function createOutboundLimits({ maxInlineWaitMs = 5_000 } = {}) {
   const levels = new Map<string, BucketLevel>();
 
   return {
