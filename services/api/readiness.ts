@@ -47,7 +47,11 @@ export function createLagWatch({ maxLagEvents = DEFAULT_MAX_LAG_EVENTS, stallMs 
     const at = now();
     if (!seen || seen.checkpoint !== checkpoint) seen = { checkpoint, since: at };
     const lag = streamSeq - checkpoint;
-    if (lag <= 0) return true;
+    // Caught up: a stall can only start from here, however long the stream was quiet before.
+    if (lag <= 0) {
+      seen = { checkpoint, since: at };
+      return true;
+    }
     return lag <= maxLagEvents && at - seen.since <= stallMs;
   };
 }

@@ -37,6 +37,16 @@ describe("lag watch", () => {
     now = 100_000;
     expect(keepsUp(10, 10)).toBe(true);
   });
+
+  it("does not call a fresh event after a quiet hour a stall", () => {
+    let now = 0;
+    const keepsUp = createLagWatch({ maxLagEvents: 100, stallMs: 1_000, now: () => now });
+    expect(keepsUp(10, 10)).toBe(true);
+    now = 3_600_000;
+    expect(keepsUp(10, 10)).toBe(true);
+    now = 3_600_001;
+    expect(keepsUp(11, 10)).toBe(true);
+  });
 });
 
 describe("createReadiness", () => {

@@ -190,7 +190,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     );
     // Counted once recorded: an attempt another dispatcher recorded first is its to count.
     const outcome = attemptOutcomeOf(recorded);
-    if (outcome) deps.metrics?.attemptRecorded({ outcome, statusCode: result.statusCode, durationMs: result.latencyMs, messageReceivedAt: scheduled.messageReceivedAt, now });
+    if (outcome) deps.metrics?.attemptRecorded({ outcome, statusCode: result.statusCode, durationMs: result.latencyMs, messageReceivedAt: waiting.series === 1 ? scheduled.messageReceivedAt : undefined, now });
     return ack;
   }
 

@@ -52,8 +52,11 @@ export interface AttemptObservation {
   statusCode: number | null | undefined;
   /** How long the request took. */
   durationMs: number;
-  /** When the message was accepted (the `202`); the latency histogram observes succeeded attempts only. */
-  messageReceivedAt: string;
+  /**
+   * When the message was accepted (the `202`); the latency histogram observes succeeded attempts
+   * of a first series only (a replay's delivery would count the days it spent in the DLQ).
+   */
+  messageReceivedAt: string | undefined;
   now: Date;
 }
 
@@ -134,7 +137,7 @@ export function createMetrics(sources: MetricSources = {}) {
       attemptDuration.observe(Math.max(0, attempt.durationMs) / 1_000);
       if (attempt.outcome === "retry") retries.inc();
       if (attempt.outcome === "succeeded") {
-        const acceptedAt = Date.parse(attempt.messageReceivedAt);
+        const acceptedAt = attempt.messageReceivedAt === undefined ? NaN : Date.parse(attempt.messageReceivedAt);
         if (Number.isFinite(acceptedAt)) deliveryLatency.observe(Math.max(0, attempt.now.getTime() - acceptedAt) / 1_000);
       }
     },
