@@ -89,6 +89,19 @@ export function createDispatcher(deps: DispatcherDeps) {
   const tracing = deps.tracing ?? NOOP_TRACING;
   const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
+  /** Each endpoint's recent attempt latency (an exponential moving average), in ms. */
+  const recentLatency = new Map<string, number>();
+  const recordLatency = (endpointId: string, latencyMs: number) =>
+    recentLatency.set(endpointId, 0.8 * (recentLatency.get(endpointId) ?? latencyMs) + 0.2 * latencyMs);
+
+  /**
+   * A delivery for an endpoint whose slots are all taken comes back after about as long as an
+   * attempt there takes (at least 1 s): a hanging endpoint's backlog then cycles every few tens of
+   * seconds instead of every second, and costs the other endpoints nothing.
+   */
+  const busyEndpointRetry = (endpointId: string): Settlement =>
+    retryLater(Math.max(1_000, recentLatency.get(endpointId) ?? 0) * (1 + Math.random()));
+
   const slotsFor = (endpointId: string): LimitFunction => {
     let slots = endpointSlots.get(endpointId);
     if (!slots) endpointSlots.set(endpointId, (slots = pLimit(deps.concurrencyPerEndpoint)));
@@ -140,7 +153,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
     if (slots.pendingCount >= deps.concurrencyPerEndpoint) {
       health.release(endpoint, admission);
-      return retryLater(1_000 + Math.random() * 4_000);
+      return busyEndpointRetry(endpoint.endpointId);
     }
     // Tokens last, so a token is never taken by an attempt that then goes back to the server.
     const deferred = await takeTokens(ref.tenantId, endpoint);
@@ -158,6 +171,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     let result: SendResult;
     try {
       result = await slots(() => sendSlots(() => send(endpoint, scheduled, span.traceparent)));
+      recordLatency(endpoint.endpointId, result.latencyMs);
     } catch (error) {
       health.release(endpoint, admission);
       span.fail("the attempt could not be sent");
@@ -251,6 +265,9 @@ export function createDispatcher(deps: DispatcherDeps) {
     // A backlog behind an open circuit goes back to the server without costing a read each time.
     const openForMs = circuitOpenFor(ref.tenantId, ref.aggregateId);
     if (openForMs > 0) return retryLater(openForMs + Math.random() * circuitJitterMs);
+    // So does a backlog for an endpoint whose every slot is taken.
+    const endpointId = endpointIdOf(ref.aggregateId);
+    if ((endpointSlots.get(endpointId)?.pendingCount ?? 0) >= deps.concurrencyPerEndpoint) return busyEndpointRetry(endpointId);
     // A redelivered trigger may have been handled, wholly or partly, by a dispatcher that died:
     // read the delivery to its end before sending anything.
     const loaded = await store.load(ref, deliveryDecider, { knownLast: stored, knownLastIsLatest: !redelivered });
