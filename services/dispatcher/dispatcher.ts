@@ -91,16 +91,39 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   /** Each endpoint's recent attempt latency (an exponential moving average), in ms. */
   const recentLatency = new Map<string, number>();
-  const recordLatency = (endpointId: string, latencyMs: number) =>
-    recentLatency.set(endpointId, 0.8 * (recentLatency.get(endpointId) ?? latencyMs) + 0.2 * latencyMs);
+  /** When each attempt in flight to an endpoint started. */
+  const inFlightSince = new Map<string, number[]>();
+
+  /** Sends under the endpoint's and the process's slots, keeping the endpoint's latency figures. */
+  async function sendTimed(slots: LimitFunction, endpointId: string, sendIt: () => Promise<SendResult>): Promise<SendResult> {
+    return slots(() =>
+      sendSlots(async () => {
+        const starts = inFlightSince.get(endpointId) ?? [];
+        inFlightSince.set(endpointId, starts);
+        const startedAt = Date.now();
+        starts.push(startedAt);
+        try {
+          const result = await sendIt();
+          recentLatency.set(endpointId, 0.8 * (recentLatency.get(endpointId) ?? result.latencyMs) + 0.2 * result.latencyMs);
+          return result;
+        } finally {
+          starts.splice(starts.indexOf(startedAt), 1);
+        }
+      }),
+    );
+  }
 
   /**
    * A delivery for an endpoint whose slots are all taken comes back after about as long as an
-   * attempt there takes (at least 1 s): a hanging endpoint's backlog then cycles every few tens of
-   * seconds instead of every second, and costs the other endpoints nothing.
+   * attempt there takes — its recent latency, or the age of its oldest attempt in flight, at least
+   * 1 s: a hanging endpoint's backlog then cycles every few tens of seconds instead of every
+   * second, and costs the other endpoints nothing.
    */
-  const busyEndpointRetry = (endpointId: string): Settlement =>
-    retryLater(Math.max(1_000, recentLatency.get(endpointId) ?? 0) * (1 + Math.random()));
+  const busyEndpointRetry = (endpointId: string): Settlement => {
+    const oldest = inFlightSince.get(endpointId)?.[0];
+    const expectedMs = Math.max(1_000, recentLatency.get(endpointId) ?? 0, oldest === undefined ? 0 : Date.now() - oldest);
+    return retryLater(expectedMs * (1 + Math.random()));
+  };
 
   const slotsFor = (endpointId: string): LimitFunction => {
     let slots = endpointSlots.get(endpointId);
@@ -170,8 +193,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     });
     let result: SendResult;
     try {
-      result = await slots(() => sendSlots(() => send(endpoint, scheduled, span.traceparent)));
-      recordLatency(endpoint.endpointId, result.latencyMs);
+      result = await sendTimed(slots, endpoint.endpointId, () => send(endpoint, scheduled, span.traceparent));
     } catch (error) {
       health.release(endpoint, admission);
       span.fail("the attempt could not be sent");
