@@ -115,13 +115,14 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   /**
    * A delivery for an endpoint whose slots are all taken comes back after about as long as an
-   * attempt there takes — its recent latency, or the age of its oldest attempt in flight, at least
-   * 1 s: a hanging endpoint's backlog then cycles every few tens of seconds instead of every
-   * second, and costs the other endpoints nothing.
+   * attempt there takes — its recent latency (half its timeout before any attempt finished), or
+   * the age of its oldest attempt in flight, at least 1 s: a hanging endpoint's backlog then cycles
+   * every few tens of seconds instead of every second, and costs the other endpoints nothing.
    */
-  const busyEndpointRetry = (endpointId: string): Settlement => {
+  const busyEndpointRetry = (endpointId: string, timeoutMs: number): Settlement => {
     const oldest = inFlightSince.get(endpointId)?.[0];
-    const expectedMs = Math.max(1_000, recentLatency.get(endpointId) ?? 0, oldest === undefined ? 0 : Date.now() - oldest);
+    const typicalMs = recentLatency.get(endpointId) ?? timeoutMs / 2;
+    const expectedMs = Math.max(1_000, typicalMs, oldest === undefined ? 0 : Date.now() - oldest);
     return retryLater(expectedMs * (1 + Math.random()));
   };
 
@@ -176,7 +177,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     // As many may wait as may send: a slow endpoint's backlog goes back to the server, not into memory.
     if (slots.pendingCount >= deps.concurrencyPerEndpoint) {
       health.release(endpoint, admission);
-      return busyEndpointRetry(endpoint.endpointId);
+      return busyEndpointRetry(endpoint.endpointId, effectiveDeliveryPolicy(endpoint.state).timeoutMs);
     }
     // Tokens last, so a token is never taken by an attempt that then goes back to the server.
     const deferred = await takeTokens(ref.tenantId, endpoint);
@@ -289,7 +290,10 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (openForMs > 0) return retryLater(openForMs + Math.random() * circuitJitterMs);
     // So does a backlog for an endpoint whose every slot is taken.
     const endpointId = endpointIdOf(ref.aggregateId);
-    if ((endpointSlots.get(endpointId)?.pendingCount ?? 0) >= deps.concurrencyPerEndpoint) return busyEndpointRetry(endpointId);
+    if ((endpointSlots.get(endpointId)?.pendingCount ?? 0) >= deps.concurrencyPerEndpoint) {
+      const endpoint = view.endpoint(ref.tenantId, endpointId);
+      return busyEndpointRetry(endpointId, effectiveDeliveryPolicy(endpoint?.state ?? {}).timeoutMs);
+    }
     // A redelivered trigger may have been handled, wholly or partly, by a dispatcher that died:
     // read the delivery to its end before sending anything.
     const loaded = await store.load(ref, deliveryDecider, { knownLast: stored, knownLastIsLatest: !redelivered });
