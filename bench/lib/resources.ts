@@ -45,6 +45,27 @@ export async function consumerInfo(stream: string, durable: string) {
   return jsm.consumers.info(stream, durable).catch(() => null);
 }
 
+/**
+ * Waits until every message of the stream has reached the router's consumer and been routed, and
+ * the dispatcher's consumer has been handed every delivery at least once (what it holds unacked —
+ * retries waiting — may remain): a backlog then exists as scheduled deliveries, not as events in
+ * flight.
+ */
+export async function waitUntilScheduled(prefix: string, deadlineMs = 15 * 60_000): Promise<void> {
+  const upper = prefix.toUpperCase();
+  const stream = `${upper}_EVENTS`;
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const router = await consumerInfo(stream, `${upper}_ROUTER`);
+    const dispatcher = await consumerInfo(stream, `${upper}_DISPATCHER`);
+    if (router?.num_pending === 0 && router.num_ack_pending === 0 && dispatcher?.num_pending === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`not yet scheduled after ${deadlineMs / 1000} s: router ${router?.num_pending} pending / ${router?.num_ack_pending} unacked, dispatcher ${dispatcher?.num_pending} pending`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 async function onServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl("postgres"), connectionTimeoutMillis: 5_000 });
   await client.connect();

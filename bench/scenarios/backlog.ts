@@ -1,8 +1,8 @@
 import { createEndpoint, createTenant, ingestBody } from "../lib/api.js";
 import { durations, INGEST_CONNECTIONS } from "../lib/durations.js";
-import { sleep, wallNow } from "../lib/env.js";
+import { wallNow } from "../lib/env.js";
 import { sampleRss } from "../lib/platform.js";
-import { consumerInfo } from "../lib/resources.js";
+import { consumerInfo, waitUntilScheduled } from "../lib/resources.js";
 import { target, waitForDeliveries, withWorkspace, type Scenario } from "../lib/scenario.js";
 import type { LoadResult } from "../procs/autocannon.js";
 import { ratio } from "./ingest.js";
@@ -47,14 +47,7 @@ export const backlog: Scenario = {
         const r = await load.call<LoadResult>("run", { url: `${platform.url}/v1/webhooks/ingest`, connections: INGEST_CONNECTIONS, amount: n, headers: tenant.headers, body: ingestBody("bench.backlog"), collectIds: true }, (n / 20 + 300) * 1000);
         const ids = r.ids ?? [];
         log(`backlog: ${ids.length} accepted in ${r.durationS.toFixed(1)} s; waiting until every delivery is scheduled`);
-        // Every message routed: the router's consumer has nothing pending or unacked.
-        const routeDeadline = Date.now() + 15 * 60_000;
-        for (;;) {
-          const router = await consumerInfo(stream, `${upper}_ROUTER`);
-          if (router && router.num_pending === 0 && router.num_ack_pending === 0) break;
-          if (Date.now() > routeDeadline) throw new Error(`router still has ${router?.num_pending} pending / ${router?.num_ack_pending} unacked after 15 min`);
-          await sleep(500);
-        }
+        await waitUntilScheduled(ws.prefix);
         const fillS = (Date.now() - fillStart) / 1000;
         const dispatcher = await consumerInfo(stream, `${upper}_DISPATCHER`);
         const down = await receiver.call<{ refused: number }>("stats", { prefix: path });

@@ -2,6 +2,7 @@ import { Pool } from "undici";
 import { createEndpoint, createTenant, ingestBody, type BenchTenant } from "../lib/api.js";
 import { durations } from "../lib/durations.js";
 import { target, waitForDeliveries, withWorkspace, type Scenario, type Workspace } from "../lib/scenario.js";
+import { waitUntilScheduled } from "../lib/resources.js";
 import type { Helper } from "../lib/rpc.js";
 import { ratio } from "./ingest.js";
 
@@ -69,6 +70,8 @@ export const hol: Scenario = {
           const dead = await createEndpoint(tenant, { url: `${receiver.info.url}${deadPath}`, eventTypes: [`dead${phase}.*`] });
           await receiver.call("configure", { path: deadPath, secret: dead.secret, status: phase === "failing" ? 500 : 0 });
           const accepted = await backlog(platform.url, tenant, `dead${phase}.event`, count);
+          // The backlog is deliveries scheduled for the dead endpoint, not events still being routed.
+          await waitUntilScheduled(ws.prefix);
           log(`hol: ${accepted} deliveries queued for the ${phase} endpoint`);
         }
         const path = `/${ws.prefix}/healthy-${phase}`;

@@ -4,7 +4,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import type { Actor } from "../../contracts/common.js";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
-import { DEFAULT_BREAKER_CONFIG, type BreakerConfig } from "../../domain/circuit/breaker.js";
+import type { BreakerConfig } from "../../domain/circuit/breaker.js";
 import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
 import { perSecondBucket } from "../../domain/limits/token-bucket.js";
 import { endpointIdOf } from "../../domain/routing/fanout.js";
@@ -20,6 +20,7 @@ import { traceFields, type Logger } from "../shared/logger.js";
 import { attemptOutcomeOf, type Metrics } from "../shared/metrics.js";
 import { NOOP_TRACING, type TraceSpan, type Tracing } from "../shared/tracing.js";
 import type { SecretBox } from "../shared/secret-box.js";
+import { createComebacks } from "./comebacks.js";
 import { createEndpointHealth, type Cause } from "./endpoint-health.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import { signedRequest } from "./outbound.js";
@@ -35,10 +36,10 @@ const ACK_WAIT_MS = 20_000;
  */
 const MAX_ACK_PENDING = 100_000;
 /**
- * Spread over deliveries that all wait for the same half-open time, so they do not come back at
- * once: up to this, or half the open period when that is shorter.
+ * A backlog behind an open circuit comes back at most this often per endpoint (200/s), so
+ * thousands of deliveries waiting for the same half-open time do not all return at once.
  */
-const MAX_CIRCUIT_JITTER_MS = 5_000;
+const CIRCUIT_COMEBACK_SPACING_MS = 5;
 /** How long a delivery already being attempted in this process is put back for, if it comes again. */
 const IN_FLIGHT_RETRY_MS = 5_000;
 
@@ -84,7 +85,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const endpointSlots = new Map<string, LimitFunction>();
   let running: RunningConsumer | undefined;
   const limits = createOutboundLimits();
-  const circuitJitterMs = Math.min(MAX_CIRCUIT_JITTER_MS, (deps.breaker?.halfOpenAfterMs ?? DEFAULT_BREAKER_CONFIG.halfOpenAfterMs) / 2);
+  const comebacks = createComebacks();
   const inFlight = new Set<number>();
   const tracing = deps.tracing ?? NOOP_TRACING;
   const health = createEndpointHealth({ store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
@@ -114,17 +115,23 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   /**
-   * A delivery for an endpoint whose slots are all taken comes back after about as long as an
-   * attempt there takes — its recent latency (half its timeout before any attempt finished), or
-   * the age of its oldest attempt in flight, at least 1 s: a hanging endpoint's backlog then cycles
-   * every few tens of seconds instead of every second, and costs the other endpoints nothing.
+   * A delivery for an endpoint whose slots are all taken comes back no sooner than an attempt there
+   * takes — its recent latency (half its timeout before any attempt finished), or the age of its
+   * oldest attempt in flight, at least 1 s — and queued behind the endpoint's other comebacks at the
+   * pace its slots free up: a hanging endpoint's backlog then trickles back instead of cycling in
+   * bursts, and costs the other endpoints nothing.
    */
   const busyEndpointRetry = (endpointId: string, timeoutMs: number): Settlement => {
+    const now = Date.now();
     const oldest = inFlightSince.get(endpointId)?.[0];
     const typicalMs = recentLatency.get(endpointId) ?? timeoutMs / 2;
-    const expectedMs = Math.max(1_000, typicalMs, oldest === undefined ? 0 : Date.now() - oldest);
-    return retryLater(expectedMs * (1 + Math.random()));
+    const expectedMs = Math.max(1_000, typicalMs, oldest === undefined ? 0 : now - oldest);
+    return retryLater(comebacks.delayFor(endpointId, expectedMs, expectedMs / deps.concurrencyPerEndpoint, now));
   };
+
+  /** A delivery behind an open circuit comes back once it half-opens, queued behind the endpoint's other comebacks. */
+  const circuitRetry = (endpointId: string, openForMs: number): Settlement =>
+    retryLater(comebacks.delayFor(endpointId, openForMs, CIRCUIT_COMEBACK_SPACING_MS, Date.now()));
 
   const slotsFor = (endpointId: string): LimitFunction => {
     let slots = endpointSlots.get(endpointId);
@@ -242,7 +249,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     // backlog behind a dead endpoint ends in the DLQ instead of holding consumer slots for days.
     const windowStart = waiting.seriesStartedAt ?? (waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined);
     if (windowStart === undefined || Date.now() + waitMs - Date.parse(windowStart) <= maxDurationMs) {
-      return retryLater(waitMs + Math.random() * circuitJitterMs);
+      return circuitRetry(endpoint.endpointId, waitMs);
     }
     const reason = `retry window of ${maxDurationMs} ms exhausted while the endpoint's circuit was open`;
     await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:circuit-expired:${waiting.nextAttempt}`, stored);
@@ -273,8 +280,8 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   /** Milliseconds until the endpoint's recorded circuit half-opens, when it is open: checked before any read. */
-  function circuitOpenFor(tenantId: string, deliveryId: string): number {
-    const circuit = view.endpoint(tenantId, endpointIdOf(deliveryId))?.state.circuit;
+  function circuitOpenFor(tenantId: string, endpointId: string): number {
+    const circuit = view.endpoint(tenantId, endpointId)?.state.circuit;
     if (circuit?.state !== "open" || circuit.halfOpenAt === undefined) return 0;
     return Math.max(0, Date.parse(circuit.halfOpenAt) - Date.now());
   }
@@ -286,10 +293,10 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (dueInMs > 0) return retryLater(dueInMs);
     }
     // A backlog behind an open circuit goes back to the server without costing a read each time.
-    const openForMs = circuitOpenFor(ref.tenantId, ref.aggregateId);
-    if (openForMs > 0) return retryLater(openForMs + Math.random() * circuitJitterMs);
-    // So does a backlog for an endpoint whose every slot is taken.
     const endpointId = endpointIdOf(ref.aggregateId);
+    const openForMs = circuitOpenFor(ref.tenantId, endpointId);
+    if (openForMs > 0) return circuitRetry(endpointId, openForMs);
+    // So does a backlog for an endpoint whose every slot is taken.
     if ((endpointSlots.get(endpointId)?.pendingCount ?? 0) >= deps.concurrencyPerEndpoint) {
       const endpoint = view.endpoint(ref.tenantId, endpointId);
       return busyEndpointRetry(endpointId, effectiveDeliveryPolicy(endpoint?.state ?? {}).timeoutMs);
