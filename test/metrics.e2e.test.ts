@@ -27,6 +27,7 @@ const METRICS = [
   "webhook_dlq_size",
   "webhook_circuit_open_endpoints",
   "webhook_consumer_pending",
+  "webhook_consumer_ack_pending",
   "webhook_projection_lag_events",
   "http_request_duration_seconds",
 ];
@@ -109,7 +110,7 @@ describe("metrics after an end-to-end run", () => {
     }, 60_000, "every delivery to end");
     await eventually(async () => {
       const lag = total(await scrape(), "webhook_projection_lag_events", { projection: "read_models" });
-      const pending = total(samples, "webhook_consumer_pending");
+      const pending = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
       return lag === 0 && pending === 0;
     }, 30_000, "the read models and the consumers to catch up");
   }, 120_000);
@@ -167,9 +168,10 @@ describe("metrics after an end-to-end run", () => {
     expect(total(samples, "http_request_duration_seconds_count", { route: "/v1/tenants/:tenantId/api-keys" })).toBe(1);
   });
 
-  it("reads the consumers' backlog for each durable this process runs", () => {
+  it("reads the consumers' backlog and unacked messages for each durable this process runs", () => {
     for (const consumer of ["router", "dispatcher", "replayer"]) {
       expect(samples.get(`webhook_consumer_pending{consumer="${consumer}"}`), consumer).toBe(0);
+      expect(samples.get(`webhook_consumer_ack_pending{consumer="${consumer}"}`), consumer).toBe(0);
     }
   });
 
