@@ -6,6 +6,7 @@ import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./
 import { readAllEvents } from "./support/nats.js";
 import { createTopology } from "../streams/topology.js";
 import { statusClass } from "../services/shared/metrics.js";
+import { parseMetrics as parse, total } from "./support/metrics.js";
 
 const EVENTS = 30;
 const TYPES = ["invoice.paid", "order.shipped", "user.created"] as const;
@@ -31,28 +32,6 @@ const METRICS = [
   "webhook_projection_lag_events",
   "http_request_duration_seconds",
 ];
-
-/** The samples of a scrape: series (name plus labels, as printed) → value. */
-function parse(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-/** The sum of every series of `name` whose labels include each of `labels`. */
-function total(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const [series, value] of samples) {
-    const base = series.split("{")[0];
-    if (base !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => series.includes(`${k}="${v}"`))) sum += value;
-  }
-  return sum;
-}
 
 describe("metrics after an end-to-end run", () => {
   let receiver: Receiver;
