@@ -10,7 +10,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const platform = await startPlatform(config, logger);
-  logger.info({ roles: config.roles, url: platform.url, prefix: config.streamPrefix }, "zen-webhooks started");
+  logger.info({ roles: config.roles, url: platform.url, opsUrl: platform.opsUrl, prefix: config.streamPrefix }, "zen-webhooks started");
+  if (config.opsPort !== undefined && platform.url) logger.info("ZEN_OPS_PORT is not used: the api serves /metrics, /health and /ready in this process");
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -17,6 +17,10 @@ import { createSecretBox } from "./shared/secret-box.js";
 import { createTracing, type Tracing } from "./shared/tracing.js";
 import { createMetrics } from "./shared/metrics.js";
 import { createProbes } from "./probes.js";
+import { createReadModels } from "./api/read-models.js";
+import { createReadiness } from "./api/readiness.js";
+import { buildOpsServer } from "./ops/ops-server.js";
+import { migrationsApplied } from "../projections/index.js";
 
 /** A dependency the platform could not reach, with what to do about it. */
 export class DependencyUnreachable extends Error {
@@ -26,6 +30,8 @@ export class DependencyUnreachable extends Error {
 export interface Platform {
   /** The api's address when the api role runs, e.g. http://127.0.0.1:3000. */
   url: string | undefined;
+  /** The ops server's address (`/metrics`, `/health`, `/ready`) when `ZEN_OPS_PORT` is set and the api role does not run. */
+  opsUrl: string | undefined;
   streams: Streams;
   db: Database | undefined;
   /** Stops taking requests, drains the consumers, then closes every connection. */
@@ -110,14 +116,24 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
     app = await buildApp({ config, store, view, db, streams, secretBox, logger, topology, metrics, probes, readyLag: config.readyLag, tracing });
     url = await app.listen({ port: config.port, host: config.host });
   }
+  // Without the api, the ops server exposes the same registry; with it, the api's routes do.
+  let ops: FastifyInstance | undefined;
+  let opsUrl: string | undefined;
+  if (config.opsPort !== undefined && !app) {
+    const readiness = createReadiness({ nc: streams.nc, readModels: db && createReadModels(db), probes, lag: config.readyLag });
+    ops = await buildOpsServer({ metrics, readiness, migrationsApplied: db && (() => migrationsApplied(db)), logger });
+    opsUrl = await ops.listen({ port: config.opsPort, host: config.host });
+  }
   if (view) stopping.push(view);
 
   return {
     url,
+    opsUrl,
     streams,
     db,
     async stop() {
       await app?.close();
+      await ops?.close();
       for (const part of stopping) await part.stop();
       await streams.nc.drain();
       await db?.end();

@@ -34,7 +34,7 @@ export interface ProbeDeps {
 export function createProbes({ jsm, topology, consumers, db, view }: ProbeDeps): Probes {
   const pendingOf = async (role: string) => {
     const info = await jsm.consumers.info(topology.stream, topology.consumerName(role));
-    return { consumer: role, pending: info.num_pending + info.num_ack_pending };
+    return { consumer: role, pending: info.num_pending, ackPending: info.num_ack_pending };
   };
   const readModelProgress = db
     ? async (): Promise<ReadModelProgress> => {

@@ -6,6 +6,7 @@ import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./
 import { readAllEvents } from "./support/nats.js";
 import { createTopology } from "../streams/topology.js";
 import { statusClass } from "../services/shared/metrics.js";
+import { parseMetrics as parse, total } from "./support/metrics.js";
 
 const EVENTS = 30;
 const TYPES = ["invoice.paid", "order.shipped", "user.created"] as const;
@@ -27,31 +28,10 @@ const METRICS = [
   "webhook_dlq_size",
   "webhook_circuit_open_endpoints",
   "webhook_consumer_pending",
+  "webhook_consumer_ack_pending",
   "webhook_projection_lag_events",
   "http_request_duration_seconds",
 ];
-
-/** The samples of a scrape: series (name plus labels, as printed) → value. */
-function parse(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-/** The sum of every series of `name` whose labels include each of `labels`. */
-function total(samples: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const [series, value] of samples) {
-    const base = series.split("{")[0];
-    if (base !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => series.includes(`${k}="${v}"`))) sum += value;
-  }
-  return sum;
-}
 
 describe("metrics after an end-to-end run", () => {
   let receiver: Receiver;
@@ -109,7 +89,7 @@ describe("metrics after an end-to-end run", () => {
     }, 60_000, "every delivery to end");
     await eventually(async () => {
       const lag = total(await scrape(), "webhook_projection_lag_events", { projection: "read_models" });
-      const pending = total(samples, "webhook_consumer_pending");
+      const pending = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
       return lag === 0 && pending === 0;
     }, 30_000, "the read models and the consumers to catch up");
   }, 120_000);
@@ -167,9 +147,10 @@ describe("metrics after an end-to-end run", () => {
     expect(total(samples, "http_request_duration_seconds_count", { route: "/v1/tenants/:tenantId/api-keys" })).toBe(1);
   });
 
-  it("reads the consumers' backlog for each durable this process runs", () => {
+  it("reads the consumers' backlog and unacked messages for each durable this process runs", () => {
     for (const consumer of ["router", "dispatcher", "replayer"]) {
       expect(samples.get(`webhook_consumer_pending{consumer="${consumer}"}`), consumer).toBe(0);
+      expect(samples.get(`webhook_consumer_ack_pending{consumer="${consumer}"}`), consumer).toBe(0);
     }
   });
 

@@ -107,6 +107,7 @@ describe("infra/grafana/dashboard.json", () => {
       "webhook_circuit_open_endpoints",
       "webhook_projection_lag_events",
       "webhook_consumer_pending",
+      "webhook_consumer_ack_pending",
     ]) {
       expect(used.has(name), name).toBe(true);
     }
@@ -114,11 +115,12 @@ describe("infra/grafana/dashboard.json", () => {
 });
 
 describe("infra/prometheus/alerts.yml", () => {
-  it("has the issue's six alerts, on metrics the platform exposes", async () => {
+  it("has the issue's six alerts and the dispatcher's unacked limit, on metrics the platform exposes", async () => {
     expect(alertRules.map((r) => r.alert).sort()).toEqual([
       "WebhookApiHigh5xxRate",
       "WebhookConsumerBacklog",
       "WebhookDeliveryLatencyP95High",
+      "WebhookDispatcherAckPendingHigh",
       "WebhookDlqSizeHigh",
       "WebhookProjectionLag",
       "WebhookSignatureFailures",

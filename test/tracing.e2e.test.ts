@@ -102,4 +102,44 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     const seen = receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).map((r) => r.traceparent);
     expect(seen).toEqual(attempts.map((a) => `00-${clientTraceId}-${a.spanContext().spanId}-01`));
   });
+
+  it("logs the request, the command and each delivery attempt with tenant, ids, correlation id and trace id", async () => {
+    receiver.behave("/ep/flaky", { status: 500 }, { status: 200 });
+    const response = await tenant("POST", "/v1/webhooks/ingest", { eventType: "flaky.logged", payload: { n: 3 } });
+    expect(response.status).toBe(202);
+    const { messageId } = response.body;
+    const reqId = response.headers.get("x-request-id");
+    expect(reqId).toEqual(expect.any(String));
+    await eventually(() => receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).length === 2, 20_000, "the failed attempt and its retry");
+    const ingest = exporter.getFinishedSpans().find((s) => s.name === "POST /v1/webhooks/ingest" && s.attributes["zen.message_id"] === messageId);
+    const traceId = ingest!.spanContext().traceId;
+    await eventually(() => logLines().filter((l) => l.msg === "delivery attempt" && l.messageId === messageId).length === 2, 10_000, "both attempt lines");
+
+    const lines = logLines();
+    const tenantId = ingest!.attributes["zen.tenant_id"];
+    expect(tenantId).toMatch(/^ten_/);
+    const requestLine = lines.find((l) => l.msg === "request completed" && l.reqId === reqId);
+    expect(requestLine).toMatchObject({ route: "/v1/webhooks/ingest", statusCode: 202, tenantId, correlationId: reqId, traceId });
+    const accepted = lines.find((l) => l.msg === "message accepted" && l.messageId === messageId);
+    expect(accepted).toMatchObject({ tenantId, reqId, traceId });
+    // One traceId key per line, not one from the request's logger and another from the line itself.
+    expect(rawLines().filter((l) => l.includes(messageId) && l.includes('"message accepted"'))[0]!.split('"traceId"')).toHaveLength(2);
+    const attemptLines = lines.filter((l) => l.msg === "delivery attempt" && l.messageId === messageId);
+    for (const line of attemptLines) {
+      expect(line).toMatchObject({ tenantId, correlationId: reqId, traceId, deliveryId: expect.stringMatching(/^dlv_/), endpointId: expect.stringMatching(/^ep_/) });
+    }
+    expect(attemptLines.map((l) => l.statusCode).sort()).toEqual([200, 500]);
+    // A request outside any span (a registry command) logs no traceId, and its command line names its ids.
+    const registered = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url("/ep/other"), eventTypes: ["other.*"] });
+    expect(registered.status).toBe(201);
+    const commandReq = registered.headers.get("x-request-id");
+    const command = logLines().find((l) => l.msg === "endpoint command accepted" && l.reqId === commandReq);
+    expect(command).toMatchObject({ tenantId, endpointId: registered.body.id, command: "RegisterEndpoint" });
+    const commandRequest = logLines().find((l) => l.msg === "request completed" && l.reqId === commandReq);
+    expect(commandRequest).toMatchObject({ tenantId, correlationId: commandReq, statusCode: 201 });
+    expect(commandRequest).not.toHaveProperty("traceId");
+  });
+
+  const rawLines = () => zen.logLines.flatMap((chunk) => chunk.split("\n")).filter(Boolean);
+  const logLines = () => rawLines().map((l) => JSON.parse(l) as Record<string, unknown>);
 });

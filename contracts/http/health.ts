@@ -10,7 +10,7 @@ export const ReadyOut = z
     checks: z
       .object({
         nats: z.boolean(),
-        postgres: z.boolean(),
+        postgres: z.boolean().optional().describe("Postgres answers; absent in a process without a database (router, dispatcher or replayer alone)"),
         consumers: z.boolean().optional().describe("The durable consumers this process runs are bound"),
         readModels: z.boolean().optional().describe("The read models keep up with the stream"),
       })

@@ -12,12 +12,13 @@ import type { EventIdClaims } from "./event-ids.js";
 import type { ReadModels } from "./read-models.js";
 
 /**
- * Whether each dependency answers; `/ready` reports it. `consumers` (the process's durable consumers
+ * Whether each dependency answers; `/ready` reports it. `postgres` (absent in a process without a
+ * database: router, dispatcher or replayer alone), `consumers` (the process's durable consumers
  * exist) and `readModels` (the read models keep up with the stream) are there when checked.
  */
 export interface ReadinessChecks {
   nats: boolean;
-  postgres: boolean;
+  postgres?: boolean;
   consumers?: boolean;
   readModels?: boolean;
 }

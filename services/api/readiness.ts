@@ -27,7 +27,7 @@ async function settled<T>(probe: () => Promise<T>): Promise<T | undefined> {
 
 /** `unavailable` when a dependency fails, `degraded` when only the read models are behind, else `ready`. */
 export function readinessStatus(checks: ReadinessChecks): "ready" | "degraded" | "unavailable" {
-  if (!checks.nats || !checks.postgres || checks.consumers === false) return "unavailable";
+  if (!checks.nats || checks.postgres === false || checks.consumers === false) return "unavailable";
   return checks.readModels === false ? "degraded" : "ready";
 }
 
@@ -58,15 +58,16 @@ export function createLagWatch({ maxLagEvents = DEFAULT_MAX_LAG_EVENTS, stallMs 
 
 export interface ReadinessDeps {
   nc: NatsConnection | undefined;
-  readModels: Pick<ReadModels, "ping">;
+  /** The read-model database; absent in a process without one, which then has no `postgres` check. */
+  readModels?: Pick<ReadModels, "ping">;
   /** The process's consumers and read-model progress; without them only NATS and Postgres are checked. */
   probes?: ReadinessProbes;
   lag?: LagWatchOptions;
 }
 
 /**
- * The default readiness: a NATS round trip, a `SELECT 1`, and, when `probes` are given, the durable
- * consumers' existence and the read models' lag (reported, never failing the process).
+ * The default readiness: a NATS round trip, a `SELECT 1` (with `readModels`), and, when `probes` are
+ * given, the durable consumers' existence and the read models' lag (reported, never failing the process).
  */
 export function createReadiness({ nc, readModels, probes, lag }: ReadinessDeps) {
   const keepsUp = createLagWatch(lag);
@@ -74,11 +75,12 @@ export function createReadiness({ nc, readModels, probes, lag }: ReadinessDeps) 
     const progress = probes?.readModelProgress;
     const [nats, postgres, consumers, position] = await Promise.all([
       nc && !nc.isClosed() ? answers(() => nc.flush()) : Promise.resolve(false),
-      answers(() => readModels.ping()),
+      readModels ? answers(() => readModels.ping()) : Promise.resolve(undefined),
       probes ? answers(() => probes.consumersBound()) : Promise.resolve(undefined),
       progress ? settled(progress) : Promise.resolve(undefined),
     ]);
-    const checks: ReadinessChecks = { nats, postgres };
+    const checks: ReadinessChecks = { nats };
+    if (postgres !== undefined) checks.postgres = postgres;
     if (consumers !== undefined) checks.consumers = consumers;
     if (progress) checks.readModels = position !== undefined && keepsUp(position.streamSeq, position.checkpoint);
     return checks;

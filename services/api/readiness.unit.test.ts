@@ -10,6 +10,12 @@ describe("readiness status", () => {
     expect(readinessStatus({ nats: true, postgres: true, consumers: false })).toBe("unavailable");
     expect(readinessStatus({ nats: true, postgres: true, consumers: true, readModels: false })).toBe("degraded");
   });
+
+  it("needs no Postgres in a process without a database (router, dispatcher or replayer alone)", () => {
+    expect(readinessStatus({ nats: true, consumers: true })).toBe("ready");
+    expect(readinessStatus({ nats: true, consumers: false })).toBe("unavailable");
+    expect(readinessStatus({ nats: false, consumers: true })).toBe("unavailable");
+  });
 });
 
 describe("lag watch", () => {
@@ -51,6 +57,11 @@ describe("lag watch", () => {
 
 describe("createReadiness", () => {
   const readModels = { ping: async () => {} };
+
+  it("leaves the postgres check out without read models", async () => {
+    const readiness = createReadiness({ nc: undefined, probes: { consumersBound: async () => true } });
+    expect(await readiness()).toEqual({ nats: false, consumers: true });
+  });
 
   it("checks the consumers and the read models when given probes", async () => {
     const readiness = createReadiness({

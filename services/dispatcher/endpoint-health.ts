@@ -15,7 +15,7 @@ import type { Classification } from "../../domain/delivery/classify.js";
 import { endpointDecider, type EndpointCommand } from "../../domain/endpoint/endpoint.js";
 import type { EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { EndpointView } from "../../streams/registry-view.js";
-import type { Logger } from "../shared/logger.js";
+import { traceFields, type Logger } from "../shared/logger.js";
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 
@@ -87,7 +87,7 @@ export function createEndpointHealth(deps: EndpointHealthDeps) {
     const key = keyOf(endpoint);
     const ref = { tenantId: endpoint.tenantId, aggregateType: "endpoint" as const, aggregateId: endpoint.endpointId };
     const context = { correlationId: cause.stored.envelope.correlationId, causationId: cause.stored.envelope.id, actor: SYSTEM, now: now() };
-    const log = { tenantId: endpoint.tenantId, endpointId: endpoint.endpointId, deliveryId: cause.deliveryId, command: command.type, correlationId: context.correlationId };
+    const log = { tenantId: endpoint.tenantId, endpointId: endpoint.endpointId, deliveryId: cause.deliveryId, command: command.type, correlationId: context.correlationId, ...traceFields(cause.stored) };
     const next = (writes.get(key) ?? Promise.resolve())
       .then(async () => {
         const result = await store.handle(ref, endpointDecider, command, { causeId, context });

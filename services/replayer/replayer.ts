@@ -8,7 +8,7 @@ import { replayDecider, tallyReplay } from "../../domain/replay/replay.js";
 import { ack, ensureDurable, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
 import type { AggregateRef, CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { Topology } from "../../streams/topology.js";
-import type { Logger } from "../shared/logger.js";
+import { traceFields, type Logger } from "../shared/logger.js";
 
 const SYSTEM: Actor = { kind: "system", id: "replayer" };
 /** How long a crashed replayer's requests wait before another replayer takes them over. */
@@ -79,7 +79,7 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
     // Completed or failed by an earlier delivery of this event: nothing left to do.
     if (loaded.state.status !== "requested") return ack;
     const context: CommandContext = { correlationId: envelope.correlationId, causationId: envelope.id, actor: SYSTEM, now: new Date() };
-    const log = { tenantId: ref.tenantId, replayId: ref.aggregateId, correlationId: envelope.correlationId };
+    const log = { tenantId: ref.tenantId, replayId: ref.aggregateId, correlationId: envelope.correlationId, ...traceFields(stored) };
     try {
       const tally = await replayAll(ref, loaded.state.deliveryIds, context);
       await store.handle(ref, replayDecider, { type: "CompleteReplay", ...tally }, { causeId: `${ref.aggregateId}:completed`, context });

@@ -27,6 +27,8 @@ const Environment = z.object({
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
+  /** Port of the ops server (/metrics, /health, /ready) in a process without the api role; unset: none. */
+  ZEN_OPS_PORT: z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(0).max(65_535).optional()),
   ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
@@ -64,6 +66,11 @@ export interface Config {
   streamPrefix: string;
   streamReplicas: number;
   roles: Role[];
+  /**
+   * `ZEN_OPS_PORT`: where a process without the api role serves `/metrics`, `/health` and `/ready`
+   * (on `host`); undefined: nowhere. With the api role the api serves them and this is unused.
+   */
+  opsPort: number | undefined;
   maxBodyBytes: number;
   deliveryConcurrency: number;
   deliveryConcurrencyPerEndpoint: number;
@@ -106,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
     roles: roles as Role[],
+    opsPort: e.ZEN_OPS_PORT,
     maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,

@@ -20,9 +20,17 @@ describe("configuration from the environment", () => {
     expect(config.allowPrivateTargets).toBe(true);
   });
 
+  it("has no ops server unless ZEN_OPS_PORT is set", () => {
+    expect(loadConfig({}).opsPort).toBeUndefined();
+    expect(loadConfig({ ZEN_OPS_PORT: "" }).opsPort).toBeUndefined();
+    expect(loadConfig({ ZEN_OPS_PORT: "9464" }).opsPort).toBe(9464);
+    expect(loadConfig({ ZEN_OPS_PORT: "0" }).opsPort).toBe(0);
+  });
+
   it.each([
     [{ ZEN_ROLES: "api,bogus" }, /ZEN_ROLES/],
     [{ PORT: "eighty" }, /PORT/],
+    [{ ZEN_OPS_PORT: "70000" }, /ZEN_OPS_PORT/],
     [{ NODE_ENV: "production" }, /ZEN_MASTER_KEY/],
   ])("refuses %o with a one-line reason", (env, reason) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -18,10 +18,22 @@ export interface MetricSources {
   dlqSize?: () => Promise<number>;
   /** Endpoints whose circuit is open or half-open, from the registry view. */
   circuitOpenEndpoints?: () => number;
-  /** Messages not yet delivered plus delivered but unacked, per durable consumer this process runs. */
-  consumerPending?: () => Promise<Array<{ consumer: string; pending: number }>>;
+  /** Per durable consumer this process runs: its backlog and its delivered but unacked messages. */
+  consumerPending?: () => Promise<ConsumerPending[]>;
   /** Stream events not yet applied, per projection. */
   projectionLag?: () => Promise<Array<{ projection: string; lag: number }>>;
+}
+
+/** A durable consumer's position, as JetStream's consumer info reports it. */
+export interface ConsumerPending {
+  consumer: string;
+  /** `num_pending`: stream messages not yet delivered to the consumer, its real backlog. */
+  pending: number;
+  /**
+   * `num_ack_pending`: delivered and not yet acked: work in flight, and (on nats-server 2.9, which
+   * has no message scheduling) retries held back by `nak(delay)` until their time.
+   */
+  ackPending: number;
 }
 
 /** `2xx`…`5xx` for an HTTP status, `none` when there was no response (a network error). */
@@ -65,7 +77,7 @@ export interface AttemptObservation {
  * One per process, handed to whoever records: tests run several platforms in one process, so there
  * is no global registry.
  */
-export function createMetrics(sources: MetricSources = {}) {
+export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = SOURCE_TIMEOUT_MS }: { sourceTimeoutMs?: number } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -120,7 +132,7 @@ export function createMetrics(sources: MetricSources = {}) {
     registers,
   });
 
-  registerGauges(registry, sources);
+  registerGauges(registry, sources, sourceTimeoutMs);
 
   return {
     registry,
@@ -146,63 +158,93 @@ export function createMetrics(sources: MetricSources = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** The gauges read at scrape time; a source that fails or hangs leaves the gauge's last value. */
-function registerGauges(registry: Registry, sources: MetricSources): void {
+/**
+ * The gauges read at scrape time. Each source is read through a {@link sampler}: overlapping scrapes
+ * share one read, and a read that fails or outlasts `timeoutMs` leaves the gauge's last value.
+ */
+function registerGauges(registry: Registry, sources: MetricSources, timeoutMs: number): void {
   const registers = [registry];
   const { dlqSize, circuitOpenEndpoints, consumerPending, projectionLag } = sources;
   if (dlqSize) {
+    const read = sampler(dlqSize, timeoutMs);
     new Gauge({
       name: "webhook_dlq_size",
       help: "Dead-lettered deliveries in the DLQ read model",
       registers,
       async collect() {
-        const size = await tolerant(dlqSize);
+        const size = await read();
         if (size !== undefined) this.set(size);
       },
     });
   }
   if (circuitOpenEndpoints) {
+    const read = sampler(async () => circuitOpenEndpoints(), timeoutMs);
     new Gauge({
       name: "webhook_circuit_open_endpoints",
       help: "Endpoints whose circuit breaker is open or half-open",
       registers,
       async collect() {
-        const open = await tolerant(async () => circuitOpenEndpoints());
+        const open = await read();
         if (open !== undefined) this.set(open);
       },
     });
   }
   if (consumerPending) {
+    // One consumer-info round trip per consumer and scrape feeds both gauges.
+    const read = sampler(consumerPending, timeoutMs);
     new Gauge({
       name: "webhook_consumer_pending",
-      help: "JetStream messages waiting for a durable consumer: not yet delivered plus delivered and unacked",
+      help: "JetStream messages not yet delivered to a durable consumer (num_pending): its backlog",
       labelNames: ["consumer"] as const,
       registers,
       async collect() {
-        for (const { consumer, pending } of (await tolerant(consumerPending)) ?? []) this.set({ consumer }, pending);
+        for (const { consumer, pending } of (await read()) ?? []) this.set({ consumer }, pending);
+      },
+    });
+    new Gauge({
+      name: "webhook_consumer_ack_pending",
+      help: "Messages delivered to a durable consumer and not yet acked (num_ack_pending): in flight, plus retries waiting for their time",
+      labelNames: ["consumer"] as const,
+      registers,
+      async collect() {
+        for (const { consumer, ackPending } of (await read()) ?? []) this.set({ consumer }, ackPending);
       },
     });
   }
   if (projectionLag) {
+    const read = sampler(projectionLag, timeoutMs);
     new Gauge({
       name: "webhook_projection_lag_events",
       help: "Stream events not yet applied by a projection (last stream sequence minus its checkpoint)",
       labelNames: ["projection"] as const,
       registers,
       async collect() {
-        for (const { projection, lag } of (await tolerant(projectionLag)) ?? []) this.set({ projection }, lag);
+        for (const { projection, lag } of (await read()) ?? []) this.set({ projection }, lag);
       },
     });
   }
 }
 
-/** The source's value, or undefined when it throws or takes longer than {@link SOURCE_TIMEOUT_MS}. */
-async function tolerant<T>(source: () => Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SOURCE_TIMEOUT_MS)));
-  try {
-    return await Promise.race([source().catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * A source read at most once at a time: a call while a read is under way joins it instead of
+ * starting another, so slow Postgres or NATS answers cannot pile up behind overlapping scrapes.
+ * A call waits at most `timeoutMs`, then gets the last value read (undefined before the first);
+ * the read goes on and its value serves the next call. A failed read keeps the last value.
+ */
+export function sampler<T>(source: () => Promise<T>, timeoutMs: number): () => Promise<T | undefined> {
+  let last: T | undefined;
+  let inFlight: Promise<T | undefined> | undefined;
+  return async () => {
+    inFlight ??= Promise.resolve()
+      .then(source)
+      .then((value) => (last = value), () => last)
+      .finally(() => (inFlight = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    try {
+      return (await Promise.race([inFlight, timeout])) ?? last;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attemptOutcomeOf, createMetrics, ingestOutcome, statusClass } from "./metrics.js";
+import { attemptOutcomeOf, createMetrics, ingestOutcome, sampler, statusClass } from "./metrics.js";
 
 /** The value of one sample line of the text format, e.g. `webhook_retries_total 2`. */
 function sample(text: string, series: string): number | undefined {
@@ -77,13 +77,14 @@ describe("createMetrics", () => {
     const metrics = createMetrics({
       dlqSize: async () => dlq,
       circuitOpenEndpoints: () => 2,
-      consumerPending: async () => [{ consumer: "dispatcher", pending: 7 }],
+      consumerPending: async () => [{ consumer: "dispatcher", pending: 7, ackPending: 40 }],
       projectionLag: async () => [{ projection: "read_models", lag: 11 }],
     });
     let text = await metrics.registry.metrics();
     expect(sample(text, "webhook_dlq_size")).toBe(3);
     expect(sample(text, "webhook_circuit_open_endpoints")).toBe(2);
     expect(sample(text, 'webhook_consumer_pending{consumer="dispatcher"}')).toBe(7);
+    expect(sample(text, 'webhook_consumer_ack_pending{consumer="dispatcher"}')).toBe(40);
     expect(sample(text, 'webhook_projection_lag_events{projection="read_models"}')).toBe(11);
     dlq = 5;
     text = await metrics.registry.metrics();
@@ -106,5 +107,77 @@ describe("createMetrics", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(sample(text, "webhook_dlq_size")).toBe(4);
     expect(text).toContain("# TYPE webhook_consumer_pending gauge");
+  });
+
+  it("reads each source once at a time: overlapping scrapes share one read, and a slow one is not waited for", async () => {
+    let reads = 0;
+    let answer: ((size: number) => void) | undefined;
+    const metrics = createMetrics({
+      dlqSize: () => {
+        reads++;
+        return new Promise<number>((resolve) => (answer = resolve));
+      },
+      consumerPending: async () => {
+        reads += 100;
+        return [{ consumer: "router", pending: 1, ackPending: 2 }];
+      },
+    }, { sourceTimeoutMs: 50 });
+    // Five overlapping scrapes while Postgres hangs: one DLQ read, and one consumer read for both
+    // consumer gauges of a scrape (they share it).
+    const scrapes = await Promise.all(Array.from({ length: 5 }, () => metrics.registry.metrics()));
+    expect(reads % 100).toBe(1);
+    expect(Math.floor(reads / 100)).toBeLessThanOrEqual(5);
+    // Nothing read yet: prom-client's initial 0.
+    for (const text of scrapes) expect(sample(text, "webhook_dlq_size")).toBe(0);
+    // Still hanging: a later scrape joins the same read, within the timeout.
+    const started = Date.now();
+    await metrics.registry.metrics();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(reads % 100).toBe(1);
+    // The read answers: its value serves the next scrape, which starts a new read.
+    answer!(9);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sample(await metrics.registry.metrics(), "webhook_dlq_size")).toBe(9);
+    expect(reads % 100).toBe(2);
+  });
+
+  it("gives each scrape of two overlapping gauges one consumer-info read", async () => {
+    let reads = 0;
+    const metrics = createMetrics({
+      consumerPending: async () => {
+        reads++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return [{ consumer: "dispatcher", pending: 3, ackPending: 5 }];
+      },
+    });
+    const text = await metrics.registry.metrics();
+    expect(reads).toBe(1);
+    expect(sample(text, 'webhook_consumer_pending{consumer="dispatcher"}')).toBe(3);
+    expect(sample(text, 'webhook_consumer_ack_pending{consumer="dispatcher"}')).toBe(5);
+  });
+});
+
+describe("sampler", () => {
+  it("keeps the last value when a read fails, and reads again on the next call", async () => {
+    let value: number | Error = 1;
+    let reads = 0;
+    const read = sampler(async () => {
+      reads++;
+      if (value instanceof Error) throw value;
+      return value;
+    }, 50);
+    expect(await read()).toBe(1);
+    value = new Error("nats down");
+    expect(await read()).toBe(1);
+    value = 2;
+    expect(await read()).toBe(2);
+    expect(reads).toBe(3);
+  });
+
+  it("answers undefined before any read succeeded, and a synchronous throw counts as a failed read", async () => {
+    const read = sampler((): Promise<number> => {
+      throw new Error("sync");
+    }, 50);
+    expect(await read()).toBeUndefined();
   });
 });

@@ -66,8 +66,8 @@ export interface TracingOptions {
  * Tracing off (the default): {@link NOOP_TRACING}, and no OpenTelemetry SDK is even loaded. On:
  * the OpenTelemetry Node SDK with the exporters the standard `OTEL_*` variables describe
  * (`OTEL_TRACES_EXPORTER`, default `otlp`; `OTEL_EXPORTER_OTLP_ENDPOINT`, `..._PROTOCOL`, sampler
- * and batch settings), registered as the process's tracer provider; or, with `spanProcessors`,
- * a private tracer provider.
+ * and batch settings), registered as the process's tracer provider, with no metric or log
+ * exporter; or, with `spanProcessors`, a private tracer provider.
  */
 export async function createTracing(config: TracingConfig, options: TracingOptions = {}): Promise<Tracing> {
   if (!config.enabled && !options.spanProcessors) return NOOP_TRACING;
@@ -85,6 +85,11 @@ export async function createTracing(config: TracingConfig, options: TracingOptio
     // cost on every await) and no global propagator.
     contextManager: null as never,
     textMapPropagator: null,
+    // Traces only: without these the SDK installs the OTLP metric and log exporters of
+    // OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER (both default to otlp). Metrics are prom-client's,
+    // logs pino's. (An empty log processor list still registers a logger provider that exports nothing.)
+    metricReaders: [],
+    logRecordProcessors: [],
   });
   sdk.start();
   const tracer = trace.getTracer("zen-webhooks", VERSION);

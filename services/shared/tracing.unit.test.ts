@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { metrics } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { loadConfig } from "./config.js";
 import { createTracing, NOOP_TRACING, withSpan } from "./tracing.js";
@@ -86,7 +87,7 @@ describe("the OpenTelemetry Node SDK path (OTEL_* variables)", () => {
     Object.assign(process.env, saved);
   });
 
-  it("exports spans over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, with the service name", async () => {
+  it("exports spans, and only spans, over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, with the service name", async () => {
     const bodies: Array<{ path: string; body: string }> = [];
     const collector = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -107,7 +108,12 @@ describe("the OpenTelemetry Node SDK path (OTEL_* variables)", () => {
       const span = tracing.startSpan("webhook.unit", { kind: "internal" });
       expect(span.traceparent).toMatch(TRACEPARENT);
       span.end();
+      // A library that records metrics or logs through the global OpenTelemetry APIs: neither may
+      // reach an exporter (the SDK would otherwise install OTLP metric and log exporters too).
+      metrics.getMeter("unit").createCounter("zen_unit_total").add(1);
+      emitGlobalLogRecord("a log record");
       await tracing.shutdown(); // flushes the batch
+      expect(bodies.map((b) => b.path)).toEqual(["/v1/traces"]);
       const traces = bodies.filter((b) => b.path === "/v1/traces");
       expect(traces).toHaveLength(1);
       expect(traces[0]!.body).toContain("webhook.unit");
@@ -118,3 +124,13 @@ describe("the OpenTelemetry Node SDK path (OTEL_* variables)", () => {
     }
   });
 });
+
+/**
+ * Emits a log record through the global OpenTelemetry logs API, as an instrumented library would
+ * (read from its global slot, so the test needs no import of \`@opentelemetry/api-logs\`).
+ */
+function emitGlobalLogRecord(body: string): void {
+  type LoggerProvider = { getLogger(name: string): { emit(record: { body: string }): void } };
+  const getter = (globalThis as Record<symbol, ((version: number) => LoggerProvider) | undefined>)[Symbol.for("io.opentelemetry.js.api.logs")];
+  getter?.(1).getLogger("unit").emit({ body });
+}

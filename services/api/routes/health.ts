@@ -6,7 +6,8 @@ import { readinessStatus } from "../readiness.js";
 const open = { scope: null };
 const MIGRATIONS_TIMEOUT_MS = 2_000;
 
-type Deps = { readiness: Readiness; migrationsApplied: () => Promise<boolean> };
+/** `migrationsApplied` absent (a process without a database): no `/readyz`. */
+type Deps = { readiness: Readiness; migrationsApplied?: () => Promise<boolean> };
 
 /** Liveness and readiness; no credential needed. */
 export const healthRoutes: FastifyPluginAsyncZod<Deps> = async (app, { readiness, migrationsApplied }) => {
@@ -27,6 +28,7 @@ export const healthRoutes: FastifyPluginAsyncZod<Deps> = async (app, { readiness
     return reply.status(status === "unavailable" ? 503 : 200).send({ status, checks });
   });
 
+  if (!migrationsApplied) return;
   app.get("/readyz", {
     config: open,
     schema: { tags: ["health"], summary: "Whether every database migration is applied", response: { 200: ReadyzOut, 503: ReadyzOut } },

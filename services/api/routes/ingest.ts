@@ -21,13 +21,16 @@ type Deps = Pick<ApiDeps, "store" | "tracing"> & { eventIds: EventIdClaims; now:
  */
 export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, eventIds, now, metrics, tracing = NOOP_TRACING }) => {
   // With tracing on, a server span per ingest request (continuing the client's `traceparent`, if it
-  // sent one), from this scope's onRequest to the response; the message carries the span's context.
+  // sent one), from this scope's onRequest to the response; the message carries the span's context,
+  // and every line the request logs (its `request completed` line included) the span's `traceId`.
   // Off, the hooks are not even registered.
   const spans = new WeakMap<object, TraceSpan>();
   if (tracing.enabled) {
     app.addHook("onRequest", async (request) => {
       const attributes = { "http.request.method": "POST", "http.route": "/v1/webhooks/ingest" };
-      spans.set(request, tracing.startSpan("POST /v1/webhooks/ingest", { kind: "server", parent: headerValue(request.headers.traceparent), attributes }));
+      const span = tracing.startSpan("POST /v1/webhooks/ingest", { kind: "server", parent: headerValue(request.headers.traceparent), attributes });
+      spans.set(request, span);
+      if (span.traceparent) request.log = request.log.child(traceFields(span));
     });
     app.addHook("onResponse", async (request, reply) => {
       const span = spans.get(request);
@@ -61,7 +64,7 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
     try {
       // A new message's subject is empty: version 0 is the whole check, no load needed.
       const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: messageId, context });
-      request.log.info({ tenantId, messageId, eventType, seq: lastSeq, ...traceFields(context) }, "message accepted");
+      request.log.info({ tenantId, messageId, eventType, seq: lastSeq }, "message accepted");
       return withSeq(reply, lastSeq).status(202).send({ messageId, status: "accepted" as const });
     } catch (error) {
       // The eventId's message is already stored (by an earlier or a concurrent request).
