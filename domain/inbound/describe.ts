@@ -132,3 +132,10 @@ export const describeInbound = (input: DescribeInput): InboundMessage => {
     deliveryId: deliveryIdOf(input, payload),
   };
 };
+
+/**
+ * Slack's URL verification: a signed `{"type":"url_verification","challenge":…}` must be answered
+ * with the challenge before Slack sends any event. It is a handshake, not an event.
+ */
+export const slackChallenge = (scheme: SourceScheme, payload: Record<string, unknown>): string | undefined =>
+  scheme === "slack" && payload.type === "url_verification" && typeof payload.challenge === "string" ? payload.challenge : undefined;
