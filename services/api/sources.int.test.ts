@@ -119,4 +119,13 @@ describe("inbound sources: CRUD", () => {
     expect(row).toMatchObject({ action: "source.created", aggregateType: "source", changes: { name: "Audited", scheme: "github" } });
     expect(row!.changes).not.toHaveProperty("secret");
   });
+
+  it("documents the source and inbound routes in the OpenAPI document", async () => {
+    const doc = (await h.call({ method: "GET", url: "/docs/openapi.json", token: null })).json();
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/v1/webhooks/sources", "/v1/webhooks/sources/{id}", "/v1/inbound/{tenantId}/{sourceId}"]),
+    );
+    expect(JSON.stringify(doc)).toContain("The signing secret: shown only now");
+    expect(doc.paths["/v1/inbound/{tenantId}/{sourceId}"].post.responses).toHaveProperty("202");
+  });
 });
