@@ -239,6 +239,15 @@ describe("inbound intake", () => {
     expect((await inbound(source.inboundPath, body, { ...headers, "x-slack-signature": "v0=00" })).statusCode).toBe(401);
   });
 
+  it("accepts one of several concurrent copies of a delivery and refuses the rest", async () => {
+    const source = await createSource(PROVIDERS[4]!);
+    const body = JSON.stringify({ id: 1 });
+    const headers = await PROVIDERS[4]!.headers({ secret: source.secret, body, deliveryId: randomUUID(), at: nowSeconds() });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => inbound(source.inboundPath, body, headers)));
+    expect(answers.map((res) => res.statusCode).sort()).toEqual([202, 401, 401, 401, 401]);
+    expect((await rejectionsOf(source.id)).map((e) => e.data.reason)).toEqual(["replayed", "replayed", "replayed", "replayed"]);
+  });
+
   it("still refuses a delivery hours later, long after JetStream's duplicate window", async () => {
     const source = await createSource(PROVIDERS[1]!);
     const body = JSON.stringify({ zen: 1 });
