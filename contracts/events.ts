@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Actor, EncryptedSecret, RateLimit, RetryPolicy, DeliveryPolicy, Scope, TokenBucket } from "./common.js";
+import { EventTypeFrom, HmacConfig, SignatureRejectionReason, SourceScheme } from "./inbound.js";
 
 /**
  * Event payloads, one schema per event type. Every event travels inside the envelope of
@@ -99,8 +100,10 @@ export const MessageReceived = z
   .object({
     eventType: z.string(),
     payload: z.record(z.unknown()),
-    /** The client's own id for the event, when it sent one. */
+    /** The client's own id for the event, when it sent one (for an inbound source: the provider's delivery id). */
     eventId: z.string().optional(),
+    /** The inbound source it came through, when it came through one. */
+    sourceId: z.string().optional(),
   })
   .strict();
 
@@ -205,6 +208,51 @@ export const ReplayCompleted = z
 
 export const ReplayFailed = z.object({ reason: z.string() }).strict();
 
+// --- Inbound sources (issue 5, part 4): the source aggregate and its signature failures. ---
+
+export const SourceCreated = z
+  .object({
+    name: z.string(),
+    scheme: SourceScheme,
+    /** The provider's signing secret, sealed; never in plain text. */
+    secret: EncryptedSecret,
+    /** The generic scheme's settings (scheme `hmac` only). */
+    hmac: HmacConfig.optional(),
+    eventTypeFrom: EventTypeFrom.optional(),
+  })
+  .strict();
+
+/** The fields a PATCH changed, and only those; `null` clears an optional field. */
+export const SourceUpdated = z
+  .object({
+    name: z.string().optional(),
+    secret: EncryptedSecret.optional(),
+    hmac: HmacConfig.optional(),
+    eventTypeFrom: EventTypeFrom.nullable().optional(),
+  })
+  .strict();
+
+export const SourceDeleted = z.object({}).strict();
+
+/** An inbound request the source refused: why, under which scheme; never the signature or secret. */
+export const SignatureRejected = z
+  .object({
+    reason: SignatureRejectionReason,
+    scheme: SourceScheme,
+    /** The provider's delivery id, for a replayed (validly signed) request. */
+    deliveryId: z.string().optional(),
+  })
+  .strict();
+
+const SourceEventSchemas = {
+  "source.created": SourceCreated,
+  "source.updated": SourceUpdated,
+  "source.deleted": SourceDeleted,
+  "signature.rejected": SignatureRejected,
+} as const;
+
+// --- end of inbound sources ---
+
 /** Every event type with the schema of its `data`. */
 export const EventSchemas = {
   "tenant.created": TenantCreated,
@@ -229,6 +277,7 @@ export const EventSchemas = {
   "replay.requested": ReplayRequested,
   "replay.completed": ReplayCompleted,
   "replay.failed": ReplayFailed,
+  ...SourceEventSchemas,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;

@@ -64,3 +64,16 @@ export {
 } from "./signing/standard-webhooks.js";
 
 export { REDACTED, redact, redactObject, SECRET_KEY_PATTERN, type RedactOptions } from "./redaction/redact.js";
+
+export {
+  applySourceChanges,
+  assertValidSource,
+  sourceDecider,
+  type SourceChanges,
+  type SourceCommand,
+  type SourceEvent,
+  type SourceRecord,
+  type SourceState,
+} from "./source/source.js";
+export { DEFAULT_TOLERANCE_SECONDS, verifyInbound, type InboundRequest, type Verification, type VerifyInput } from "./inbound/verify.js";
+export { describeInbound, fallbackEventType, type InboundMessage } from "./inbound/describe.js";

@@ -39,3 +39,4 @@ export {
   type TimeRange,
 } from "./read-models/deliveries-queries.js";
 export { listAudit, AuditRow } from "./read-models/audit.js";
+export { listSources, getSource, SourceRow } from "./read-models/sources.js";

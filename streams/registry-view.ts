@@ -2,6 +2,7 @@ import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstr
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
+import { sourceDecider, type SourceState } from "../domain/source/source.js";
 import { tenantDecider, type TenantState } from "../domain/tenant/tenant.js";
 import { toDomainEvent } from "./event-store.js";
 import type { Topology } from "./topology.js";
@@ -23,6 +24,15 @@ export interface EndpointView {
   state: Exclude<EndpointState, { status: "absent" }>;
 }
 
+/** An inbound source as it stands now (deleted ones included, so they answer 404 rather than be looked up again). */
+export interface SourceView {
+  sourceId: string;
+  tenantId: string;
+  createdAt: string;
+  updatedAt: string;
+  state: Exclude<SourceState, { status: "absent" }>;
+}
+
 export interface ApiKeyView {
   keyId: string;
   tenantId: string;
@@ -30,7 +40,7 @@ export interface ApiKeyView {
 }
 
 /**
- * The registry (tenants, API keys, endpoints) folded in memory from the `cmd` branch, in stream
+ * The registry (tenants, API keys, endpoints, inbound sources) folded in memory from the `cmd` branch, in stream
  * order, with an ordered consumer. `waitFor(seq)` makes reads causal: once the view has applied
  * sequence N, it holds every registry change stored before N, and `endpointsAsOf(tenant, N)`
  * answers exactly as the registry stood then.
@@ -48,6 +58,7 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
   const apiKeys = new Map<string, ApiKeyView>();
   const keyIdByHash = new Map<string, string>();
   const endpoints = new Map<string, Map<string, EndpointVersion[]>>();
+  const sources = new Map<string, SourceView>();
   const waiters = new Set<{ seq: number; resolve: () => void }>();
   let appliedSeq = 0;
   let stopConsuming: (() => Promise<unknown>) | undefined;
@@ -72,8 +83,19 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
     keyIdByHash.set(state.keyHash, envelope.aggregateId);
   }
 
+  function applySource(envelope: Envelope): void {
+    const key = `${envelope.tenantId}/${envelope.aggregateId}`;
+    const previous = sources.get(key);
+    const state = sourceDecider.evolve(previous?.state ?? sourceDecider.initialState(), toDomainEvent(envelope) as never);
+    if (state.status === "absent") return;
+    // A refused request is recorded on the source but does not change it.
+    const updatedAt = envelope.type === "signature.rejected" ? (previous?.updatedAt ?? envelope.occurredAt) : envelope.occurredAt;
+    sources.set(key, { sourceId: envelope.aggregateId, tenantId: envelope.tenantId, createdAt: previous?.createdAt ?? envelope.occurredAt, updatedAt, state });
+  }
+
   function apply(message: JsMsg): void {
     const aggregateType = message.headers?.get(EVENT_HEADERS.aggregateType);
+    if (aggregateType === "source") applySource(message.json<Envelope>());
     if (aggregateType === "tenant" || aggregateType === "apikey" || aggregateType === "endpoint") {
       const envelope = message.json<Envelope>();
       if (aggregateType === "tenant") {
@@ -171,6 +193,8 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
     openCircuits,
     appliedSeq: () => appliedSeq,
     tenant: (tenantId: string) => tenants.get(tenantId),
+    /** The inbound source as it stands now. */
+    source: (tenantId: string, sourceId: string) => sources.get(`${tenantId}/${sourceId}`),
     /** The endpoint as it stands now. */
     endpoint: (tenantId: string, endpointId: string) => toView(tenantId, endpointId, endpoints.get(tenantId)?.get(endpointId)?.at(-1)),
     apiKeyByHash: (keyHash: string) => {

@@ -7,7 +7,7 @@ import { decideFanout, type RoutableEndpoint } from "../routing/fanout.js";
 
 /** Commands the message aggregate accepts. */
 export type MessageCommand =
-  | { type: "ReceiveMessage"; eventType: string; payload: Record<string, unknown>; eventId?: string }
+  | { type: "ReceiveMessage"; eventType: string; payload: Record<string, unknown>; eventId?: string; sourceId?: string }
   | { type: "DecideRouting"; messageId: string; registrySeq: number; endpoints: readonly RoutableEndpoint[] };
 
 type Received = EventData<"message.received">;
@@ -26,8 +26,8 @@ const decide = (command: MessageCommand, state: MessageState): MessageEvent[] =>
     case "ReceiveMessage": {
       // Idempotent: the same message id received again (a retried append) is already stored.
       if (state.status !== "absent") return [];
-      const { eventType, payload, eventId } = command;
-      return [{ type: "message.received", data: compact({ eventType, payload, eventId }) }];
+      const { eventType, payload, eventId, sourceId } = command;
+      return [{ type: "message.received", data: compact({ eventType, payload, eventId, sourceId }) }];
     }
     case "DecideRouting": {
       if (state.status === "absent") throw new DomainError("not_found", "message not found");

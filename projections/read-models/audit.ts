@@ -4,7 +4,7 @@ import type { Database, Tx } from "../db.js";
 import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 /**
- * Every registry-changing event and every DLQ replay is audited: who did what, when, with which
+ * Every registry-changing event (inbound sources included) and every DLQ replay is audited: who did what, when, with which
  * request id. The deliveries a replay names are many: the audit keeps their count, not the ids.
  */
 export const auditEventTypes = [
@@ -19,6 +19,9 @@ export const auditEventTypes = [
   "replay.requested",
   "replay.completed",
   "replay.failed",
+  "source.created",
+  "source.updated",
+  "source.deleted",
 ] as const;
 
 /** Fields never copied into `changes`, even though events hold them only encrypted or hashed. */

@@ -6,6 +6,7 @@ import { endpointsReadModel } from "./endpoints.js";
 import { messagesReadModel } from "./messages.js";
 import { replaysReadModel } from "./replays.js";
 import type { KnownEnvelope, ReadModel } from "./shared.js";
+import { sourcesReadModel } from "./sources.js";
 import { tenantsReadModel } from "./tenants.js";
 
 /** Every read model the projector maintains, in the order each event is applied to them. */
@@ -16,6 +17,7 @@ export const readModels: readonly ReadModel[] = [
   messagesReadModel,
   deliveriesReadModel,
   replaysReadModel,
+  sourcesReadModel,
   auditReadModel,
 ];
 
@@ -30,6 +32,7 @@ export const readModelTables = [
   "dlq_entries",
   "replays",
   "audit_log",
+  "sources",
 ] as const;
 
 /** Applies one event (at stream sequence `seq`) to every read model that handles its type. */

@@ -3,7 +3,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import { authPlugin } from "./auth.js";
 import type { ApiDeps } from "./deps.js";
 import { registerDocs } from "./docs.js";
-import { createEventIdClaims, type EventIdClaims } from "./event-ids.js";
+import { createEventIdClaims, openClaims, type EventIdClaims } from "./event-ids.js";
 import { createErrorHandler, notFoundHandler } from "./error-handler.js";
 import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin, RequestLogController } from "./plumbing.js";
@@ -11,9 +11,12 @@ import { createReadModels } from "./read-models.js";
 import { createReadiness } from "./readiness.js";
 import { deliveryRoutes } from "./routes/deliveries.js";
 import { healthRoutes } from "./routes/health.js";
+import { inboundRoutes, INBOUND_REPLAY_TTL_MS } from "./routes/inbound.js";
 import { ingestRoutes } from "./routes/ingest.js";
 import { registryReadRoutes } from "./routes/registry-reads.js";
 import { registryRoutes } from "./routes/registry.js";
+import { sourceReadRoutes } from "./routes/sources-reads.js";
+import { sourceRoutes } from "./routes/sources.js";
 import { createReplayReads, replayRoutes } from "./routes/replay.js";
 import { tenantRoutes } from "./routes/tenants.js";
 import { testSendRoutes } from "./routes/test-send.js";
@@ -49,6 +52,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const readiness = deps.readiness ?? createReadiness({ nc: deps.streams?.nc, readModels, probes: deps.probes, lag: deps.readyLag });
   const metrics = deps.metrics ?? createMetrics();
   const eventIds = deps.eventIds ?? (await openEventIds(deps));
+  const inboundDeliveries = deps.inboundDeliveries ?? (await openInboundDeliveries(deps));
 
   await registerDocs(app as unknown as FastifyInstance);
   await app.register(plumbingPlugin);
@@ -62,10 +66,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(deliveryRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
+  await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
+  await app.register(sourceReadRoutes, { readModels });
+  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, now, metrics });
   return app as unknown as FastifyInstance;
 }
 
 function openEventIds({ streams, topology }: ApiDeps): Promise<EventIdClaims> {
   if (!streams) throw new Error("buildApp needs `streams` (or an `eventIds` port) for ingest dedupe");
   return createEventIdClaims(streams.nc, topology);
+}
+
+function openInboundDeliveries({ streams, topology }: ApiDeps): Promise<EventIdClaims> {
+  if (!streams) throw new Error("buildApp needs `streams` (or an `inboundDeliveries` port) for inbound replay protection");
+  return openClaims(streams.nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS);
 }

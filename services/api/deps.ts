@@ -33,7 +33,7 @@ export interface ReadinessProbes {
 }
 
 /** The registry view, as far as the api reads it. */
-export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpoint" | "waitFor">;
+export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpoint" | "source" | "waitFor">;
 
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
@@ -47,6 +47,8 @@ export interface ApiDeps {
   streams?: Pick<Streams, "nc">;
   /** The ingest `eventId` dedupe; defaults to the KV bucket of `createEventIdClaims(streams.nc)`. */
   eventIds?: EventIdClaims;
+  /** Inbound sources' provider delivery ids, each accepted once; defaults to the KV bucket `<PREFIX>_INBOUND_DELIVERIES`. */
+  inboundDeliveries?: EventIdClaims;
   secretBox: SecretBox;
   logger: Logger;
   topology: Topology;

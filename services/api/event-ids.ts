@@ -27,8 +27,16 @@ const WRONG_LAST_SEQUENCE = 10071;
 const keyOf = (tenantId: string, eventId: string) => `${tenantId}.${createHash("sha256").update(eventId).digest("hex")}`;
 
 /** Opens (creating when absent) the KV bucket `<PREFIX>_EVENT_IDS`; call once at startup. */
-export async function createEventIdClaims(nc: NatsConnection, topology: Topology): Promise<EventIdClaims> {
-  const kv = await new Kvm(nc).create(topology.bucketName("event_ids"), { ttl: EVENT_ID_TTL_MS });
+export function createEventIdClaims(nc: NatsConnection, topology: Topology): Promise<EventIdClaims> {
+  return openClaims(nc, topology, "event_ids", EVENT_ID_TTL_MS);
+}
+
+/**
+ * Claims of the same kind in the KV bucket `<PREFIX>_<PURPOSE>`, remembered for `ttlMs` (the
+ * inbound sources' provider delivery ids use one of their own).
+ */
+export async function openClaims(nc: NatsConnection, topology: Topology, purpose: string, ttlMs: number): Promise<EventIdClaims> {
+  const kv = await new Kvm(nc).create(topology.bucketName(purpose), { ttl: ttlMs });
   return { claim: (tenantId, eventId, messageId) => claim(kv, keyOf(tenantId, eventId), messageId) };
 }
 

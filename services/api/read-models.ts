@@ -2,9 +2,11 @@ import { sql } from "slonik";
 import {
   getDelivery,
   getEndpoint,
+  getSource,
   listDeliveries,
   listDlq,
   listEndpoints,
+  listSources,
   waitForSeq,
   type Database,
   type DeliveryDetail,
@@ -15,6 +17,7 @@ import {
   type EndpointRow,
   type Page,
   type PageRequest,
+  type SourceRow,
 } from "../../projections/index.js";
 
 /** What the api reads from the Postgres read models: every query scoped to one tenant. */
@@ -24,6 +27,8 @@ export interface ReadModels {
   listDeliveries(tenantId: string, filter: DeliveryFilter): Promise<Page<DeliveryRow>>;
   getDelivery(tenantId: string, id: string): Promise<DeliveryDetail | null>;
   listDlq(tenantId: string, filter: DlqFilter): Promise<Page<DlqRow>>;
+  listSources(tenantId: string, page: PageRequest): Promise<Page<SourceRow>>;
+  getSource(tenantId: string, id: string): Promise<SourceRow | null>;
   /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
   waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
   /** Answers when Postgres does. */
@@ -37,6 +42,8 @@ export function createReadModels(db: Database): ReadModels {
     listDeliveries: (tenantId, filter) => listDeliveries(db, tenantId, filter),
     getDelivery: (tenantId, id) => getDelivery(db, tenantId, id),
     listDlq: (tenantId, filter) => listDlq(db, tenantId, filter),
+    listSources: (tenantId, page) => listSources(db, tenantId, page),
+    getSource: (tenantId, id) => getSource(db, tenantId, id),
     waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
     ping: async () => {
       await db.query(sql.unsafe`SELECT 1`);

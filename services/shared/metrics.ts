@@ -143,6 +143,10 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     deliveryLatency,
     retries,
     httpRequestDuration,
+    /** Counts one inbound request refused by its source's signature check (replays included). */
+    signatureRejected(scheme: string): void {
+      signatureFailures.inc({ scheme });
+    },
     /** Records one delivery attempt in the attempt, duration, retry and latency metrics. */
     attemptRecorded(attempt: AttemptObservation): void {
       deliveryAttempts.inc({ outcome: attempt.outcome, status_class: statusClass(attempt.statusCode) });

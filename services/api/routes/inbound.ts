@@ -1,0 +1,112 @@
+import type { FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { prefixedId } from "../../../contracts/common.js";
+import type { SignatureRejectionReason, SourceScheme } from "../../../contracts/inbound.js";
+import { IngestOut } from "../../../contracts/http/ingest.js";
+import { InboundParams } from "../../../contracts/http/sources.js";
+import { describeInbound, slackChallenge, type InboundMessage } from "../../../domain/inbound/describe.js";
+import { verifyInbound } from "../../../domain/inbound/verify.js";
+import { messageDecider } from "../../../domain/message/message.js";
+import { sourceDecider } from "../../../domain/source/source.js";
+import { ConcurrencyError, type AggregateRef, type CommandContext } from "../../../streams/event-store.js";
+import { newId, newUlid } from "../../shared/ids.js";
+import type { Metrics } from "../../shared/metrics.js";
+import type { ApiDeps } from "../deps.js";
+import type { EventIdClaims } from "../event-ids.js";
+import * as E from "../errors.js";
+import { withSeq } from "../plumbing.js";
+import { errorResponses } from "./shared.js";
+
+/** How long a provider's delivery id is remembered: a replay within it is refused (beyond the timestamp tolerance). */
+export const INBOUND_REPLAY_TTL_MS = 7 * 24 * 3600 * 1000;
+
+type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { deliveries: EventIdClaims; now: () => Date; metrics: Metrics };
+type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
+const TenantId = prefixedId("tenant");
+const SourceId = prefixedId("source");
+
+/**
+ * `POST /v1/inbound/{tenantId}/{sourceId}`: a provider's webhook, authenticated by its signature
+ * over the exact bytes received, accepted once per provider delivery id, then stored as a message
+ * exactly like ingest (202 only after JetStream acked it). Refusals are 401 and a `signature.rejected`
+ * event on the source.
+ */
+export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, now, metrics }) => {
+  // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+  /** The source if it exists and is live; everything else is the same bare 404. */
+  async function liveSource(tenantId: string, sourceId: string) {
+    if (!TenantId.safeParse(tenantId).success || !SourceId.safeParse(sourceId).success) throw E.notFound();
+    const ref = { tenantId, aggregateType: "source" as const, aggregateId: sourceId };
+    // Created a moment ago through another api process: the store has it before this view does.
+    const state = view.source(tenantId, sourceId)?.state ?? (await store.load(ref, sourceDecider, { fresh: true })).state;
+    if (state.status !== "active") throw E.notFound();
+    return { ref, state };
+  }
+
+  /** Stores the message once per delivery id; null when that delivery was already stored (a replay). */
+  async function accept(tenantId: string, sourceId: string, message: InboundMessage, context: CommandContext) {
+    const claim = await deliveries.claim(tenantId, `${sourceId}\n${message.deliveryId}`, newId("message"));
+    const ref = { tenantId, aggregateType: "message" as const, aggregateId: claim.messageId };
+    // Claimed earlier: a replay, unless that request died before storing its message.
+    if (!claim.fresh && (await store.load(ref, messageDecider, { fresh: true })).state.status !== "absent") return null;
+    const { eventType, payload, deliveryId } = message;
+    const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId: deliveryId, sourceId }, messageDecider.initialState());
+    try {
+      const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: claim.messageId, context });
+      return { messageId: claim.messageId, lastSeq };
+    } catch (error) {
+      // A concurrent request with the same delivery id stored it first.
+      if (error instanceof ConcurrencyError) return null;
+      throw error;
+    }
+  }
+
+  /** Counts, logs and records a refused request, then answers 401 (which stands even if the record fails). */
+  async function refuse(request: FastifyRequest, ref: AggregateRef, scheme: SourceScheme, rejected: Rejection, context: CommandContext): Promise<never> {
+    metrics.signatureRejected(scheme);
+    const fields = { tenantId: ref.tenantId, sourceId: ref.aggregateId, scheme, reason: rejected.reason };
+    request.log.warn(fields, "inbound request refused");
+    try {
+      await store.handle(ref, sourceDecider, { type: "RejectSignature", ...rejected }, { causeId: `${ref.aggregateId}.rejected.${newUlid()}`, context });
+    } catch (error) {
+      request.log.error({ ...fields, err: error }, "could not record a refused inbound request");
+    }
+    throw E.unauthorized("the request's signature did not verify");
+  }
+
+  app.post("/v1/inbound/:tenantId/:sourceId", {
+    config: { scope: null },
+    schema: {
+      tags: ["inbound"],
+      summary: "Receive a provider's webhook, verified by the source's signing scheme",
+      params: InboundParams,
+      response: {
+        200: z.object({ challenge: z.string() }).describe("Slack's URL verification handshake, answered"),
+        202: IngestOut,
+        ...errorResponses(400, 401, 404, 413, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const { tenantId, sourceId } = request.params;
+    const { ref, state } = await liveSource(tenantId, sourceId);
+    const at = now();
+    const context: CommandContext = { correlationId: request.id, causationId: null, actor: { kind: "system", id: `inbound:${sourceId}` }, now: at };
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const { scheme, hmac, eventTypeFrom } = state;
+
+    const verdict = verifyInbound({ scheme, hmac, secret: secretBox.decrypt(state.secret), request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) } });
+    if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
+
+    const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
+    const challenge = slackChallenge(scheme, message.payload);
+    if (challenge !== undefined) return reply.status(200).send({ challenge });
+    const accepted = await accept(tenantId, sourceId, message, context);
+    if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
+    request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
+    return withSeq(reply, accepted.lastSeq).status(202).send({ messageId: accepted.messageId, status: "accepted" as const });
+  });
+};
