@@ -3,6 +3,7 @@ import {
   getDelivery,
   getEndpoint,
   listDeliveries,
+  listApiKeys,
   listDlq,
   listEndpoints,
   waitForSeq,
@@ -11,6 +12,7 @@ import {
   type DeliveryFilter,
   type DeliveryRow,
   type DlqFilter,
+  type ApiKeyRow,
   type DlqRow,
   type EndpointRow,
   type Page,
@@ -24,6 +26,8 @@ export interface ReadModels {
   listDeliveries(tenantId: string, filter: DeliveryFilter): Promise<Page<DeliveryRow>>;
   getDelivery(tenantId: string, id: string): Promise<DeliveryDetail | null>;
   listDlq(tenantId: string, filter: DlqFilter): Promise<Page<DlqRow>>;
+  /** The tenant's API keys (never the keys or their hashes), with when each was last used. */
+  listApiKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKeyRow>>;
   /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
   waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
   /** Answers when Postgres does. */
@@ -37,6 +41,7 @@ export function createReadModels(db: Database): ReadModels {
     listDeliveries: (tenantId, filter) => listDeliveries(db, tenantId, filter),
     getDelivery: (tenantId, id) => getDelivery(db, tenantId, id),
     listDlq: (tenantId, filter) => listDlq(db, tenantId, filter),
+    listApiKeys: (tenantId, page) => listApiKeys(db, tenantId, page),
     waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
     ping: async () => {
       await db.query(sql.unsafe`SELECT 1`);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../services/shared/config.js";
 import { createLogger } from "../../services/shared/logger.js";
@@ -51,7 +52,10 @@ export async function startTestPlatform(env: Record<string, string> = {}, deps: 
   };
 }
 
-/** A small JSON client for the platform's api. */
+/**
+ * A small JSON client for the platform's api. Every POST, PATCH and DELETE carries a fresh
+ * Idempotency-Key (registry mutations require one) unless `headers` names its own.
+ */
 export function apiClient(baseUrl: string, credentials: { token: string; tenantId?: string }) {
   return async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${baseUrl}${path}`, {
@@ -60,6 +64,7 @@ export function apiClient(baseUrl: string, credentials: { token: string; tenantI
         authorization: `Bearer ${credentials.token}`,
         ...(credentials.tenantId ? { "x-tenant-id": credentials.tenantId } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(["POST", "PATCH", "DELETE"].includes(method.toUpperCase()) ? { "idempotency-key": randomUUID() } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
