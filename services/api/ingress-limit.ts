@@ -51,7 +51,8 @@ export const chunkSize = (bucket: TokenBucket): number =>
  * in one KV record per tenant (`<PREFIX>_INGRESS`, `{tokens, atMs}`), and each process takes tokens
  * from it in small chunks (~50 ms of refill), changing it only by compare-and-set on the record's
  * revision (`update(key, value, revision)`; a lost race re-reads and tries again). A process spends
- * its chunk locally and drops what is left after {@link LEASE_TTL_MS}. Every admitted request was
+ * its chunk locally and drops what is left after {@link LEASE_TTL_MS}; when more requests are waiting
+ * than a chunk holds, the lease is cut for all of them (they spend it at once). Every admitted request was
  * taken from the shared bucket first, so all processes together never admit more than capacity +
  * refill × time (clock skew aside: `atMs` never moves backwards); they admit less by at most the
  * chunks that expire unspent, N × chunk per second at worst, a few percent of the rate.
@@ -61,6 +62,8 @@ export async function createIngressLimiter(nc: NatsConnection, topology: Topolog
   const leases = new Map<string, Lease>();
   const inflight = new Map<string, Promise<Lease | number>>();
   const known = new Map<string, Seen>();
+  /** Requests of a tenant waiting for the next lease: it is cut big enough for all of them. */
+  const waiting = new Map<string, number>();
   let serial = 0;
 
   /** Cuts a chunk from the shared bucket: the lease, or (none free) the ms until a token is. */
@@ -69,7 +72,7 @@ export async function createIngressLimiter(nc: NatsConnection, topology: Topolog
       const seen = attempt === 0 ? known.get(tenantId) : await read(kv, tenantId);
       const at = Math.max(nowMs, seen?.level?.atMs ?? 0);
       const level = levelAt(bucket, seen?.level, at);
-      const grant = Math.min(chunkSize(bucket), Math.floor(level.tokens));
+      const grant = Math.min(Math.max(chunkSize(bucket), waiting.get(tenantId) ?? 0), Math.floor(level.tokens));
       if (grant < 1) {
         if (attempt === 0 && seen) continue; // our copy may be stale: look again before refusing
         return Math.ceil(((1 - level.tokens) / bucket.refillPerSecond) * 1000);
@@ -108,7 +111,14 @@ export async function createIngressLimiter(nc: NatsConnection, topology: Topolog
         cutting = lease(tenantId, bucket, nowMs).finally(() => inflight.delete(tenantId));
         inflight.set(tenantId, cutting);
       }
-      const result = await cutting;
+      waiting.set(tenantId, (waiting.get(tenantId) ?? 0) + 1);
+      let result: Lease | number;
+      try {
+        result = await cutting;
+      } finally {
+        // Counted down in this request's own continuation, so the next lease still sees who waits.
+        waiting.set(tenantId, (waiting.get(tenantId) ?? 1) - 1);
+      }
       if (typeof result === "number") return decision(false, bucket, 0, result);
       // A newer lease replaces an older one: what the older still held is dropped, never added up.
       if ((leases.get(tenantId)?.serial ?? 0) < result.serial) leases.set(tenantId, result);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import type { TokenBucket } from "../../contracts/common.js";
 import type { RegistryPort } from "./deps.js";
@@ -24,8 +24,6 @@ function rateLimitHeaders(decision: IngressDecision): Record<string, string> {
   };
 }
 
-const setHeaders = (reply: FastifyReply, headers: Record<string, string>) => reply.headers(headers);
-
 /**
  * Spends one token of the tenant's ingress bucket (its `limits.ingress`, else the platform's) on
  * each request of an `ingressLimited` route, after authentication and before the body is read.
@@ -40,7 +38,7 @@ export const ingressPlugin = fp<{ limiter: IngressLimiter; view: Pick<RegistryPo
       const decision = await limiter.take(tenantId, bucket);
       const headers = rateLimitHeaders(decision);
       if (!decision.allowed) throw E.rateLimited(decision.retryAfterSeconds, headers);
-      setHeaders(reply, headers);
+      reply.headers(headers);
     });
   },
   { name: "zen-ingress-limit", dependencies: ["zen-auth"] },
