@@ -52,9 +52,12 @@ export async function startTestPlatform(env: Record<string, string> = {}, deps: 
   };
 }
 
+/** Routes whose mutations require an Idempotency-Key (API.md "Conventions"); DLQ replay names its own. */
+const KEY_REQUIRED = /^\/v1\/webhooks\/(registry|sources)(\/|$)/;
+
 /**
- * A small JSON client for the platform's api. Every POST, PATCH and DELETE carries a fresh
- * Idempotency-Key (registry mutations require one) unless `headers` names its own.
+ * A small JSON client for the platform's api. Registry and source mutations carry a fresh
+ * Idempotency-Key, as they must, unless `headers` names its own; other calls send only what they are given.
  */
 export function apiClient(baseUrl: string, credentials: { token: string; tenantId?: string }) {
   return async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -64,7 +67,7 @@ export function apiClient(baseUrl: string, credentials: { token: string; tenantI
         authorization: `Bearer ${credentials.token}`,
         ...(credentials.tenantId ? { "x-tenant-id": credentials.tenantId } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
-        ...(["POST", "PATCH", "DELETE"].includes(method.toUpperCase()) ? { "idempotency-key": randomUUID() } : {}),
+        ...(method.toUpperCase() !== "GET" && KEY_REQUIRED.test(path) ? { "idempotency-key": randomUUID() } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
