@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { BENCH_INGRESS } from "./lib/api.js";
 import { ADMIN_TOKEN, ROOT, RUN_ID } from "./lib/env.js";
 import { machineFacts } from "./lib/machine.js";
 import { parseOptions } from "./lib/options.js";
@@ -54,7 +55,7 @@ async function main(): Promise<number> {
   const machine = await machineFacts();
   log(`run ${RUN_ID}: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`);
   log(`${options.runs} run(s)${options.quick ? ", quick" : ""}: ${[...selection.ceilings, ...selection.scenarios].map((s) => s.name).join(", ")}`);
-  log("ingress limits: the platform has no per-tenant rate limiting yet, so there is none to raise above the offered load");
+  log(`ingress limits: every bench tenant's ingress bucket is raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}), above any offered load`);
 
   const receiver = await startHelper<{ url: string; port: number }>("receiver", "procs/receiver.ts");
   const outcomes = new Map<string, Outcome>();
@@ -104,7 +105,7 @@ async function main(): Promise<number> {
     machine,
     options: { ...options, adminToken: ADMIN_TOKEN.replace(/.(?=.{4})/g, "*") },
     durationS: Math.round((Date.now() - started) / 1000),
-    notes: ["ingress limits: the platform has no per-tenant rate limiting yet; nothing to raise above the offered load"],
+    notes: [`ingress limits: bench tenants raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}) through PUT /v1/tenants/{id}/limits`],
     scenarios: reports,
     profiles: profileSummaries.map((s) => ({ ...s, file: s.file.replace(`${ROOT}`, "") })),
   }, tag);

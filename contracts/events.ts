@@ -52,6 +52,12 @@ export const ApiKeyCreated = z
 
 export const ApiKeyRevoked = z.object({}).strict();
 
+/**
+ * The key authenticated a request. Recorded at most once an hour per key and api process, so
+ * `lastUsedAt` is accurate to the hour and costs nothing per request.
+ */
+export const ApiKeyUsed = z.object({ usedAt: z.string() }).strict();
+
 export const EndpointRegistered = z
   .object({
     url: z.string(),
@@ -259,6 +265,7 @@ export const EventSchemas = {
   "tenant.limits_set": TenantLimitsSet,
   "apikey.created": ApiKeyCreated,
   "apikey.revoked": ApiKeyRevoked,
+  "apikey.used": ApiKeyUsed,
   "endpoint.registered": EndpointRegistered,
   "endpoint.updated": EndpointUpdated,
   "endpoint.disabled": EndpointDisabled,

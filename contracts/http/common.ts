@@ -27,6 +27,7 @@ export const ErrorCode = z.enum([
   "idempotency_key_in_use",
   "duplicate_event",
   "payload_too_large",
+  "headers_too_large",
   "unsupported_media_type",
   "unprocessable",
   "rate_limited",

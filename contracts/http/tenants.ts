@@ -46,6 +46,20 @@ export const ApiKeyOut = z
   .describe("A created API key, with the key shown this once");
 export type ApiKeyOut = z.infer<typeof ApiKeyOut>;
 
+/** One key in `GET /v1/tenants/{tenantId}/api-keys`: never the key nor its hash. */
+export const ApiKeyListItem = z
+  .object({
+    id: prefixedId("apikey"),
+    name: z.string(),
+    scopes: z.array(z.string()),
+    keyPrefix: z.string().describe("The key's first characters"),
+    createdAt: Timestamp,
+    revokedAt: Timestamp.nullable(),
+    lastUsedAt: Timestamp.nullable().describe("When the key last authenticated a request, to the hour; null if never"),
+  })
+  .describe("An API key as listed");
+export type ApiKeyListItem = z.infer<typeof ApiKeyListItem>;
+
 /** `PUT /v1/tenants/{tenantId}/limits` body: the limits to change; `null` removes one. */
 export const TenantLimitsIn = z
   .object({

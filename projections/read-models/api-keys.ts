@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Database, Tx } from "../db.js";
 import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
-export const apiKeyEventTypes = ["apikey.created", "apikey.revoked"] as const;
+export const apiKeyEventTypes = ["apikey.created", "apikey.revoked", "apikey.used"] as const;
 
 /** An API key as listed: never the key nor its hash, only the display prefix. */
 export const ApiKeyRow = z.object({
@@ -13,6 +13,7 @@ export const ApiKeyRow = z.object({
   keyPrefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
 });
 export type ApiKeyRow = z.infer<typeof ApiKeyRow>;
 
@@ -32,6 +33,12 @@ export async function applyApiKeyEvent(tx: Tx, envelope: KnownEnvelope, seq: num
         UPDATE api_keys SET revoked_at = ${envelope.occurredAt}::timestamptz, last_seq = ${seq}
         WHERE id = ${envelope.aggregateId} AND last_seq < ${seq}`);
       return;
+    case "apikey.used":
+      // Uses only move forward; the checkpoint makes a redelivered event a no-op anyway.
+      await tx.query(sql.unsafe`
+        UPDATE api_keys SET last_used_at = GREATEST(last_used_at, ${envelope.data.usedAt}::timestamptz), last_seq = ${seq}
+        WHERE id = ${envelope.aggregateId} AND last_seq < ${seq}`);
+      return;
     default:
       return;
   }
@@ -39,7 +46,8 @@ export async function applyApiKeyEvent(tx: Tx, envelope: KnownEnvelope, seq: num
 
 export const apiKeysReadModel: ReadModel = { name: "api_keys", handles: apiKeyEventTypes, apply: applyApiKeyEvent };
 
-const columns = sql.fragment`id, name, scopes, key_prefix AS "keyPrefix", created_at AS "createdAt", revoked_at AS "revokedAt"`;
+const columns = sql.fragment`id, name, scopes, key_prefix AS "keyPrefix", created_at AS "createdAt", revoked_at AS "revokedAt",
+  last_used_at AS "lastUsedAt"`;
 
 /** The tenant's API keys, revoked ones included, newest first. */
 export async function listApiKeys(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<ApiKeyRow>> {

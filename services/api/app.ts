@@ -3,8 +3,14 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import { authPlugin } from "./auth.js";
 import type { ApiDeps } from "./deps.js";
 import { registerDocs } from "./docs.js";
-import { createEventIdClaims, openClaims, type EventIdClaims } from "./event-ids.js";
+import { createEventIdClaims, openClaims } from "./event-ids.js";
 import { createErrorHandler, notFoundHandler } from "./error-handler.js";
+import { clientErrorHandler, DEFAULT_MAX_HEADER_BYTES, registerHardening } from "./hardening.js";
+import { createIdempotencyStore } from "./idempotency-store.js";
+import { idempotencyPlugin } from "./idempotency.js";
+import { createIngressLimiter } from "./ingress-limit.js";
+import { ingressPlugin } from "./ingress-plugin.js";
+import { createKeyUsage } from "./key-usage.js";
 import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin, RequestLogController } from "./plumbing.js";
 import { createReadModels } from "./read-models.js";
@@ -37,6 +43,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     bodyLimit: deps.config.maxBodyBytes,
     return503OnClosing: true,
+    // Oversized request headers get a 431 in the one error shape (`clientErrorHandler`).
+    http: { maxHeaderSize: deps.config.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
+    clientErrorHandler,
     // One line per request instead of fastify's two, with the tenant and the route.
     logController: new RequestLogController(),
   }).withTypeProvider<ZodTypeProvider>();
@@ -51,15 +60,21 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const readModels = deps.readModels ?? createReadModels(deps.db);
   const readiness = deps.readiness ?? createReadiness({ nc: deps.streams?.nc, readModels, probes: deps.probes, lag: deps.readyLag });
   const metrics = deps.metrics ?? createMetrics();
-  const eventIds = deps.eventIds ?? (await openEventIds(deps));
-  const inboundDeliveries = deps.inboundDeliveries ?? (await openInboundDeliveries(deps));
+  const eventIds = deps.eventIds ?? (await openKv(deps, "ingest dedupe", createEventIdClaims));
+  const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", createIdempotencyStore));
+  const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
+  const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
+  const inboundDeliveries = deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));
 
+  await registerHardening(app as unknown as FastifyInstance, deps.config.corsOrigins ?? []);
   await registerDocs(app as unknown as FastifyInstance);
   await app.register(plumbingPlugin);
   await app.register(metricsPlugin, { metrics });
-  await app.register(authPlugin, { config: deps.config, store: deps.store, view: deps.view });
+  await app.register(authPlugin, { config: deps.config, store: deps.store, view: deps.view, jwt: deps.jwt, keyUsage, now });
+  await app.register(ingressPlugin, { limiter: ingress, view: deps.view, defaults: deps.config.ingress });
+  await app.register(idempotencyPlugin, { store: idempotency });
   await app.register(healthRoutes, { readiness, migrationsApplied: deps.migrationsApplied ?? (() => migrationsApplied(deps.db)) });
-  await app.register(tenantRoutes, { store: deps.store, view: deps.view, now });
+  await app.register(tenantRoutes, { store: deps.store, view: deps.view, now, readModels });
   await app.register(ingestRoutes, { store: deps.store, eventIds, now, metrics, tracing: deps.tracing });
   await app.register(registryRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(registryReadRoutes, { readModels });
@@ -72,12 +87,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   return app as unknown as FastifyInstance;
 }
 
-function openEventIds({ streams, topology }: ApiDeps): Promise<EventIdClaims> {
-  if (!streams) throw new Error("buildApp needs `streams` (or an `eventIds` port) for ingest dedupe");
-  return createEventIdClaims(streams.nc, topology);
+/** A default port over a NATS KV bucket; tests may hand in their own instead. */
+function openKv<T>({ streams, topology }: ApiDeps, what: string, open: (nc: NonNullable<ApiDeps["streams"]>["nc"], topology: ApiDeps["topology"]) => Promise<T>): Promise<T> {
+  if (!streams) throw new Error(`buildApp needs \`streams\` (or the port) for ${what}`);
+  return open(streams.nc, topology);
 }
 
-function openInboundDeliveries({ streams, topology }: ApiDeps): Promise<EventIdClaims> {
-  if (!streams) throw new Error("buildApp needs `streams` (or an `inboundDeliveries` port) for inbound replay protection");
-  return openClaims(streams.nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS);
-}

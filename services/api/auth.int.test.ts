@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readAllEvents } from "../../test/support/nats.js";
 import { buildApp } from "./app.js";
 import { ADMIN_TOKEN, createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
@@ -111,5 +112,27 @@ describe("API keys", () => {
       const res = await h.call({ method: "DELETE", url: `/v1/tenants/${acme.tenantId}/api-keys/${keyId}` });
       expect(res.statusCode).toBe(404);
     }
+  });
+});
+
+describe("API key last use", () => {
+  it("is recorded (to the hour) and listed by GET /v1/tenants/{id}/api-keys, which never shows the key", async () => {
+    const fresh = await createTenantWithKey(h, ["webhooks:read"], "Initech");
+    const lastSeq = async () => String((await h.streams.jsm.streams.info(h.streams.topology.stream)).state.last_seq);
+    const before = await h.call({ method: "GET", url: `/v1/tenants/${fresh.tenantId}/api-keys`, headers: { "x-zen-min-seq": await lastSeq() } });
+    expect(before.statusCode).toBe(200);
+    expect(before.json().data).toEqual([expect.objectContaining({ id: fresh.keyId, lastUsedAt: null, revokedAt: null })]);
+    expect((await list(fresh.key, fresh.tenantId)).statusCode).toBe(200);
+    expect((await list(fresh.key, fresh.tenantId)).statusCode).toBe(200);
+    await h.deps.keyUsage?.settled();
+    const after = await h.call({ method: "GET", url: `/v1/tenants/${fresh.tenantId}/api-keys`, headers: { "x-zen-min-seq": await lastSeq() } });
+    const [row] = after.json().data;
+    const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+    expect(row.lastUsedAt).toBe(hour);
+    expect(after.body).not.toContain(fresh.key);
+    // One event for both uses within the hour.
+    const uses = (await readAllEvents(h.streams, h.streams.topology)).filter((e) => e.envelope.type === "apikey.used" && e.envelope.aggregateId === fresh.keyId);
+    expect(uses).toHaveLength(1);
+    expect((await h.call({ method: "GET", url: `/v1/tenants/${fresh.tenantId}/api-keys`, token: fresh.key })).statusCode).toBe(403);
   });
 });

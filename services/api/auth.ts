@@ -6,10 +6,17 @@ import { apiKeyDecider } from "../../domain/apikey/apikey.js";
 import { tenantDecider } from "../../domain/tenant/tenant.js";
 import type { ApiDeps } from "./deps.js";
 import * as E from "./errors.js";
+import { createJwtVerifier, looksLikeJwt, type JwtVerifier } from "./jwt.js";
+import type { KeyUsage } from "./key-usage.js";
 import { keyIdOf, safeEqual, sha256Hex } from "./keys.js";
 
-/** Who is calling: the platform operator (every scope, any tenant) or one tenant's API key. */
-export type Principal = { kind: "operator" } | { kind: "apikey"; keyId: string; tenantId: string; scopes: readonly Scope[] };
+/**
+ * Who is calling: the platform operator (any tenant; the admin token holds every scope, an operator
+ * JWT those of its `scope` claim, `admin` meaning all) or one tenant's API key.
+ */
+export type Principal =
+  | { kind: "operator"; id: string; scopes: readonly Scope[] | "all" }
+  | { kind: "apikey"; keyId: string; tenantId: string; scopes: readonly Scope[] };
 
 export interface AuthContext {
   principal: Principal;
@@ -31,7 +38,13 @@ declare module "fastify" {
   }
 }
 
-type AuthDeps = Pick<ApiDeps, "config" | "store" | "view">;
+type AuthDeps = Pick<ApiDeps, "config" | "store" | "view"> & {
+  /** Operator JWTs; defaults to one made from `config.jwt`, none when that is unset. */
+  jwt?: JwtVerifier;
+  /** Where key uses are recorded (`lastUsedAt`); none when absent. */
+  keyUsage?: KeyUsage;
+  now?: () => Date;
+};
 const TenantId = prefixedId("tenant");
 
 const bearer = (request: FastifyRequest): string | null => {
@@ -44,7 +57,6 @@ const headerValue = (request: FastifyRequest, name: string): string | null => {
   return typeof value === "string" && value.length > 0 ? value : null;
 };
 
-/** Resolves a bearer token to a principal, or throws 401. */
 /** Whether a tenant exists: the view knows it, or (created a moment ago elsewhere) the store does. */
 export async function tenantExists({ store, view }: Pick<AuthDeps, "store" | "view">, tenantId: string): Promise<boolean> {
   if (!TenantId.safeParse(tenantId).success) return false;
@@ -53,7 +65,8 @@ export async function tenantExists({ store, view }: Pick<AuthDeps, "store" | "vi
   return (await store.load(ref, tenantDecider, { fresh: true })).state.status === "active";
 }
 
-export function createAuthenticator({ config, store, view }: AuthDeps) {
+/** Resolves a bearer token to a principal, or throws 401. */
+export function createAuthenticator({ config, store, view, jwt }: AuthDeps) {
 
   /** The key's record from the view, or, for a key created a moment ago elsewhere, from the store. */
   async function findKey(token: string, tenantHeader: string | null) {
@@ -70,7 +83,12 @@ export function createAuthenticator({ config, store, view }: AuthDeps) {
   }
 
   async function principalOf(token: string, tenantHeader: string | null): Promise<Principal> {
-    if (config.adminToken !== undefined && safeEqual(token, config.adminToken)) return { kind: "operator" };
+    if (config.adminToken !== undefined && safeEqual(token, config.adminToken)) return { kind: "operator", id: "admin", scopes: "all" };
+    if (looksLikeJwt(token)) {
+      const operator = jwt ? await jwt(token) : null;
+      if (!operator) throw E.unauthorized();
+      return { kind: "operator", id: operator.id, scopes: operator.scopes.includes("admin") ? "all" : operator.scopes };
+    }
     const key = await findKey(token, tenantHeader);
     if (!key) throw E.unauthorized();
     if (key.state.status !== "active") throw E.unauthorized("this API key has been revoked");
@@ -82,7 +100,9 @@ export function createAuthenticator({ config, store, view }: AuthDeps) {
 
 /** Checks the credential, the tenant and the scope every route declares, before its body is read. */
 export const authPlugin = fp<AuthDeps>(async (app: FastifyInstance, deps) => {
-  const auth = createAuthenticator(deps);
+  const jwt = deps.jwt ?? (deps.config.jwt ? createJwtVerifier(deps.config.jwt) : undefined);
+  const auth = createAuthenticator({ ...deps, jwt });
+  const now = deps.now ?? (() => new Date());
   app.decorateRequest("auth", null);
   // Default deny: a route that forgot to declare its scope fails at startup, never serves openly.
   app.addHook("onRoute", (route) => {
@@ -98,14 +118,18 @@ export const authPlugin = fp<AuthDeps>(async (app: FastifyInstance, deps) => {
     const principal = await auth.principalOf(token, tenantHeader);
     const tenantId = tenantScoped ? tenantHeader : null;
     if (principal.kind === "operator") {
+      if (principal.scopes !== "all" && (scope === "admin" || !principal.scopes.includes(scope))) {
+        throw E.forbidden(`this token lacks the ${scope} scope`);
+      }
       if (tenantId !== null && !(await tenantExists(deps, tenantId))) throw E.notFound(`tenant ${tenantId} not found`);
-      request.auth = { principal, actor: { kind: "operator", id: "admin" }, tenantId };
+      request.auth = { principal, actor: { kind: "operator", id: principal.id }, tenantId };
       return;
     }
     if (scope === "admin" || !tenantScoped) throw E.forbidden("this route is for the platform operator");
     if (tenantId !== principal.tenantId) throw E.forbidden("this key belongs to another tenant");
     if (!principal.scopes.includes(scope)) throw E.forbidden(`this key lacks the ${scope} scope`);
     request.auth = { principal, actor: { kind: "apikey", id: principal.keyId }, tenantId };
+    deps.keyUsage?.touch(principal.tenantId, principal.keyId, now());
   });
 }, { name: "zen-auth" });
 

@@ -9,6 +9,10 @@ import type { Metrics } from "../shared/metrics.js";
 import type { Tracing } from "../shared/tracing.js";
 import type { SecretBox } from "../shared/secret-box.js";
 import type { EventIdClaims } from "./event-ids.js";
+import type { IdempotencyStore } from "./idempotency-store.js";
+import type { IngressLimiter } from "./ingress-limit.js";
+import type { JwtVerifier } from "./jwt.js";
+import type { KeyUsage } from "./key-usage.js";
 import type { ReadModels } from "./read-models.js";
 
 /**
@@ -37,7 +41,8 @@ export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpo
 
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
-  config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetCidrs">>;
+  config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> &
+    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress">>;
   store: EventStore;
   view: RegistryPort;
   /** The read-model database; `readModels` defaults to queries over it. */
@@ -49,6 +54,14 @@ export interface ApiDeps {
   eventIds?: EventIdClaims;
   /** Inbound sources' provider delivery ids, each accepted once; defaults to the KV bucket `<PREFIX>_INBOUND_DELIVERIES`. */
   inboundDeliveries?: EventIdClaims;
+  /** Idempotency-Key claims and kept responses; defaults to the KV bucket of `createIdempotencyStore(streams.nc)`. */
+  idempotency?: IdempotencyStore;
+  /** The tenants' shared ingest buckets; defaults to the KV bucket of `createIngressLimiter(streams.nc)`. */
+  ingress?: IngressLimiter;
+  /** Operator JWT verification; defaults to one made from `config.jwt`. */
+  jwt?: JwtVerifier;
+  /** Where API key uses are recorded; defaults to `apikey.used` events in `store`. */
+  keyUsage?: KeyUsage;
   secretBox: SecretBox;
   logger: Logger;
   topology: Topology;

@@ -22,6 +22,13 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { url: "/docs/openapi.json" } as never });
+  // The UI's own CSP (its inline script and style hashes) replaces the api's strict one on its
+  // pages; without upgrade-insecure-requests, which would break it on a plain-http development port.
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    uiConfig: { url: "/docs/openapi.json" } as never,
+    staticCSP: true,
+    transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, ""),
+  });
   app.get("/docs/openapi.json", { schema: { hide: true }, config: { scope: null } }, async () => app.swagger());
 }

@@ -24,6 +24,14 @@ export const tenantHeaderRequired = () =>
   new ApiError(400, "tenant_header_required", "this route needs the X-Tenant-Id header");
 export const unsupportedContractVersion = (version: string) =>
   new ApiError(400, "unsupported_contract_version", `contract version ${JSON.stringify(version)} is not supported; this server speaks 1`);
+export const idempotencyKeyRequired = () =>
+  new ApiError(400, "idempotency_key_required", "this route needs the Idempotency-Key header");
+export const idempotencyConflict = () =>
+  new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request (method, path or body)");
+export const idempotencyKeyInUse = () =>
+  new ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly", undefined, { "retry-after": "1" });
+export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
+  new ApiError(429, "rate_limited", "too many requests; slow down", undefined, { ...headers, "retry-after": String(retryAfterSeconds) });
 export const unauthorized = (message = "missing or invalid credentials") => new ApiError(401, "unauthorized", message);
 export const forbidden = (message: string) => new ApiError(403, "forbidden", message);
 export const notFound = (message = "not found") => new ApiError(404, "not_found", message);

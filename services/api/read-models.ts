@@ -4,6 +4,7 @@ import {
   getEndpoint,
   getSource,
   listDeliveries,
+  listApiKeys,
   listDlq,
   listEndpoints,
   listSources,
@@ -13,6 +14,7 @@ import {
   type DeliveryFilter,
   type DeliveryRow,
   type DlqFilter,
+  type ApiKeyRow,
   type DlqRow,
   type EndpointRow,
   type Page,
@@ -29,6 +31,8 @@ export interface ReadModels {
   listDlq(tenantId: string, filter: DlqFilter): Promise<Page<DlqRow>>;
   listSources(tenantId: string, page: PageRequest): Promise<Page<SourceRow>>;
   getSource(tenantId: string, id: string): Promise<SourceRow | null>;
+  /** The tenant's API keys (never the keys or their hashes), with when each was last used. */
+  listApiKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKeyRow>>;
   /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
   waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
   /** Answers when Postgres does. */
@@ -44,6 +48,7 @@ export function createReadModels(db: Database): ReadModels {
     listDlq: (tenantId, filter) => listDlq(db, tenantId, filter),
     listSources: (tenantId, page) => listSources(db, tenantId, page),
     getSource: (tenantId, id) => getSource(db, tenantId, id),
+    listApiKeys: (tenantId, page) => listApiKeys(db, tenantId, page),
     waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
     ping: async () => {
       await db.query(sql.unsafe`SELECT 1`);

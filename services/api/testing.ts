@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { Kvm } from "@nats-io/kv";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
@@ -10,6 +11,7 @@ import { createLogger } from "../shared/logger.js";
 import { createSecretBox } from "../shared/secret-box.js";
 import { buildApp, type ApiDeps } from "./app.js";
 import { createEventIdClaims } from "./event-ids.js";
+import { createKeyUsage } from "./key-usage.js";
 
 export const ADMIN_TOKEN = "api-test-admin-token-0123456789";
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -21,7 +23,10 @@ export interface ApiHarness {
   db: Database;
   /** Every log line the api wrote. */
   logLines: string[];
-  /** `app.inject` with the operator's or a key's credentials and JSON encoding. */
+  /**
+   * `app.inject` with the operator's or a key's credentials and JSON encoding; every POST, PATCH and
+   * DELETE carries a fresh Idempotency-Key unless `headers` names one or `idempotencyKey` is null.
+   */
   call(options: CallOptions): Promise<LightMyRequestResponse>;
   stop(): Promise<void>;
 }
@@ -33,6 +38,15 @@ export interface CallOptions {
   tenantId?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** null: send no Idempotency-Key (to see a route require one). */
+  idempotencyKey?: string | null;
+}
+
+const MUTATIONS = new Set(["POST", "PATCH", "DELETE"]);
+
+/** A fresh Idempotency-Key for a mutation, as a careful client sends (routes like the registry require one). */
+export function idempotencyHeader(method: string | undefined, key: string | null | undefined = randomUUID()): Record<string, string> {
+  return MUTATIONS.has(String(method).toUpperCase()) && key !== null ? { "idempotency-key": key } : {};
 }
 
 /** The api on a fresh stream prefix and database, with a projector and the registry view running. */
@@ -49,9 +63,12 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
   await projector.start();
   const view = createRegistryView({ js, topology });
   await view.start();
+  const store = createEventStore({ js, jsm, topology });
   const deps: ApiDeps = {
     config: { adminToken: ADMIN_TOKEN, maxBodyBytes: MAX_BODY_BYTES, allowPrivateTargets: false },
-    store: createEventStore({ js, jsm, topology }),
+    store,
+    // Shared by every app built from these deps, so a test can wait for the key uses it caused.
+    keyUsage: createKeyUsage(store, logger),
     view,
     db,
     streams,
@@ -62,11 +79,12 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
     ...overrides,
   };
   const app = await buildApp(deps);
-  const call = ({ method, url, token = ADMIN_TOKEN, tenantId, body, headers = {} }: CallOptions) =>
+  const call = ({ method, url, token = ADMIN_TOKEN, tenantId, body, headers = {}, idempotencyKey }: CallOptions) =>
     app.inject({
       method,
       url,
       headers: {
+        ...idempotencyHeader(method, idempotencyKey),
         ...(token === null ? {} : { authorization: `Bearer ${token}` }),
         ...(tenantId ? { "x-tenant-id": tenantId } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
@@ -83,9 +101,12 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
     call,
     async stop() {
       await app.close();
+      await deps.keyUsage?.settled();
       await projector.stop();
       await view.stop();
-      await new Kvm(streams.nc).open(topology.bucketName("event_ids")).then((kv) => kv.destroy()).catch(() => false);
+      for (const bucket of ["event_ids", "idempotency", "ingress"]) {
+        await new Kvm(streams.nc).open(topology.bucketName(bucket)).then((kv) => kv.destroy()).catch(() => false);
+      }
       await streams.cleanup();
       await db.end();
       await database.drop();

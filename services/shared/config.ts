@@ -30,6 +30,18 @@ const Environment = z.object({
   /** Port of the ops server (/metrics, /health, /ready) in a process without the api role; unset: none. */
   ZEN_OPS_PORT: z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(0).max(65_535).optional()),
   ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  /** Request line plus headers; above it the api answers 431. */
+  ZEN_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  /** Browser origins CORS lets in, comma-separated; none by default. */
+  ZEN_CORS_ORIGINS: z.string().default("").transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean)),
+  /** The platform-wide ingest bucket per tenant (a tenant's `limits.ingress` overrides it). */
+  ZEN_INGRESS_CAPACITY: z.coerce.number().int().min(1).default(2_000),
+  ZEN_INGRESS_REFILL_PER_SECOND: z.coerce.number().min(0.001).default(1_000),
+  /** Operator JWTs: an OIDC issuer (its JWKS from ZEN_OIDC_JWKS_URL or discovery) or a static public key. */
+  ZEN_OIDC_ISSUER: z.string().url().optional(),
+  ZEN_OIDC_AUDIENCE: z.string().optional(),
+  ZEN_OIDC_JWKS_URL: z.string().url().optional(),
+  ZEN_JWT_PUBLIC_KEY: z.string().optional(),
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
   /** Continuous failure (from the first failure of the run) after which an endpoint is disabled: 5 days. */
@@ -72,6 +84,14 @@ export interface Config {
    */
   opsPort: number | undefined;
   maxBodyBytes: number;
+  /** Request line plus headers (`ZEN_MAX_HEADER_BYTES`); above it, 431. */
+  maxHeaderBytes: number;
+  /** Origins CORS allows (`ZEN_CORS_ORIGINS`); empty: no cross-origin access. */
+  corsOrigins: string[];
+  /** The default ingest bucket of every tenant (`ZEN_INGRESS_CAPACITY`, `ZEN_INGRESS_REFILL_PER_SECOND`). */
+  ingress: { capacity: number; refillPerSecond: number };
+  /** How operator JWTs are verified; undefined: no JWTs accepted. */
+  jwt: JwtConfig | undefined;
   deliveryConcurrency: number;
   deliveryConcurrencyPerEndpoint: number;
   /** An endpoint failing without a break for longer than this is disabled (`ZEN_ENDPOINT_DISABLE_AFTER_MS`). */
@@ -115,6 +135,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     roles: roles as Role[],
     opsPort: e.ZEN_OPS_PORT,
     maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
+    maxHeaderBytes: e.ZEN_MAX_HEADER_BYTES,
+    corsOrigins: e.ZEN_CORS_ORIGINS,
+    ingress: { capacity: e.ZEN_INGRESS_CAPACITY, refillPerSecond: e.ZEN_INGRESS_REFILL_PER_SECOND },
+    jwt: jwtConfig(e),
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
     endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
@@ -123,6 +147,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     tracing: { enabled: tracingEnabled(e), serviceName: e.OTEL_SERVICE_NAME || "zen-webhooks" },
   };
+}
+
+/**
+ * Operator JWTs (README "Configuration"): a static public key (development), or an OIDC issuer whose
+ * keys come from `ZEN_OIDC_JWKS_URL` or its discovery document. The audience is required with an
+ * issuer, so a token minted for another application of the same issuer is refused.
+ */
+export interface JwtConfig {
+  issuer: string | undefined;
+  audience: string | undefined;
+  jwksUrl: string | undefined;
+  publicKey: string | undefined;
+}
+
+function jwtConfig(e: z.infer<typeof Environment>): JwtConfig | undefined {
+  const publicKey = e.ZEN_JWT_PUBLIC_KEY?.trim() || undefined;
+  const issuer = e.ZEN_OIDC_ISSUER || undefined;
+  if (!publicKey && !issuer && !e.ZEN_OIDC_JWKS_URL) return undefined;
+  if (!publicKey && !issuer) throw new ConfigError("ZEN_OIDC_JWKS_URL needs ZEN_OIDC_ISSUER");
+  if (issuer && !e.ZEN_OIDC_AUDIENCE) throw new ConfigError("ZEN_OIDC_ISSUER needs ZEN_OIDC_AUDIENCE");
+  return { issuer, audience: e.ZEN_OIDC_AUDIENCE || undefined, jwksUrl: e.ZEN_OIDC_JWKS_URL || undefined, publicKey };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../services/shared/config.js";
 import { createLogger } from "../../services/shared/logger.js";
@@ -51,7 +52,13 @@ export async function startTestPlatform(env: Record<string, string> = {}, deps: 
   };
 }
 
-/** A small JSON client for the platform's api. */
+/** Routes whose mutations require an Idempotency-Key (API.md "Conventions"); DLQ replay names its own. */
+const KEY_REQUIRED = /^\/v1\/webhooks\/(registry|sources)(\/|$)/;
+
+/**
+ * A small JSON client for the platform's api. Registry and source mutations carry a fresh
+ * Idempotency-Key, as they must, unless `headers` names its own; other calls send only what they are given.
+ */
 export function apiClient(baseUrl: string, credentials: { token: string; tenantId?: string }) {
   return async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${baseUrl}${path}`, {
@@ -60,6 +67,7 @@ export function apiClient(baseUrl: string, credentials: { token: string; tenantI
         authorization: `Bearer ${credentials.token}`,
         ...(credentials.tenantId ? { "x-tenant-id": credentials.tenantId } : {}),
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(method.toUpperCase() !== "GET" && KEY_REQUIRED.test(path) ? { "idempotency-key": randomUUID() } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),

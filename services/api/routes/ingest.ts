@@ -41,12 +41,12 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
     });
   }
   app.post("/v1/webhooks/ingest", {
-    config: { scope: "ingest", tenantScoped: true },
+    config: { scope: "ingest", tenantScoped: true, ingressLimited: true },
     // Every answer counts, refusals before the handler (auth, validation, size) included.
     onResponse: async (_request, reply) => metrics.ingestRequests.inc({ outcome: ingestOutcome(reply.statusCode) }),
     schema: {
       tags: ["ingest"], summary: "Accept an event for delivery", body: IngestIn,
-      response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415) },
+      response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415, 429) },
     },
   }, async (request, reply) => {
     const tenantId = tenantOf(request);

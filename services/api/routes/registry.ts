@@ -14,7 +14,8 @@ import { renderEndpoint, renderView } from "./endpoint-out.js";
 import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "config"> & { now: () => Date };
-const write = { scope: "webhooks:write" as const, tenantScoped: true };
+/** Registry mutations require an Idempotency-Key (API.md "Conventions"). */
+const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
 const tags = ["registry"];
 
 /** Registry mutations: create, update, delete. Reads are in `registry-reads.ts`. */

@@ -40,17 +40,14 @@ export function createReplayReads(db: Database): ReplayReads {
 
 type Deps = { store: EventStore; reads: ReplayReads; readModels: Pick<ReadModels, "waitForSeq">; now: () => Date };
 const replayScope = { scope: "dlq:replay" as const, tenantScoped: true };
+/** The request replays and conflicts through the app's Idempotency-Key mechanism, which requires the key here. */
+const replayRequest = { ...replayScope, idempotency: "required" as const };
 const tags = ["dlq"];
 
-/** The Idempotency-Key of a request (1–255 characters), or a 400. */
+/** The Idempotency-Key of a request; the idempotency plugin has already checked it is there and well-formed. */
 function idempotencyKeyOf(request: FastifyRequest): string {
   const value = request.headers[IDEMPOTENCY_KEY_HEADER];
-  if (typeof value !== "string" || value.length === 0) {
-    throw new E.ApiError(400, "idempotency_key_required", "a DLQ replay needs the Idempotency-Key header");
-  }
-  if (value.length > 255) {
-    throw E.invalidRequest("the Idempotency-Key is too long", [{ path: "headers.idempotency-key", message: "at most 255 characters" }]);
-  }
+  if (typeof value !== "string" || value.length === 0) throw E.idempotencyKeyRequired();
   return value;
 }
 
@@ -96,8 +93,7 @@ export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, re
   }
 
   app.post("/v1/webhooks/dlq/replay", {
-    config: replayScope,
-    preValidation: async (request) => void idempotencyKeyOf(request),
+    config: replayRequest,
     schema: {
       tags, summary: "Replay dead-lettered deliveries, by ids or by filter (Idempotency-Key required)", body: ReplayIn,
       response: { 202: ReplayAcceptedOut, ...errorResponses(...TENANT_ERRORS, 409, 413, 415, 422) },

@@ -12,7 +12,7 @@ import { renderSource, renderSourceView } from "./source-out.js";
 import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { now: () => Date };
-const write = { scope: "webhooks:write" as const, tenantScoped: true };
+const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
 const tags = ["sources"];
 
 /** Inbound source mutations: create, update, delete. Reads are in `sources-reads.ts`. */

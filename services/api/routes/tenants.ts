@@ -1,17 +1,18 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { newId, newUlid } from "../../shared/ids.js";
-import { NoContent } from "../../../contracts/http/common.js";
-import { ApiKeyIn, ApiKeyOut, ApiKeyParams, TenantIn, TenantLimitsIn, TenantLimitsOut, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
+import { ListOf, NoContent, PageQuery } from "../../../contracts/http/common.js";
+import { ApiKeyIn, ApiKeyListItem, ApiKeyOut, ApiKeyParams, TenantIn, TenantLimitsIn, TenantLimitsOut, TenantOut, TenantParams } from "../../../contracts/http/tenants.js";
 import { apiKeyDecider } from "../../../domain/apikey/apikey.js";
 import { tenantDecider } from "../../../domain/tenant/tenant.js";
 import { tenantExists } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import * as E from "../errors.js";
 import { generateApiKey } from "../keys.js";
-import { commandContext, withSeq } from "../plumbing.js";
+import { commandContext, minSeqHook, withSeq } from "../plumbing.js";
+import type { ReadModels } from "../read-models.js";
 import { errorResponses, VIEW_WAIT_MS } from "./shared.js";
 
-type Deps = Pick<ApiDeps, "store" | "view"> & { now: () => Date };
+type Deps = Pick<ApiDeps, "store" | "view"> & { now: () => Date; readModels: Pick<ReadModels, "listApiKeys" | "waitForSeq"> };
 const admin = { scope: "admin" as const };
 
 /** Operator routes: tenants and their API keys. */
@@ -48,6 +49,19 @@ export const tenantRoutes: FastifyPluginAsyncZod<Deps> = async (app, deps) => {
     request.log.info({ tenantId, keyId, keyPrefix, scopes, seq: lastSeq }, "api key created");
     await view.waitFor(lastSeq, VIEW_WAIT_MS);
     return withSeq(reply, lastSeq).status(201).send({ id: keyId, key, keyPrefix, name, scopes });
+  });
+
+  app.get("/v1/tenants/:tenantId/api-keys", {
+    config: admin,
+    preHandler: minSeqHook(deps.readModels),
+    schema: {
+      tags: ["tenants"], summary: "List a tenant's API keys, with when each was last used (to the hour)", params: TenantParams, querystring: PageQuery,
+      response: { 200: ListOf(ApiKeyListItem), ...errorResponses(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const { tenantId } = request.params;
+    if (!(await tenantExists(deps, tenantId))) throw E.notFound(`tenant ${tenantId} not found`);
+    return deps.readModels.listApiKeys(tenantId, request.query);
   });
 
   app.put("/v1/tenants/:tenantId/limits", {

@@ -1,0 +1,96 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Topology } from "../../streams/topology.js";
+
+/** How long a key and its response are kept (API.md "Conventions"). */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+/** A claim older than this whose request never finished (its process died) may be taken over. */
+export const STALE_CLAIM_MS = 60_000;
+
+/** The response kept for a key: replayed byte for byte, with the headers that describe it. */
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+/** What a claim found: it is ours now, or a finished response, or a conflict, or a request still running. */
+export type ClaimResult =
+  | { kind: "claimed"; revision: number }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "conflict" }
+  | { kind: "in_use" };
+
+/**
+ * The store behind Idempotency-Key: `claim` is atomic across api processes, `complete` keeps the
+ * response, `release` forgets the claim (a 5xx, so the client may retry).
+ */
+export interface IdempotencyStore {
+  claim(key: string, fingerprint: string, nowMs: number): Promise<ClaimResult>;
+  complete(key: string, revision: number, fingerprint: string, response: StoredResponse): Promise<void>;
+  release(key: string, revision: number): Promise<void>;
+}
+
+type KeyRecord = { state: "running"; fp: string; at: number } | ({ state: "done"; fp: string; at: number } & StoredResponse);
+
+const WRONG_LAST_SEQUENCE = 10071;
+const isCasFailure = (error: unknown) => error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
+
+/**
+ * A JetStream KV bucket `<PREFIX>_IDEMPOTENCY` (max age 24 h): `create()` claims a key with an
+ * in-progress record holding the request's fingerprint; `update()` on the claim's revision stores the
+ * response; a claim older than `staleAfterMs` is taken over by `update()` on the revision read, so
+ * exactly one of several contenders wins it. Independent of the read models, shared by every api.
+ */
+export async function createIdempotencyStore(
+  nc: NatsConnection,
+  topology: Topology,
+  { staleAfterMs = STALE_CLAIM_MS }: { staleAfterMs?: number } = {},
+): Promise<IdempotencyStore> {
+  const kv = await new Kvm(nc).create(topology.bucketName("idempotency"), { ttl: IDEMPOTENCY_TTL_MS });
+  const encode = (record: KeyRecord) => JSON.stringify(record);
+
+  async function claim(key: string, fp: string, nowMs: number, retries = 2): Promise<ClaimResult> {
+    try {
+      return { kind: "claimed", revision: await kv.create(key, encode({ state: "running", fp, at: nowMs })) };
+    } catch (error) {
+      if (!isCasFailure(error)) throw error;
+    }
+    const entry = await kv.get(key);
+    if (!entry || entry.operation !== "PUT") {
+      // Released or expired between our create and get: claim again.
+      if (retries > 0) return claim(key, fp, nowMs, retries - 1);
+      return { kind: "in_use" };
+    }
+    const record = entry.json<KeyRecord>();
+    if (record.fp !== fp) return { kind: "conflict" };
+    if (record.state === "done") return { kind: "replay", response: { status: record.status, headers: record.headers, body: record.body } };
+    if (nowMs - record.at < staleAfterMs) return { kind: "in_use" };
+    return takeOver(kv, key, entry.revision, encode({ state: "running", fp, at: nowMs }));
+  }
+
+  return {
+    claim: (key, fingerprint, nowMs) => claim(key, fingerprint, nowMs),
+    async complete(key, revision, fp, response) {
+      // Fails only when a slower twin took over a claim we held too long: its answer stands.
+      await kv.update(key, encode({ state: "done", fp, at: Date.now(), ...response }), revision).catch((error: unknown) => {
+        if (!isCasFailure(error)) throw error;
+      });
+    },
+    async release(key, revision) {
+      await kv.delete(key, { previousSeq: revision }).catch((error: unknown) => {
+        if (!isCasFailure(error)) throw error;
+      });
+    },
+  };
+}
+
+async function takeOver(kv: KV, key: string, revision: number, record: string): Promise<ClaimResult> {
+  try {
+    return { kind: "claimed", revision: await kv.update(key, record, revision) };
+  } catch (error) {
+    if (isCasFailure(error)) return { kind: "in_use" };
+    throw error;
+  }
+}

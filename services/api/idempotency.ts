@@ -1,0 +1,125 @@
+import { createHash, type Hash } from "node:crypto";
+import { PassThrough } from "node:stream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { HEADERS } from "../../contracts/http/common.js";
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER } from "../../contracts/http/replay.js";
+import { authOf } from "./auth.js";
+import * as E from "./errors.js";
+import { sha256Hex } from "./keys.js";
+import type { IdempotencyStore, StoredResponse } from "./idempotency-store.js";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /**
+     * Idempotency-Key on this route (API.md "Conventions"): honoured when sent on every POST, PATCH
+     * and DELETE by default; `"required"` answers 400 `idempotency_key_required` without one;
+     * `"off"` ignores it.
+     */
+    idempotency?: "required" | "honoured" | "off";
+  }
+}
+
+const MUTATIONS = new Set(["POST", "PATCH", "DELETE"]);
+const MAX_KEY_LENGTH = 255;
+/** Headers that describe a kept response; the request id and the like belong to each request. */
+const KEPT_HEADERS = ["content-type", HEADERS.seq, "location"];
+
+/** One request's key: the hash of its body bytes as they stream in, then the claim. */
+interface Pending {
+  key: string;
+  body: Hash;
+  bodyDigest: string | null;
+  storeKey?: string;
+  fingerprint?: string;
+  revision?: number;
+  replayed?: boolean;
+}
+
+/** The key a request names on a route that honours keys, or null; 400 when required and missing. */
+function requestedKey(request: FastifyRequest): string | null {
+  const config = request.routeOptions.config ?? {};
+  if (!MUTATIONS.has(request.method) || !config.scope || config.idempotency === "off") return null;
+  const value = request.headers[IDEMPOTENCY_KEY_HEADER];
+  if (value === undefined || value === "") {
+    if (config.idempotency === "required") throw E.idempotencyKeyRequired();
+    return null;
+  }
+  if (typeof value !== "string" || value.length > MAX_KEY_LENGTH) {
+    throw E.invalidRequest("the Idempotency-Key is invalid", [{ path: "headers.idempotency-key", message: "1–255 characters, sent once" }]);
+  }
+  return value;
+}
+
+/**
+ * Idempotency-Key for every route at once: the key is scoped to the caller (the tenant, or the
+ * operator and the tenant it names) and the route; the request is fingerprinted by method, path and
+ * body bytes. `preParsing` hashes the body as it streams in, `preHandler` claims the key or replays
+ * the kept response, `onSend` keeps a response below 500 or releases the key after a 5xx.
+ */
+export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => number }>(async (app: FastifyInstance, { store, now = Date.now }) => {
+  const pending = new WeakMap<FastifyRequest, Pending>();
+
+  app.addHook("preParsing", async (request, _reply, payload) => {
+    const key = requestedKey(request);
+    if (key === null) return payload;
+    const state: Pending = { key, body: createHash("sha256"), bodyDigest: null };
+    pending.set(request, state);
+    const tee = new PassThrough();
+    tee.on("data", (chunk: Buffer) => state.body.update(chunk));
+    tee.on("end", () => (state.bodyDigest = state.body.digest("hex")));
+    payload.on("error", (error) => tee.destroy(error));
+    return payload.pipe(tee);
+  });
+
+  app.addHook("preHandler", async (request, reply) => {
+    const state = pending.get(request);
+    if (!state) return;
+    const auth = authOf(request);
+    const who = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : "tenant";
+    state.storeKey = sha256Hex([who, auth.tenantId ?? "-", request.method, request.routeOptions.url, state.key].join("\n"));
+    // A request without a body never streamed one: its bytes are the empty string.
+    const bodyDigest = state.bodyDigest ?? sha256Hex("");
+    state.fingerprint = sha256Hex([request.method, request.url, bodyDigest].join("\n"));
+    const claim = await store.claim(state.storeKey, state.fingerprint, now());
+    switch (claim.kind) {
+      case "claimed":
+        state.revision = claim.revision;
+        return;
+      case "replay":
+        state.replayed = true;
+        return replay(reply, claim.response);
+      case "conflict":
+        throw E.idempotencyConflict();
+      case "in_use":
+        throw E.idempotencyKeyInUse();
+    }
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    const state = pending.get(request);
+    if (!state || state.revision === undefined || state.replayed) return payload;
+    const { storeKey, revision, fingerprint } = state as Required<Pending>;
+    state.revision = undefined;
+    if (reply.statusCode >= 500 || !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))) {
+      await store.release(storeKey, revision).catch((error: unknown) => request.log.warn({ err: error }, "could not release an idempotency key"));
+      return payload;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of KEPT_HEADERS) {
+      const value = reply.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const body = payload === null || payload === undefined ? null : payload.toString();
+    // Kept before the response leaves, so a retry that follows it at once is replayed, not refused.
+    await store
+      .complete(storeKey, revision, fingerprint, { status: reply.statusCode, headers, body })
+      .catch((error: unknown) => request.log.warn({ err: error }, "could not keep an idempotent response"));
+    return payload;
+  });
+}, { name: "zen-idempotency", dependencies: ["zen-auth"] });
+
+function replay(reply: FastifyReply, response: StoredResponse): FastifyReply {
+  reply.code(response.status).headers(response.headers).header(IDEMPOTENT_REPLAYED_HEADER, "true");
+  return reply.send(response.body ?? undefined);
+}
