@@ -26,6 +26,8 @@ export interface Topology {
   aggregateSubject: (tenantId: string, aggregateType: AggregateType, aggregateId: string) => string;
   /** Every event of every tenant. */
   allEvents: string;
+  /** Every event of one tenant. */
+  tenantEvents: (tenantId: string) => string;
   /** Registry and message events of every tenant, in stream order (the router's view). */
   commandBranch: string;
   /** Message events of every tenant (the router's work). */
@@ -52,6 +54,7 @@ export function createTopology(prefix: string): Topology {
     aggregateSubject: (tenantId, aggregateType, aggregateId) =>
       `${prefix}.evt.${tenantId}.${BRANCH_OF[aggregateType]}.${aggregateType}.${aggregateId}`,
     allEvents: `${prefix}.evt.>`,
+    tenantEvents: (tenantId) => `${prefix}.evt.${tenantId}.>`,
     commandBranch: `${prefix}.evt.*.cmd.>`,
     messageEvents: `${prefix}.evt.*.cmd.message.*`,
     deliveryBranch: `${prefix}.evt.*.dlv.>`,

@@ -7,3 +7,4 @@ export * from "./deliveries.js";
 export * from "./health.js";
 export * from "./test-send.js";
 export * from "./sources.js";
+export * from "./streams.js";

@@ -25,8 +25,10 @@ import { sourceReadRoutes } from "./routes/sources-reads.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { createReplayReads, replayRoutes } from "./routes/replay.js";
 import { tenantRoutes } from "./routes/tenants.js";
+import { streamRoutes } from "./routes/streams.js";
 import { testSendRoutes } from "./routes/test-send.js";
 import { migrationsApplied } from "../../projections/index.js";
+import { createTenantFeed, type TenantFeed } from "../../streams/tenant-feed.js";
 import { createMetrics } from "../shared/metrics.js";
 
 export type { ApiDeps, Readiness, RegistryPort } from "./deps.js";
@@ -84,6 +86,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
   await app.register(sourceReadRoutes, { readModels });
   await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, now, metrics });
+  await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
   return app as unknown as FastifyInstance;
 }
 
@@ -93,3 +96,7 @@ function openKv<T>({ streams, topology }: ApiDeps, what: string, open: (nc: NonN
   return open(streams.nc, topology);
 }
 
+function openFeed({ streams, topology }: ApiDeps): TenantFeed {
+  if (!streams) throw new Error("buildApp needs `streams` (or a `feed` port) for the event feeds");
+  return createTenantFeed({ js: streams.js, jsm: streams.jsm, topology });
+}

@@ -3,6 +3,7 @@ import type { Database } from "../../projections/index.js";
 import type { Streams } from "../../streams/connection.js";
 import type { EventStore } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
+import type { TenantFeed } from "../../streams/tenant-feed.js";
 import type { Topology } from "../../streams/topology.js";
 import type { Config } from "../shared/config.js";
 import type { Metrics } from "../shared/metrics.js";
@@ -49,7 +50,7 @@ export interface ApiDeps {
   db: Database;
   readModels?: ReadModels;
   /** The NATS connection: the default `eventIds` bucket and readiness check use it. */
-  streams?: Pick<Streams, "nc">;
+  streams?: Pick<Streams, "nc" | "js" | "jsm">;
   /** The ingest `eventId` dedupe; defaults to the KV bucket of `createEventIdClaims(streams.nc)`. */
   eventIds?: EventIdClaims;
   /** Inbound sources' provider delivery ids, each accepted once; defaults to the KV bucket `<PREFIX>_INBOUND_DELIVERIES`. */
@@ -62,6 +63,10 @@ export interface ApiDeps {
   jwt?: JwtVerifier;
   /** Where API key uses are recorded; defaults to `apikey.used` events in `store`. */
   keyUsage?: KeyUsage;
+  /** The tenants' own events from the log (`/v1/streams/events`, `/v1/webhooks/events`); defaults to one over `streams`. */
+  feed?: TenantFeed;
+  /** The most time between bytes on an open event feed (default 15 s). */
+  feedHeartbeatMs?: number;
   secretBox: SecretBox;
   logger: Logger;
   topology: Topology;

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Envelope } from "../../contracts/envelope.js";
+import { verifyChain } from "../../streams/envelope.js";
+import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
+
+let h: ApiHarness;
+let a: Awaited<ReturnType<typeof createTenantWithKey>>;
+let b: Awaited<ReturnType<typeof createTenantWithKey>>;
+let baseUrl: string;
+const SCOPES = ["audit:read", "deliveries:read", "webhooks:write"];
+
+beforeAll(async () => {
+  h = await startApiHarness({ feedHeartbeatMs: 200 });
+  a = await createTenantWithKey(h, SCOPES, "A");
+  b = await createTenantWithKey(h, SCOPES, "B");
+  baseUrl = await h.app.listen({ host: "127.0.0.1", port: 0 });
+});
+afterAll(() => h?.stop());
+
+type Line = { seq: number; event: Envelope };
+const register = (tenant: typeof a, path: string) =>
+  h.call({ method: "POST", url: "/v1/webhooks/registry", token: tenant.key, tenantId: tenant.tenantId, body: { url: `https://example.com/${path}`, eventTypes: ["*"] } });
+const exportEvents = async (tenant: typeof a, query = "", asTenant = tenant.tenantId) => {
+  const res = await h.call({ method: "GET", url: `/v1/streams/events${query}`, token: tenant.key, tenantId: asTenant });
+  return { res, lines: res.statusCode === 200 ? res.body.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Line) : [] };
+};
+
+describe("GET /v1/streams/events", () => {
+  it("answers the tenant's own events as NDJSON in stream order, each envelope as stored", async () => {
+    const first = (await register(a, "a1")).json().id as string;
+    await register(a, "a2");
+    await register(b, "b1");
+    const { res, lines } = await exportEvents(a);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toContain("application/x-ndjson");
+    expect(lines.length).toBeGreaterThanOrEqual(4); // tenant, key, two endpoints
+    expect(lines.every((line) => line.event.tenantId === a.tenantId)).toBe(true);
+    const seqs = lines.map((line) => line.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(lines.map((line) => line.event.type)).toContain("endpoint.registered");
+    const endpointEvents = lines.filter((line) => line.event.aggregateId === first).map((line) => line.event);
+    expect(verifyChain(endpointEvents)).toEqual({ ok: true });
+  });
+
+  it("pages with afterSeq, and filters by aggregate and time", async () => {
+    const { lines: all } = await exportEvents(a);
+    const { lines: page1 } = await exportEvents(a, "?limit=2");
+    const { lines: page2 } = await exportEvents(a, `?limit=1000&afterSeq=${page1.at(-1)!.seq}`);
+    expect([...page1, ...page2].map((line) => line.seq)).toEqual(all.map((line) => line.seq));
+
+    const endpointId = all.find((line) => line.event.type === "endpoint.registered")!.event.aggregateId;
+    const { lines: one } = await exportEvents(a, `?aggregate=${endpointId}`);
+    expect(one.length).toBeGreaterThan(0);
+    expect(one.every((line) => line.event.aggregateId === endpointId)).toBe(true);
+
+    const later = new Date(Date.parse(all.at(-1)!.event.occurredAt) + 1_000);
+    await new Promise((resolve) => setTimeout(resolve, later.getTime() - Date.now() + 50));
+    const newest = (await register(a, "a3")).json().id as string;
+    const { lines: since } = await exportEvents(a, `?since=${later.toISOString()}`);
+    expect(since.map((line) => line.event.aggregateId)).toEqual([newest]);
+    const { lines: until } = await exportEvents(a, `?until=${later.toISOString()}`);
+    expect(until.map((line) => line.seq)).toEqual(all.map((line) => line.seq));
+  });
+
+  it("shows nothing of another tenant's, whatever is asked", async () => {
+    const { lines: mine } = await exportEvents(b);
+    expect(mine.every((line) => line.event.tenantId === b.tenantId)).toBe(true);
+    const { res: other } = await exportEvents(b, "", a.tenantId);
+    expect(other.statusCode).toBe(403);
+    const { lines: aEvents } = await exportEvents(a);
+    const { res, lines: guessed } = await exportEvents(b, `?aggregate=${aEvents.at(-1)!.event.aggregateId}`);
+    expect(res.statusCode).toBe(200);
+    expect(guessed).toEqual([]);
+    expect((await exportEvents(b, "?aggregate=nonsense")).res.statusCode).toBe(400);
+  });
+});
+
+/** Reads a Server-Sent Events response until `done` says so or `timeoutMs` passes. */
+async function readFeed(headers: Record<string, string>, done: (text: string) => boolean, timeoutMs = 10_000) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const res = await fetch(`${baseUrl}/v1/webhooks/events`, { headers, signal: abort.signal });
+  let text = "";
+  try {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      if (done(text)) break;
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return { status: res.status, contentType: res.headers.get("content-type"), text };
+}
+
+const messages = (text: string) =>
+  [...text.matchAll(/id: (\d+)\nevent: ([^\n]+)\ndata: ([^\n]+)\n\n/g)].map(([, id, type, data]) => ({ seq: Number(id), type, event: JSON.parse(data!) as Envelope }));
+
+describe("GET /v1/webhooks/events", () => {
+  const auth = (tenant: typeof a) => ({ authorization: `Bearer ${tenant.key}`, "x-tenant-id": tenant.tenantId });
+
+  it("streams the tenant's new events, with heartbeats, and resumes after Last-Event-ID", async () => {
+    const reading = readFeed(auth(a), (text) => messages(text).length >= 1 && text.includes(": heartbeat"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await register(b, "b-live");
+    const created = (await register(a, "a-live")).json().id as string;
+    const live = await reading;
+    expect(live.status).toBe(200);
+    expect(live.contentType).toContain("text/event-stream");
+    const [first] = messages(live.text);
+    expect(first).toMatchObject({ type: "endpoint.registered", event: { tenantId: a.tenantId, aggregateId: created } });
+
+    const second = (await register(a, "a-after")).json().id as string;
+    const resumed = await readFeed({ ...auth(a), "last-event-id": String(first!.seq) }, (text) => messages(text).length >= 1);
+    expect(messages(resumed.text)[0]).toMatchObject({ event: { tenantId: a.tenantId, aggregateId: second } });
+  });
+
+  it("refuses another tenant's feed and a malformed Last-Event-ID", async () => {
+    const other = await readFeed({ ...auth(b), "x-tenant-id": a.tenantId }, () => true);
+    expect(other.status).toBe(403);
+    const bad = await readFeed({ ...auth(a), "last-event-id": "abc" }, () => true);
+    expect(bad.status).toBe(400);
+  });
+});
