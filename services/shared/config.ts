@@ -18,6 +18,11 @@ const Environment = z.object({
   DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/zen_webhooks"),
   ZEN_ADMIN_TOKEN: z.string().optional(),
   ZEN_MASTER_KEY: z.string().optional(),
+  /** Older master keys, comma-separated: they open secrets sealed before a rotation and seal nothing. */
+  ZEN_MASTER_KEYS_PREVIOUS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
   ZEN_ALLOW_PRIVATE_TARGETS: booleanFlag,
   ZEN_ALLOWED_TARGET_CIDRS: z
     .string()
@@ -58,6 +63,8 @@ export interface Config {
   /** The platform operator's bearer token; when unset, operator routes refuse every caller. */
   adminToken: string | undefined;
   masterKey: string | undefined;
+  /** Previous master keys, decrypt only (`ZEN_MASTER_KEYS_PREVIOUS`). */
+  masterKeysPrevious: string[];
   allowPrivateTargets: boolean;
   /** Ranges the SSRF guard lets through although not global (`ZEN_ALLOWED_TARGET_CIDRS`). */
   allowedTargetCidrs: string[];
@@ -101,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     adminToken: e.ZEN_ADMIN_TOKEN || undefined,
     masterKey: e.ZEN_MASTER_KEY || undefined,
+    masterKeysPrevious: e.ZEN_MASTER_KEYS_PREVIOUS,
     allowPrivateTargets: e.ZEN_ALLOW_PRIVATE_TARGETS,
     allowedTargetCidrs: e.ZEN_ALLOWED_TARGET_CIDRS,
     streamPrefix: e.ZEN_STREAM_PREFIX,
