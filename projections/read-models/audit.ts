@@ -16,6 +16,7 @@ export const auditEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "endpoint.secret_rotated",
   "replay.requested",
   "replay.completed",
   "replay.failed",

@@ -19,6 +19,7 @@ export const endpointEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "endpoint.secret_rotated",
   "endpoint.circuit_opened",
   "endpoint.circuit_half_opened",
   "endpoint.circuit_closed",
@@ -111,6 +112,9 @@ export async function applyEndpointEvent(tx: Tx, envelope: KnownEnvelope, seq: n
         sql.fragment`active = FALSE`,
         sql.fragment`deleted_at = ${envelope.occurredAt}::timestamptz`,
       ]);
+    case "endpoint.secret_rotated":
+      // No secret column: a rotation only moves `updated_at`.
+      return updateEndpoint(tx, envelope, seq, []);
     case "endpoint.circuit_opened":
       return updateEndpoint(tx, envelope, seq, [
         sql.fragment`circuit_state = 'open'`,
