@@ -6,3 +6,4 @@ export * from "./endpoints.js";
 export * from "./deliveries.js";
 export * from "./health.js";
 export * from "./test-send.js";
+export * from "./audit.js";

@@ -9,6 +9,7 @@ import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin, RequestLogController } from "./plumbing.js";
 import { createReadModels } from "./read-models.js";
 import { createReadiness } from "./readiness.js";
+import { auditRoutes } from "./routes/audit.js";
 import { deliveryRoutes } from "./routes/deliveries.js";
 import { healthRoutes } from "./routes/health.js";
 import { ingestRoutes } from "./routes/ingest.js";
@@ -61,6 +62,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(registryReadRoutes, { readModels });
   await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(deliveryRoutes, { readModels });
+  await app.register(auditRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   return app as unknown as FastifyInstance;
 }

@@ -89,7 +89,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
     config: write,
     schema: {
       tags, summary: "Rotate an endpoint's signing secret (the new one is shown once; the old one keeps signing during the grace)",
-      params: EndpointParams, body: RotateSecretIn.optional(),
+      params: EndpointParams, body: RotateSecretIn.nullish().describe("May be omitted: the default grace applies"),
       response: { 200: RotateSecretOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
     },
   }, async (request, reply) => {
