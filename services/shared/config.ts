@@ -29,6 +29,11 @@ const Environment = z.object({
     .default("")
     .transform((v) => v.split(",").map((c) => c.trim()).filter(Boolean))
     .refine((cidrs) => cidrs.every(isValidCidr), "must be comma-separated CIDRs, e.g. 127.0.0.0/8,fd00::/8"),
+  /** Exact strings log redaction leaves intact, comma-separated. */
+  ZEN_REDACT_ALLOW: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
@@ -68,6 +73,8 @@ export interface Config {
   allowPrivateTargets: boolean;
   /** Ranges the SSRF guard lets through although not global (`ZEN_ALLOWED_TARGET_CIDRS`). */
   allowedTargetCidrs: string[];
+  /** Strings the log redaction keeps (`ZEN_REDACT_ALLOW`). */
+  redactAllow: string[];
   streamPrefix: string;
   streamReplicas: number;
   roles: Role[];
@@ -111,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKeysPrevious: e.ZEN_MASTER_KEYS_PREVIOUS,
     allowPrivateTargets: e.ZEN_ALLOW_PRIVATE_TARGETS,
     allowedTargetCidrs: e.ZEN_ALLOWED_TARGET_CIDRS,
+    redactAllow: e.ZEN_REDACT_ALLOW,
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
     roles: roles as Role[],
