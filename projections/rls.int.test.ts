@@ -1,10 +1,15 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
 import { z } from "zod";
 import { createReadModels } from "../services/api/read-models.js";
 import { createTestDatabase, type TestDatabase } from "../test/support/postgres.js";
+import { applyBatch } from "./checkpoint.js";
 import { createDatabase, type Database, type Tx } from "./db.js";
 import { migrate } from "./migrate.js";
+import { parseEnvelope } from "./read-models/shared.js";
+import { envelopes } from "./testing/harness.js";
 import { API_READER_ROLE, withTenant } from "./tenant-scope.js";
 
 const A = "ten_rlsA";
@@ -179,5 +184,74 @@ describe("the reader role across databases", () => {
       await Promise.all(pools.map((pool) => pool.end()));
       await Promise.all(databases.map((d) => d.drop()));
     }
+  });
+});
+
+/** Runs `fn` on the server's `postgres` database as the test's (superuser) user. */
+async function asAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const url = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
+  url.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL user)", () => {
+  // A role and a database of this test only, dropped after it.
+  const owner = `zen_rls_owner_${randomBytes(4).toString("hex")}`;
+  const name = `zen_test_${randomBytes(6).toString("hex")}`;
+  let db: Database;
+
+  beforeAll(async () => {
+    await asAdmin(async (c) => {
+      await c.query(`CREATE ROLE "${owner}" LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE`);
+      await c.query(`CREATE DATABASE "${name}" OWNER "${owner}"`);
+    });
+    const url = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
+    url.username = owner;
+    url.pathname = `/${name}`;
+    db = await createDatabase(url.toString());
+  });
+  afterAll(async () => {
+    await db?.end();
+    await asAdmin(async (c) => {
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+      await c.query(`DROP DATABASE IF EXISTS "${name}"`);
+      await c.query(`DROP ROLE IF EXISTS "${owner}"`);
+    });
+  });
+
+  it("migrates (joining the reader role), projects every tenant's events, and is held to a tenant once one is set", async () => {
+    await migrate(db);
+    const member = await db.oneFirst(sql.type(z.object({ m: z.boolean() }))`SELECT pg_has_role(current_user, ${API_READER_ROLE}, 'MEMBER') AS m`);
+    expect(member).toBe(true);
+    // The projector's own code, as this owner: two tenants in one batch.
+    const events = [A, B].flatMap((tenant) => {
+      const event = envelopes(tenant);
+      return [
+        event("endpoint", `ep_own_${tenant}`, "endpoint.registered", { url: "https://example.com/h", eventTypes: ["*"], secret: "enc:v1:k1:c2VjcmV0" }),
+        event("endpoint", `ep_own_${tenant}`, "endpoint.updated", { description: "changed" }),
+      ];
+    });
+    const applied = await applyBatch(db, events.map((e, i) => ({ seq: i + 1, envelope: parseEnvelope(e) })));
+    expect(applied).toBe(4);
+    const everyTenant = () => db.anyFirst(sql.type(TenantRows)`SELECT tenant_id FROM audit_log ORDER BY tenant_id`);
+    expect(await everyTenant()).toEqual([A, A, B, B]);
+    // The owner with a tenant set, even without switching role, sees that tenant only.
+    const scoped = await db.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${A}, true)`);
+      return tx.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM endpoints`);
+    });
+    expect(scoped).toEqual([`ep_own_${A}`]);
+    expect(await withTenant(db, B, unfilteredTenants)).toEqual([B, B]);
+    const reader = await db.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SET LOCAL ROLE ${sql.identifier([API_READER_ROLE])}`);
+      return unfilteredTenants(tx);
+    });
+    expect(reader).toEqual([]);
   });
 });
