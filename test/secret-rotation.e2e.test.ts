@@ -70,7 +70,7 @@ describe("rotate-secret: both secrets sign during the grace, only the new one af
     zen = await startTestPlatform({ ZEN_MASTER_KEY: randomBytes(32).toString("hex") });
     const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
     const created = await admin("POST", "/v1/tenants", { name: "Rotating" });
-    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:read", "webhooks:write"] });
+    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:read", "webhooks:write", "deliveries:read"] });
     tenant = apiClient(zen.url, { token: key.body.key, tenantId: created.body.id });
     const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url, eventTypes: ["invoice.*"] }, { "idempotency-key": randomUUID() });
     expect(endpoint.status).toBe(201);
@@ -128,6 +128,17 @@ describe("rotate-secret: both secrets sign during the grace, only the new one af
     expect(signatures(request)).toHaveLength(1);
     expect(accepts(newSecret, request)).toBe(true);
     expect(accepts(oldSecret, request)).toBe(false);
+  });
+
+  it("the delivery reads (tenant-bound, as the RLS reader role) show every delivery with its attempts and routing", async () => {
+    // The outcomes are recorded just after the receiver answered: wait until the read models have them.
+    const succeeded = async () => (await tenant("GET", "/v1/webhooks/deliveries?status=succeeded&limit=10")).body.data as Array<{ id: string }>;
+    await eventually(async () => (await succeeded()).length === 3, 10_000, "three succeeded deliveries");
+    const deliveries = await succeeded();
+    const detail = await tenant("GET", `/v1/webhooks/deliveries/${deliveries[0]!.id}`);
+    expect(detail.status).toBe(200);
+    expect(detail.body.attempts.length).toBeGreaterThanOrEqual(1);
+    expect(detail.body.routing).toMatchObject({ strategy: "fanout" });
   });
 
   it("neither secret is ever in the events in plain text, nor in any log line; the rotation is audited without it", async () => {

@@ -6,7 +6,7 @@ let h: ApiHarness;
 let a: Awaited<ReturnType<typeof createTenantWithKey>>;
 let b: Awaited<ReturnType<typeof createTenantWithKey>>;
 
-const SCOPES = ["webhooks:read", "webhooks:write", "audit:read"];
+const SCOPES = ["webhooks:read", "webhooks:write", "audit:read", "deliveries:read", "dlq:replay"];
 
 beforeAll(async () => {
   h = await startApiHarness();
@@ -91,6 +91,23 @@ describe("GET /v1/audit", () => {
     expect((await h.call({ method: "GET", url: "/v1/audit", token: a.key, tenantId: b.tenantId })).statusCode).toBe(403);
     const noScope = await createTenantWithKey(h, ["webhooks:read"], "No audit");
     expect((await h.call({ method: "GET", url: "/v1/audit", token: noScope.key, tenantId: noScope.tenantId })).statusCode).toBe(403);
+  });
+});
+
+describe("tenant-bound reads of the other read models", () => {
+  it("the DLQ and a replay (selection and progress) read through row-level security, and a replay is audited", async () => {
+    const dlq = await as(a)("GET", "/v1/webhooks/dlq");
+    expect(dlq.statusCode).toBe(200);
+    expect(dlq.json()).toEqual({ data: [], nextCursor: null });
+    const replay = await as(a)("POST", "/v1/webhooks/dlq/replay", { filter: {} }, { "x-request-id": "req-audit-replay" });
+    expect(replay.statusCode).toBe(202);
+    const { replayId } = replay.json() as { replayId: string };
+    const progress = await as(a)("GET", `/v1/webhooks/dlq/replay/${replayId}`, undefined, after(replay));
+    expect(progress.statusCode).toBe(200);
+    expect(progress.json()).toMatchObject({ id: replayId, requested: 0 });
+    expect((await as(b)("GET", `/v1/webhooks/dlq/replay/${replayId}`, undefined, after(replay))).statusCode).toBe(404);
+    const audited = (await as(a)("GET", "/v1/audit?requestId=req-audit-replay", undefined, after(replay))).json().data as Array<Record<string, any>>;
+    expect(audited.map((e) => e.action)).toContain("replay.requested");
   });
 });
 
