@@ -13,6 +13,7 @@ import {
 } from "../../../contracts/http/endpoints.js";
 import { endpointDecider, type EndpointCommand, type EndpointState } from "../../../domain/endpoint/endpoint.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
+import type { EventData } from "../../../contracts/events.js";
 import type { AppendResult } from "../../../streams/event-store.js";
 import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
@@ -97,9 +98,11 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
     const { graceSeconds } = RotateSecretIn.parse(request.body ?? {});
     const secret = generateSecret(randomBytes(32));
     const command = { type: "RotateSecret" as const, secret: secretBox.encrypt(secret), graceSeconds, now: now().toISOString() };
-    const { lastSeq, state } = await run(request, id, command, `${id}.rotate.${newUlid()}`);
-    // The state after the rotation holds the replaced secret and its expiry, as the event recorded it.
-    const previousExpiresAt = state.status === "absent" ? command.now : (state.previousSecret?.expiresAt ?? command.now);
+    const { lastSeq, envelopes } = await run(request, id, command, `${id}.rotate.${newUlid()}`);
+    // The replaced secret's expiry as the event recorded it (the decider computed it from `now`).
+    const recorded = envelopes.find((e) => e.type === "endpoint.secret_rotated");
+    if (!recorded) throw new Error(`rotation of ${id} recorded no endpoint.secret_rotated event`);
+    const { previousExpiresAt } = recorded.data as EventData<"endpoint.secret_rotated">;
     return withSeq(reply, lastSeq).status(200).send({ secret, previousExpiresAt });
   });
 };
