@@ -25,6 +25,10 @@ export type Actor = z.infer<typeof Actor>;
 export const EncryptedSecret = z.string().regex(/^enc:v1:[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+$/);
 export type EncryptedSecret = z.infer<typeof EncryptedSecret>;
 
+/** Grace of a rotated-out endpoint secret: 24 h unless asked, at most 7 days (API.md "rotate-secret"). */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3_600;
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3_600;
+
 /** Outbound rate limit of one endpoint; absent means unlimited. */
 export const RateLimit = z
   .object({ perSecond: z.number().int().min(1).max(100_000).describe("Requests per second at most") })

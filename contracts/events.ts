@@ -87,6 +87,18 @@ export const EndpointUpdated = z
 
 export const EndpointDisabled = z.object({ reason: z.string() }).strict();
 
+/**
+ * The endpoint's signing secret was replaced. `secret` is the new one, encrypted; the one it replaces
+ * (already in the log, encrypted) keeps signing beside it until `previousExpiresAt`.
+ */
+export const EndpointSecretRotated = z
+  .object({
+    secret: EncryptedSecret,
+    /** When the replaced secret stops signing: the rotation's time plus its grace period. */
+    previousExpiresAt: z.string(),
+  })
+  .strict();
+
 /** The circuit breaker stopped attempts to the endpoint after consecutive transient failures. */
 export const EndpointCircuitOpened = z
   .object({
@@ -270,6 +282,7 @@ export const EventSchemas = {
   "endpoint.updated": EndpointUpdated,
   "endpoint.disabled": EndpointDisabled,
   "endpoint.deleted": EndpointDeleted,
+  "endpoint.secret_rotated": EndpointSecretRotated,
   "endpoint.circuit_opened": EndpointCircuitOpened,
   "endpoint.circuit_half_opened": EndpointCircuitHalfOpened,
   "endpoint.circuit_closed": EndpointCircuitClosed,

@@ -1,5 +1,6 @@
 import pg from "pg";
 import {
+  type CommonQueryMethods,
   createPool,
   createTypeParserPreset,
   SchemaValidationError,
@@ -13,6 +14,8 @@ import { createPgDriverFactory } from "@slonik/pg-driver";
 export type Database = DatabasePool;
 /** A connection inside `db.transaction(...)`. */
 export type Tx = DatabaseTransactionConnection;
+/** What a read query runs on: the pool, or a transaction (e.g. a tenant-bound one, `withTenant`). */
+export type Queryable = CommonQueryMethods;
 
 /**
  * Rows of `sql.type(schema)` queries are validated by the schema. slonik 47 only hands the parser

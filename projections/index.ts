@@ -1,5 +1,6 @@
 /** The read side: database, migrations, the projector and the queries the api reads. */
-export { createDatabase, ensureDatabaseExists, type Database, type Tx } from "./db.js";
+export { createDatabase, ensureDatabaseExists, type Database, type Queryable, type Tx } from "./db.js";
+export { API_READER_ROLE, withTenant } from "./tenant-scope.js";
 export { migrate, migrationsApplied, migrationsDirectory, listMigrations } from "./migrate.js";
 export { createProjector, type Projector, type ProjectorDeps, type ProjectorLogger } from "./projector.js";
 export { rebuildReadModels } from "./rebuild.js";
@@ -38,5 +39,5 @@ export {
   type DlqFilter,
   type TimeRange,
 } from "./read-models/deliveries-queries.js";
-export { listAudit, AuditRow } from "./read-models/audit.js";
+export { listAudit, AuditRow, type AuditFilter } from "./read-models/audit.js";
 export { listSources, getSource, SourceRow } from "./read-models/sources.js";

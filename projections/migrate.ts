@@ -77,7 +77,8 @@ export function splitStatements(text: string): string[] {
 /**
  * Applies pending migrations in order, each in its own transaction that also records it in
  * `schema_migrations`. Every transaction first takes one advisory lock, so processes starting
- * together apply each file once. Returns the versions it applied.
+ * together apply each file once. Then row-level security is made to cover every tenant table.
+ * Returns the versions it applied.
  */
 export async function migrate(db: Database, dir = migrationsDirectory()): Promise<number[]> {
   const applied: number[] = [];
@@ -99,7 +100,22 @@ export async function migrate(db: Database, dir = migrationsDirectory()): Promis
     });
     if (done) applied.push(file.version);
   }
+  if (applied.length > 0) await secureTenantTables(db);
   return applied;
+}
+
+/**
+ * Row-level security on every table with a `tenant_id` (007_row_level_security.sql), again after
+ * any migration: a tenant table added by a migration that ran after 006 (numbered before or after
+ * it) is covered at once. Idempotent; nothing before 006 is applied.
+ */
+async function secureTenantTables(db: Database): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT ${MIGRATION_LOCK}`);
+    const defined = await tx.oneFirst(sql.type(z.object({ f: z.string().nullable() }))`
+      SELECT to_regprocedure('zen_secure_tenant_tables()')::text AS f`);
+    if (defined !== null) await tx.query(sql.unsafe`SELECT zen_secure_tenant_tables()`);
+  });
 }
 
 /** True when every migration file has been applied (for `/readyz`). */

@@ -8,7 +8,8 @@ import { DependencyUnreachable, startPlatform } from "./platform.js";
  */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  // The bind address is no one's personal data: its start-up line keeps it.
+  const logger = createLogger(config.logLevel, undefined, { allow: [...config.redactAllow, config.host] });
   const platform = await startPlatform(config, logger);
   logger.info({ roles: config.roles, url: platform.url, opsUrl: platform.opsUrl, prefix: config.streamPrefix }, "zen-webhooks started");
   if (config.opsPort !== undefined && platform.url) logger.info("ZEN_OPS_PORT is not used: the api serves /metrics, /health and /ready in this process");

@@ -62,7 +62,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   if (!deps.tracing && tracing.enabled) logger.info({ serviceName: config.tracing.serviceName }, "tracing on: spans go to the exporters of the OTEL_* variables");
 
   const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology });
-  const secretBox = createSecretBox(config.masterKey);
+  const secretBox = createSecretBox(config.masterKey, config.masterKeysPrevious);
   if (!config.masterKey) logger.warn("ZEN_MASTER_KEY is not set: endpoint secrets are sealed with the development key");
   const stopping: Stoppable[] = [];
   let view: RegistryView | undefined;

@@ -7,7 +7,8 @@ export const DeliveryStatus = z
   .enum(["pending", "retrying", "succeeded", "dead"])
   .describe("pending → succeeded | retrying → … → succeeded | dead (in the DLQ)");
 
-const Range = {
+/** `?since=&until=` of the lists filtered by time. */
+export const Range = {
   since: z.string().datetime({ offset: true }).optional().describe("From this time on (inclusive), ISO 8601"),
   until: z.string().datetime({ offset: true }).optional().describe("Before this time (exclusive), ISO 8601"),
 };

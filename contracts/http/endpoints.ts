@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { DeliveryPolicy, prefixedId, RateLimit, RetryPolicy } from "../common.js";
+import {
+  DEFAULT_ROTATION_GRACE_SECONDS,
+  DeliveryPolicy,
+  MAX_ROTATION_GRACE_SECONDS,
+  prefixedId,
+  RateLimit,
+  RetryPolicy,
+} from "../common.js";
 import { Timestamp } from "./common.js";
 
 /** A secret a client brings: `whsec_` and at least 20 base64 characters. */
@@ -94,3 +101,27 @@ export const EndpointCreatedOut = EndpointOut.extend({
   secret: z.string().describe("The signing secret (`whsec_…`): shown only now"),
 }).describe("A created endpoint, with its secret shown this once");
 export type EndpointCreatedOut = z.infer<typeof EndpointCreatedOut>;
+
+/** `POST /v1/webhooks/registry/{id}/rotate-secret` body (may be empty). */
+export const RotateSecretIn = z
+  .object({
+    graceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_ROTATION_GRACE_SECONDS)
+      .default(DEFAULT_ROTATION_GRACE_SECONDS)
+      .describe("How long the current secret keeps signing beside the new one: 0–604800 s (7 days), default 86400 (24 h)"),
+  })
+  .strict()
+  .describe("A secret rotation");
+export type RotateSecretIn = z.infer<typeof RotateSecretIn>;
+
+/** The answer to a rotation: the new secret, this once. */
+export const RotateSecretOut = z
+  .object({
+    secret: z.string().describe("The new signing secret (`whsec_…`): shown only now"),
+    previousExpiresAt: Timestamp.describe("Until then the replaced secret signs too (a second `v1,` signature)"),
+  })
+  .describe("A rotated secret");
+export type RotateSecretOut = z.infer<typeof RotateSecretOut>;

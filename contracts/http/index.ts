@@ -8,3 +8,4 @@ export * from "./health.js";
 export * from "./test-send.js";
 export * from "./sources.js";
 export * from "./streams.js";
+export * from "./audit.js";

@@ -4,6 +4,7 @@ import type { Decider } from "../decider.js";
 import { DomainError } from "../errors.js";
 import { compact } from "../shared/equal.js";
 import { assertNever } from "../shared/exhaustive.js";
+import { EncryptedSecret, MAX_ROTATION_GRACE_SECONDS } from "../../contracts/common.js";
 import {
   applyChanges,
   assertEndpointId,
@@ -16,7 +17,11 @@ import {
 
 export { CLOSED_CIRCUIT, type EndpointCircuit } from "../circuit/breaker.js";
 export {
+  DEFAULT_ROTATION_GRACE_SECONDS,
   DISABLED_BY_USER,
+  MAX_ROTATION_GRACE_SECONDS,
+  signingSecrets,
+  type PreviousSecret,
   effectiveDeliveryPolicy,
   effectiveRetryPolicy,
   type EndpointChanges,
@@ -29,6 +34,8 @@ export type EndpointCommand =
   | { type: "UpdateEndpoint"; changes: EndpointChanges }
   | { type: "DisableEndpoint"; reason: string }
   | { type: "DeleteEndpoint" }
+  /** `secret` is the new one, encrypted; the current one signs beside it for `graceSeconds` from `now`. */
+  | { type: "RotateSecret"; secret: string; graceSeconds: number; now: string }
   | ({ type: "OpenCircuit" } & EventData<"endpoint.circuit_opened">)
   | { type: "HalfOpenCircuit" }
   | { type: "CloseCircuit" };
@@ -48,6 +55,7 @@ export type EndpointEvent =
   | DomainEventOf<"endpoint.updated">
   | DomainEventOf<"endpoint.disabled">
   | DomainEventOf<"endpoint.deleted">
+  | DomainEventOf<"endpoint.secret_rotated">
   | DomainEventOf<"endpoint.circuit_opened">
   | DomainEventOf<"endpoint.circuit_half_opened">
   | DomainEventOf<"endpoint.circuit_closed">;
@@ -83,6 +91,18 @@ const update = (changes: EndpointChanges, state: EndpointState): EndpointEvent[]
   return [{ type: "endpoint.updated", data: changed }];
 };
 
+const rotateSecret = (command: Extract<EndpointCommand, { type: "RotateSecret" }>, state: EndpointState): EndpointEvent[] => {
+  requireLive(state);
+  const { secret, graceSeconds, now } = command;
+  if (!EncryptedSecret.safeParse(secret).success) throw new DomainError("unprocessable", "secret must be encrypted before it is recorded");
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
+    throw new DomainError("unprocessable", `graceSeconds must be a whole number from 0 to ${MAX_ROTATION_GRACE_SECONDS}`);
+  }
+  const at = Date.parse(now);
+  if (Number.isNaN(at)) throw new DomainError("unprocessable", "now is not a valid time");
+  return [{ type: "endpoint.secret_rotated", data: { secret, previousExpiresAt: new Date(at + graceSeconds * 1000).toISOString() } }];
+};
+
 const openCircuit = (command: Extract<EndpointCommand, { type: "OpenCircuit" }>, state: EndpointState): EndpointEvent[] => {
   // Already open: another dispatcher got there first; its timing stands.
   if (requireLive(state).circuit.state === "open") return [];
@@ -105,6 +125,8 @@ const decide = (command: EndpointCommand, state: EndpointState): EndpointEvent[]
     case "DeleteEndpoint":
       requireLive(state);
       return [{ type: "endpoint.deleted", data: {} }];
+    case "RotateSecret":
+      return rotateSecret(command, state);
     case "OpenCircuit":
       return openCircuit(command, state);
     case "HalfOpenCircuit":
@@ -156,6 +178,9 @@ const evolve = (state: EndpointState, event: EndpointEvent): EndpointState => {
       return { ...state, status: "disabled", disabledReason: event.data.reason };
     case "endpoint.deleted":
       return { ...state, status: "deleted" };
+    case "endpoint.secret_rotated":
+      // Two secrets at most: a rotation during another's grace ends the older grace at once.
+      return { ...state, secret: event.data.secret, previousSecret: { secret: state.secret, expiresAt: event.data.previousExpiresAt } };
     case "endpoint.circuit_opened":
     case "endpoint.circuit_half_opened":
     case "endpoint.circuit_closed":

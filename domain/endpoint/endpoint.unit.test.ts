@@ -3,6 +3,9 @@ import { DEFAULT_DELIVERY_POLICY, DEFAULT_RETRY_POLICY } from "../../contracts/c
 import { fold } from "../decider.js";
 import { given } from "../testing/given.js";
 import {
+  DEFAULT_ROTATION_GRACE_SECONDS,
+  MAX_ROTATION_GRACE_SECONDS,
+  signingSecrets,
   effectiveDeliveryPolicy,
   effectiveRetryPolicy,
   endpointDecider,
@@ -172,5 +175,49 @@ describe("endpoint: effective policies", () => {
       maxAttempts: 2,
     });
     expect(effectiveDeliveryPolicy({ deliveryPolicy: { timeoutMs: 500 } })).toEqual({ timeoutMs: 500 });
+  });
+});
+
+describe("endpoint: rotate secret", () => {
+  const next = "enc:v1:k1:bmV3c2VjcmV0";
+  const now = "2025-03-01T12:00:00.000Z";
+  const rotate = (graceSeconds: number): EndpointCommand => ({ type: "RotateSecret", secret: next, graceSeconds, now });
+  const rotated: EndpointEvent = { type: "endpoint.secret_rotated", data: { secret: next, previousExpiresAt: "2025-03-02T12:00:00.000Z" } };
+
+  it("records the new encrypted secret and when the old one stops signing (time from the command)", () => {
+    given(endpointDecider, [registered]).when(rotate(DEFAULT_ROTATION_GRACE_SECONDS)).then([rotated]);
+    given(endpointDecider, [registered, disabled]).when(rotate(0)).then([
+      { type: "endpoint.secret_rotated", data: { secret: next, previousExpiresAt: now } },
+    ]);
+  });
+
+  it("keeps the old secret in state beside the new one, and signs with both only until the grace ends", () => {
+    const state = fold(endpointDecider, [registered, rotated]);
+    expect(state).toMatchObject({ status: "active", secret: next, previousSecret: { secret, expiresAt: "2025-03-02T12:00:00.000Z" } });
+    if (state.status !== "active") throw new Error("unreachable");
+    expect(signingSecrets(state, new Date("2025-03-02T11:59:59.999Z"))).toEqual([next, secret]);
+    expect(signingSecrets(state, new Date("2025-03-02T12:00:00.000Z"))).toEqual([next]);
+    expect(signingSecrets(fold(endpointDecider, [registered]) as typeof state, new Date(now))).toEqual([secret]);
+  });
+
+  it("a second rotation replaces the older previous secret: two secrets at most", () => {
+    const third = "enc:v1:k1:dGhpcmQ=";
+    const again: EndpointEvent = { type: "endpoint.secret_rotated", data: { secret: third, previousExpiresAt: "2025-03-03T00:00:00.000Z" } };
+    expect(fold(endpointDecider, [registered, rotated, again])).toMatchObject({ secret: third, previousSecret: { secret: next } });
+  });
+
+  it.each([
+    ["a plain-text secret", { secret: "whsec_abcdefghijklmnopqrstuvwxyz" }],
+    ["a negative grace", { graceSeconds: -1 }],
+    ["a grace over 7 days", { graceSeconds: MAX_ROTATION_GRACE_SECONDS + 1 }],
+    ["a fractional grace", { graceSeconds: 1.5 }],
+    ["an invalid time", { now: "yesterday" }],
+  ])("refuses %s", (_, override) => {
+    given(endpointDecider, [registered]).when({ ...rotate(60), ...override } as EndpointCommand).thenThrows("unprocessable");
+  });
+
+  it("refuses a missing or deleted endpoint", () => {
+    given(endpointDecider, []).when(rotate(60)).thenThrows("not_found");
+    given(endpointDecider, [registered, deleted]).when(rotate(60)).thenThrows("not_found");
   });
 });

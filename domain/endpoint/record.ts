@@ -15,7 +15,28 @@ import { isValidEventTypePattern } from "./patterns.js";
  * What the endpoint aggregate knows of a registry entry. The id, `createdAt` and `updatedAt` live on
  * the event envelope (aggregate id, `occurredAt`), not in event data, so they are not part of it.
  */
-export type EndpointRecord = EventData<"endpoint.registered"> & { disabledReason?: string };
+export type EndpointRecord = EventData<"endpoint.registered"> & {
+  disabledReason?: string;
+  /** The secret a rotation replaced: it signs beside `secret` until `expiresAt`. */
+  previousSecret?: PreviousSecret;
+};
+
+/** A replaced secret (encrypted) and when it stops signing. */
+export interface PreviousSecret {
+  secret: EncryptedSecret;
+  expiresAt: string;
+}
+
+export { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from "../../contracts/common.js";
+
+/**
+ * The secrets that sign a request sent at `now`, newest first: the current one, and the one a
+ * rotation replaced while its grace lasts. Receivers accept a request when any signature verifies.
+ */
+export const signingSecrets = (record: Pick<EndpointRecord, "secret" | "previousSecret">, now: Date): EncryptedSecret[] => {
+  const previous = record.previousSecret;
+  return previous && Date.parse(previous.expiresAt) > now.getTime() ? [record.secret, previous.secret] : [record.secret];
+};
 
 /** The fields an `endpoint.updated` event may carry. */
 export type EndpointChanges = EventData<"endpoint.updated">;

@@ -9,10 +9,19 @@ describe("redact", () => {
     ["email", "contact alice.smith+hooks@example.co.uk now", "alice.smith+hooks@example.co.uk"],
     ["email (mailto)", "mailto:bob@example.com", "bob@example.com"],
     ["api key", "key=zk_live_4f9a8b7c6d5e", "zk_live_4f9a8b7c6d5e"],
+    ["api key in a sentence", "use zk_AbC123xyz_0 here", "zk_AbC123xyz_0"],
+    ["bearer token (lower case)", "authorization: bearer opaque-token_123", "opaque-token_123"],
+    ["basic credentials", "Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="],
+    ["url with user and password", "GET https://admin:hunter2@db.example.com:5432/app", "admin:hunter2@"],
+    ["url with a user only", "redis://token123@cache.example.com", "token123@"],
     ["webhook secret", "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     ["slack bot token", "xoxb-1234567890-abcdefghij is the token", "xoxb-1234567890-abcdefghij"],
     ["slack user token", "t=xoxp-123-456-789-abc", "xoxp-123-456-789-abc"],
+    ["slack legacy workspace token", "xoxa-2-1234567890-abcdef", "xoxa-2-1234567890-abcdef"],
+    ["slack app-level token", "xapp-1-A0123456789-1234567890123-abcdef0123", "xapp-1-A0123456789-1234567890123-abcdef0123"],
     ["github token", "ghp_16C7e42F292c6912E7710c838347Ae178B4a leaked", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"],
+    ["github oauth token", "token=gho_16C7e42F292c6912E7710c838347Ae178B4a", "gho_16C7e42F292c6912E7710c838347Ae178B4a"],
+    ["github user-to-server token", "ghu_abcdefghijklmnop0123", "ghu_abcdefghijklmnop0123"],
     ["github server token", "ghs_abcdefghijklmnop", "ghs_abcdefghijklmnop"],
     ["github pat", "github_pat_11ABCDEFG0123456789_abcdefXYZ", "github_pat_11ABCDEFG0123456789_abcdefXYZ"],
     ["stripe live key", "sk_live_51H8abcDEF123", "sk_live_51H8abcDEF123"],
@@ -47,6 +56,11 @@ describe("redact", () => {
     expect(redact("https://example.com/?email=bob@example.com")).toBe("https://example.com/?email=[REDACTED:email]");
   });
 
+  it("leaves an API key's 12-character display prefix alone (it is shown in lists by design)", () => {
+    expect(redact("keyPrefix zk_01HZX4K7Q")).toBe("keyPrefix zk_01HZX4K7Q");
+    expect(redact("zk_01HZX4K7Q9")).toBe("[REDACTED:api-key]");
+  });
+
   it("leaves ordinary text, clock times, versions and ids alone", () => {
     const text = "Delivered at 12:34:56 GMT by node v20.19.0 for msg_2abc, std::vector, status 200 OK";
     expect(redact(text)).toBe(text);
@@ -78,6 +92,17 @@ describe("redact", () => {
   });
 });
 
+describe("redact: the allowlist", () => {
+  it.each([
+    ["an email", "mail ops@zen.dev or eve@evil.com", ["ops@zen.dev"], "mail ops@zen.dev or [REDACTED:email]"],
+    ["an IPv4 address", "from 192.0.2.1 and 192.0.2.2", ["192.0.2.1"], "from 192.0.2.1 and [REDACTED:ip]"],
+    ["an IPv6 address", "at 2001:db8::1 and 2001:db8::2", ["2001:db8::1"], "at 2001:db8::1 and [REDACTED:ip]"],
+    ["a whole URL with credentials", "see https://demo:demo@example.com/x", ["https://demo:demo@example.com/x"], "see https://demo:demo@example.com/x"],
+  ])("keeps an allowed %s and redacts the others", (_kind, text, allow, expected) => {
+    expect(redact(text, { allow })).toBe(expected);
+  });
+});
+
 describe("redactObject", () => {
   it("redacts strings at any depth and secret-looking keys entirely", () => {
     const input = {
@@ -103,6 +128,15 @@ describe("redactObject", () => {
       API_KEY: REDACTED,
     });
     expect(input.data.email).toBe("alice@example.com"); // input untouched
+  });
+
+  it("plainOnly walks plain objects and arrays only, handing other objects back untouched", () => {
+    const error = new Error("connect to 10.0.0.1 failed");
+    const at = new Date("2025-01-01T00:00:00Z");
+    const out = redactObject({ err: error, at, list: ["bob@example.com"], token: "t" }, { plainOnly: true });
+    expect(out.err).toBe(error);
+    expect(out.at).toBe(at);
+    expect(out).toMatchObject({ list: ["[REDACTED:email]"], token: REDACTED });
   });
 
   it("handles primitives, arrays, shared references, cycles and the allowlist", () => {

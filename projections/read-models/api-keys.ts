@@ -1,6 +1,6 @@
 import { sql } from "slonik";
 import { z } from "zod";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 export const apiKeyEventTypes = ["apikey.created", "apikey.revoked", "apikey.used"] as const;
@@ -50,7 +50,7 @@ const columns = sql.fragment`id, name, scopes, key_prefix AS "keyPrefix", create
   last_used_at AS "lastUsedAt"`;
 
 /** The tenant's API keys, revoked ones included, newest first. */
-export async function listApiKeys(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<ApiKeyRow>> {
+export async function listApiKeys(db: Queryable, tenantId: string, page: PageRequest = {}): Promise<Page<ApiKeyRow>> {
   const limit = clampLimit(page.limit);
   const rows = await db.any(sql.type(ApiKeyRow)`
     SELECT ${columns} FROM api_keys

@@ -1,11 +1,16 @@
-import { sql } from "slonik";
+import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
-import type { Database, Tx } from "../db.js";
-import { afterCursor, clampLimit, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
+import { Actor } from "../../contracts/common.js";
+import { redactObject } from "../../domain/redaction/redact.js";
+import type { Queryable, Tx } from "../db.js";
+import type { TimeRange } from "./deliveries-queries.js";
+import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 /**
- * Every registry-changing event (inbound sources included) and every DLQ replay is audited: who did what, when, with which
- * request id. The deliveries a replay names are many: the audit keeps their count, not the ids.
+ * Every registry-changing event (inbound sources and secret rotations included) and every DLQ replay is audited: who
+ * did what, when, with which request id. The deliveries a replay names are many: the audit keeps
+ * their count, not the ids. `changes` never holds a secret, encrypted or not, and goes through
+ * the redaction module (emails, tokens, credentials in URLs, IP addresses) before it is stored.
  */
 export const auditEventTypes = [
   "tenant.created",
@@ -16,6 +21,7 @@ export const auditEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "endpoint.secret_rotated",
   "replay.requested",
   "replay.completed",
   "replay.failed",
@@ -30,7 +36,7 @@ const HIDDEN = new Set(["secret", "keyHash"]);
 export const AuditRow = z.object({
   id: z.string(),
   occurredAt: z.string(),
-  actor: z.object({ kind: z.string(), id: z.string() }),
+  actor: Actor,
   action: z.string(),
   aggregateType: z.string(),
   aggregateId: z.string(),
@@ -41,7 +47,11 @@ export type AuditRow = z.infer<typeof AuditRow>;
 
 const handled = new Set<string>(auditEventTypes);
 
-/** What an audit row shows of an event: its data without hidden fields, replays' id lists as counts. */
+/** What an audit row shows of an event: its data without hidden fields, replays' id lists as counts; redacted. */
+export function auditChanges(e: KnownEnvelope): Record<string, unknown> {
+  return redactObject(changesOf(e));
+}
+
 function changesOf(e: KnownEnvelope): Record<string, unknown> {
   if (e.type === "replay.requested") {
     const { selection, deliveryIds } = e.data;
@@ -53,7 +63,7 @@ function changesOf(e: KnownEnvelope): Record<string, unknown> {
 
 export async function applyAuditEvent(tx: Tx, e: KnownEnvelope, _seq: number): Promise<void> {
   if (!handled.has(e.type)) return;
-  const changes = changesOf(e);
+  const changes = auditChanges(e);
   await tx.query(sql.unsafe`
     INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type,
                            aggregate_id, request_id, changes)
@@ -64,14 +74,34 @@ export async function applyAuditEvent(tx: Tx, e: KnownEnvelope, _seq: number): P
 
 export const auditReadModel: ReadModel = { name: "audit", handles: auditEventTypes, apply: applyAuditEvent };
 
-/** The tenant's audit log, newest first. */
-export async function listAudit(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<AuditRow>> {
-  const limit = clampLimit(page.limit);
+/** Filters of the audit list: the action (event type), who, which aggregate or request, and when. */
+export interface AuditFilter extends PageRequest, TimeRange {
+  action?: string;
+  actorId?: string;
+  aggregateId?: string;
+  requestId?: string;
+}
+
+function auditWhere(tenantId: string, f: AuditFilter): FragmentSqlToken[] {
+  const where = [sql.fragment`tenant_id = ${tenantId}`];
+  if (f.action) where.push(sql.fragment`action = ${f.action}`);
+  if (f.actorId) where.push(sql.fragment`actor_id = ${f.actorId}`);
+  if (f.aggregateId) where.push(sql.fragment`aggregate_id = ${f.aggregateId}`);
+  if (f.requestId) where.push(sql.fragment`request_id = ${f.requestId}`);
+  if (f.since) where.push(sql.fragment`occurred_at >= ${f.since}::timestamptz`);
+  if (f.until) where.push(sql.fragment`occurred_at < ${f.until}::timestamptz`);
+  where.push(afterCursor(f.cursor, "occurred_at", "event_id"));
+  return where;
+}
+
+/** The tenant's audit log, newest first, filtered. */
+export async function listAudit(db: Queryable, tenantId: string, filter: AuditFilter = {}): Promise<Page<AuditRow>> {
+  const limit = clampLimit(filter.limit);
   const rows = await db.any(sql.type(AuditRow)`
     SELECT event_id AS id, occurred_at AS "occurredAt", jsonb_build_object('kind', actor_kind, 'id', actor_id) AS actor,
            action, aggregate_type AS "aggregateType", aggregate_id AS "aggregateId", request_id AS "requestId", changes
     FROM audit_log
-    WHERE tenant_id = ${tenantId} AND ${afterCursor(page.cursor, "occurred_at", "event_id")}
+    WHERE ${whereAll(auditWhere(tenantId, filter))}
     ORDER BY occurred_at DESC, event_id DESC LIMIT ${limit + 1}`);
   return toPage(rows, limit, (row) => ({ at: row.occurredAt, id: row.id }));
 }

@@ -1,6 +1,6 @@
 import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
-import type { Database } from "../db.js";
+import type { Queryable } from "../db.js";
 import { RoutingView, routingViewSql } from "./messages.js";
 import { afterCursor, clampLimit, toPage, whereAll, type Page, type PageRequest } from "./shared.js";
 
@@ -91,7 +91,7 @@ function common(tenantId: string, f: DeliveryFilter | DlqFilter, at: string): Fr
 }
 
 /** The tenant's deliveries, newest first, filtered. */
-export async function listDeliveries(db: Database, tenantId: string, f: DeliveryFilter = {}): Promise<Page<DeliveryRow>> {
+export async function listDeliveries(db: Queryable, tenantId: string, f: DeliveryFilter = {}): Promise<Page<DeliveryRow>> {
   const limit = clampLimit(f.limit);
   const where = common(tenantId, f, "created_at");
   if (f.status) where.push(sql.fragment`status = ${f.status}`);
@@ -104,7 +104,7 @@ export async function listDeliveries(db: Database, tenantId: string, f: Delivery
 }
 
 /** One delivery of the tenant with attempts and routing, or null. */
-export async function getDelivery(db: Database, tenantId: string, id: string): Promise<DeliveryDetail | null> {
+export async function getDelivery(db: Queryable, tenantId: string, id: string): Promise<DeliveryDetail | null> {
   const row = await db.maybeOne(sql.type(DeliveryRow.extend({ routing: RoutingView.nullable() }))`
     SELECT ${columns}, (SELECT ${routingViewSql} FROM messages m WHERE m.id = d.message_id AND m.tenant_id = d.tenant_id) AS routing
     FROM deliveries d WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`);
@@ -118,7 +118,7 @@ export async function getDelivery(db: Database, tenantId: string, id: string): P
 }
 
 /** The tenant's dead-lettered deliveries, newest first by `deadAt`. */
-export async function listDlq(db: Database, tenantId: string, f: DlqFilter = {}): Promise<Page<DlqRow>> {
+export async function listDlq(db: Queryable, tenantId: string, f: DlqFilter = {}): Promise<Page<DlqRow>> {
   const limit = clampLimit(f.limit);
   const where = [...common(tenantId, f, "dead_at"), afterCursor(f.cursor, "dead_at", "delivery_id")];
   const rows = await db.any(sql.type(DlqRow)`
@@ -130,6 +130,6 @@ export async function listDlq(db: Database, tenantId: string, f: DlqFilter = {})
 }
 
 /** Dead-lettered deliveries of every tenant: the `webhook_dlq_size` gauge, read on each scrape. */
-export async function countDlq(db: Database): Promise<number> {
+export async function countDlq(db: Queryable): Promise<number> {
   return db.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dlq_entries`);
 }

@@ -2,7 +2,7 @@ import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
 import { DeliveryPolicy, RateLimit, RetryPolicy } from "../../contracts/common.js";
 import type { EventData } from "../../contracts/events.js";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import {
   afterCursor,
   clampLimit,
@@ -19,6 +19,7 @@ export const endpointEventTypes = [
   "endpoint.updated",
   "endpoint.disabled",
   "endpoint.deleted",
+  "endpoint.secret_rotated",
   "endpoint.circuit_opened",
   "endpoint.circuit_half_opened",
   "endpoint.circuit_closed",
@@ -111,6 +112,9 @@ export async function applyEndpointEvent(tx: Tx, envelope: KnownEnvelope, seq: n
         sql.fragment`active = FALSE`,
         sql.fragment`deleted_at = ${envelope.occurredAt}::timestamptz`,
       ]);
+    case "endpoint.secret_rotated":
+      // No secret column: a rotation only moves `updated_at`.
+      return updateEndpoint(tx, envelope, seq, []);
     case "endpoint.circuit_opened":
       return updateEndpoint(tx, envelope, seq, [
         sql.fragment`circuit_state = 'open'`,
@@ -136,7 +140,7 @@ const columns = sql.fragment`
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** The tenant's endpoints (deleted ones left out), newest first. */
-export async function listEndpoints(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<EndpointRow>> {
+export async function listEndpoints(db: Queryable, tenantId: string, page: PageRequest = {}): Promise<Page<EndpointRow>> {
   const limit = clampLimit(page.limit);
   const rows = await db.any(sql.type(EndpointRow)`
     SELECT ${columns} FROM endpoints
@@ -146,7 +150,7 @@ export async function listEndpoints(db: Database, tenantId: string, page: PageRe
 }
 
 /** One endpoint of the tenant, or null (also when deleted or another tenant's). */
-export async function getEndpoint(db: Database, tenantId: string, id: string): Promise<EndpointRow | null> {
+export async function getEndpoint(db: Queryable, tenantId: string, id: string): Promise<EndpointRow | null> {
   return db.maybeOne(sql.type(EndpointRow)`
     SELECT ${columns} FROM endpoints WHERE tenant_id = ${tenantId} AND id = ${id} AND deleted_at IS NULL`);
 }

@@ -1,7 +1,7 @@
 import { sql } from "slonik";
 import { z } from "zod";
 import { RoutingCandidate } from "../../contracts/events.js";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import type { KnownEnvelope, ReadModel } from "./shared.js";
 
 export const messageEventTypes = ["message.received", "routing.decided"] as const;
@@ -61,7 +61,7 @@ export const routingViewSql = sql.fragment`
   END`;
 
 /** One message of the tenant with its routing decision, or null. */
-export async function getMessage(db: Database, tenantId: string, id: string): Promise<MessageRow | null> {
+export async function getMessage(db: Queryable, tenantId: string, id: string): Promise<MessageRow | null> {
   return db.maybeOne(sql.type(MessageRow)`
     SELECT m.id, m.event_type AS "eventType", m.event_id AS "eventId", m.payload, m.received_at AS "receivedAt",
            m.stream_seq AS "streamSeq", ${routingViewSql} AS routing

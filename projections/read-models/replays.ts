@@ -1,6 +1,6 @@
 import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import type { TimeRange } from "./deliveries-queries.js";
 import { whereAll, type KnownEnvelope, type ReadModel } from "./shared.js";
 
@@ -74,7 +74,7 @@ export async function countReplayOutcome(tx: Tx, deliveryId: string, outcome: "s
 }
 
 /** One replay of the tenant, or null (another tenant's id is null too). */
-export async function getReplay(db: Database, tenantId: string, id: string): Promise<ReplayRow | null> {
+export async function getReplay(db: Queryable, tenantId: string, id: string): Promise<ReplayRow | null> {
   return db.maybeOne(sql.type(ReplayRow)`
     SELECT id, status, requested, replayed, skipped, succeeded, failed, reason,
            created_at AS "createdAt", completed_at AS "completedAt"
@@ -91,7 +91,7 @@ export interface DlqSelection extends TimeRange {
  * The ids of the tenant's dead-lettered deliveries that `filter` selects, oldest death first, at
  * most `max + 1` of them (so a caller can tell "more than max" from "exactly max").
  */
-export async function selectDeadDeliveryIds(db: Database, tenantId: string, filter: DlqSelection, max: number): Promise<string[]> {
+export async function selectDeadDeliveryIds(db: Queryable, tenantId: string, filter: DlqSelection, max: number): Promise<string[]> {
   const where: FragmentSqlToken[] = [sql.fragment`tenant_id = ${tenantId}`];
   if (filter.endpointId) where.push(sql.fragment`endpoint_id = ${filter.endpointId}`);
   if (filter.eventType) where.push(sql.fragment`event_type = ${filter.eventType}`);

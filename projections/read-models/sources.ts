@@ -2,7 +2,7 @@ import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
 import { EventTypeFrom, HmacConfig, SourceScheme } from "../../contracts/inbound.js";
 import type { EventData } from "../../contracts/events.js";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import { afterCursor, clampLimit, jsonbOrNull, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 export const sourceEventTypes = ["source.created", "source.updated", "source.deleted"] as const;
@@ -65,7 +65,7 @@ const columns = sql.fragment`
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** The tenant's sources (deleted ones left out), newest first. */
-export async function listSources(db: Database, tenantId: string, page: PageRequest = {}): Promise<Page<SourceRow>> {
+export async function listSources(db: Queryable, tenantId: string, page: PageRequest = {}): Promise<Page<SourceRow>> {
   const limit = clampLimit(page.limit);
   const rows = await db.any(sql.type(SourceRow)`
     SELECT ${columns} FROM sources
@@ -75,7 +75,7 @@ export async function listSources(db: Database, tenantId: string, page: PageRequ
 }
 
 /** One source of the tenant, or null (also when deleted or another tenant's). */
-export async function getSource(db: Database, tenantId: string, id: string): Promise<SourceRow | null> {
+export async function getSource(db: Queryable, tenantId: string, id: string): Promise<SourceRow | null> {
   return db.maybeOne(sql.type(SourceRow)`
     SELECT ${columns} FROM sources WHERE tenant_id = ${tenantId} AND id = ${id} AND deleted_at IS NULL`);
 }

@@ -1,6 +1,6 @@
 import { sql } from "slonik";
 import { z } from "zod";
-import type { Database, Tx } from "../db.js";
+import type { Queryable, Tx } from "../db.js";
 import type { KnownEnvelope, ReadModel } from "./shared.js";
 
 export const tenantEventTypes = ["tenant.created"] as const;
@@ -19,7 +19,7 @@ export async function applyTenantEvent(tx: Tx, envelope: KnownEnvelope, seq: num
 
 export const tenantsReadModel: ReadModel = { name: "tenants", handles: tenantEventTypes, apply: applyTenantEvent };
 
-export async function getTenant(db: Database, tenantId: string): Promise<TenantRow | null> {
+export async function getTenant(db: Queryable, tenantId: string): Promise<TenantRow | null> {
   return db.maybeOne(sql.type(TenantRow)`
     SELECT id, name, created_at AS "createdAt" FROM tenants WHERE id = ${tenantId}`);
 }

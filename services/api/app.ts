@@ -15,6 +15,7 @@ import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin, RequestLogController } from "./plumbing.js";
 import { createReadModels } from "./read-models.js";
 import { createReadiness } from "./readiness.js";
+import { auditRoutes } from "./routes/audit.js";
 import { deliveryRoutes } from "./routes/deliveries.js";
 import { healthRoutes } from "./routes/health.js";
 import { inboundRoutes, INBOUND_REPLAY_TTL_MS } from "./routes/inbound.js";
@@ -82,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(registryReadRoutes, { readModels });
   await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(deliveryRoutes, { readModels });
+  await app.register(auditRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
   await app.register(sourceReadRoutes, { readModels });

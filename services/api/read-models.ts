@@ -3,12 +3,16 @@ import {
   getDelivery,
   getEndpoint,
   getSource,
+  listAudit,
   listDeliveries,
   listApiKeys,
   listDlq,
   listEndpoints,
   listSources,
   waitForSeq,
+  withTenant,
+  type AuditFilter,
+  type AuditRow,
   type Database,
   type DeliveryDetail,
   type DeliveryFilter,
@@ -33,22 +37,29 @@ export interface ReadModels {
   getSource(tenantId: string, id: string): Promise<SourceRow | null>;
   /** The tenant's API keys (never the keys or their hashes), with when each was last used. */
   listApiKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKeyRow>>;
+  listAudit(tenantId: string, filter: AuditFilter): Promise<Page<AuditRow>>;
   /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
   waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
   /** Answers when Postgres does. */
   ping(): Promise<void>;
 }
 
+/**
+ * Tenant reads run in tenant-bound transactions (`withTenant`): as the NOBYPASSRLS reader role with
+ * `app.tenant_id` set, so row-level security holds them to the tenant even where a query's own
+ * `WHERE tenant_id` were missing. The checkpoint and the ping are operator-wide and run as the pool's user.
+ */
 export function createReadModels(db: Database): ReadModels {
   return {
-    listEndpoints: (tenantId, page) => listEndpoints(db, tenantId, page),
-    getEndpoint: (tenantId, id) => getEndpoint(db, tenantId, id),
-    listDeliveries: (tenantId, filter) => listDeliveries(db, tenantId, filter),
-    getDelivery: (tenantId, id) => getDelivery(db, tenantId, id),
-    listDlq: (tenantId, filter) => listDlq(db, tenantId, filter),
-    listSources: (tenantId, page) => listSources(db, tenantId, page),
-    getSource: (tenantId, id) => getSource(db, tenantId, id),
-    listApiKeys: (tenantId, page) => listApiKeys(db, tenantId, page),
+    listEndpoints: (tenantId, page) => withTenant(db, tenantId, (tx) => listEndpoints(tx, tenantId, page)),
+    getEndpoint: (tenantId, id) => withTenant(db, tenantId, (tx) => getEndpoint(tx, tenantId, id)),
+    listDeliveries: (tenantId, filter) => withTenant(db, tenantId, (tx) => listDeliveries(tx, tenantId, filter)),
+    getDelivery: (tenantId, id) => withTenant(db, tenantId, (tx) => getDelivery(tx, tenantId, id)),
+    listDlq: (tenantId, filter) => withTenant(db, tenantId, (tx) => listDlq(tx, tenantId, filter)),
+    listAudit: (tenantId, filter) => withTenant(db, tenantId, (tx) => listAudit(tx, tenantId, filter)),
+    listSources: (tenantId, page) => withTenant(db, tenantId, (tx) => listSources(tx, tenantId, page)),
+    getSource: (tenantId, id) => withTenant(db, tenantId, (tx) => getSource(tx, tenantId, id)),
+    listApiKeys: (tenantId, page) => withTenant(db, tenantId, (tx) => listApiKeys(tx, tenantId, page)),
     waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
     ping: async () => {
       await db.query(sql.unsafe`SELECT 1`);

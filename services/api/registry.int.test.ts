@@ -99,3 +99,23 @@ describe("deliveries", () => {
     expect((await call("GET", "/v1/webhooks/dlq")).json()).toEqual({ data: [], nextCursor: null });
   });
 });
+
+describe("rotate-secret", () => {
+  it("needs webhooks:write, and afterwards the endpoint reads with a later updatedAt and still no secret", async () => {
+    const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/rotate", eventTypes: ["*"] }, { "idempotency-key": `rot-${Date.now()}` });
+    const { id, secret, updatedAt } = created.json() as { id: string; secret: string; updatedAt: string };
+    const reader = await createTenantWithKey(h, ["webhooks:read"], "Reader");
+    const refused = await h.call({ method: "POST", url: `/v1/webhooks/registry/${id}/rotate-secret`, token: reader.key, tenantId: reader.tenantId, body: {}, headers: { "idempotency-key": `rot-r-${Date.now()}` } });
+    expect(refused.statusCode).toBe(403);
+
+    await new Promise((r) => setTimeout(r, 5));
+    const rotated = await call("POST", `/v1/webhooks/registry/${id}/rotate-secret`, { graceSeconds: 0 }, { "idempotency-key": `rot-w-${Date.now()}` });
+    expect(rotated.statusCode).toBe(200);
+    expect(rotated.json().secret).not.toBe(secret);
+    const read = await call("GET", `/v1/webhooks/registry/${id}`, undefined, minSeq(rotated));
+    expect(read.statusCode).toBe(200);
+    expect(Date.parse(read.json().updatedAt)).toBeGreaterThan(Date.parse(updatedAt));
+    expect(JSON.stringify(read.json())).not.toContain(rotated.json().secret);
+    expect(read.json()).not.toHaveProperty("secret");
+  });
+});

@@ -10,7 +10,7 @@ import { perSecondBucket } from "../../domain/limits/token-bucket.js";
 import { endpointIdOf } from "../../domain/routing/fanout.js";
 import { classifyAttempt } from "../../domain/delivery/classify.js";
 import { deliveryDecider, type DeliveryCommand, type DeliveryState } from "../../domain/delivery/delivery.js";
-import { effectiveDeliveryPolicy, effectiveRetryPolicy } from "../../domain/endpoint/endpoint.js";
+import { effectiveDeliveryPolicy, effectiveRetryPolicy, signingSecrets } from "../../domain/endpoint/endpoint.js";
 import { DomainError } from "../../domain/errors.js";
 import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
 import { ConcurrencyError, type AggregateRef, type EventStore, type LoadedAggregate, type StoredEvent } from "../../streams/event-store.js";
@@ -274,8 +274,10 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">, traceparent: string | undefined) {
-    const secret = deps.secretBox.decrypt(endpoint.state.secret);
-    const request = signedRequest({ url: endpoint.state.url, secrets: [secret], scheduled, now: new Date(), traceparent });
+    const now = new Date();
+    // During a rotation's grace both secrets sign, the new one first (API.md "rotate-secret").
+    const secrets = signingSecrets(endpoint.state, now).map((sealed) => deps.secretBox.decrypt(sealed));
+    const request = signedRequest({ url: endpoint.state.url, secrets, scheduled, now, traceparent });
     return deps.sender.send({ ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
   }
 

@@ -18,12 +18,22 @@ const Environment = z.object({
   DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/zen_webhooks"),
   ZEN_ADMIN_TOKEN: z.string().optional(),
   ZEN_MASTER_KEY: z.string().optional(),
+  /** Older master keys, comma-separated: they open secrets sealed before a rotation and seal nothing. */
+  ZEN_MASTER_KEYS_PREVIOUS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
   ZEN_ALLOW_PRIVATE_TARGETS: booleanFlag,
   ZEN_ALLOWED_TARGET_CIDRS: z
     .string()
     .default("")
     .transform((v) => v.split(",").map((c) => c.trim()).filter(Boolean))
     .refine((cidrs) => cidrs.every(isValidCidr), "must be comma-separated CIDRs, e.g. 127.0.0.0/8,fd00::/8"),
+  /** Exact strings log redaction leaves intact, comma-separated. */
+  ZEN_REDACT_ALLOW: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
@@ -72,9 +82,13 @@ export interface Config {
   /** The platform operator's bearer token; when unset, operator routes refuse every caller. */
   adminToken: string | undefined;
   masterKey: string | undefined;
+  /** Previous master keys, decrypt only (`ZEN_MASTER_KEYS_PREVIOUS`). */
+  masterKeysPrevious: string[];
   allowPrivateTargets: boolean;
   /** Ranges the SSRF guard lets through although not global (`ZEN_ALLOWED_TARGET_CIDRS`). */
   allowedTargetCidrs: string[];
+  /** Strings the log redaction keeps (`ZEN_REDACT_ALLOW`). */
+  redactAllow: string[];
   streamPrefix: string;
   streamReplicas: number;
   roles: Role[];
@@ -128,8 +142,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     adminToken: e.ZEN_ADMIN_TOKEN || undefined,
     masterKey: e.ZEN_MASTER_KEY || undefined,
+    masterKeysPrevious: e.ZEN_MASTER_KEYS_PREVIOUS,
     allowPrivateTargets: e.ZEN_ALLOW_PRIVATE_TARGETS,
     allowedTargetCidrs: e.ZEN_ALLOWED_TARGET_CIDRS,
+    redactAllow: e.ZEN_REDACT_ALLOW,
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
     roles: roles as Role[],

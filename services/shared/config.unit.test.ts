@@ -14,6 +14,13 @@ describe("configuration from the environment", () => {
     });
   });
 
+  it("reads previous master keys and the redaction allowlist as comma-separated lists", () => {
+    expect(loadConfig({})).toMatchObject({ masterKeysPrevious: [], redactAllow: [] });
+    const config = loadConfig({ ZEN_MASTER_KEYS_PREVIOUS: " aa , bb,", ZEN_REDACT_ALLOW: "support@zen.dev, 192.0.2.1" });
+    expect(config.masterKeysPrevious).toEqual(["aa", "bb"]);
+    expect(config.redactAllow).toEqual(["support@zen.dev", "192.0.2.1"]);
+  });
+
   it("picks roles and flags", () => {
     const config = loadConfig({ ZEN_ROLES: "api, dispatcher", ZEN_ALLOW_PRIVATE_TARGETS: "true" });
     expect(config.roles).toEqual(["api", "dispatcher"]);

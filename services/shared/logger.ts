@@ -1,4 +1,5 @@
-import { pino, type DestinationStream, type Logger } from "pino";
+import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { redact, redactObject, type RedactOptions } from "../../domain/redaction/redact.js";
 
 /** Field names that hold credentials or key material, blanked at the top and one level down. */
 const SECRET_FIELDS = ["secret", "secrets", "key", "apiKey", "masterKey", "token", "password", "authorization"];
@@ -23,9 +24,35 @@ export const REDACTED_PATHS = [
   '*["webhook-signature"]',
 ];
 
-/** A pino logger that redacts by itself; `destination` defaults to stdout (tests capture lines). */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const options = { level, base: { service: "zen-webhooks" }, redact: { paths: REDACTED_PATHS, censor: "[REDACTED]" } };
+export interface LoggerRedaction {
+  /** Exact strings the redaction leaves intact (`ZEN_REDACT_ALLOW`), e.g. a support address. */
+  allow?: readonly string[];
+}
+
+/**
+ * A pino logger that redacts by itself, in two layers: the paths above are blanked whatever they
+ * hold; and every string of a line (the message, plain fields at any depth, an error's message and
+ * stack) goes through the redaction module (`domain/redaction/redact.ts`: emails, bearer and basic
+ * credentials, API keys, webhook secrets, Slack and GitHub tokens, credentials in URLs, IP
+ * addresses), and fields named like secrets are blanked at any depth. `destination` defaults to
+ * stdout (tests capture lines).
+ */
+export function createLogger(level: string, destination?: DestinationStream, redaction: LoggerRedaction = {}): Logger {
+  const rules: RedactOptions = { allow: redaction.allow ?? [] };
+  const options: LoggerOptions = {
+    level,
+    base: { service: "zen-webhooks" },
+    redact: { paths: REDACTED_PATHS, censor: "[REDACTED]" },
+    // Plain objects only: an Error goes to its serializer below, anything else to its own.
+    formatters: { log: (object) => redactObject(object, { ...rules, plainOnly: true }) },
+    serializers: { err: (error: Error) => redactObject(stdSerializers.err(error), rules) },
+    hooks: {
+      logMethod(args, method) {
+        const redacted = args.map((arg: unknown) => (typeof arg === "string" ? redact(arg, rules) : arg));
+        method.apply(this, redacted as Parameters<typeof method>);
+      },
+    },
+  };
   return destination ? pino(options, destination) : pino(options);
 }
 

@@ -2,9 +2,18 @@ import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { newId, newUlid } from "../../shared/ids.js";
 import { NoContent } from "../../../contracts/http/common.js";
-import { EndpointCreatedOut, EndpointIn, EndpointOut, EndpointParams, EndpointPatch } from "../../../contracts/http/endpoints.js";
+import {
+  EndpointCreatedOut,
+  EndpointIn,
+  EndpointOut,
+  EndpointParams,
+  EndpointPatch,
+  RotateSecretIn,
+  RotateSecretOut,
+} from "../../../contracts/http/endpoints.js";
 import { endpointDecider, type EndpointCommand, type EndpointState } from "../../../domain/endpoint/endpoint.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
+import type { EventData } from "../../../contracts/events.js";
 import type { AppendResult } from "../../../streams/event-store.js";
 import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
@@ -18,7 +27,7 @@ type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "config"> & { now: ()
 const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
 const tags = ["registry"];
 
-/** Registry mutations: create, update, delete. Reads are in `registry-reads.ts`. */
+/** Registry mutations: create, update, delete, rotate the secret. Reads are in `registry-reads.ts`. */
 export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, config, now }) => {
   /** Runs a command on one endpoint, then renders it as the registry view shows it afterwards. */
   async function run(request: Parameters<typeof tenantOf>[0], id: string, command: EndpointCommand, causeId: string) {
@@ -76,5 +85,25 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
     // Deleted at most once, so the cause is the endpoint itself.
     const { lastSeq } = await run(request, id, { type: "DeleteEndpoint" }, `${id}.delete`);
     return withSeq(reply, lastSeq).status(204).send();
+  });
+
+  app.post("/v1/webhooks/registry/:id/rotate-secret", {
+    config: write,
+    schema: {
+      tags, summary: "Rotate an endpoint's signing secret (the new one is shown once; the old one keeps signing during the grace)",
+      params: EndpointParams, body: RotateSecretIn.nullish().describe("May be omitted: the default grace applies"),
+      response: { 200: RotateSecretOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+    },
+  }, async (request, reply) => {
+    const id = request.params.id;
+    const { graceSeconds } = RotateSecretIn.parse(request.body ?? {});
+    const secret = generateSecret(randomBytes(32));
+    const command = { type: "RotateSecret" as const, secret: secretBox.encrypt(secret), graceSeconds, now: now().toISOString() };
+    const { lastSeq, envelopes } = await run(request, id, command, `${id}.rotate.${newUlid()}`);
+    // The replaced secret's expiry as the event recorded it (the decider computed it from `now`).
+    const recorded = envelopes.find((e) => e.type === "endpoint.secret_rotated");
+    if (!recorded) throw new Error(`rotation of ${id} recorded no endpoint.secret_rotated event`);
+    const { previousExpiresAt } = recorded.data as EventData<"endpoint.secret_rotated">;
+    return withSeq(reply, lastSeq).status(200).send({ secret, previousExpiresAt });
   });
 };

@@ -15,6 +15,7 @@ import { compact } from "../../../domain/shared/equal.js";
 import { DomainError } from "../../../domain/errors.js";
 import { replayDecider, type ReplaySelection } from "../../../domain/replay/replay.js";
 import type { Database } from "../../../projections/db.js";
+import { withTenant } from "../../../projections/tenant-scope.js";
 import { getReplay, selectDeadDeliveryIds, type ReplayRow } from "../../../projections/read-models/replays.js";
 import { ConcurrencyError, type AggregateRef, type EventStore } from "../../../streams/event-store.js";
 import { authOf, tenantOf } from "../auth.js";
@@ -33,8 +34,9 @@ export interface ReplayReads {
 
 export function createReplayReads(db: Database): ReplayReads {
   return {
-    deadDeliveryIds: (tenantId, filter, max) => selectDeadDeliveryIds(db, tenantId, filter, max),
-    getReplay: (tenantId, replayId) => getReplay(db, tenantId, replayId),
+    // Tenant-bound reads (row-level security), like every api read of the read models.
+    deadDeliveryIds: (tenantId, filter, max) => withTenant(db, tenantId, (tx) => selectDeadDeliveryIds(tx, tenantId, filter, max)),
+    getReplay: (tenantId, replayId) => withTenant(db, tenantId, (tx) => getReplay(tx, tenantId, replayId)),
   };
 }
 

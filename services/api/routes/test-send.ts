@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { DEFAULT_DELIVERY_POLICY } from "../../../contracts/common.js";
 import { TestSendIn, TestSendOut } from "../../../contracts/http/test-send.js";
-import { effectiveDeliveryPolicy } from "../../../domain/endpoint/endpoint.js";
+import { effectiveDeliveryPolicy, signingSecrets } from "../../../domain/endpoint/endpoint.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
 import { createHttpSender, type HttpSender, type SendResult } from "../../dispatcher/http-sender.js";
 import { signedRequest } from "../../dispatcher/outbound.js";
@@ -49,8 +49,9 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
     }
     const endpoint = view.endpoint(tenantId, body.endpointId!);
     if (!endpoint || endpoint.state.status === "deleted") throw E.notFound("no such endpoint");
-    const { url, secret } = endpoint.state;
-    return { url, secrets: [secretBox.decrypt(secret)], timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs, endpointId: endpoint.endpointId };
+    // Signed like its deliveries: both secrets while a rotation's grace lasts.
+    const secrets = signingSecrets(endpoint.state, now()).map((sealed) => secretBox.decrypt(sealed));
+    return { url: endpoint.state.url, secrets, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs, endpointId: endpoint.endpointId };
   }
 
   app.post("/v1/webhooks/test", {
