@@ -85,6 +85,7 @@ describe("endpoint circuit and health", () => {
       "endpoint.updated": { type: "endpoint.updated", data: { description: "y" } },
       "endpoint.disabled": disabled,
       "endpoint.deleted": deleted,
+      "endpoint.secret_rotated": { type: "endpoint.secret_rotated", data: { secret: "enc:v1:k:rotated", previousExpiresAt: "2026-01-02T00:00:00.000Z" } },
       "endpoint.circuit_opened": opened,
       "endpoint.circuit_half_opened": halfOpened,
       "endpoint.circuit_closed": closedEvent,
