@@ -264,3 +264,30 @@ describe("inbound intake", () => {
     }
   });
 });
+
+describe("inbound rate limiting", () => {
+  it("spends a bucket of the tenant's own for its inbound routes, before verifying, leaving its ingest alone", async () => {
+    const limited = await createTenantWithKey(h, ["webhooks:write", "ingest"], "Limited");
+    const limits = await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 3, refillPerSecond: 0.001 } } });
+    expect(limits.statusCode).toBe(200);
+    const created = await h.call({
+      method: "POST", url: "/v1/webhooks/sources", token: limited.key, tenantId: limited.tenantId,
+      body: { name: "github", scheme: "github" }, headers: { "idempotency-key": `src-${++key}` },
+    });
+    const source = created.json() as { id: string; inboundPath: string };
+    // The limits are read from the registry view, which follows the stream.
+    await h.deps.view.waitFor(Number(created.headers["x-zen-seq"]), 5_000);
+
+    const forged = await Promise.all(Array.from({ length: 5 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": "sha256=00" })));
+    expect(forged.map((res) => res.statusCode).sort()).toEqual([401, 401, 401, 429, 429]);
+    const refused = forged.find((res) => res.statusCode === 429)!;
+    expect(refused.json().error.code).toBe("rate_limited");
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+    expect(refused.headers["ratelimit-remaining"]).toBe("0");
+    // Only the verified (and refused) requests left events behind.
+    expect(await rejectionsOf(source.id)).toHaveLength(3);
+
+    const ingest = await h.call({ method: "POST", url: "/v1/webhooks/ingest", token: limited.key, tenantId: limited.tenantId, body: { eventType: "a.b", payload: {} } });
+    expect(ingest.statusCode).toBe(202);
+  });
+});

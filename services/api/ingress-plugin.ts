@@ -7,8 +7,12 @@ import type { IngressDecision, IngressLimiter } from "./ingress-limit.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
-    /** The route spends the tenant's ingress bucket (429 `rate_limited` when it is empty). */
-    ingressLimited?: boolean;
+    /**
+     * The route spends the tenant's ingress bucket (429 `rate_limited` when it is empty);
+     * `"inbound"`: the tenant named in the path, in a bucket of its own (same limits), since anyone
+     * may call an inbound route and must not drain the tenant's ingest.
+     */
+    ingressLimited?: boolean | "inbound";
   }
 }
 
@@ -31,11 +35,15 @@ function rateLimitHeaders(decision: IngressDecision): Record<string, string> {
 export const ingressPlugin = fp<{ limiter: IngressLimiter; view: Pick<RegistryPort, "tenant">; defaults?: TokenBucket }>(
   async (app: FastifyInstance, { limiter, view, defaults = DEFAULT_INGRESS }) => {
     app.addHook("onRequest", async (request, reply) => {
-      const tenantId = request.auth?.tenantId;
-      if (!request.routeOptions.config?.ingressLimited || !tenantId) return;
-      const tenant = view.tenant(tenantId);
+      const limited = request.routeOptions.config?.ingressLimited;
+      if (!limited) return;
+      const inbound = limited === "inbound";
+      const tenantId = inbound ? (request.params as { tenantId?: string }).tenantId : (request.auth?.tenantId ?? undefined);
+      const tenant = tenantId === undefined ? undefined : view.tenant(tenantId);
+      // An unknown tenant in an inbound path is a 404 later; it gets no bucket.
+      if (!tenantId || (inbound && tenant?.status !== "active")) return;
       const bucket = (tenant?.status === "active" ? tenant.limits.ingress : undefined) ?? defaults;
-      const decision = await limiter.take(tenantId, bucket);
+      const decision = await limiter.take(inbound ? `${tenantId}.inbound` : tenantId, bucket);
       const headers = rateLimitHeaders(decision);
       if (!decision.allowed) throw E.rateLimited(decision.retryAfterSeconds, headers);
       reply.headers(headers);

@@ -79,7 +79,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   }
 
   app.post("/v1/inbound/:tenantId/:sourceId", {
-    config: { scope: null },
+    config: { scope: null, ingressLimited: "inbound" },
     schema: {
       tags: ["inbound"],
       summary: "Receive a provider's webhook, verified by the source's signing scheme",
@@ -87,7 +87,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
       response: {
         200: z.object({ challenge: z.string() }).describe("Slack's URL verification handshake, answered"),
         202: IngestOut,
-        ...errorResponses(400, 401, 404, 413, 503),
+        ...errorResponses(400, 401, 404, 413, 429, 503),
       },
     },
   }, async (request, reply) => {
