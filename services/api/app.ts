@@ -64,7 +64,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const readiness = deps.readiness ?? createReadiness({ nc: deps.streams?.nc, readModels, probes: deps.probes, lag: deps.readyLag });
   const metrics = deps.metrics ?? createMetrics();
   const eventIds = deps.eventIds ?? (await openKv(deps, "ingest dedupe", createEventIdClaims));
-  const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", createIdempotencyStore));
+  const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", (nc, topology) => createIdempotencyStore(nc, topology, { box: deps.secretBox })));
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
   const inboundDeliveries = deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));

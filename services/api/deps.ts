@@ -55,7 +55,7 @@ export interface ApiDeps {
   eventIds?: EventIdClaims;
   /** Inbound sources' provider delivery ids, each accepted once; defaults to the KV bucket `<PREFIX>_INBOUND_DELIVERIES`. */
   inboundDeliveries?: EventIdClaims;
-  /** Idempotency-Key claims and kept responses; defaults to the KV bucket of `createIdempotencyStore(streams.nc)`. */
+  /** Idempotency-Key claims and kept responses; defaults to the KV bucket of `createIdempotencyStore(streams.nc)`, bodies sealed by `secretBox`. */
   idempotency?: IdempotencyStore;
   /** The tenants' shared ingest buckets; defaults to the KV bucket of `createIngressLimiter(streams.nc)`. */
   ingress?: IngressLimiter;

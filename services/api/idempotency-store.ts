@@ -2,6 +2,8 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Topology } from "../../streams/topology.js";
+import type { EncryptedSecret } from "../../contracts/common.js";
+import type { SecretBox } from "../shared/secret-box.js";
 
 /** How long a key and its response are kept (API.md "Conventions"). */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -32,7 +34,12 @@ export interface IdempotencyStore {
   release(key: string, revision: number): Promise<void>;
 }
 
-type KeyRecord = { state: "running"; fp: string; at: number } | ({ state: "done"; fp: string; at: number } & StoredResponse);
+/**
+ * A kept body is sealed with the SecretBox (`sealed: true`): a create or rotate answer carries a
+ * secret or an API key in plain text, and none may rest in NATS so. Records kept before sealing
+ * (no `sealed`) are read as they are until they expire.
+ */
+type KeyRecord = { state: "running"; fp: string; at: number } | ({ state: "done"; fp: string; at: number; sealed?: boolean } & StoredResponse);
 
 const WRONG_LAST_SEQUENCE = 10071;
 const isCasFailure = (error: unknown) => error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
@@ -40,13 +47,14 @@ const isCasFailure = (error: unknown) => error instanceof JetStreamApiError && e
 /**
  * A JetStream KV bucket `<PREFIX>_IDEMPOTENCY` (max age 24 h): `create()` claims a key with an
  * in-progress record holding the request's fingerprint; `update()` on the claim's revision stores the
- * response; a claim older than `staleAfterMs` is taken over by `update()` on the revision read, so
- * exactly one of several contenders wins it. Independent of the read models, shared by every api.
+ * response, its body sealed by `box`; a claim older than `staleAfterMs` is taken over by `update()` on
+ * the revision read, so exactly one of several contenders wins it. Independent of the read models,
+ * shared by every api.
  */
 export async function createIdempotencyStore(
   nc: NatsConnection,
   topology: Topology,
-  { staleAfterMs = STALE_CLAIM_MS }: { staleAfterMs?: number } = {},
+  { box, staleAfterMs = STALE_CLAIM_MS }: { box: SecretBox; staleAfterMs?: number },
 ): Promise<IdempotencyStore> {
   const kv = await new Kvm(nc).create(topology.bucketName("idempotency"), { ttl: IDEMPOTENCY_TTL_MS });
   const encode = (record: KeyRecord) => JSON.stringify(record);
@@ -65,7 +73,10 @@ export async function createIdempotencyStore(
     }
     const record = entry.json<KeyRecord>();
     if (record.fp !== fp) return { kind: "conflict" };
-    if (record.state === "done") return { kind: "replay", response: { status: record.status, headers: record.headers, body: record.body } };
+    if (record.state === "done") {
+      const body = record.sealed && record.body !== null ? box.decrypt(record.body as EncryptedSecret) : record.body;
+      return { kind: "replay", response: { status: record.status, headers: record.headers, body } };
+    }
     if (nowMs - record.at < staleAfterMs) return { kind: "in_use" };
     return takeOver(kv, key, entry.revision, encode({ state: "running", fp, at: nowMs }));
   }
@@ -74,7 +85,8 @@ export async function createIdempotencyStore(
     claim: (key, fingerprint, nowMs) => claim(key, fingerprint, nowMs),
     async complete(key, revision, fp, response) {
       // Fails only when a slower twin took over a claim we held too long: its answer stands.
-      await kv.update(key, encode({ state: "done", fp, at: Date.now(), ...response }), revision).catch((error: unknown) => {
+      const body = response.body === null ? null : box.encrypt(response.body);
+      await kv.update(key, encode({ state: "done", fp, at: Date.now(), ...response, body, sealed: true }), revision).catch((error: unknown) => {
         if (!isCasFailure(error)) throw error;
       });
     },

@@ -1,3 +1,4 @@
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readAllEvents } from "../../test/support/nats.js";
 import { buildApp } from "./app.js";
@@ -81,10 +82,24 @@ describe("Idempotency-Key", () => {
     expect(later.json().id).toBe([...ids][0]);
   });
 
+  it("keeps the response sealed: the bucket holds no secret of a create's answer, and the replay shows it", async () => {
+    const first = await register("sealed-1", "https://example.com/sealed");
+    const secret = first.json().secret as string;
+    expect(secret).toMatch(/^whsec_/);
+    const kv = await new Kvm(h.streams.nc).open(h.streams.topology.bucketName("idempotency"));
+    const stored: string[] = [];
+    for await (const key of await kv.keys()) stored.push((await kv.get(key))?.string() ?? "");
+    expect(stored.some((text) => text.includes('"sealed":true'))).toBe(true);
+    expect(stored.filter((text) => text.includes(secret) || text.includes(secret.slice("whsec_".length)))).toEqual([]);
+    const replayed = await register("sealed-1", "https://example.com/sealed");
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
+    expect(replayed.body).toBe(first.body);
+  });
+
   it("is still honoured by another api instance (a restart) on the same NATS prefix", async () => {
     const first = await register("restart-1", "https://example.com/restart");
     // A new app that opens the bucket itself, as a restarted process does; nothing shared in memory.
-    const idempotency = await createIdempotencyStore(h.streams.nc, h.streams.topology);
+    const idempotency = await createIdempotencyStore(h.streams.nc, h.streams.topology, { box: h.deps.secretBox });
     const restarted = await buildApp({ ...h.deps, idempotency });
     try {
       const replayed = await register("restart-1", "https://example.com/restart", restarted);
@@ -124,7 +139,7 @@ describe("Idempotency-Key", () => {
   });
 
   it("lets a stale claim (its process died mid-request) be taken over after the bound", async () => {
-    const store = await createIdempotencyStore(h.streams.nc, h.streams.topology, { staleAfterMs: 200 });
+    const store = await createIdempotencyStore(h.streams.nc, h.streams.topology, { box: h.deps.secretBox, staleAfterMs: 200 });
     const claimed = await store.claim("stale-test", "fp", Date.now());
     expect(claimed.kind).toBe("claimed");
     expect((await store.claim("stale-test", "fp", Date.now())).kind).toBe("in_use");

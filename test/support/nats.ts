@@ -56,3 +56,28 @@ export async function readAllEvents(streams: Pick<Streams, "js" | "jsm">, topolo
   await messages.close();
   return events;
 }
+
+/**
+ * Every stored message of every stream of `prefix` (the event stream and each KV bucket), raw: its
+ * subject, headers and data as text, exactly as NATS keeps them. Deleted or purged sequences are skipped.
+ */
+export async function rawMessagesOf(prefix: string): Promise<Array<{ stream: string; seq: number; subject: string; text: string }>> {
+  const streams = await connectStreams(TEST_NATS_URL, `raw-${prefix}`);
+  const topology = createTopology(prefix);
+  const messages: Array<{ stream: string; seq: number; subject: string; text: string }> = [];
+  try {
+    for await (const name of streams.jsm.streams.names()) {
+      if (name !== topology.stream && !name.startsWith(`KV_${topology.bucketName("")}`)) continue;
+      const { state } = await streams.jsm.streams.info(name);
+      for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+        const message = await streams.jsm.streams.getMessage(name, { seq }).catch(() => null);
+        if (!message) continue;
+        const headers = message.header ? [...message.header.keys()].map((k) => `${k}: ${message.header!.get(k)}`).join("\n") : "";
+        messages.push({ stream: name, seq, subject: message.subject, text: `${headers}\n${message.string()}` });
+      }
+    }
+  } finally {
+    await streams.nc.close();
+  }
+  return messages;
+}

@@ -40,3 +40,20 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }),
   };
 }
+
+/** Every row of every table in the database's public schema, as JSON text (read as the superuser, so past row-level security). */
+export async function allRows(url: string): Promise<Array<{ table: string; row: string }>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
+    const rows: Array<{ table: string; row: string }> = [];
+    for (const { tablename } of tables.rows) {
+      const result = await client.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM public."${tablename}" t`);
+      rows.push(...result.rows.map(({ row }) => ({ table: tablename, row })));
+    }
+    return rows;
+  } finally {
+    await client.end();
+  }
+}

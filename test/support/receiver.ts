@@ -7,7 +7,7 @@ import { Webhook } from "standardwebhooks";
  * hang without answering, reset the connection, or send headers and then dribble the body.
  */
 export type Behaviour =
-  | { status: number; delayMs?: number; headers?: Record<string, string> }
+  | { status: number; delayMs?: number; headers?: Record<string, string>; body?: string }
   | { hang: true }
   | { reset: true }
   | { slowBody: true; status: number; chunkEveryMs: number };
@@ -24,8 +24,9 @@ export interface ReceivedRequest {
 }
 
 /**
- * A webhook receiver on loopback. Each path (`/ep/<name>`) has a secret and a behaviour; every
- * request is verified with the `standardwebhooks` package, as any receiver would.
+ * A webhook receiver on loopback. Each path (`/ep/<name>`) has a secret and a behaviour (its body
+ * "ok", "nope", or the behaviour's own); every request is verified with the `standardwebhooks`
+ * package, as any receiver would.
  */
 export async function startReceiver() {
   const secrets = new Map<string, string>();
@@ -65,7 +66,7 @@ export async function startReceiver() {
         return;
       }
       if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
-      res.writeHead(behaviour.status, { "content-type": "text/plain", ...behaviour.headers }).end(behaviour.status < 300 ? "ok" : "nope");
+      res.writeHead(behaviour.status, { "content-type": "text/plain", ...behaviour.headers }).end(behaviour.body ?? (behaviour.status < 300 ? "ok" : "nope"));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
