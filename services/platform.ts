@@ -85,7 +85,9 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
     stopping.push(router);
   }
   if (view && config.roles.includes("dispatcher")) {
-    const sender = createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs } });
+    // As many connections per origin as attempts in flight: endpoints sharing an origin (a platform's
+    // customers on one SaaS) never wait for a connection held by a hanging sibling.
+    const sender = createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs }, connectionsPerOrigin: config.deliveryConcurrency });
     const dispatcher = createDispatcher({
       js: streams.js,
       jsm: streams.jsm,
