@@ -99,7 +99,7 @@ const PROVIDERS: Provider[] = [
   {
     scheme: "hmac",
     source: {
-      hmac: { algorithm: "sha512", header: "X-Acme-Signature", encoding: "base64", prefix: "sha512=", timestampHeader: "X-Acme-Timestamp", idHeader: "X-Acme-Delivery", signedContent: "{timestamp}.{body}" },
+      hmac: { algorithm: "sha512", header: "X-Acme-Signature", encoding: "base64", prefix: "sha512=", timestampHeader: "X-Acme-Timestamp", idHeader: "X-Acme-Delivery", signedContent: "{id}.{timestamp}.{body}" },
       eventTypeFrom: { jsonPointer: "/event/kind" },
     },
     timestamped: true,
@@ -107,7 +107,7 @@ const PROVIDERS: Provider[] = [
     headers: async ({ secret, body, deliveryId, at }) => ({
       "x-acme-timestamp": String(at),
       "x-acme-delivery": deliveryId,
-      "x-acme-signature": `sha512=${hmacOf("sha512", secret, `${at}.${body}`, "base64")}`,
+      "x-acme-signature": `sha512=${hmacOf("sha512", secret, `${deliveryId}.${at}.${body}`, "base64")}`,
     }),
     eventType: "shipment.sent",
   },
