@@ -34,10 +34,15 @@ const IPV6 = [
 
 interface Rule {
   kind: string;
+  /** Spans the secret; a leading named group `keep` (a key name, a host) is matched but left visible. */
   pattern: RegExp;
 }
 
-// Patterns only span the secret itself; prefixes we keep ("Bearer ", "https://") sit in lookbehinds.
+/** A key name that looks secret (`SECRET_KEY_PATTERN`) inside a longer name, as in `access_token` or `X-Api-Key`. */
+const SECRET_NAME = (chars: string) => `${chars}{0,64}(?:${SECRET_KEY_PATTERN.source})${chars}{0,64}`;
+
+// Patterns only span the secret itself; prefixes we keep ("Bearer ", "https://") sit in lookbehinds
+// or, where a lookbehind would be unbounded (key names), in a leading `keep` group.
 const RULES: readonly Rule[] = [
   { kind: "url-credentials", pattern: /(?<=\b[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@]+@/g },
   // not inside URL userinfo ("https://user:pass@host"): that rule keeps the host
@@ -52,13 +57,24 @@ const RULES: readonly Rule[] = [
   { kind: "stripe-key", pattern: /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+|rk_[A-Za-z0-9_]{8,})/g },
   { kind: "ip", pattern: new RegExp(`(?<![\\w.])${IPV4}(?!\\.?\\d)`, "g") },
   { kind: "ip", pattern: new RegExp(`(?<![\\w:.])(?:${IPV6})(?![\\w:])`, "g") },
+  { kind: "aws-access-key", pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g },
+  { kind: "slack-webhook", pattern: /(?<keep>\bhooks\.slack\.com\/(?:services|workflows|triggers)\/)[A-Za-z0-9_/-]+/g },
+  // `"access_token": "…"` in JSON text, up to the closing quote or the end (a cut-off snippet)
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>"${SECRET_NAME('[^"\\\\\\n]')}"\\s*:\\s*")(?:[^"\\\\]|\\\\.)+`, "gi") },
+  // `password=…` in form bodies and query strings
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>(?<![\\w.-])${SECRET_NAME("[\\w.-]")}=)[^&\\s"'<>#;,]+`, "gi") },
+  // `X-Api-Key: …` header-like lines; an Authorization scheme stays visible like the credentials rule keeps it
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>^[ \\t]*${SECRET_NAME("[\\w-]")}[ \\t]*:[ \\t]*(?:(?:Bearer|Basic)[ \\t]+)?)[^\\r\\n]+`, "gim") },
 ];
 
 /**
  * Something every rule above needs in its match: text without any of it cannot hold a secret, so
- * `redact` returns it at once (one scan instead of eleven: most log strings take this path).
+ * `redact` returns it at once (one scan instead of sixteen: most log strings take this path).
  */
-const CANDIDATE = /@|\d\.\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_/i;
+const CANDIDATE = new RegExp(
+  `@|\\d\\.\\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_|AKIA|ASIA|hooks\\.slack\\.com|${SECRET_KEY_PATTERN.source}`,
+  "i",
+);
 
 interface Span {
   start: number;
@@ -81,9 +97,9 @@ function findSpans(text: string, allowed: readonly Span[]): Span[] {
   const spans: Span[] = [];
   for (const { kind, pattern } of RULES) {
     for (const m of text.matchAll(pattern)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      if (m[0].length === 0) continue;
+      const start = m.index + (m.groups?.keep?.length ?? 0);
+      const end = m.index + m[0].length;
+      if (end === start) continue;
       if (allowed.some((a) => a.start <= start && end <= a.end)) continue;
       spans.push({ start, end, kind });
     }
