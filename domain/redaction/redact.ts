@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Redaction of secrets and personal data from free text (receiver responses, error messages, logs)
  * and from JSON values. Pure: no IO. Every rule finds spans in the original text; overlapping spans
@@ -158,4 +160,19 @@ function walk(value: unknown, options: RedactOptions, seen: WeakSet<object>): un
 function isPlain(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null || Array.isArray(value);
+}
+
+const JWT_EMAIL_SUBJECT = /^(jwt:.*:)([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})$/;
+
+/**
+ * An actor id as an audit row keeps it: an operator JWT's `jwt:<iss>:<sub>` keeps its issuer, and a
+ * subject that is an email becomes `[REDACTED:email:<12 hex>]`, a digest of the lower-cased address,
+ * so rows still tell one operator from another (and a filter by the known id still finds them)
+ * without the address in plain text. Other ids (API keys, `admin`, opaque subjects) are unchanged.
+ */
+export function redactActorId(id: string): string {
+  const match = JWT_EMAIL_SUBJECT.exec(id);
+  if (!match) return id;
+  const digest = createHash("sha256").update(match[2]!.toLowerCase()).digest("hex").slice(0, 12);
+  return `${match[1]}${marker(`email:${digest}`)}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REDACTED, redact, redactObject } from "./redact.js";
+import { REDACTED, redact, redactActorId, redactObject } from "./redact.js";
 
 const JWT =
   "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -138,6 +138,21 @@ describe("redact: secrets a receiver echoes in its response body", () => {
     const started = performance.now();
     for (const input of inputs) redact(input);
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("redactActorId", () => {
+  it("keeps the issuer and pseudonymises an email-shaped subject, the same one each time", () => {
+    const id = redactActorId("jwt:https://idp.example.com:ops@example.com");
+    expect(id).toMatch(/^jwt:https:\/\/idp\.example\.com:\[REDACTED:email:[0-9a-f]{12}\]$/);
+    expect(redactActorId("jwt:https://idp.example.com:OPS@example.com")).toBe(id);
+    expect(redactActorId("jwt:https://idp.example.com:dev@example.com")).not.toBe(id);
+  });
+
+  it("leaves other actors alone: API keys, the admin token, opaque subjects", () => {
+    for (const actor of ["key_01HZX4K7Q9", "admin", "jwt:static:unknown", "jwt:https://idp.example.com:auth0|5f7c8ec7c33c6c004bbafe82"]) {
+      expect(redactActorId(actor)).toBe(actor);
+    }
   });
 });
 
