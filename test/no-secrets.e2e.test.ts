@@ -107,6 +107,17 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
       body: `denied: Authorization: Bearer ${tenant.key}, token Bearer ${ADMIN_TOKEN}, signed with ${leaky.body.secret}`,
     });
 
+    // A receiver that echoes credentials of its own in its error body, as JSON and as a form.
+    const echoedToken = randomBytes(20).toString("hex");
+    const echoedPassword = randomBytes(20).toString("hex");
+    keep("access token a receiver echoes", echoedToken);
+    keep("password a receiver echoes", echoedPassword);
+    const echo = await call("POST", "/v1/webhooks/registry", { url: receiver.url("/echo"), eventTypes: ["order.created"], retryPolicy: QUICK_DEATH });
+    expect(echo.status).toBe(201);
+    keep("endpoint secret (echo)", echo.body.secret);
+    receiver.setSecret("/echo", echo.body.secret);
+    receiver.behave("/echo", { status: 500, body: `{"error":"invalid_client","access_token":"${echoedToken}"}\nretry with user=bob&password=${echoedPassword}` });
+
     // Inbound sources: a provider's secret (github) and a generated one, and a signed request.
     const githubSecret = `gh-${randomBytes(20).toString("hex")}`;
     keep("source secret (provider's)", githubSecret);
@@ -126,12 +137,18 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
     // Ingest, deliveries (the leaky ones die), a DLQ replay, test sends.
     for (let i = 0; i < 3; i++) expect((await call("POST", "/v1/webhooks/ingest", { eventType: "order.created", payload: { i } })).status).toBe(202);
     await eventually(async () => (await dlqOf(call, leaky.body.id)).length === 3, 60_000, "the leaky endpoint's deliveries in the DLQ");
+    await eventually(async () => (await dlqOf(call, echo.body.id)).length === 3, 60_000, "the echoing endpoint's deliveries in the DLQ");
     const replay = await call("POST", "/v1/webhooks/dlq/replay", { filter: { endpointId: leaky.body.id } }, { "idempotency-key": "replay-leaky" });
     expect(replay.status).toBe(202);
     await eventually(async () => (await call("GET", `/v1/webhooks/dlq/replay/${replay.body.replayId}`)).body.failed === 3, 60_000, "the replayed deliveries to die again");
     const testToLeaky = await call("POST", "/v1/webhooks/test", { endpointId: leaky.body.id, eventType: "order.test", payload: {} });
     expect(testToLeaky.status).toBe(200);
     expect(testToLeaky.body.status).toBe(500);
+    const testToEcho = await call("POST", "/v1/webhooks/test", { endpointId: echo.body.id, eventType: "order.test", payload: {} });
+    expect(testToEcho.body.status).toBe(500);
+    // The preview keeps the key names and loses their values.
+    expect(testToEcho.body.responseBodyPreview).toContain('"access_token":"[REDACTED:secret-field]"');
+    expect(testToEcho.body.responseBodyPreview).toContain("password=[REDACTED:secret-field]");
     const testToUrl = await call("POST", "/v1/webhooks/test", { url: receiver.url("/bare"), eventType: "order.test", payload: {} });
     expect(testToUrl.body.ok).toBe(true);
     keep("test-send one-off secret", testToUrl.body.secret);
@@ -164,7 +181,7 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
     expect(where.some((w) => w.startsWith(`${createTopology(prefix).stream}#`))).toBe(true);
     expect(where.some((w) => w.startsWith("KV_"))).toBe(true);
     for (const table of ["endpoints", "deliveries", "audit_log"]) expect(where).toContain(`table ${table}`);
-    expect(secrets.size).toBeGreaterThanOrEqual(14);
+    expect(secrets.size).toBeGreaterThanOrEqual(17);
   });
 
   it("the scanner finds a secret where one is: in the responses that showed them, and planted", () => {

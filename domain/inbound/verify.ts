@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { HmacConfig, SignatureRejectionReason, SourceScheme } from "../../contracts/inbound.js";
 import { secretKey } from "../signing/standard-webhooks.js";
 
@@ -29,10 +29,17 @@ export interface VerifyInput {
   request: InboundRequest;
 }
 
-/** Accepted: `signature` is the header value that verified (the last-resort delivery id). */
-export type Verification = { ok: true; signature: string } | { ok: false; reason: SignatureRejectionReason };
+/**
+ * Accepted: `signature` is the header value that verified (the last-resort delivery id); `digest`
+ * (`sig_<hex>`) names the verified MAC bytes under this scheme, however the header wrote them (hex
+ * case, extra candidates), so a signature can be accepted once even where the delivery id is unsigned.
+ */
+export type Verification = { ok: true; signature: string; digest: string } | { ok: false; reason: SignatureRejectionReason };
 
-const reject = (reason: SignatureRejectionReason): Verification => ({ ok: false, reason });
+/** A scheme's verdict: on success, the MAC that matched. */
+type Checked = { ok: true; signature: string; mac: Buffer } | { ok: false; reason: SignatureRejectionReason };
+
+const reject = (reason: SignatureRejectionReason): Checked => ({ ok: false, reason });
 
 /** A header's value (the first, when sent several times), or undefined when absent or empty. */
 export const headerOf = (headers: InboundHeaders, name: string): string | undefined => {
@@ -84,15 +91,15 @@ const hmacOf = (algorithm: "sha256" | "sha512", key: Buffer | string, parts: Rea
 };
 
 /** Compares `expected` with the decoded candidates; undecodable candidates make it malformed. */
-const compare = (expected: Buffer, encoded: readonly string[], encoding: "hex" | "base64", signature: string): Verification => {
+const compare = (expected: Buffer, encoded: readonly string[], encoding: "hex" | "base64", signature: string): Checked => {
   const decoded = encoded.map((text) => decodeSignature(text, encoding));
   const valid = decoded.filter((bytes): bytes is Buffer => bytes !== undefined);
   if (valid.length === 0) return reject("malformed_signature");
-  return anyEqual(expected, valid) ? { ok: true, signature } : reject("signature_mismatch");
+  return anyEqual(expected, valid) ? { ok: true, signature, mac: expected } : reject("signature_mismatch");
 };
 
 /** Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, space-separated, keyed by the whsec_ key. */
-function standardWebhooks({ secret, request }: VerifyInput): Verification {
+function standardWebhooks({ secret, request }: VerifyInput): Checked {
   const { headers, body, nowSeconds } = request;
   const id = headerOf(headers, "webhook-id");
   const signature = headerOf(headers, "webhook-signature");
@@ -107,7 +114,7 @@ function standardWebhooks({ secret, request }: VerifyInput): Verification {
 }
 
 /** GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. No timestamp. */
-function github({ secret, request }: VerifyInput): Verification {
+function github({ secret, request }: VerifyInput): Checked {
   const signature = headerOf(request.headers, "x-hub-signature-256");
   if (signature === undefined) return reject("missing_signature");
   if (!signature.startsWith("sha256=")) return reject("malformed_signature");
@@ -115,7 +122,7 @@ function github({ secret, request }: VerifyInput): Verification {
 }
 
 /** Stripe: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "{t}.{body}">[,v1=…]`, 300 s tolerance. */
-function stripe({ secret, request }: VerifyInput): Verification {
+function stripe({ secret, request }: VerifyInput): Checked {
   const signature = headerOf(request.headers, "stripe-signature");
   if (signature === undefined) return reject("missing_signature");
   const pairs = signature.split(",").map((pair) => pair.split("=", 2).map((s) => s.trim()) as [string, string | undefined]);
@@ -128,7 +135,7 @@ function stripe({ secret, request }: VerifyInput): Verification {
 }
 
 /** Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{ts}:{body}">` with `X-Slack-Request-Timestamp`. */
-function slack({ secret, request }: VerifyInput): Verification {
+function slack({ secret, request }: VerifyInput): Checked {
   const signature = headerOf(request.headers, "x-slack-signature");
   if (signature === undefined) return reject("missing_signature");
   const timestamp = headerOf(request.headers, "x-slack-request-timestamp");
@@ -139,7 +146,7 @@ function slack({ secret, request }: VerifyInput): Verification {
 }
 
 /** Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256 of the body>`. No timestamp. */
-function shopify({ secret, request }: VerifyInput): Verification {
+function shopify({ secret, request }: VerifyInput): Checked {
   const signature = headerOf(request.headers, "x-shopify-hmac-sha256");
   if (signature === undefined) return reject("missing_signature");
   return compare(hmacOf("sha256", secret, [request.body]), [signature], "base64", signature);
@@ -153,7 +160,7 @@ export const signedParts = (template: string, body: Buffer, values: { timestamp?
     .map((part) => (part === "{body}" ? body : part === "{timestamp}" ? (values.timestamp ?? "") : part === "{id}" ? (values.id ?? "") : part));
 
 /** The generic scheme: the source's `hmac` settings say what is signed and where the signature is. */
-function hmac({ secret, request, hmac: config }: VerifyInput): Verification {
+function hmac({ secret, request, hmac: config }: VerifyInput): Checked {
   if (!config) return reject("malformed_signature");
   const { headers, body, nowSeconds } = request;
   const signature = headerOf(headers, config.header);
@@ -171,7 +178,7 @@ function hmac({ secret, request, hmac: config }: VerifyInput): Verification {
   return compare(hmacOf(config.algorithm, secret, parts), [signature.slice(prefix.length)], config.encoding, signature);
 }
 
-const VERIFIERS: Record<SourceScheme, (input: VerifyInput) => Verification> = {
+const VERIFIERS: Record<SourceScheme, (input: VerifyInput) => Checked> = {
   "standard-webhooks": standardWebhooks,
   github,
   stripe,
@@ -181,4 +188,9 @@ const VERIFIERS: Record<SourceScheme, (input: VerifyInput) => Verification> = {
 };
 
 /** Verifies one inbound request under its source's scheme. */
-export const verifyInbound = (input: VerifyInput): Verification => VERIFIERS[input.scheme](input);
+export const verifyInbound = (input: VerifyInput): Verification => {
+  const checked = VERIFIERS[input.scheme](input);
+  if (!checked.ok) return checked;
+  const digest = createHash("sha256").update(`${input.scheme}\n`).update(checked.mac).digest("hex");
+  return { ok: true, signature: checked.signature, digest: `sig_${digest}` };
+};

@@ -113,3 +113,27 @@ describe("generic hmac", () => {
     expect(reason(verifyInbound(input("hmac", { "x-sig": hex(body).toUpperCase().slice(2) }, { hmac: plain })))).toBe("signature_mismatch");
   });
 });
+
+describe("the signature digest", () => {
+  const digestOf = (v: ReturnType<typeof verifyInbound>) => (v.ok ? v.digest : v.reason);
+
+  it("names the verified MAC, however the header writes it, and differs by scheme and body", () => {
+    const github = digestOf(verifyInbound(input("github", { "x-hub-signature-256": `sha256=${hex(body)}` })));
+    expect(github).toMatch(/^sig_[0-9a-f]{64}$/);
+    expect(digestOf(verifyInbound(input("github", { "x-hub-signature-256": `sha256=${hex(body).toUpperCase()}` })))).toBe(github);
+    const shopify = digestOf(verifyInbound(input("shopify", { "x-shopify-hmac-sha256": b64(body) })));
+    expect(shopify).toMatch(/^sig_[0-9a-f]{64}$/);
+    expect(shopify).not.toBe(github);
+    const other = Buffer.from('{"type":"invoice.paid","id":"evt_2"}');
+    const changed = verifyInbound({ scheme: "github", secret, request: { headers: { "x-hub-signature-256": `sha256=${hex(other)}` }, body: other, nowSeconds: NOW } });
+    expect(digestOf(changed)).toMatch(/^sig_/);
+    expect(digestOf(changed)).not.toBe(github);
+  });
+
+  it("stays the same when a Stripe header adds a bogus candidate to a valid one", () => {
+    const v1 = hex(`${NOW}.${body.toString()}`);
+    const plain = digestOf(verifyInbound(input("stripe", { "stripe-signature": `t=${NOW},v1=${v1}` })));
+    expect(plain).toMatch(/^sig_/);
+    expect(digestOf(verifyInbound(input("stripe", { "stripe-signature": `t=${NOW},v1=${v1},v1=${"0".repeat(64)}` })))).toBe(plain);
+  });
+});

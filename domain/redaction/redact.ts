@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Redaction of secrets and personal data from free text (receiver responses, error messages, logs)
  * and from JSON values. Pure: no IO. Every rule finds spans in the original text; overlapping spans
@@ -34,10 +36,15 @@ const IPV6 = [
 
 interface Rule {
   kind: string;
+  /** Spans the secret; a leading named group `keep` (a key name, a host) is matched but left visible. */
   pattern: RegExp;
 }
 
-// Patterns only span the secret itself; prefixes we keep ("Bearer ", "https://") sit in lookbehinds.
+/** A key name that looks secret (`SECRET_KEY_PATTERN`) inside a longer name, as in `access_token` or `X-Api-Key`. */
+const SECRET_NAME = (chars: string) => `${chars}{0,64}(?:${SECRET_KEY_PATTERN.source})${chars}{0,64}`;
+
+// Patterns only span the secret itself; prefixes we keep ("Bearer ", "https://") sit in lookbehinds
+// or, where a lookbehind would be unbounded (key names), in a leading `keep` group.
 const RULES: readonly Rule[] = [
   { kind: "url-credentials", pattern: /(?<=\b[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@]+@/g },
   // not inside URL userinfo ("https://user:pass@host"): that rule keeps the host
@@ -52,13 +59,24 @@ const RULES: readonly Rule[] = [
   { kind: "stripe-key", pattern: /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+|rk_[A-Za-z0-9_]{8,})/g },
   { kind: "ip", pattern: new RegExp(`(?<![\\w.])${IPV4}(?!\\.?\\d)`, "g") },
   { kind: "ip", pattern: new RegExp(`(?<![\\w:.])(?:${IPV6})(?![\\w:])`, "g") },
+  { kind: "aws-access-key", pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g },
+  { kind: "slack-webhook", pattern: /(?<keep>\bhooks\.slack\.com\/(?:services|workflows|triggers)\/)[A-Za-z0-9_/-]+/g },
+  // `"access_token": "…"` in JSON text, up to the closing quote or the end (a cut-off snippet)
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>"${SECRET_NAME('[^"\\\\\\n]')}"\\s*:\\s*")(?:[^"\\\\]|\\\\.)+`, "gi") },
+  // `password=…` in form bodies and query strings
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>(?<![\\w.-])${SECRET_NAME("[\\w.-]")}=)[^&\\s"'<>#;,]+`, "gi") },
+  // `X-Api-Key: …` header-like lines; an Authorization scheme stays visible like the credentials rule keeps it
+  { kind: "secret-field", pattern: new RegExp(`(?<keep>^[ \\t]*${SECRET_NAME("[\\w-]")}[ \\t]*:[ \\t]*(?:(?:Bearer|Basic)[ \\t]+)?)[^\\r\\n]+`, "gim") },
 ];
 
 /**
  * Something every rule above needs in its match: text without any of it cannot hold a secret, so
- * `redact` returns it at once (one scan instead of eleven: most log strings take this path).
+ * `redact` returns it at once (one scan instead of sixteen: most log strings take this path).
  */
-const CANDIDATE = /@|\d\.\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_/i;
+const CANDIDATE = new RegExp(
+  `@|\\d\\.\\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_|AKIA|ASIA|hooks\\.slack\\.com|${SECRET_KEY_PATTERN.source}`,
+  "i",
+);
 
 interface Span {
   start: number;
@@ -81,9 +99,9 @@ function findSpans(text: string, allowed: readonly Span[]): Span[] {
   const spans: Span[] = [];
   for (const { kind, pattern } of RULES) {
     for (const m of text.matchAll(pattern)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      if (m[0].length === 0) continue;
+      const start = m.index + (m.groups?.keep?.length ?? 0);
+      const end = m.index + m[0].length;
+      if (end === start) continue;
       if (allowed.some((a) => a.start <= start && end <= a.end)) continue;
       spans.push({ start, end, kind });
     }
@@ -142,4 +160,19 @@ function walk(value: unknown, options: RedactOptions, seen: WeakSet<object>): un
 function isPlain(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null || Array.isArray(value);
+}
+
+const JWT_EMAIL_SUBJECT = /^(jwt:.*:)([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})$/;
+
+/**
+ * An actor id as an audit row keeps it: an operator JWT's `jwt:<iss>:<sub>` keeps its issuer, and a
+ * subject that is an email becomes `[REDACTED:email:<12 hex>]`, a digest of the lower-cased address,
+ * so rows still tell one operator from another (and a filter by the known id still finds them)
+ * without the address in plain text. Other ids (API keys, `admin`, opaque subjects) are unchanged.
+ */
+export function redactActorId(id: string): string {
+  const match = JWT_EMAIL_SUBJECT.exec(id);
+  if (!match) return id;
+  const digest = createHash("sha256").update(match[2]!.toLowerCase()).digest("hex").slice(0, 12);
+  return `${match[1]}${marker(`email:${digest}`)}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REDACTED, redact, redactObject } from "./redact.js";
+import { REDACTED, redact, redactActorId, redactObject } from "./redact.js";
 
 const JWT =
   "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -89,6 +89,70 @@ describe("redact", () => {
     const started = performance.now();
     for (const input of inputs) redact(input);
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("redact: secrets a receiver echoes in its response body", () => {
+  const AWS_KEY = "AKIAIOSFODNN7EXAMPLE";
+  const SLACK_HOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+
+  it.each([
+    ["a JSON access_token", '{"access_token":"ya29.a0AfH6SMBx3","expires_in":3599}', '{"access_token":"[REDACTED:secret-field]","expires_in":3599}'],
+    ["a JSON client_secret with spaces", '{ "client_secret" : "cs-9f8e7d6c5b" }', '{ "client_secret" : "[REDACTED:secret-field]" }'],
+    ["a JSON password with an escaped quote", '{"password":"hun\\"ter2","user":"bob"}', '{"password":"[REDACTED:secret-field]","user":"bob"}'],
+    ["a JSON value cut off by truncation", '{"refresh_token":"1//0gLq', '{"refresh_token":"[REDACTED:secret-field]'],
+    ["a form password", "user=bob&password=hunter2&remember=1", "user=bob&password=[REDACTED:secret-field]&remember=1"],
+    ["a form token", "token=abc123XYZ", "token=[REDACTED:secret-field]"],
+    ["a query access_token", "GET https://api.example.com/v1/me?access_token=EAAB1234xyz&fields=id", "GET https://api.example.com/v1/me?access_token=[REDACTED:secret-field]&fields=id"],
+    ["an X-Api-Key header line", "HTTP/1.1 401\nX-Api-Key: 4f7c2a9e-live\nServer: x", "HTTP/1.1 401\nX-Api-Key: [REDACTED:secret-field]\nServer: x"],
+    ["an AWS access key id", `creds ${AWS_KEY} leaked`, "creds [REDACTED:aws-access-key] leaked"],
+    ["a Slack incoming-webhook URL", `post to ${SLACK_HOOK} now`, "post to https://hooks.slack.com/services/[REDACTED:slack-webhook] now"],
+  ])("redacts %s, keeping the key name", (_kind, text, expected) => {
+    expect(redact(text)).toBe(expected);
+  });
+
+  it("redacts a whole JSON error body a receiver echoes", () => {
+    const body = JSON.stringify({ error: "invalid_grant", access_token: "tok-123456", password: "p@ssw0rd!", api_key: "k-987" });
+    const out = redact(body);
+    for (const secret of ["tok-123456", "p@ssw0rd!", "k-987"]) expect(out).not.toContain(secret);
+    expect(JSON.parse(out)).toEqual({ error: "invalid_grant", access_token: "[REDACTED:secret-field]", password: "[REDACTED:secret-field]", api_key: "[REDACTED:secret-field]" });
+  });
+
+  it("leaves prose about tokens and passwords alone", () => {
+    const prose = [
+      "The token bucket refills at 10 per second; see the password reset page.",
+      "Your password must be 12 characters. Tokens expire after an hour.",
+      '{"message":"password reset sent","tokens_left":3,"kind":"api key rotation"}',
+      "Asia/Tokyo is the zone; AKIA alone is not a key; hooks.slack.com is Slack's host.",
+      "status=ok&count=2",
+    ];
+    for (const text of prose) expect(redact(text)).toBe(text);
+  });
+
+  it("keeps the Bearer scheme on an Authorization header line", () => {
+    expect(redact("Authorization: Bearer abc.DEF-123_x")).toBe("Authorization: Bearer [REDACTED:credentials]");
+  });
+
+  it("stays fast on adversarial key-value input", () => {
+    const inputs = ['"token'.repeat(5_000), "token=".repeat(5_000), '"password":"'.repeat(3_000), "x-api-key:".repeat(5_000), "a".repeat(50_000) + "token"];
+    const started = performance.now();
+    for (const input of inputs) redact(input);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("redactActorId", () => {
+  it("keeps the issuer and pseudonymises an email-shaped subject, the same one each time", () => {
+    const id = redactActorId("jwt:https://idp.example.com:ops@example.com");
+    expect(id).toMatch(/^jwt:https:\/\/idp\.example\.com:\[REDACTED:email:[0-9a-f]{12}\]$/);
+    expect(redactActorId("jwt:https://idp.example.com:OPS@example.com")).toBe(id);
+    expect(redactActorId("jwt:https://idp.example.com:dev@example.com")).not.toBe(id);
+  });
+
+  it("leaves other actors alone: API keys, the admin token, opaque subjects", () => {
+    for (const actor of ["key_01HZX4K7Q9", "admin", "jwt:static:unknown", "jwt:https://idp.example.com:auth0|5f7c8ec7c33c6c004bbafe82"]) {
+      expect(redactActorId(actor)).toBe(actor);
+    }
   });
 });
 

@@ -38,7 +38,7 @@ const refuse = (message: string): never => {
   throw new DomainError("unprocessable", message);
 };
 
-/** Refuses a `signedContent` template that signs no body or names an unknown placeholder. */
+/** Refuses a `signedContent` template that signs no body, names an unknown placeholder, or leaves a configured header unsigned. */
 const assertValidHmac = (hmac: HmacConfig): void => {
   const template = hmac.signedContent ?? "{body}";
   if (!template.includes("{body}")) refuse("hmac.signedContent must include {body}");
@@ -47,6 +47,11 @@ const assertValidHmac = (hmac: HmacConfig): void => {
   if (template.includes("{timestamp}") && hmac.timestampHeader === undefined) refuse("hmac.signedContent signs {timestamp}: set hmac.timestampHeader");
   if (template.includes("{id}") && hmac.idHeader === undefined) refuse("hmac.signedContent signs {id}: set hmac.idHeader");
   if (hmac.toleranceSeconds !== undefined && hmac.timestampHeader === undefined) refuse("hmac.toleranceSeconds needs hmac.timestampHeader");
+  // Headers outside the signature could be rewritten on a captured request: a fresh id replays it, a fresh time means nothing.
+  if (hmac.idHeader !== undefined && !template.includes("{id}")) refuse("hmac.idHeader is not signed: add {id} to hmac.signedContent, or drop idHeader");
+  if (hmac.timestampHeader !== undefined && !template.includes("{timestamp}")) {
+    refuse("hmac.timestampHeader is not signed: add {timestamp} to hmac.signedContent, or drop timestampHeader");
+  }
 };
 
 /** Refuses a record that could never verify a request as configured. */

@@ -39,8 +39,18 @@ describe("source: create", () => {
     ["{timestamp} without a timestamp header", { scheme: "hmac", hmac: { ...hmac, signedContent: "{timestamp}.{body}" } }],
     ["{id} without an id header", { scheme: "hmac", hmac: { ...hmac, signedContent: "{id}.{body}" } }],
     ["a tolerance without a timestamp header", { scheme: "hmac", hmac: { ...hmac, toleranceSeconds: 60 } }],
+    // Unsigned, the id could be changed on a captured request to replay it; an unsigned time means nothing.
+    ["an id header the signature does not cover", { scheme: "hmac", hmac: { ...hmac, idHeader: "X-Id" } }],
+    ["a timestamp header the signature does not cover", { scheme: "hmac", hmac: { ...hmac, timestampHeader: "X-Ts" } }],
   ])("refuses %s", (_, override) => {
     given(sourceDecider, []).when({ ...create, ...override } as SourceCommand).thenThrows("unprocessable");
+  });
+
+  it("says which placeholder an unsigned id or timestamp header needs", () => {
+    const attempt = (settings: HmacConfig) => () => sourceDecider.decide({ ...create, scheme: "hmac", hmac: settings }, sourceDecider.initialState());
+    expect(attempt({ ...hmac, idHeader: "X-Id" })).toThrow(/hmac\.idHeader .*\{id\}.*signedContent/);
+    expect(attempt({ ...hmac, timestampHeader: "X-Ts", signedContent: "{body}" })).toThrow(/hmac\.timestampHeader .*\{timestamp\}.*signedContent/);
+    expect(attempt({ ...hmac, idHeader: "X-Id", timestampHeader: "X-Ts", signedContent: "{id}.{timestamp}.{body}" })()).toHaveLength(1);
   });
 });
 
@@ -65,6 +75,13 @@ describe("source: update", () => {
       .when(update({ hmac: { ...hmac, encoding: "base64" } }))
       .then([{ type: "source.updated", data: { hmac: { ...hmac, encoding: "base64" } } }]);
     given(sourceDecider, [created]).when(update({ hmac })).thenThrows("unprocessable");
+  });
+
+  it("refuses a patch that leaves an id header unsigned", () => {
+    given(sourceDecider, [hmacCreated]).when(update({ hmac: { ...hmac, idHeader: "X-Id" } })).thenThrows("unprocessable");
+    given(sourceDecider, [hmacCreated])
+      .when(update({ hmac: { ...hmac, idHeader: "X-Id", signedContent: "{id}:{body}" } }))
+      .then([{ type: "source.updated", data: { hmac: { ...hmac, idHeader: "X-Id", signedContent: "{id}:{body}" } } }]);
   });
 
   it("refuses a plain-text secret and an unknown or deleted source", () => {

@@ -1,7 +1,7 @@
 import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
 import { Actor } from "../../contracts/common.js";
-import { redactObject } from "../../domain/redaction/redact.js";
+import { redactActorId, redactObject } from "../../domain/redaction/redact.js";
 import type { Queryable, Tx } from "../db.js";
 import type { TimeRange } from "./deliveries-queries.js";
 import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
@@ -11,6 +11,8 @@ import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Pag
  * did what, when, with which request id. The deliveries a replay names are many: the audit keeps
  * their count, not the ids. `changes` never holds a secret, encrypted or not, and goes through
  * the redaction module (emails, tokens, credentials in URLs, IP addresses) before it is stored.
+ * The actor id keeps who acted without an operator's email: `jwt:<iss>:<email>` is stored as
+ * `jwt:<iss>:[REDACTED:email:<digest>]` (`redactActorId`), and the `actorId` filter maps alike.
  */
 export const auditEventTypes = [
   "tenant.created",
@@ -67,7 +69,7 @@ export async function applyAuditEvent(tx: Tx, e: KnownEnvelope, _seq: number): P
   await tx.query(sql.unsafe`
     INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type,
                            aggregate_id, request_id, changes)
-    VALUES (${e.id}, ${e.tenantId}, ${e.occurredAt}::timestamptz, ${e.actor.kind}, ${e.actor.id}, ${e.type},
+    VALUES (${e.id}, ${e.tenantId}, ${e.occurredAt}::timestamptz, ${e.actor.kind}, ${redactActorId(e.actor.id)}, ${e.type},
             ${e.aggregateType}, ${e.aggregateId}, ${e.correlationId}, ${sql.jsonb(changes as Parameters<typeof sql.jsonb>[0])})
     ON CONFLICT (event_id) DO NOTHING`);
 }
@@ -85,7 +87,7 @@ export interface AuditFilter extends PageRequest, TimeRange {
 function auditWhere(tenantId: string, f: AuditFilter): FragmentSqlToken[] {
   const where = [sql.fragment`tenant_id = ${tenantId}`];
   if (f.action) where.push(sql.fragment`action = ${f.action}`);
-  if (f.actorId) where.push(sql.fragment`actor_id = ${f.actorId}`);
+  if (f.actorId) where.push(sql.fragment`actor_id = ${redactActorId(f.actorId)}`);
   if (f.aggregateId) where.push(sql.fragment`aggregate_id = ${f.aggregateId}`);
   if (f.requestId) where.push(sql.fragment`request_id = ${f.requestId}`);
   if (f.since) where.push(sql.fragment`occurred_at >= ${f.since}::timestamptz`);

@@ -18,7 +18,7 @@ import { createReadiness } from "./readiness.js";
 import { auditRoutes } from "./routes/audit.js";
 import { deliveryRoutes } from "./routes/deliveries.js";
 import { healthRoutes } from "./routes/health.js";
-import { inboundRoutes, INBOUND_REPLAY_TTL_MS } from "./routes/inbound.js";
+import { inboundRoutes, INBOUND_REPLAY_TTL_MS, INBOUND_SIGNATURE_TTL_MS } from "./routes/inbound.js";
 import { ingestRoutes } from "./routes/ingest.js";
 import { registryReadRoutes } from "./routes/registry-reads.js";
 import { registryRoutes } from "./routes/registry.js";
@@ -68,6 +68,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
   const inboundDeliveries = deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));
+  const inboundSignatures = deps.inboundSignatures ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_signatures", INBOUND_SIGNATURE_TTL_MS)));
 
   await registerHardening(app as unknown as FastifyInstance, deps.config.corsOrigins ?? []);
   await registerDocs(app as unknown as FastifyInstance);
@@ -87,7 +88,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
   await app.register(sourceReadRoutes, { readModels });
-  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, now, metrics });
+  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, signatures: inboundSignatures, now, metrics });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
   return app as unknown as FastifyInstance;
 }

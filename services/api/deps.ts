@@ -55,6 +55,8 @@ export interface ApiDeps {
   eventIds?: EventIdClaims;
   /** Inbound sources' provider delivery ids, each accepted once; defaults to the KV bucket `<PREFIX>_INBOUND_DELIVERIES`. */
   inboundDeliveries?: EventIdClaims;
+  /** Inbound sources' verified signatures, each accepted once (30 days); defaults to the KV bucket `<PREFIX>_INBOUND_SIGNATURES`. */
+  inboundSignatures?: EventIdClaims;
   /** Idempotency-Key claims and kept responses; defaults to the KV bucket of `createIdempotencyStore(streams.nc)`, bodies sealed by `secretBox`. */
   idempotency?: IdempotencyStore;
   /** The tenants' shared ingest buckets; defaults to the KV bucket of `createIngressLimiter(streams.nc)`. */

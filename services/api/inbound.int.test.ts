@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { messageDecider } from "../../domain/message/message.js";
 import { readAllEvents } from "../../test/support/nats.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
+import { newId } from "../shared/ids.js";
 import { buildApp } from "./app.js";
+import { openClaims } from "./event-ids.js";
+import { INBOUND_REPLAY_TTL_MS } from "./routes/inbound.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
 let h: ApiHarness;
@@ -99,7 +102,7 @@ const PROVIDERS: Provider[] = [
   {
     scheme: "hmac",
     source: {
-      hmac: { algorithm: "sha512", header: "X-Acme-Signature", encoding: "base64", prefix: "sha512=", timestampHeader: "X-Acme-Timestamp", idHeader: "X-Acme-Delivery", signedContent: "{timestamp}.{body}" },
+      hmac: { algorithm: "sha512", header: "X-Acme-Signature", encoding: "base64", prefix: "sha512=", timestampHeader: "X-Acme-Timestamp", idHeader: "X-Acme-Delivery", signedContent: "{id}.{timestamp}.{body}" },
       eventTypeFrom: { jsonPointer: "/event/kind" },
     },
     timestamped: true,
@@ -107,7 +110,7 @@ const PROVIDERS: Provider[] = [
     headers: async ({ secret, body, deliveryId, at }) => ({
       "x-acme-timestamp": String(at),
       "x-acme-delivery": deliveryId,
-      "x-acme-signature": `sha512=${hmacOf("sha512", secret, `${at}.${body}`, "base64")}`,
+      "x-acme-signature": `sha512=${hmacOf("sha512", secret, `${deliveryId}.${at}.${body}`, "base64")}`,
     }),
     eventType: "shipment.sent",
   },
@@ -262,6 +265,48 @@ describe("inbound intake", () => {
     } finally {
       await later.close();
     }
+  });
+});
+
+describe("inbound replay under a fresh delivery id", () => {
+  // GitHub and Shopify sign the body only: their delivery id header is not covered by the signature.
+  it.each([PROVIDERS[1]!, PROVIDERS[4]!])("refuses a $scheme request replayed with a new delivery id", async (provider) => {
+    const source = await createSource(provider);
+    const before = await failures(provider.scheme);
+    const first = `dlv-${randomUUID()}`;
+    const body = provider.body(first);
+    const signed = await provider.headers({ secret: source.secret, body, deliveryId: first, at: nowSeconds() });
+    expect((await inbound(source.inboundPath, body, signed)).statusCode).toBe(202);
+
+    const idHeader = provider.scheme === "github" ? "x-github-delivery" : "x-shopify-webhook-id";
+    const second = `dlv-${randomUUID()}`;
+    const replay = await inbound(source.inboundPath, body, { ...signed, [idHeader]: second });
+    expect({ status: replay.statusCode, code: replay.json().error?.code }).toEqual({ status: 401, code: "unauthorized" });
+    expect((await rejectionsOf(source.id)).map((e) => e.data)).toEqual([{ reason: "replayed", scheme: provider.scheme, deliveryId: second }]);
+    expect(await failures(provider.scheme)).toBe(before + 1);
+  });
+
+  it("refuses the same signature written differently (upper-case hex) under a new delivery id", async () => {
+    const source = await createSource(PROVIDERS[1]!);
+    const body = JSON.stringify({ zen: "case" });
+    const signature = await githubSign(source.secret, body);
+    expect((await inbound(source.inboundPath, body, { "x-github-delivery": randomUUID(), "x-hub-signature-256": signature })).statusCode).toBe(202);
+    const upper = `sha256=${signature.slice(7).toUpperCase()}`;
+    const replay = await inbound(source.inboundPath, body, { "x-github-delivery": randomUUID(), "x-hub-signature-256": upper });
+    expect(replay.statusCode).toBe(401);
+    expect((await rejectionsOf(source.id)).map((e) => e.data.reason)).toEqual(["replayed"]);
+  });
+
+  it("still accepts a provider's retry of a delivery whose first request never stored its message", async () => {
+    const source = await createSource(PROVIDERS[4]!);
+    const body = JSON.stringify({ id: 2 });
+    const deliveryId = randomUUID();
+    const headers = await PROVIDERS[4]!.headers({ secret: source.secret, body, deliveryId, at: nowSeconds() });
+    // The first attempt claimed the delivery id and died before claiming anything else or appending.
+    const claims = await openClaims(h.streams.nc, h.streams.topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS);
+    expect((await claims.claim(t.tenantId, `${source.id}\n${deliveryId}`, newId("message"))).fresh).toBe(true);
+    expect((await inbound(source.inboundPath, body, headers)).statusCode).toBe(202);
+    expect((await inbound(source.inboundPath, body, headers)).statusCode).toBe(401);
   });
 });
 

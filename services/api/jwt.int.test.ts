@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listAudit, waitForSeq } from "../../projections/index.js";
 import { buildApp } from "./app.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
@@ -73,6 +75,22 @@ describe("operator JWTs", () => {
     const subject = h.streams.topology.aggregateSubject(t.tenantId, "message", res.json().messageId);
     const stored = await h.streams.jsm.streams.getMessage(h.streams.topology.stream, { last_by_subj: subject });
     expect(stored?.json<{ actor: unknown }>().actor).toEqual({ kind: "operator", id: `jwt:${issuer}:ops@example.com` });
+  });
+
+  it("audits the operator by issuer, with an email subject pseudonymised, still found by the id it acted as", async () => {
+    const actorId = `jwt:${issuer}:ops@example.com`;
+    const created = await oidcApp.inject({
+      method: "POST", url: "/v1/webhooks/sources", payload: { name: "By JWT", scheme: "github" },
+      headers: { authorization: `Bearer ${await token({ scope: "webhooks:write" })}`, "x-tenant-id": t.tenantId, "idempotency-key": randomUUID() },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(await waitForSeq(h.db, Number(created.headers["x-zen-seq"]), 5_000)).toBe(true);
+    const rows = (await listAudit(h.db, t.tenantId, { actorId })).data;
+    expect(rows.map((row) => [row.action, row.aggregateId])).toEqual([["source.created", created.json().id]]);
+    expect(rows[0]!.actor.kind).toBe("operator");
+    expect(rows[0]!.actor.id.startsWith(`jwt:${issuer}:`)).toBe(true);
+    expect(rows[0]!.actor.id).toMatch(/:\[REDACTED:email:[0-9a-f]{12}\]$/);
+    expect(JSON.stringify(await listAudit(h.db, t.tenantId))).not.toContain("ops@example.com");
   });
 
   it("403 without the route's scope, and on operator routes without admin; admin may do everything", async () => {

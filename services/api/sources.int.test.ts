@@ -83,6 +83,14 @@ describe("inbound sources: CRUD", () => {
     const unsigned = await call("POST", "/v1/webhooks/sources", { name: "Acme", scheme: "hmac", hmac: { ...hmac, signedContent: "{timestamp}" } });
     expect(unsigned.statusCode).toBe(422);
     expect(unsigned.json().error.code).toBe("unprocessable");
+    // An id or timestamp header the signature does not cover would let a captured request be replayed as new.
+    for (const [settings, placeholder] of [[{ ...hmac, idHeader: "X-Id" }, "{id}"], [{ ...hmac, signedContent: "{body}" }, "{timestamp}"]] as const) {
+      const refused = await call("POST", "/v1/webhooks/sources", { name: "Acme", scheme: "hmac", hmac: settings });
+      expect({ status: refused.statusCode, code: refused.json().error.code }).toEqual({ status: 422, code: "unprocessable" });
+      expect(refused.json().error.message).toContain(placeholder);
+    }
+    const unsignedId = await call("PATCH", `/v1/webhooks/sources/${ok.json().id}`, { hmac: { ...hmac, idHeader: "X-Id" } });
+    expect(unsignedId.statusCode).toBe(422);
     const patched = await call("PATCH", `/v1/webhooks/sources/${ok.json().id}`, { hmac: { ...hmac, encoding: "hex" } });
     expect(patched.json().hmac.encoding).toBe("hex");
     expect((await call("POST", "/v1/webhooks/sources", { name: "x", scheme: "github", extra: 1 })).statusCode).toBe(400);

@@ -21,18 +21,25 @@ import { errorResponses } from "./shared.js";
 /** How long a provider's delivery id is remembered: a replay within it is refused (beyond the timestamp tolerance). */
 export const INBOUND_REPLAY_TTL_MS = 7 * 24 * 3600 * 1000;
 
-type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { deliveries: EventIdClaims; now: () => Date; metrics: Metrics };
+/**
+ * How long a verified signature is remembered. GitHub, Shopify and generic sources without a signed
+ * timestamp sign the body only: a captured request stays valid forever, and this is how long its
+ * replay (under any delivery id) is refused.
+ */
+export const INBOUND_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
+
+type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { deliveries: EventIdClaims; signatures: EventIdClaims; now: () => Date; metrics: Metrics };
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
 const TenantId = prefixedId("tenant");
 const SourceId = prefixedId("source");
 
 /**
  * `POST /v1/inbound/{tenantId}/{sourceId}`: a provider's webhook, authenticated by its signature
- * over the exact bytes received, accepted once per provider delivery id, then stored as a message
+ * over the exact bytes received, accepted once per provider delivery id and once per signature, then stored as a message
  * exactly like ingest (202 only after JetStream acked it). Refusals are 401 and a `signature.rejected`
  * event on the source.
  */
-export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, now, metrics }) => {
+export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, signatures, now, metrics }) => {
   // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
@@ -47,9 +54,15 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     return { ref, state };
   }
 
-  /** Stores the message once per delivery id; null when that delivery was already stored (a replay). */
-  async function accept(tenantId: string, sourceId: string, message: InboundMessage, context: CommandContext) {
+  /**
+   * Stores the message once per delivery id and once per signature; null for a replay: a delivery
+   * already stored, or a signature already bound to another delivery (where the id is not signed, a
+   * captured request resent under a fresh id).
+   */
+  async function accept(tenantId: string, sourceId: string, message: InboundMessage, signatureDigest: string, context: CommandContext) {
     const claim = await deliveries.claim(tenantId, `${sourceId}\n${message.deliveryId}`, newId("message"));
+    const signed = await signatures.claim(tenantId, `${sourceId}\n${signatureDigest}`, claim.messageId);
+    if (signed.messageId !== claim.messageId) return null;
     const ref = { tenantId, aggregateType: "message" as const, aggregateId: claim.messageId };
     // Claimed earlier: a replay, unless that request died before storing its message.
     if (!claim.fresh && (await store.load(ref, messageDecider, { fresh: true })).state.status !== "absent") return null;
@@ -104,7 +117,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
     const challenge = slackChallenge(scheme, message.payload);
     if (challenge !== undefined) return reply.status(200).send({ challenge });
-    const accepted = await accept(tenantId, sourceId, message, context);
+    const accepted = await accept(tenantId, sourceId, message, verdict.digest, context);
     if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
     request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
     return withSeq(reply, accepted.lastSeq).status(202).send({ messageId: accepted.messageId, status: "accepted" as const });
