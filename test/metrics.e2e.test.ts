@@ -20,6 +20,7 @@ const ENDPOINTS = [
 /** Every metric the issue names; the dashboards and alerts query these. */
 const METRICS = [
   "webhook_ingest_requests_total",
+  "webhook_inbound_requests_total",
   "webhook_signature_failures_total",
   "webhook_delivery_attempts_total",
   "webhook_delivery_attempt_duration_seconds",
