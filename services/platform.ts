@@ -15,7 +15,7 @@ import type { Config } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
 import { createSecretBox } from "./shared/secret-box.js";
 import { createTracing, type Tracing } from "./shared/tracing.js";
-import { createMetrics } from "./shared/metrics.js";
+import { CONSUMER_ROLES, createMetrics } from "./shared/metrics.js";
 import { createProbes } from "./probes.js";
 import { createReadModels } from "./api/read-models.js";
 import { createReadiness } from "./api/readiness.js";
@@ -71,7 +71,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
     await view.start();
   }
   // One metrics registry for every role of this process; its gauges read the probes on each scrape.
-  const consumers = config.roles.filter((role) => role === "router" || role === "dispatcher" || role === "replayer");
+  const consumers = config.roles.filter((role) => (CONSUMER_ROLES as readonly string[]).includes(role));
   const probes = createProbes({ jsm: streams.jsm, topology, consumers, db, view });
   const metrics = createMetrics(probes);
   if (db && config.roles.includes("projector")) {

@@ -20,6 +20,7 @@ const ENDPOINTS = [
 /** Every metric the issue names; the dashboards and alerts query these. */
 const METRICS = [
   "webhook_ingest_requests_total",
+  "webhook_inbound_requests_total",
   "webhook_signature_failures_total",
   "webhook_delivery_attempts_total",
   "webhook_delivery_attempt_duration_seconds",
@@ -160,12 +161,12 @@ describe("metrics after an end-to-end run", () => {
     expect(text).not.toMatch(/route="\/v1\/[^"]*\/(msg|dlv|ep|ten)_/);
   });
 
-  it("logs one line per request with the request id and the tenant", () => {
+  it("logs one line per request with the request id (as correlationId) and the tenant", () => {
     const lines = zen.logLines.flatMap((chunk) => chunk.split("\n")).filter(Boolean).map((l) => JSON.parse(l));
     const ingests = lines.filter((l) => l.msg === "request completed" && l.route === "/v1/webhooks/ingest" && l.statusCode === 202);
     expect(ingests).toHaveLength(EVENTS);
     for (const line of ingests) {
-      expect(line.reqId).toEqual(expect.any(String));
+      expect(line.correlationId).toEqual(expect.any(String));
       expect(line.tenantId).toMatch(/^ten_/);
       expect(line.responseTimeMs).toEqual(expect.any(Number));
     }

@@ -103,7 +103,7 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     expect(seen).toEqual(attempts.map((a) => `00-${clientTraceId}-${a.spanContext().spanId}-01`));
   });
 
-  it("logs the request, the command and each delivery attempt with tenant, ids, correlation id and trace id", async () => {
+  it("logs the request, the command, the routing decision and each delivery attempt with tenant, ids, correlation id and trace id", async () => {
     receiver.behave("/ep/flaky", { status: 500 }, { status: 200 });
     const response = await tenant("POST", "/v1/webhooks/ingest", { eventType: "flaky.logged", payload: { n: 3 } });
     expect(response.status).toBe(202);
@@ -118,10 +118,16 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     const lines = logLines();
     const tenantId = ingest!.attributes["zen.tenant_id"];
     expect(tenantId).toMatch(/^ten_/);
-    const requestLine = lines.find((l) => l.msg === "request completed" && l.reqId === reqId);
+    const requestLine = lines.find((l) => l.msg === "request completed" && l.correlationId === reqId);
     expect(requestLine).toMatchObject({ route: "/v1/webhooks/ingest", statusCode: 202, tenantId, correlationId: reqId, traceId });
     const accepted = lines.find((l) => l.msg === "message accepted" && l.messageId === messageId);
-    expect(accepted).toMatchObject({ tenantId, reqId, traceId });
+    expect(accepted).toMatchObject({ tenantId, correlationId: reqId, traceId });
+    // The api's lines name the request id as the correlationId, as the router's and dispatcher's do.
+    expect(lines.filter((l) => "reqId" in l)).toEqual([]);
+    // One routing line per message at the default level (info), between the api's and the attempts'.
+    const routed = lines.filter((l) => l.msg === "routed" && l.messageId === messageId);
+    expect(routed).toHaveLength(1);
+    expect(routed[0]).toMatchObject({ level: 30, tenantId, targets: 1, correlationId: reqId, traceId });
     // One traceId key per line, not one from the request's logger and another from the line itself.
     expect(rawLines().filter((l) => l.includes(messageId) && l.includes('"message accepted"'))[0]!.split('"traceId"')).toHaveLength(2);
     const attemptLines = lines.filter((l) => l.msg === "delivery attempt" && l.messageId === messageId);
@@ -133,9 +139,9 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     const registered = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url("/ep/other"), eventTypes: ["other.*"] });
     expect(registered.status).toBe(201);
     const commandReq = registered.headers.get("x-request-id");
-    const command = logLines().find((l) => l.msg === "endpoint command accepted" && l.reqId === commandReq);
+    const command = logLines().find((l) => l.msg === "endpoint command accepted" && l.correlationId === commandReq);
     expect(command).toMatchObject({ tenantId, endpointId: registered.body.id, command: "RegisterEndpoint" });
-    const commandRequest = logLines().find((l) => l.msg === "request completed" && l.reqId === commandReq);
+    const commandRequest = logLines().find((l) => l.msg === "request completed" && l.correlationId === commandReq);
     expect(commandRequest).toMatchObject({ tenantId, correlationId: commandReq, statusCode: 201 });
     expect(commandRequest).not.toHaveProperty("traceId");
   });

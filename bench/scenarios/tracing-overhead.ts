@@ -20,8 +20,8 @@ import type { LoadResult } from "../procs/autocannon.js";
  *   turn (off, on, off, on, …) so drift hits both alike. `on_cost` = 1 − on/off (medians).
  * - **A/A noise**: the spread of the off rounds among themselves: the smallest difference a
  *   throughput comparison on this machine can resolve.
- * - **the off path itself**: with tracing off, an ingest request does one `tracing.enabled` check
- *   in its handler (the span hooks are not even registered); the router and dispatcher a check and
+ * - **the off path itself**: with tracing off, an ingest (or inbound) request calls one empty
+ *   `enter` in its handler (the span hooks are not even registered); the router and dispatcher a check and
  *   a no-op `startSpan`. That work is timed here per request (`off_path_ns`, the dispatcher's,
  *   the larger) and set against the measured time per request: `off_cost_bound` =
  *   off_path_ns × off_rps / 1e9, an upper bound on the throughput tracing-off can cost (exact if the

@@ -49,7 +49,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Oversized request headers get a 431 in the one error shape (`clientErrorHandler`).
     http: { maxHeaderSize: deps.config.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
     clientErrorHandler,
-    // One line per request instead of fastify's two, with the tenant and the route.
+    // One line per request instead of fastify's two, with the tenant and the route; every line a
+    // request logs names its id as `correlationId`.
     logController: new RequestLogController(),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -88,7 +89,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
   await app.register(sourceReadRoutes, { readModels });
-  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, signatures: inboundSignatures, now, metrics });
+  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, signatures: inboundSignatures, now, metrics, tracing: deps.tracing });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
   return app as unknown as FastifyInstance;
 }

@@ -18,12 +18,18 @@ export function genReqId(request: IncomingMessage): string {
 
 /**
  * Fastify's request logging as one line per request, written when the response is sent: method, URL,
- * route pattern, status, time, the tenant and the `correlationId` of every event the request causes
- * (its request id; the router's and dispatcher's lines name it alike), on `request.log`, which
- * carries `reqId` and, for a request in a span (ingest with tracing on), `traceId`. Open routes
- * (health, metrics) log at debug.
+ * route pattern, status, time and the tenant, on `request.log`, which carries the `correlationId` of
+ * every event the request causes (its request id, as the log controller's `requestIdLogLabel`; the router's and
+ * dispatcher's lines name it alike) and, for a request in a span (ingest and inbound with tracing
+ * on), `traceId`. Open routes (health, metrics) log at debug.
  */
 export class RequestLogController extends LogController {
+  constructor() {
+    // The key of the request id on every line `request.log` writes: the `correlationId` of the
+    // events the request causes, named as the router's and dispatcher's lines name it.
+    super({ requestIdLogLabel: "correlationId" });
+  }
+
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
@@ -35,7 +41,6 @@ export class RequestLogController extends LogController {
       responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
       // A tenant-scoped route's X-Tenant-Id once authenticated, or an operator route's :tenantId.
       tenantId: request.auth?.tenantId ?? (request.params as { tenantId?: string } | undefined)?.tenantId,
-      correlationId: request.id,
     };
     if (error) request.log.error({ ...line, err: error }, "request errored");
     else request.log[request.routeOptions.config?.scope === null ? "debug" : "info"](line, "request completed");

@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createLogger, type Logger } from "../shared/logger.js";
 import { createEventStore } from "../../streams/event-store.js";
 import { verifyChain } from "../../streams/envelope.js";
 import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
@@ -40,10 +42,10 @@ describe("dispatcher crash safety", () => {
     await streams.cleanup();
   });
 
-  async function run(pattern: RegExp, when: "midway" | "after") {
+  async function run(pattern: RegExp, when: "midway" | "after", logger: Logger = quietLogger()) {
     const store = crashingStore(streams, pattern, when);
     const dispatcher = createDispatcher({
-      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger(),
+      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger,
       sender, secretBox, concurrency: 8, concurrencyPerEndpoint: 4,
     });
     await dispatcher.start();
@@ -76,6 +78,19 @@ describe("dispatcher crash safety", () => {
     expect(events.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
     expect(verifyChain(events)).toEqual({ ok: true });
     expect(receiver.received.filter((r) => r.webhookId === "msg_dlv_midway")).toHaveLength(1);
+  });
+
+  it("logs the attempt with its ids even when recording it fails", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))), done()) });
+    const crashing = await run(/dlv_unrecorded:attempt:1/, "after", createLogger("info", sink));
+    await schedule("dlv_unrecorded");
+    await eventually(() => crashing.crashed() && lines.some((l) => l.msg === "delivery attempt" && l.deliveryId === "dlv_unrecorded"), 20_000, "the attempt line");
+    const line = lines.find((l) => l.msg === "delivery attempt" && l.deliveryId === "dlv_unrecorded");
+    expect(line).toMatchObject({
+      level: 40, tenantId: TENANT, deliveryId: "dlv_unrecorded", endpointId: "ep_crash", messageId: "msg_dlv_unrecorded",
+      attempt: 1, statusCode: 200, recorded: false, correlationId: expect.any(String),
+    });
   });
 
   it("does not send again when the outcome was stored but the message never acked", async () => {

@@ -220,18 +220,24 @@ export function createDispatcher(deps: DispatcherDeps) {
     };
     const command: DeliveryCommand = { type: "RecordAttempt", attempt: observed, policy: effectiveRetryPolicy(endpoint.state), now: now.toISOString(), random: Math.random() };
     let recorded: string[] = [];
+    let recordFailed = false;
     try {
       if (tracing.enabled) traceAttempt(span, result);
       recorded = await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, span.traceparent ? { ...stored, traceparent: span.traceparent } : stored);
+    } catch (error) {
+      recordFailed = true;
+      throw error;
     } finally {
       // The breaker learns of every attempt made, recorded or not; this never throws.
       await health.attempted(endpoint, classifyAttempt(observed), admission, cause);
       span.end();
+      // One line per attempt made, recorded or not (a failed record is redelivered and resolved
+      // without sending again, so this line is the attempt's only one).
+      const line = { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId, ...traceFields(span) };
+      // (The error itself is the consumer's `onError` line.)
+      if (recordFailed) logger.warn({ ...line, recorded: false }, "delivery attempt");
+      else logger.info(line, "delivery attempt");
     }
-    logger.info(
-      { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId, ...traceFields(span) },
-      "delivery attempt",
-    );
     // Counted once recorded: an attempt another dispatcher recorded first is its to count.
     const outcome = attemptOutcomeOf(recorded);
     if (outcome) deps.metrics?.attemptRecorded({ outcome, statusCode: result.statusCode, durationMs: result.latencyMs, messageReceivedAt: waiting.series === 1 ? scheduled.messageReceivedAt : undefined, now });

@@ -67,7 +67,8 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     );
     if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
     await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
-    logger.debug({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId, ...traceFields(context) }, "routed");
+    // One line per routing decision at the default level: the step between the api's and the dispatcher's.
+    logger.info({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId, ...traceFields(context) }, "routed");
     return ack;
   }
 

@@ -1,12 +1,43 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { SignatureRejectionReason, SourceScheme } from "../../contracts/inbound.js";
 
 /** How long one gauge's source may take on a scrape before its last value is served instead. */
 const SOURCE_TIMEOUT_MS = 1_000;
 
+/*
+ * Every label of every metric takes its values from a closed set below (or a route pattern): the
+ * dashboard and alert checks (test/observability-infra.unit.test.ts) hold their queries to them.
+ */
+
 /** What an attempt led to, as `webhook_delivery_attempts_total{outcome}` counts it. */
-export type AttemptOutcome = "succeeded" | "retry" | "dead";
-/** What an ingest request came to, as `webhook_ingest_requests_total{outcome}` counts it. */
-export type IngestOutcome = "accepted" | "duplicate" | "rejected" | "error";
+export const ATTEMPT_OUTCOMES = ["succeeded", "retry", "dead"] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+/**
+ * What an ingest request came to, as `webhook_ingest_requests_total{outcome}` counts it: accepted
+ * (a 202 stored now), duplicate (its `eventId` was seen), replayed (an `Idempotency-Key` retry
+ * answered with the kept response, whatever it was), rejected (any other 4xx, an Idempotency-Key
+ * conflict or a key in use included), error (5xx).
+ */
+export const INGEST_OUTCOMES = ["accepted", "duplicate", "replayed", "rejected", "error"] as const;
+export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
+/**
+ * What an inbound request (`POST /v1/inbound/...`) came to, as `webhook_inbound_requests_total{outcome}`
+ * counts it: accepted (2xx: stored, or Slack's handshake answered), refused (any other 4xx: a
+ * signature that did not verify, a replay, a body too large), rate_limited (429, before
+ * verification), not_found (no such live source), error (5xx).
+ */
+export const INBOUND_OUTCOMES = ["accepted", "refused", "rate_limited", "not_found", "error"] as const;
+export type InboundOutcome = (typeof INBOUND_OUTCOMES)[number];
+/** The signing schemes (`scheme` label) of the inbound metrics. */
+export const SIGNATURE_SCHEMES = SourceScheme.options;
+/** The `scheme` of an inbound request whose source is unknown (a 404, a rate-limited unknown path). */
+export const NO_SCHEME = "none";
+/** Why a signature check refused a request (`reason` label of `webhook_signature_failures_total`). */
+export const SIGNATURE_REASONS = SignatureRejectionReason.options;
+/** The roles whose durable consumers the `consumer` label of the consumer gauges names. */
+export const CONSUMER_ROLES = ["router", "dispatcher", "replayer"] as const;
+/** `status_class` values: {@link statusClass}. */
+export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"] as const;
 
 /**
  * Where the scrape-time gauges read their values; each is optional, and a gauge is registered only
@@ -42,11 +73,30 @@ export function statusClass(statusCode: number | null | undefined): string {
   return `${Math.floor(statusCode / 100)}xx`;
 }
 
-/** The ingest outcome of a response status: 202 accepted, 409 a duplicate `eventId`, 4xx refused, 5xx failed. */
-export function ingestOutcome(statusCode: number): IngestOutcome {
-  if (statusCode === 202) return "accepted";
-  if (statusCode === 409) return "duplicate";
-  return statusCode >= 500 ? "error" : "rejected";
+/**
+ * The outcome of an ingest request from what happened, not from its status alone: an
+ * Idempotency-Key replay is `replayed` whatever status it repeats (a kept 202 is not a second
+ * acceptance), and a 409 is `duplicate` only when the handler found the `eventId` stored (an
+ * Idempotency-Key conflict or key in use is `rejected`).
+ */
+export function ingestOutcome(statusCode: number, what: { replayed?: boolean; duplicateEvent?: boolean } = {}): IngestOutcome {
+  if (what.replayed) return "replayed";
+  if (statusCode >= 500) return "error";
+  if (what.duplicateEvent && statusCode === 409) return "duplicate";
+  return statusCode === 202 ? "accepted" : "rejected";
+}
+
+/** The outcome of an inbound request from its response status ({@link INBOUND_OUTCOMES}). */
+export function inboundOutcome(statusCode: number): InboundOutcome {
+  if (statusCode >= 500) return "error";
+  if (statusCode === 429) return "rate_limited";
+  if (statusCode === 404) return "not_found";
+  return statusCode >= 200 && statusCode < 300 ? "accepted" : "refused";
+}
+
+/** A `scheme` label value: one of the signing schemes, else {@link NO_SCHEME}. */
+export function schemeLabel(scheme: string | undefined): string {
+  return scheme !== undefined && (SIGNATURE_SCHEMES as readonly string[]).includes(scheme) ? scheme : NO_SCHEME;
 }
 
 /** The outcome of a recorded attempt from the events appended with it; undefined when none says. */
@@ -84,18 +134,28 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 
   const ingestRequests = new Counter({
     name: "webhook_ingest_requests_total",
-    help: "Ingest requests by outcome: accepted, duplicate (eventId seen), rejected (4xx), error (5xx)",
+    help: "Ingest requests by outcome: accepted, duplicate (eventId seen), replayed (Idempotency-Key retry), rejected (4xx), error (5xx)",
     labelNames: ["outcome"] as const,
     registers,
   });
-  for (const outcome of ["accepted", "duplicate", "rejected", "error"] as const) ingestRequests.inc({ outcome }, 0);
+  for (const outcome of INGEST_OUTCOMES) ingestRequests.inc({ outcome }, 0);
+
+  const inboundRequests = new Counter({
+    name: "webhook_inbound_requests_total",
+    help: "Inbound (provider webhook) requests by signing scheme (none: unknown source) and outcome: accepted, refused, rate_limited, not_found, error",
+    labelNames: ["scheme", "outcome"] as const,
+    registers,
+  });
+  for (const scheme of SIGNATURE_SCHEMES) for (const outcome of INBOUND_OUTCOMES) inboundRequests.inc({ scheme, outcome }, 0);
 
   const signatureFailures = new Counter({
     name: "webhook_signature_failures_total",
-    help: "Inbound requests refused because their signature did not verify, by signing scheme",
-    labelNames: ["scheme"] as const,
+    help: "Inbound requests refused by their source's signature check, by signing scheme and reason (replayed: a verified delivery id seen before)",
+    labelNames: ["scheme", "reason"] as const,
     registers,
   });
+  // Every series exists from the start, so a rate over the first failure is not lost.
+  for (const scheme of SIGNATURE_SCHEMES) for (const reason of SIGNATURE_REASONS) signatureFailures.inc({ scheme, reason }, 0);
 
   const deliveryAttempts = new Counter({
     name: "webhook_delivery_attempts_total",
@@ -137,15 +197,23 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
   return {
     registry,
     ingestRequests,
+    inboundRequests,
     signatureFailures,
     deliveryAttempts,
     attemptDuration,
     deliveryLatency,
     retries,
     httpRequestDuration,
-    /** Counts one inbound request refused by its source's signature check (replays included). */
-    signatureRejected(scheme: string): void {
-      signatureFailures.inc({ scheme });
+    /**
+     * Counts one inbound request refused by its source's signature check, replays included (as
+     * `reason="replayed"`: the alert leaves them out, since a provider's redelivery is one).
+     */
+    signatureRejected(scheme: string, reason: SignatureRejectionReason): void {
+      signatureFailures.inc({ scheme: schemeLabel(scheme), reason });
+    },
+    /** Counts one answered inbound request. */
+    inboundAnswered(scheme: string | undefined, statusCode: number): void {
+      inboundRequests.inc({ scheme: schemeLabel(scheme), outcome: inboundOutcome(statusCode) });
     },
     /** Records one delivery attempt in the attempt, duration, retry and latency metrics. */
     attemptRecorded(attempt: AttemptObservation): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attemptOutcomeOf, createMetrics, ingestOutcome, sampler, statusClass } from "./metrics.js";
+import { attemptOutcomeOf, createMetrics, inboundOutcome, ingestOutcome, sampler, SIGNATURE_REASONS, SIGNATURE_SCHEMES, statusClass } from "./metrics.js";
 
 /** The value of one sample line of the text format, e.g. `webhook_retries_total 2`. */
 function sample(text: string, series: string): number | undefined {
@@ -18,14 +18,27 @@ describe("metrics helpers", () => {
     expect(statusClass(0)).toBe("none");
   });
 
-  it("maps ingest answers to outcomes", () => {
+  it("maps ingest answers to outcomes from what happened, not the status alone", () => {
     expect(ingestOutcome(202)).toBe("accepted");
-    expect(ingestOutcome(409)).toBe("duplicate");
+    expect(ingestOutcome(409, { duplicateEvent: true })).toBe("duplicate");
+    // An Idempotency-Key replay of a kept 202 (or of a kept duplicate) is no new acceptance.
+    expect(ingestOutcome(202, { replayed: true })).toBe("replayed");
+    expect(ingestOutcome(409, { replayed: true, duplicateEvent: false })).toBe("replayed");
+    // idempotency_conflict and idempotency_key_in_use are 409s that are no duplicate eventId.
+    expect(ingestOutcome(409)).toBe("rejected");
     expect(ingestOutcome(400)).toBe("rejected");
     expect(ingestOutcome(401)).toBe("rejected");
     expect(ingestOutcome(413)).toBe("rejected");
     expect(ingestOutcome(500)).toBe("error");
     expect(ingestOutcome(503)).toBe("error");
+  });
+
+  it("maps inbound answers to a closed set of outcomes", () => {
+    expect([200, 202].map(inboundOutcome)).toEqual(["accepted", "accepted"]);
+    expect([400, 401, 413, 415].map(inboundOutcome)).toEqual(["refused", "refused", "refused", "refused"]);
+    expect(inboundOutcome(404)).toBe("not_found");
+    expect(inboundOutcome(429)).toBe("rate_limited");
+    expect([500, 503].map(inboundOutcome)).toEqual(["error", "error"]);
   });
 
   it("reads an attempt's outcome from the events recorded with it", () => {
@@ -48,9 +61,36 @@ describe("createMetrics", () => {
 
   it("starts every ingest outcome at zero", async () => {
     const text = await createMetrics().registry.metrics();
-    for (const outcome of ["accepted", "duplicate", "rejected", "error"]) {
+    for (const outcome of ["accepted", "duplicate", "replayed", "rejected", "error"]) {
       expect(sample(text, `webhook_ingest_requests_total{outcome="${outcome}"}`)).toBe(0);
     }
+  });
+
+  it("starts the signature failures of every scheme and reason, and the inbound requests of every scheme, at zero", async () => {
+    const text = await createMetrics().registry.metrics();
+    expect(SIGNATURE_SCHEMES).toHaveLength(6);
+    for (const scheme of SIGNATURE_SCHEMES) {
+      for (const reason of SIGNATURE_REASONS) expect(sample(text, `webhook_signature_failures_total{scheme="${scheme}",reason="${reason}"}`), `${scheme} ${reason}`).toBe(0);
+      for (const outcome of ["accepted", "refused", "rate_limited", "not_found", "error"]) {
+        expect(sample(text, `webhook_inbound_requests_total{scheme="${scheme}",outcome="${outcome}"}`), `${scheme} ${outcome}`).toBe(0);
+      }
+    }
+  });
+
+  it("counts inbound answers and signature failures with bounded labels", async () => {
+    const metrics = createMetrics();
+    metrics.inboundAnswered("github", 202);
+    metrics.inboundAnswered(undefined, 404);
+    metrics.inboundAnswered("not-a-scheme", 429);
+    metrics.signatureRejected("stripe", "signature_mismatch");
+    metrics.signatureRejected("stripe", "replayed");
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'webhook_inbound_requests_total{scheme="github",outcome="accepted"}')).toBe(1);
+    expect(sample(text, 'webhook_inbound_requests_total{scheme="none",outcome="not_found"}')).toBe(1);
+    expect(sample(text, 'webhook_inbound_requests_total{scheme="none",outcome="rate_limited"}')).toBe(1);
+    expect(text).not.toContain("not-a-scheme");
+    expect(sample(text, 'webhook_signature_failures_total{scheme="stripe",reason="signature_mismatch"}')).toBe(1);
+    expect(sample(text, 'webhook_signature_failures_total{scheme="stripe",reason="replayed"}')).toBe(1);
   });
 
   it("records an attempt: counter by outcome and status class, duration, retries, latency on success", async () => {

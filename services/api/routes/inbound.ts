@@ -12,10 +12,12 @@ import { sourceDecider } from "../../../domain/source/source.js";
 import { ConcurrencyError, type AggregateRef, type CommandContext } from "../../../streams/event-store.js";
 import { newId, newUlid } from "../../shared/ids.js";
 import type { Metrics } from "../../shared/metrics.js";
+import { NOOP_TRACING } from "../../shared/tracing.js";
 import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
 import { withSeq } from "../plumbing.js";
+import { requestSpans } from "../request-span.js";
 import { errorResponses } from "./shared.js";
 
 /** How long a provider's delivery id is remembered: a replay within it is refused (beyond the timestamp tolerance). */
@@ -28,7 +30,7 @@ export const INBOUND_REPLAY_TTL_MS = 7 * 24 * 3600 * 1000;
  */
 export const INBOUND_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
 
-type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { deliveries: EventIdClaims; signatures: EventIdClaims; now: () => Date; metrics: Metrics };
+type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & { deliveries: EventIdClaims; signatures: EventIdClaims; now: () => Date; metrics: Metrics };
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
 const TenantId = prefixedId("tenant");
 const SourceId = prefixedId("source");
@@ -39,10 +41,14 @@ const SourceId = prefixedId("source");
  * exactly like ingest (202 only after JetStream acked it). Refusals are 401 and a `signature.rejected`
  * event on the source.
  */
-export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, signatures, now, metrics }) => {
+export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, signatures, now, metrics, tracing = NOOP_TRACING }) => {
   // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+  // With tracing on, a server span per request, like ingest's: the message (or the refusal) it
+  // stores carries the span's context, so a provider's webhook is one trace to its deliveries.
+  const spans = requestSpans(app, tracing);
 
   /** The source if it exists and is live; everything else is the same bare 404. */
   async function liveSource(tenantId: string, sourceId: string) {
@@ -78,9 +84,12 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     }
   }
 
+  /** The scheme of each request whose source was found, for its `webhook_inbound_requests_total` line. */
+  const schemes = new WeakMap<FastifyRequest, SourceScheme>();
+
   /** Counts, logs and records a refused request, then answers 401 (which stands even if the record fails). */
   async function refuse(request: FastifyRequest, ref: AggregateRef, scheme: SourceScheme, rejected: Rejection, context: CommandContext): Promise<never> {
-    metrics.signatureRejected(scheme);
+    metrics.signatureRejected(scheme, rejected.reason);
     const fields = { tenantId: ref.tenantId, sourceId: ref.aggregateId, scheme, reason: rejected.reason };
     request.log.warn(fields, "inbound request refused");
     try {
@@ -93,6 +102,13 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
 
   app.post("/v1/inbound/:tenantId/:sourceId", {
     config: { scope: null, ingressLimited: "inbound" },
+    // Every answer counts, a 429 from the ingress limit (before the handler) and a 404 included; the
+    // scheme is the source's when it is known (the view has it before the handler loads it).
+    onResponse: async (request, reply) => {
+      const { tenantId, sourceId } = (request.params ?? {}) as { tenantId?: string; sourceId?: string };
+      const known = tenantId && sourceId ? view.source(tenantId, sourceId)?.state : undefined;
+      metrics.inboundAnswered(schemes.get(request) ?? known?.scheme, reply.statusCode);
+    },
     schema: {
       tags: ["inbound"],
       summary: "Receive a provider's webhook, verified by the source's signing scheme",
@@ -110,6 +126,8 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     const context: CommandContext = { correlationId: request.id, causationId: null, actor: { kind: "system", id: `inbound:${sourceId}` }, now: at };
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const { scheme, hmac, eventTypeFrom } = state;
+    schemes.set(request, scheme);
+    spans.enter(request, context, { "zen.tenant_id": tenantId, "zen.source_id": sourceId, "zen.scheme": scheme });
 
     const verdict = verifyInbound({ scheme, hmac, secret: secretBox.decrypt(state.secret), request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) } });
     if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
@@ -119,6 +137,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     if (challenge !== undefined) return reply.status(200).send({ challenge });
     const accepted = await accept(tenantId, sourceId, message, verdict.digest, context);
     if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
+    spans.enter(request, context, { "zen.message_id": accepted.messageId });
     request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
     return withSeq(reply, accepted.lastSeq).status(202).send({ messageId: accepted.messageId, status: "accepted" as const });
   });

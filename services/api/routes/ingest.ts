@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { newId } from "../../shared/ids.js";
 import { ingestOutcome, type Metrics } from "../../shared/metrics.js";
-import { traceFields } from "../../shared/logger.js";
-import { headerValue, NOOP_TRACING, type TraceSpan } from "../../shared/tracing.js";
+import { NOOP_TRACING } from "../../shared/tracing.js";
+import { IDEMPOTENT_REPLAYED_HEADER } from "../../../contracts/http/replay.js";
+import { requestSpans } from "../request-span.js";
 import { IngestIn, IngestOut } from "../../../contracts/http/ingest.js";
 import { messageDecider } from "../../../domain/message/message.js";
 import { ConcurrencyError } from "../../../streams/event-store.js";
@@ -20,30 +21,18 @@ type Deps = Pick<ApiDeps, "store" | "tracing"> & { eventIds: EventIdClaims; now:
  * 202 goes out only after JetStream acked the append.
  */
 export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, eventIds, now, metrics, tracing = NOOP_TRACING }) => {
-  // With tracing on, a server span per ingest request (continuing the client's `traceparent`, if it
-  // sent one), from this scope's onRequest to the response; the message carries the span's context,
-  // and every line the request logs (its `request completed` line included) the span's `traceId`.
-  // Off, the hooks are not even registered.
-  const spans = new WeakMap<object, TraceSpan>();
-  if (tracing.enabled) {
-    app.addHook("onRequest", async (request) => {
-      const attributes = { "http.request.method": "POST", "http.route": "/v1/webhooks/ingest" };
-      const span = tracing.startSpan("POST /v1/webhooks/ingest", { kind: "server", parent: headerValue(request.headers.traceparent), attributes });
-      spans.set(request, span);
-      if (span.traceparent) request.log = request.log.child(traceFields(span));
-    });
-    app.addHook("onResponse", async (request, reply) => {
-      const span = spans.get(request);
-      if (!span) return;
-      span.setAttributes({ "http.response.status_code": reply.statusCode });
-      if (reply.statusCode >= 500) span.fail(`HTTP ${reply.statusCode}`);
-      span.end();
-    });
-  }
+  // With tracing on, a server span per ingest request; the message carries the span's context.
+  const spans = requestSpans(app, tracing);
+  /** Requests answered 409 because their `eventId`'s message is stored: the duplicates. */
+  const duplicates = new WeakSet<object>();
   app.post("/v1/webhooks/ingest", {
     config: { scope: "ingest", tenantScoped: true, ingressLimited: true },
-    // Every answer counts, refusals before the handler (auth, validation, size) included.
-    onResponse: async (_request, reply) => metrics.ingestRequests.inc({ outcome: ingestOutcome(reply.statusCode) }),
+    // Every answer counts, refusals before the handler (auth, validation, size) included; by what
+    // happened: a replay of a kept response is no new acceptance, an Idempotency-Key 409 no duplicate.
+    onResponse: async (request, reply) => {
+      const replayed = reply.getHeader(IDEMPOTENT_REPLAYED_HEADER) === "true";
+      metrics.ingestRequests.inc({ outcome: ingestOutcome(reply.statusCode, { replayed, duplicateEvent: duplicates.has(request) }) });
+    },
     schema: {
       tags: ["ingest"], summary: "Accept an event for delivery", body: IngestIn,
       response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415, 429) },
@@ -54,11 +43,7 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
     const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, newId("message"));
     const messageId = claim?.messageId ?? newId("message");
     const context = commandContext(request, now());
-    if (tracing.enabled) {
-      const span = spans.get(request);
-      span?.setAttributes({ "zen.tenant_id": tenantId, "zen.message_id": messageId });
-      if (span?.traceparent) context.traceparent = span.traceparent;
-    }
+    spans.enter(request, context, { "zen.tenant_id": tenantId, "zen.message_id": messageId });
     const ref = { tenantId, aggregateType: "message" as const, aggregateId: messageId };
     const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId }, messageDecider.initialState());
     try {
@@ -68,7 +53,10 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
       return withSeq(reply, lastSeq).status(202).send({ messageId, status: "accepted" as const });
     } catch (error) {
       // The eventId's message is already stored (by an earlier or a concurrent request).
-      if (claim && error instanceof ConcurrencyError) throw E.duplicateEvent(messageId);
+      if (claim && error instanceof ConcurrencyError) {
+        duplicates.add(request);
+        throw E.duplicateEvent(messageId);
+      }
       throw error;
     }
   });
