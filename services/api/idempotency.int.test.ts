@@ -59,6 +59,21 @@ describe("Idempotency-Key", () => {
     expect(ingest.statusCode).toBe(202);
   });
 
+  it("honours keys on PUT too: the same key replays, another body is a conflict", async () => {
+    const put = (refillPerSecond: number) =>
+      h.call({ method: "PUT", url: `/v1/tenants/${t.tenantId}/limits`, body: { outbound: { capacity: 10, refillPerSecond } }, idempotencyKey: "limits-1" });
+    const first = await put(5);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers["idempotent-replayed"]).toBeUndefined();
+    const again = await put(5);
+    expect(again.statusCode).toBe(200);
+    expect(again.headers["idempotent-replayed"]).toBe("true");
+    expect(again.body).toBe(first.body);
+    const other = await put(7);
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error.code).toBe("idempotency_conflict");
+  });
+
   it("honours keys on ingest too: the same key and body is one message", async () => {
     const send = () => h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body: { eventType: "a.b", payload: { n: 1 } }, idempotencyKey: "ingest-1" });
     const [a, b] = [await send(), await send()];

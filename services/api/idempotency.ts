@@ -13,15 +13,16 @@ import type { IdempotencyStore, StoredResponse } from "./idempotency-store.js";
 declare module "fastify" {
   interface FastifyContextConfig {
     /**
-     * Idempotency-Key on this route (API.md "Conventions"): honoured when sent on every POST, PATCH
-     * and DELETE by default; `"required"` answers 400 `idempotency_key_required` without one;
+     * Idempotency-Key on this route (API.md "Conventions"): honoured when sent on every POST, PUT,
+     * PATCH and DELETE by default; `"required"` answers 400 `idempotency_key_required` without one;
      * `"off"` ignores it.
      */
     idempotency?: "required" | "honoured" | "off";
   }
 }
 
-const MUTATIONS = new Set(["POST", "PATCH", "DELETE"]);
+/** The methods that mutate, on which a key is honoured: PUT too (API.md names POST/PATCH/DELETE, and PUT is as much a mutation). */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const MAX_KEY_LENGTH = 255;
 /** Headers that describe a kept response; the request id and the like belong to each request. */
 const KEPT_HEADERS = ["content-type", HEADERS.seq, "location"];
@@ -97,7 +98,7 @@ async function completeWithRetries(store: IdempotencyStore, args: Parameters<Ide
 /** The key a request names on a route that honours keys, or null; 400 when required and missing. */
 function requestedKey(request: FastifyRequest): string | null {
   const config = request.routeOptions.config ?? {};
-  if (!MUTATIONS.has(request.method) || !config.scope || config.idempotency === "off") return null;
+  if (!IDEMPOTENT_METHODS.has(request.method) || !config.scope || config.idempotency === "off") return null;
   const value = request.headers[IDEMPOTENCY_KEY_HEADER];
   if (value === undefined || value === "") {
     if (config.idempotency === "required") throw E.idempotencyKeyRequired();
