@@ -112,6 +112,27 @@ export const EndpointCircuitOpened = z
   .strict();
 export const EndpointCircuitHalfOpened = z.object({}).strict();
 export const EndpointCircuitClosed = z.object({}).strict();
+
+/**
+ * A test send (`POST /v1/webhooks/test`) went out: a real request, so it is audited. Secret-free:
+ * no signing secret, and `url` (a bare-URL send's target only) keeps no credentials, query or
+ * fragment. `endpoint.test_sent` on the endpoint aggregate for an endpoint, `tenant.test_sent` on
+ * the tenant aggregate for a bare URL.
+ */
+export const TestSent = z
+  .object({
+    /** The `webhook-id` the receiver got (`msg_test_…`). */
+    webhookId: z.string(),
+    eventType: z.string(),
+    /** A bare-URL send's target: scheme, host, port and path only. */
+    url: z.string().optional(),
+    /** The receiver's status code, when it answered. */
+    status: z.number().int().optional(),
+    /** Why nothing was answered (`blocked_target`, `timeout`, …). */
+    error: z.string().optional(),
+    latencyMs: z.number(),
+  })
+  .strict();
 export const EndpointDeleted = z.object({}).strict();
 
 export const MessageReceived = z
@@ -275,6 +296,7 @@ const SourceEventSchemas = {
 export const EventSchemas = {
   "tenant.created": TenantCreated,
   "tenant.limits_set": TenantLimitsSet,
+  "tenant.test_sent": TestSent,
   "apikey.created": ApiKeyCreated,
   "apikey.revoked": ApiKeyRevoked,
   "apikey.used": ApiKeyUsed,
@@ -286,6 +308,7 @@ export const EventSchemas = {
   "endpoint.circuit_opened": EndpointCircuitOpened,
   "endpoint.circuit_half_opened": EndpointCircuitHalfOpened,
   "endpoint.circuit_closed": EndpointCircuitClosed,
+  "endpoint.test_sent": TestSent,
   "message.received": MessageReceived,
   "routing.decided": RoutingDecided,
   "delivery.scheduled": DeliveryScheduled,

@@ -3,6 +3,7 @@ import { sql } from "slonik";
 import { z } from "zod";
 import type { Database } from "./db.js";
 import { applyEvent } from "./read-models/index.js";
+import { withAllTenants } from "./tenant-scope.js";
 import type { KnownEnvelope } from "./read-models/shared.js";
 
 /** The checkpoint row of the read models in `projection_checkpoints`. */
@@ -46,10 +47,10 @@ export class CheckpointRewoundError extends Error {
  * first and events at or below it are skipped, so a redelivered event, or a second projector that
  * lost its advisory lock without noticing, changes nothing. With `expectedFrom` (the checkpoint the
  * caller last saw), a lower checkpoint throws {@link CheckpointRewoundError} and applies nothing.
- * Returns the new checkpoint.
+ * Returns the new checkpoint. The transaction opts in to every tenant's rows ({@link withAllTenants}).
  */
 export async function applyBatch(db: Database, events: readonly StreamEvent[], expectedFrom = 0): Promise<number> {
-  return db.transaction(async (tx) => {
+  return withAllTenants(db, async (tx) => {
     await tx.query(sql.unsafe`
       INSERT INTO projection_checkpoints (projection, last_seq) VALUES (${READ_MODELS_PROJECTION}, 0)
       ON CONFLICT (projection) DO NOTHING`);

@@ -1,6 +1,6 @@
 /** The read side: database, migrations, the projector and the queries the api reads. */
 export { createDatabase, ensureDatabaseExists, type Database, type Queryable, type Tx } from "./db.js";
-export { API_READER_ROLE, withTenant } from "./tenant-scope.js";
+export { API_READER_ROLE, withAllTenants, withTenant } from "./tenant-scope.js";
 export { migrate, migrationsApplied, migrationsDirectory, listMigrations } from "./migrate.js";
 export { createProjector, type Projector, type ProjectorDeps, type ProjectorLogger } from "./projector.js";
 export { rebuildReadModels } from "./rebuild.js";

@@ -10,7 +10,7 @@ import { createDatabase, type Database, type Tx } from "./db.js";
 import { migrate } from "./migrate.js";
 import { parseEnvelope } from "./read-models/shared.js";
 import { envelopes } from "./testing/harness.js";
-import { API_READER_ROLE, withTenant } from "./tenant-scope.js";
+import { API_READER_ROLE, withAllTenants, withTenant } from "./tenant-scope.js";
 
 const A = "ten_rlsA";
 const B = "ten_rlsB";
@@ -23,6 +23,7 @@ const Catalog = z.object({
   policies: z.array(z.string()).nullable(),
   isolation_using: z.string().nullable(),
   isolation_check: z.string().nullable(),
+  all_using: z.string().nullable().optional(),
 });
 
 /** Two tenants' rows in two tenant tables, written as the migrating (owner, superuser) user. */
@@ -59,8 +60,8 @@ describe("row-level security on the read models", () => {
     expect(await withTenant(db, A, unfilteredTenants)).toEqual([A, A]);
     expect(await withTenant(db, B, unfilteredTenants)).toEqual([B]);
     expect(await withTenant(db, B, (tx) => tx.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM endpoints`))).toEqual(["ep_3"]);
-    // The owner (here a superuser) sees all: the projector writes, and operator-wide gauges read, as it.
-    expect(await unfilteredTenants(db)).toEqual([A, A, B]);
+    // Every tenant only for a transaction that opts in: the projector, a rebuild, the DLQ gauge.
+    expect(await withAllTenants(db, unfilteredTenants)).toEqual([A, A, B]);
   });
 
   it("the reader role with no tenant set sees nothing", async () => {
@@ -127,7 +128,8 @@ describe("row-level security on the read models", () => {
       SELECT c.relname AS "table", c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
              (SELECT array_agg(p.polname::text ORDER BY p.polname) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
              (SELECT pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation') AS isolation_using,
-             (SELECT pg_get_expr(p.polwithcheck, p.polrelid) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation') AS isolation_check
+             (SELECT pg_get_expr(p.polwithcheck, p.polrelid) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation') AS isolation_check,
+             (SELECT pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'all_tenants') AS all_using
       FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
@@ -136,7 +138,8 @@ describe("row-level security on the read models", () => {
     expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(["api_keys", "audit_log", "deliveries", "delivery_attempts", "dlq_entries", "endpoints", "messages", "replays"]));
     for (const t of tables) {
       expect({ table: t.table, rls: t.rls, forced: t.forced }).toEqual({ table: t.table, rls: true, forced: true });
-      expect(t.policies, t.table).toEqual(["owner_unscoped", "tenant_isolation"]);
+      expect(t.policies, t.table).toEqual(["all_tenants", "tenant_isolation"]);
+      expect(t.all_using, t.table).toMatch(/current_setting\('app\.projector'::text, true\) = 'on'::text/);
       for (const expr of [t.isolation_using, t.isolation_check]) {
         expect(expr, t.table).toMatch(/tenant_id = current_setting\('app\.tenant_id'::text, true\)/);
       }
@@ -239,8 +242,8 @@ describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL use
     });
     const applied = await applyBatch(db, events.map((e, i) => ({ seq: i + 1, envelope: parseEnvelope(e) })));
     expect(applied).toBe(4);
-    const everyTenant = () => db.anyFirst(sql.type(TenantRows)`SELECT tenant_id FROM audit_log ORDER BY tenant_id`);
-    expect(await everyTenant()).toEqual([A, A, B, B]);
+    const everyTenant = (tx: Pick<Tx, "anyFirst">) => tx.anyFirst(sql.type(TenantRows)`SELECT tenant_id FROM audit_log ORDER BY tenant_id`);
+    expect(await withAllTenants(db, everyTenant)).toEqual([A, A, B, B]);
     // The owner with a tenant set, even without switching role, sees that tenant only.
     const scoped = await db.transaction(async (tx) => {
       await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${A}, true)`);
@@ -250,6 +253,25 @@ describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL use
     expect(await withTenant(db, B, unfilteredTenants)).toEqual([B, B]);
     const reader = await db.transaction(async (tx) => {
       await tx.query(sql.unsafe`SET LOCAL ROLE ${sql.identifier([API_READER_ROLE])}`);
+      return unfilteredTenants(tx);
+    });
+    expect(reader).toEqual([]);
+  });
+
+  it("the owner (the api's login) with nothing set sees nothing and writes nothing: only an explicit opt-in reaches every tenant", async () => {
+    expect(await unfilteredTenants(db)).toEqual([]);
+    expect(await db.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM endpoints`)).toEqual([]);
+    const updated = await db.query(sql.unsafe`UPDATE audit_log SET action = action`);
+    expect(updated.rowCount).toBe(0);
+    await expect(db.query(sql.unsafe`
+      INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type, aggregate_id, request_id, changes)
+      VALUES ('evt_unset', ${A}, now(), 'operator', 'admin', 'x', 'endpoint', 'ep_x', 'req_x', '{}'::jsonb)`)).rejects.toThrow(/row-level security/);
+    // The opt-in is transaction-local: the pooled connection forgets it.
+    expect(await withAllTenants(db, unfilteredTenants)).toHaveLength(4);
+    expect(await unfilteredTenants(db)).toEqual([]);
+    // Another role setting it gains nothing: the policy is the owner's.
+    const reader = await db.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT set_config('role', ${API_READER_ROLE}, true), set_config('app.projector', 'on', true)`);
       return unfilteredTenants(tx);
     });
     expect(reader).toEqual([]);

@@ -22,3 +22,17 @@ export function withTenant<T>(db: Database, tenantId: string, read: (tx: Tx) => 
     return read(tx);
   });
 }
+
+/**
+ * Runs `work` in a transaction that opts in to every tenant's rows (`app.projector` = `on`, the
+ * `all_tenants` policy of 007_row_level_security.sql), as the pool's user, which must own the
+ * tables. The one way past row-level security for the projector, a rebuild and operator-wide reads
+ * (the DLQ gauge); without it the owner, like everyone, sees nothing while no tenant is set.
+ * Transaction-local, so the pooled connection forgets it at COMMIT or ROLLBACK.
+ */
+export function withAllTenants<T>(db: Database, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT set_config('app.projector', 'on', true)`);
+    return work(tx);
+  });
+}

@@ -1,5 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { countDlq, readModelSeq, READ_MODELS_PROJECTION, type Database } from "../projections/index.js";
+import { countDlq, readModelSeq, READ_MODELS_PROJECTION, withAllTenants, type Database } from "../projections/index.js";
 import type { Topology } from "../streams/topology.js";
 import type { MetricSources } from "./shared/metrics.js";
 
@@ -59,7 +59,8 @@ export function createProbes({ jsm, topology, consumers, db, view }: ProbeDeps):
           return [{ projection: READ_MODELS_PROJECTION, lag: Math.max(0, streamSeq - checkpoint) }];
         }
       : undefined,
-    dlqSize: db ? () => countDlq(db) : undefined,
+    // Every tenant's entries: an operator-wide read opts in past row-level security.
+    dlqSize: db ? () => withAllTenants(db, countDlq) : undefined,
     circuitOpenEndpoints: view ? () => view.openCircuits() : undefined,
   };
 }

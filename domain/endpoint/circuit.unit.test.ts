@@ -89,6 +89,7 @@ describe("endpoint circuit and health", () => {
       "endpoint.circuit_opened": opened,
       "endpoint.circuit_half_opened": halfOpened,
       "endpoint.circuit_closed": closedEvent,
+      "endpoint.test_sent": { type: "endpoint.test_sent", data: { webhookId: "msg_test_1", eventType: "a.b", error: "timeout", latencyMs: 1 } },
     };
     const contractTypes = Object.keys(EventSchemas).filter((type) => type.startsWith("endpoint."));
     expect(Object.keys(samples).sort()).toEqual(contractTypes.sort());

@@ -38,7 +38,9 @@ export type EndpointCommand =
   | { type: "RotateSecret"; secret: string; graceSeconds: number; now: string }
   | ({ type: "OpenCircuit" } & EventData<"endpoint.circuit_opened">)
   | { type: "HalfOpenCircuit" }
-  | { type: "CloseCircuit" };
+  | { type: "CloseCircuit" }
+  /** A test send to the endpoint went out: recorded for the audit, changes nothing. */
+  | ({ type: "RecordTestSend" } & EventData<"endpoint.test_sent">);
 
 /**
  * A registry entry: absent, active or disabled, or deleted (kept for history, never revived).
@@ -58,7 +60,8 @@ export type EndpointEvent =
   | DomainEventOf<"endpoint.secret_rotated">
   | DomainEventOf<"endpoint.circuit_opened">
   | DomainEventOf<"endpoint.circuit_half_opened">
-  | DomainEventOf<"endpoint.circuit_closed">;
+  | DomainEventOf<"endpoint.circuit_closed">
+  | DomainEventOf<"endpoint.test_sent">;
 
 type LiveState = Extract<EndpointState, { status: "active" | "disabled" }>;
 type CircuitEvent = Extract<EndpointEvent, { type: `endpoint.circuit_${string}` }>;
@@ -134,6 +137,11 @@ const decide = (command: EndpointCommand, state: EndpointState): EndpointEvent[]
       return requireLive(state).circuit.state === "open" ? [{ type: "endpoint.circuit_half_opened", data: {} }] : [];
     case "CloseCircuit":
       return requireLive(state).circuit.state === "closed" ? [] : [{ type: "endpoint.circuit_closed", data: {} }];
+    case "RecordTestSend": {
+      requireLive(state);
+      const { type: _type, ...sent } = command;
+      return [{ type: "endpoint.test_sent", data: sent }];
+    }
     default:
       return assertNever(command, "endpoint command");
   }
@@ -185,6 +193,8 @@ const evolve = (state: EndpointState, event: EndpointEvent): EndpointState => {
     case "endpoint.circuit_half_opened":
     case "endpoint.circuit_closed":
       return { ...state, circuit: evolveCircuit(state.circuit, event) };
+    case "endpoint.test_sent":
+      return state;
     default:
       return assertNever(event, "endpoint event");
   }

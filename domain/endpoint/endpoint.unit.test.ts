@@ -163,6 +163,21 @@ describe("endpoint: disable and delete", () => {
   });
 });
 
+describe("endpoint: test sends", () => {
+  const sent = { webhookId: "msg_test_1", eventType: "a.b", status: 204, latencyMs: 9 };
+
+  it("records a test send to an active or disabled endpoint, changing nothing of it", () => {
+    given(endpointDecider, [registered]).when({ type: "RecordTestSend", ...sent }).then([{ type: "endpoint.test_sent", data: sent }]);
+    given(endpointDecider, [registered, disabled]).when({ type: "RecordTestSend", ...sent }).then([{ type: "endpoint.test_sent", data: sent }]);
+    expect(fold(endpointDecider, [registered, { type: "endpoint.test_sent", data: sent }])).toEqual(fold(endpointDecider, [registered]));
+  });
+
+  it("refuses a test send to a missing or deleted endpoint", () => {
+    given(endpointDecider, []).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
+    given(endpointDecider, [registered, deleted]).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
+  });
+});
+
 describe("endpoint: effective policies", () => {
   it("falls back to the defaults", () => {
     expect(effectiveRetryPolicy({})).toEqual(DEFAULT_RETRY_POLICY);

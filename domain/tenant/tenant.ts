@@ -8,7 +8,11 @@ import { assertNever } from "../shared/exhaustive.js";
 type Limits = EventData<"tenant.limits_set">;
 
 /** Commands the tenant aggregate accepts. */
-export type TenantCommand = { type: "CreateTenant"; name: string } | ({ type: "SetLimits" } & Limits);
+export type TenantCommand =
+  | { type: "CreateTenant"; name: string }
+  | ({ type: "SetLimits" } & Limits)
+  /** A test send to a bare URL went out: recorded for the audit, changes nothing. */
+  | ({ type: "RecordTestSend" } & EventData<"tenant.test_sent">);
 
 /** Limits the operator set for a tenant; absent ones take the platform's defaults. */
 export interface TenantLimits {
@@ -20,7 +24,7 @@ export interface TenantLimits {
 export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };
 
 /** Events the tenant aggregate emits. */
-export type TenantEvent = DomainEventOf<"tenant.created"> | DomainEventOf<"tenant.limits_set">;
+export type TenantEvent = DomainEventOf<"tenant.created"> | DomainEventOf<"tenant.limits_set"> | DomainEventOf<"tenant.test_sent">;
 
 /** Only the limits that change: `null` removes one, an equal value is no change. */
 const changedLimits = (current: TenantLimits, requested: Limits): Limits => {
@@ -43,6 +47,11 @@ const decide = (command: TenantCommand, state: TenantState): TenantEvent[] => {
       const changed = changedLimits(state.limits, requested);
       return Object.keys(changed).length === 0 ? [] : [{ type: "tenant.limits_set", data: changed }];
     }
+    case "RecordTestSend": {
+      if (state.status === "absent") throw new DomainError("not_found", "tenant not found");
+      const { type: _type, ...sent } = command;
+      return [{ type: "tenant.test_sent", data: sent }];
+    }
     default:
       return assertNever(command, "tenant command");
   }
@@ -62,6 +71,8 @@ const evolve = (state: TenantState, event: TenantEvent): TenantState => {
       }
       return { ...state, limits };
     }
+    case "tenant.test_sent":
+      return state;
     default:
       return assertNever(event, "tenant event");
   }

@@ -1,4 +1,4 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { given } from "../testing/given.js";
 import { tenantDecider } from "./tenant.js";
 
@@ -40,5 +40,21 @@ describe("tenant limits", () => {
 
   it("refuses limits for a tenant that does not exist", () => {
     given(tenantDecider, []).when({ type: "SetLimits", outbound }).thenThrows("not_found");
+  });
+});
+
+describe("tenant test sends", () => {
+  const sent = { webhookId: "msg_test_1", eventType: "a.b", url: "https://example.com/h", status: 200, latencyMs: 12 };
+
+  it("records a test send to a bare URL, and it changes nothing of the tenant", () => {
+    given(tenantDecider, [{ type: "tenant.created", data: { name: "Acme" } }])
+      .when({ type: "RecordTestSend", ...sent })
+      .then([{ type: "tenant.test_sent", data: sent }]);
+    const created = tenantDecider.evolve(tenantDecider.initialState(), { type: "tenant.created", data: { name: "Acme" } });
+    expect(tenantDecider.evolve(created, { type: "tenant.test_sent", data: sent })).toEqual(created);
+  });
+
+  it("refuses a test send for a tenant that does not exist", () => {
+    given(tenantDecider, []).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
   });
 });

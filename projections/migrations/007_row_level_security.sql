@@ -8,10 +8,12 @@
 --   query that forgets `WHERE tenant_id` still sees one tenant, and a pooled connection forgets both
 --   at COMMIT. Roles are cluster-wide: this one is shared by every database of the cluster (its
 --   privileges are per database) and never dropped by a migration.
--- * FORCE applies the policies to the tables' owner too. The owner (the user that migrates, and the
---   projector's) has one more policy, `owner_unscoped`: with no tenant set it sees and writes every
---   row (the projector, a rebuild, operator-wide gauges); with a tenant set it is held to that
---   tenant like anyone. Superusers and BYPASSRLS roles skip RLS altogether.
+-- * FORCE applies the policies to the tables' owner too, and the owner is also the api's login: with
+--   nothing set it sees nothing, like anyone, so an api query that forgets `withTenant` finds no
+--   rows. The owner has one more policy, `all_tenants`: a transaction that opts in explicitly with
+--   `set_config('app.projector', 'on', true)` (`withAllTenants()`: the projector, a rebuild, the DLQ
+--   gauge) sees and writes every row. Only the owner: another role setting it gains nothing.
+--   Superusers and BYPASSRLS roles skip RLS altogether.
 -- * `zen_secure_tenant_tables()` does all of this for every such table and is idempotent; `migrate()`
 --   calls it again after applying any migration, so a tenant table added later (e.g. 005_sources,
 --   whatever order it lands in) is covered too.
@@ -60,11 +62,13 @@ BEGIN
       'CREATE POLICY tenant_isolation ON %I FOR ALL TO PUBLIC'
       ' USING (tenant_id = current_setting(''app.tenant_id'', true))'
       ' WITH CHECK (tenant_id = current_setting(''app.tenant_id'', true))', t.name);
+    -- A development database that applied an earlier draft of this file has `owner_unscoped`.
     EXECUTE format('DROP POLICY IF EXISTS owner_unscoped ON %I', t.name);
+    EXECUTE format('DROP POLICY IF EXISTS all_tenants ON %I', t.name);
     EXECUTE format(
-      'CREATE POLICY owner_unscoped ON %I FOR ALL TO %I'
-      ' USING (coalesce(current_setting(''app.tenant_id'', true), '''') = '''')'
-      ' WITH CHECK (coalesce(current_setting(''app.tenant_id'', true), '''') = '''')', t.name, t.owner);
+      'CREATE POLICY all_tenants ON %I FOR ALL TO %I'
+      ' USING (current_setting(''app.projector'', true) = ''on'')'
+      ' WITH CHECK (current_setting(''app.projector'', true) = ''on'')', t.name, t.owner);
     EXECUTE format('GRANT SELECT ON %I TO zen_api_reader', t.name);
     secured := secured + 1;
   END LOOP;

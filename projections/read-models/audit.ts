@@ -7,7 +7,8 @@ import type { TimeRange } from "./deliveries-queries.js";
 import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 /**
- * Every registry-changing event (inbound sources and secret rotations included) and every DLQ replay is audited: who
+ * Every registry-changing event (inbound sources and secret rotations included), every test send (a
+ * real outbound request) and every DLQ replay is audited: who
  * did what, when, with which request id. The deliveries a replay names are many: the audit keeps
  * their count, not the ids. `changes` never holds a secret, encrypted or not, and goes through
  * the redaction module (emails, tokens, credentials in URLs, IP addresses) before it is stored.
@@ -17,6 +18,7 @@ import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Pag
 export const auditEventTypes = [
   "tenant.created",
   "tenant.limits_set",
+  "tenant.test_sent",
   "apikey.created",
   "apikey.revoked",
   "endpoint.registered",
@@ -24,6 +26,7 @@ export const auditEventTypes = [
   "endpoint.disabled",
   "endpoint.deleted",
   "endpoint.secret_rotated",
+  "endpoint.test_sent",
   "replay.requested",
   "replay.completed",
   "replay.failed",

@@ -12,6 +12,7 @@ import { createDatabase, type Database } from "../db.js";
 import { migrate } from "../migrate.js";
 import { createProjector, type Projector, type ProjectorLogger } from "../projector.js";
 import { readModelTables } from "../read-models/index.js";
+import { withAllTenants } from "../tenant-scope.js";
 
 /** Test-only: a database, a stream under a fresh prefix, and helpers to publish and compare. */
 export interface Harness {
@@ -65,8 +66,8 @@ export async function createHarness(): Promise<Harness> {
       const out: Record<string, unknown[]> = {};
       for (const table of [...readModelTables, "projection_checkpoints"]) {
         out[table] = [
-          ...(await db.anyFirst(sql.type(z.object({ row: z.string() }))`
-            SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`)),
+          ...(await withAllTenants(db, (tx) => tx.anyFirst(sql.type(z.object({ row: z.string() }))`
+            SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`))),
         ];
       }
       return out;

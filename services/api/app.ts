@@ -83,7 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(ingestRoutes, { store: deps.store, eventIds, now, metrics, tracing: deps.tracing });
   await app.register(registryRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(registryReadRoutes, { readModels });
-  await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
+  await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, store: deps.store, config: deps.config, now });
   await app.register(deliveryRoutes, { readModels });
   await app.register(auditRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });

@@ -128,6 +128,100 @@ describe("POST /v1/webhooks/registry/{id}/rotate-secret", () => {
   });
 });
 
+describe("test sends (real outbound requests) are audited", () => {
+  it("a bare-URL send and an endpoint send appear in GET /v1/audit with their outcome, secret-free", async () => {
+    const c = await createTenantWithKey(h, SCOPES, "Test sender");
+    // Neither reaches a receiver: the guard refuses loopback, and .invalid never resolves. Both are real attempts all the same.
+    const bare = await as(c)("POST", "/v1/webhooks/test", { url: "http://127.0.0.1:9/hook?token=hush", eventType: "a.b", payload: {} }, { "x-request-id": "req-audit-test-url" });
+    expect(bare.statusCode).toBe(200);
+    const created = await as(c)("POST", "/v1/webhooks/registry", { url: "https://hook.example.invalid/h", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 1_000 } });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    const toEndpoint = await as(c)("POST", "/v1/webhooks/test", { endpointId: id, eventType: "a.b", payload: {} }, { "x-request-id": "req-audit-test-endpoint" });
+    expect(toEndpoint.statusCode).toBe(200);
+
+    const rows = (await as(c)("GET", "/v1/audit?limit=500", undefined, after(toEndpoint))).json().data as Array<Record<string, any>>;
+    const byUrl = rows.find((e) => e.requestId === "req-audit-test-url");
+    expect(byUrl).toMatchObject({
+      action: "tenant.test_sent", actor: { kind: "apikey", id: c.keyId }, aggregateType: "tenant", aggregateId: c.tenantId,
+      changes: { eventType: "a.b", error: "blocked_target", url: "http://[REDACTED:ip]:9/hook", webhookId: expect.stringMatching(/^msg_test_/) },
+    });
+    const byEndpoint = rows.find((e) => e.requestId === "req-audit-test-endpoint");
+    expect(byEndpoint).toMatchObject({ action: "endpoint.test_sent", aggregateType: "endpoint", aggregateId: id, changes: { eventType: "a.b", error: expect.any(String) } });
+    expect(JSON.stringify(rows)).not.toMatch(/hush|whsec_|enc:v1:/);
+  });
+});
+
+/**
+ * Every mutating route of the OpenAPI document, each with a request that succeeds. A new mutating
+ * route fails the walk until it gets a case here, and the case fails until the route is audited.
+ * Not walked: ingest and inbound intake, whose every message is its own immutable event
+ * (`message.received`, refusals `signature.rejected`) read through the deliveries and event-stream
+ * APIs, not the audit log (README "Audit").
+ */
+describe("every mutating route is audited", () => {
+  const NOT_AUDITED = new Set(["POST /v1/webhooks/ingest", "POST /v1/inbound/{tenantId}/{sourceId}"]);
+  type Ctx = { tenantId: string; endpointId?: string; sourceId?: string; keyId?: string };
+  type Sent = { res: Awaited<ReturnType<ApiHarness["call"]>>; tenantId: string };
+  const send = (ctx: Ctx, method: "POST" | "PUT" | "PATCH" | "DELETE", url: string, requestId: string, body?: unknown) =>
+    h.call({ method, url, tenantId: ctx.tenantId, body, headers: { "x-request-id": requestId } });
+  // In order: what a later case needs, an earlier one made.
+  const cases: Array<[string, (ctx: Ctx, requestId: string) => Promise<Sent>]> = [
+    ["POST /v1/tenants", async (_ctx, rid) => {
+      const res = await h.call({ method: "POST", url: "/v1/tenants", body: { name: "Walked" }, headers: { "x-request-id": rid } });
+      return { res, tenantId: res.json().id };
+    }],
+    ["POST /v1/tenants/{tenantId}/api-keys", async (ctx, rid) => {
+      const res = await send(ctx, "POST", `/v1/tenants/${ctx.tenantId}/api-keys`, rid, { name: "walk", scopes: ["webhooks:read"] });
+      ctx.keyId = res.json().id;
+      return { res, tenantId: ctx.tenantId };
+    }],
+    ["DELETE /v1/tenants/{tenantId}/api-keys/{keyId}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/tenants/${ctx.tenantId}/api-keys/${ctx.keyId}`, rid), tenantId: ctx.tenantId })],
+    ["PUT /v1/tenants/{tenantId}/limits", async (ctx, rid) => ({ res: await send(ctx, "PUT", `/v1/tenants/${ctx.tenantId}/limits`, rid, { outbound: { capacity: 5, refillPerSecond: 1 } }), tenantId: ctx.tenantId })],
+    ["POST /v1/webhooks/registry", async (ctx, rid) => {
+      const res = await send(ctx, "POST", "/v1/webhooks/registry", rid, { url: "https://hook.example.invalid/walk", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 1_000 } });
+      ctx.endpointId = res.json().id;
+      return { res, tenantId: ctx.tenantId };
+    }],
+    ["PATCH /v1/webhooks/registry/{id}", async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/registry/${ctx.endpointId}`, rid, { description: "walked" }), tenantId: ctx.tenantId })],
+    ["POST /v1/webhooks/registry/{id}/rotate-secret", async (ctx, rid) => ({ res: await send(ctx, "POST", `/v1/webhooks/registry/${ctx.endpointId}/rotate-secret`, rid, {}), tenantId: ctx.tenantId })],
+    ["POST /v1/webhooks/test", async (ctx, rid) => ({ res: await send(ctx, "POST", "/v1/webhooks/test", rid, { endpointId: ctx.endpointId, eventType: "a.b", payload: {} }), tenantId: ctx.tenantId })],
+    ["DELETE /v1/webhooks/registry/{id}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/registry/${ctx.endpointId}`, rid), tenantId: ctx.tenantId })],
+    ["POST /v1/webhooks/dlq/replay", async (ctx, rid) => ({ res: await send(ctx, "POST", "/v1/webhooks/dlq/replay", rid, { filter: {} }), tenantId: ctx.tenantId })],
+    ["POST /v1/webhooks/sources", async (ctx, rid) => {
+      const res = await send(ctx, "POST", "/v1/webhooks/sources", rid, { name: "walk", scheme: "github", secret: "walk-secret-0123456789" });
+      ctx.sourceId = res.json().id;
+      return { res, tenantId: ctx.tenantId };
+    }],
+    ["PATCH /v1/webhooks/sources/{id}", async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/sources/${ctx.sourceId}`, rid, { name: "walked" }), tenantId: ctx.tenantId })],
+    ["DELETE /v1/webhooks/sources/{id}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/sources/${ctx.sourceId}`, rid), tenantId: ctx.tenantId })],
+  ];
+
+  it("each mutating route of GET /docs/openapi.json leaves an audit row with its request id", async () => {
+    const doc = (await h.call({ method: "GET", url: "/docs/openapi.json", token: null })).json() as { paths: Record<string, Record<string, unknown>> };
+    const mutating = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).filter((m) => ["post", "put", "patch", "delete"].includes(m)).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(mutating.length).toBeGreaterThan(10);
+    expect(cases.map(([route]) => route).sort()).toEqual(mutating.filter((route) => !NOT_AUDITED.has(route)).sort());
+
+    const ctx: Ctx = { tenantId: "" };
+    const sent: Array<{ route: string; requestId: string; tenantId: string }> = [];
+    for (const [route, run] of cases) {
+      const requestId = `req-walk-${randomUUID()}`;
+      const { res, tenantId } = await run(ctx, requestId);
+      expect(res.statusCode, `${route}: ${res.body}`).toBeLessThan(300);
+      ctx.tenantId = tenantId;
+      sent.push({ route, requestId, tenantId });
+    }
+    const minSeq = String((await h.streams.jsm.streams.info(h.streams.topology.stream)).state.last_seq);
+    for (const { route, requestId, tenantId } of sent) {
+      const res = await h.call({ method: "GET", url: `/v1/audit?requestId=${requestId}`, tenantId, headers: { "x-zen-min-seq": minSeq } });
+      expect(res.statusCode).toBe(200);
+      expect((res.json().data as unknown[]).length, route).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe("OpenAPI", () => {
   it("documents GET /v1/audit and rotate-secret", async () => {
     const doc = (await h.call({ method: "GET", url: "/docs/openapi.json", token: null })).json() as { paths: Record<string, Record<string, unknown>> };

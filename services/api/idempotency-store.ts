@@ -7,7 +7,11 @@ import type { SecretBox } from "../shared/secret-box.js";
 
 /** How long a key and its response are kept (API.md "Conventions"). */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
-/** A claim older than this whose request never finished (its process died) may be taken over. */
+/**
+ * A claim not refreshed for this long may be taken over: its process died mid-request. A running
+ * request refreshes its claim every quarter of this ({@link IdempotencyStore.refresh}), so a slow
+ * request is never taken for a dead one.
+ */
 export const STALE_CLAIM_MS = 60_000;
 
 /** The response kept for a key: replayed byte for byte, with the headers that describe it. */
@@ -25,11 +29,16 @@ export type ClaimResult =
   | { kind: "in_use" };
 
 /**
- * The store behind Idempotency-Key: `claim` is atomic across api processes, `complete` keeps the
- * response, `release` forgets the claim (a 5xx, so the client may retry).
+ * The store behind Idempotency-Key: `claim` is atomic across api processes, `refresh` keeps a
+ * running claim fresh, `complete` keeps the response, `release` forgets the claim (a 5xx, so the
+ * client may retry).
  */
 export interface IdempotencyStore {
+  /** How long an unrefreshed claim lasts before another request may take it over. */
+  readonly staleAfterMs: number;
   claim(key: string, fingerprint: string, nowMs: number): Promise<ClaimResult>;
+  /** Marks a running claim alive at `nowMs`: its new revision, or null when it is no longer ours. */
+  refresh(key: string, revision: number, fingerprint: string, nowMs: number): Promise<number | null>;
   complete(key: string, revision: number, fingerprint: string, response: StoredResponse): Promise<void>;
   release(key: string, revision: number): Promise<void>;
 }
@@ -82,9 +91,18 @@ export async function createIdempotencyStore(
   }
 
   return {
+    staleAfterMs,
     claim: (key, fingerprint, nowMs) => claim(key, fingerprint, nowMs),
+    async refresh(key, revision, fp, nowMs) {
+      try {
+        return await kv.update(key, encode({ state: "running", fp, at: nowMs }), revision);
+      } catch (error) {
+        if (isCasFailure(error)) return null;
+        throw error;
+      }
+    },
     async complete(key, revision, fp, response) {
-      // Fails only when a slower twin took over a claim we held too long: its answer stands.
+      // Fails only when a twin took over a claim whose refreshes stopped: its answer stands.
       const body = response.body === null ? null : box.encrypt(response.body);
       await kv.update(key, encode({ state: "done", fp, at: Date.now(), ...response, body, sealed: true }), revision).catch((error: unknown) => {
         if (!isCasFailure(error)) throw error;

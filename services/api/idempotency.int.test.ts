@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readAllEvents } from "../../test/support/nats.js";
@@ -56,6 +57,21 @@ describe("Idempotency-Key", () => {
     expect(del.json().error.code).toBe("idempotency_key_required");
     const ingest = await h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body: { eventType: "a.b", payload: {} }, idempotencyKey: null });
     expect(ingest.statusCode).toBe(202);
+  });
+
+  it("honours keys on PUT too: the same key replays, another body is a conflict", async () => {
+    const put = (refillPerSecond: number) =>
+      h.call({ method: "PUT", url: `/v1/tenants/${t.tenantId}/limits`, body: { outbound: { capacity: 10, refillPerSecond } }, idempotencyKey: "limits-1" });
+    const first = await put(5);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers["idempotent-replayed"]).toBeUndefined();
+    const again = await put(5);
+    expect(again.statusCode).toBe(200);
+    expect(again.headers["idempotent-replayed"]).toBe("true");
+    expect(again.body).toBe(first.body);
+    const other = await put(7);
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error.code).toBe("idempotency_conflict");
   });
 
   it("honours keys on ingest too: the same key and body is one message", async () => {
@@ -135,6 +151,70 @@ describe("Idempotency-Key", () => {
       expect(await registrations()).toBe(before + 1);
     } finally {
       await flaky.close();
+    }
+  });
+
+  it("keeps a slow request's claim fresh: a retry after the stale bound is in_use, not a second run", async () => {
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    let handled = 0;
+    const store = new Proxy(h.deps.store, {
+      get(target, property, receiver) {
+        if (property === "handle") {
+          return async (...args: Parameters<typeof target.handle>) => {
+            handled += 1;
+            if (handled === 1) await slow; // only the first run is slow: a second one would answer at once
+            return target.handle(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    // A 200 ms stale bound, so the claim is refreshed every 50 ms.
+    const idempotency = await createIdempotencyStore(h.streams.nc, h.streams.topology, { box: h.deps.secretBox, staleAfterMs: 200 });
+    const app = await buildApp({ ...h.deps, store, idempotency });
+    try {
+      const before = await registrations();
+      const first = register("slow-1", "https://example.com/slow", app);
+      await sleep(600);
+      const retry = await register("slow-1", "https://example.com/slow", app);
+      expect(retry.statusCode).toBe(409);
+      expect(retry.json().error.code).toBe("idempotency_key_in_use");
+      release();
+      expect((await first).statusCode).toBe(201);
+      expect(handled).toBe(1);
+      expect(await registrations()).toBe(before + 1);
+      const later = await register("slow-1", "https://example.com/slow", app);
+      expect(later.headers["idempotent-replayed"]).toBe("true");
+    } finally {
+      release();
+      await app.close();
+    }
+  });
+
+  it("retries keeping the response when complete() fails: the retry is a replay, never a second run", async () => {
+    const real = await createIdempotencyStore(h.streams.nc, h.streams.topology, { box: h.deps.secretBox });
+    let failures = 2;
+    const idempotency = {
+      ...real,
+      complete: async (...args: Parameters<typeof real.complete>) => {
+        if (failures-- > 0) throw new Error("simulated KV failure");
+        return real.complete(...args);
+      },
+    };
+    const app = await buildApp({ ...h.deps, idempotency });
+    try {
+      const before = await registrations();
+      const first = await register("complete-retry-1", "https://example.com/complete", app);
+      expect(first.statusCode).toBe(201);
+      expect(failures).toBe(-1);
+      const again = await register("complete-retry-1", "https://example.com/complete", app);
+      expect(again.statusCode).toBe(201);
+      expect(again.headers["idempotent-replayed"]).toBe("true");
+      expect(again.body).toBe(first.body);
+      expect(await registrations()).toBe(before + 1);
+    } finally {
+      await app.close();
     }
   });
 

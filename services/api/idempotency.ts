@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { HEADERS } from "../../contracts/http/common.js";
@@ -12,15 +13,16 @@ import type { IdempotencyStore, StoredResponse } from "./idempotency-store.js";
 declare module "fastify" {
   interface FastifyContextConfig {
     /**
-     * Idempotency-Key on this route (API.md "Conventions"): honoured when sent on every POST, PATCH
-     * and DELETE by default; `"required"` answers 400 `idempotency_key_required` without one;
+     * Idempotency-Key on this route (API.md "Conventions"): honoured when sent on every POST, PUT,
+     * PATCH and DELETE by default; `"required"` answers 400 `idempotency_key_required` without one;
      * `"off"` ignores it.
      */
     idempotency?: "required" | "honoured" | "off";
   }
 }
 
-const MUTATIONS = new Set(["POST", "PATCH", "DELETE"]);
+/** The methods that mutate, on which a key is honoured: PUT too (API.md names POST/PATCH/DELETE, and PUT is as much a mutation). */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const MAX_KEY_LENGTH = 255;
 /** Headers that describe a kept response; the request id and the like belong to each request. */
 const KEPT_HEADERS = ["content-type", HEADERS.seq, "location"];
@@ -33,13 +35,70 @@ interface Pending {
   storeKey?: string;
   fingerprint?: string;
   revision?: number;
+  /** Refreshes the claim while the request runs; `stop()` answers the claim's latest revision. */
+  claim?: ClaimKeeper;
   replayed?: boolean;
+}
+
+interface ClaimKeeper {
+  stop(): Promise<number>;
+}
+
+/** How often complete() is tried before the kept response is given up (the claim then goes stale). */
+const COMPLETE_ATTEMPTS = 3;
+const COMPLETE_RETRY_MS = 100;
+
+/**
+ * Keeps a running request's claim fresh (every quarter of the store's stale bound), so a request
+ * slower than that bound is not taken over by a retry: only a claim whose process died goes stale.
+ */
+function keepClaim(store: IdempotencyStore, key: string, fp: string, revision: number, now: () => number, log: FastifyRequest["log"]): ClaimKeeper {
+  let current = revision;
+  let stopped = false;
+  let beat: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      beat = store
+        .refresh(key, current, fp, now())
+        .then((next) => {
+          if (next === null) stopped = true; // taken over: it is not ours to refresh any more
+          else current = next;
+        })
+        .catch((error: unknown) => log.warn({ err: error }, "could not refresh an idempotency claim"))
+        .finally(schedule);
+    }, Math.max(1, Math.floor(store.staleAfterMs / 4)));
+    timer.unref();
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await beat;
+      return current;
+    },
+  };
+}
+
+/** complete() a bounded number of times: a response kept late beats a claim left to go stale and run twice. */
+async function completeWithRetries(store: IdempotencyStore, args: Parameters<IdempotencyStore["complete"]>, log: FastifyRequest["log"]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.complete(...args);
+    } catch (error) {
+      if (attempt >= COMPLETE_ATTEMPTS) return log.error({ err: error, attempts: attempt }, "could not keep an idempotent response");
+      log.warn({ err: error, attempt }, "could not keep an idempotent response, retrying");
+      await sleep(COMPLETE_RETRY_MS * attempt);
+    }
+  }
 }
 
 /** The key a request names on a route that honours keys, or null; 400 when required and missing. */
 function requestedKey(request: FastifyRequest): string | null {
   const config = request.routeOptions.config ?? {};
-  if (!MUTATIONS.has(request.method) || !config.scope || config.idempotency === "off") return null;
+  if (!IDEMPOTENT_METHODS.has(request.method) || !config.scope || config.idempotency === "off") return null;
   const value = request.headers[IDEMPOTENCY_KEY_HEADER];
   if (value === undefined || value === "") {
     if (config.idempotency === "required") throw E.idempotencyKeyRequired();
@@ -85,6 +144,7 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
     switch (claim.kind) {
       case "claimed":
         state.revision = claim.revision;
+        state.claim = keepClaim(store, state.storeKey, state.fingerprint, claim.revision, now, request.log);
         return;
       case "replay":
         state.replayed = true;
@@ -99,8 +159,9 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
   app.addHook("onSend", async (request, reply, payload) => {
     const state = pending.get(request);
     if (!state || state.revision === undefined || state.replayed) return payload;
-    const { storeKey, revision, fingerprint } = state as Required<Pending>;
+    const { storeKey, fingerprint, claim } = state as Required<Pending>;
     state.revision = undefined;
+    const revision = await claim.stop();
     if (reply.statusCode >= 500 || !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))) {
       await store.release(storeKey, revision).catch((error: unknown) => request.log.warn({ err: error }, "could not release an idempotency key"));
       return payload;
@@ -112,10 +173,13 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
     }
     const body = payload === null || payload === undefined ? null : payload.toString();
     // Kept before the response leaves, so a retry that follows it at once is replayed, not refused.
-    await store
-      .complete(storeKey, revision, fingerprint, { status: reply.statusCode, headers, body })
-      .catch((error: unknown) => request.log.warn({ err: error }, "could not keep an idempotent response"));
+    await completeWithRetries(store, [storeKey, revision, fingerprint, { status: reply.statusCode, headers, body }], request.log);
     return payload;
+  });
+
+  // Whatever ended the request without onSend (an aborted reply), the claim stops being refreshed.
+  app.addHook("onResponse", async (request) => {
+    await pending.get(request)?.claim?.stop();
   });
 }, { name: "zen-idempotency", dependencies: ["zen-auth"] });
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readAllEvents } from "../../test/support/nats.js";
 import { buildApp } from "./app.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
@@ -55,6 +56,8 @@ afterAll(async () => {
 const headers = () => ({ authorization: `Bearer ${t.key}`, "x-tenant-id": t.tenantId, "content-type": "application/json" });
 const testSend = (app: FastifyInstance, body: unknown) => app.inject({ method: "POST", url: "/v1/webhooks/test", headers: headers(), payload: JSON.stringify(body) });
 const lastSeq = async () => (await h.streams.jsm.streams.info(h.streams.topology.stream)).state.last_seq;
+/** The events stored after `seq`: a test send stores its audit event and nothing else. */
+const eventsAfter = async (seq: number) => (await readAllEvents(h.streams, h.streams.topology)).filter((e) => e.seq > seq).map((e) => e.envelope);
 const event = { eventType: "invoice.paid", payload: { id: "in_1", amount: 42 } };
 
 function verify(r: Received, secret: string) {
@@ -62,9 +65,9 @@ function verify(r: Received, secret: string) {
 }
 
 describe("POST /v1/webhooks/test", () => {
-  it("sends one signed request to a bare url, returns the one-off secret, records nothing", async () => {
+  it("sends one signed request to a bare url, returns the one-off secret, records no delivery, only its audit event", async () => {
     const seqBefore = await lastSeq();
-    const res = await testSend(allowlisted, { url: `${base}/bare`, ...event });
+    const res = await testSend(allowlisted, { url: `${base}/bare?token=hush#frag`, ...event });
     expect(res.statusCode).toBe(200);
     const out = res.json();
     expect(out).toMatchObject({ ok: true, status: 200, responseBodyPreview: "got it", secret: expect.stringMatching(/^whsec_/) });
@@ -72,13 +75,20 @@ describe("POST /v1/webhooks/test", () => {
     expect(Number.isInteger(out.latencyMs)).toBe(true);
     expect(out.error).toBeUndefined();
 
-    const hits = received.filter((r) => r.path === "/bare");
+    const hits = received.filter((r) => r.path.startsWith("/bare"));
     expect(hits).toHaveLength(1);
     expect(hits[0]!.headers["webhook-id"]).toMatch(/^msg_test_[0-9A-HJKMNP-TV-Z]{26}$/);
     expect(verify(hits[0]!, out.secret)).toMatchObject({ type: "invoice.paid", data: event.payload });
     expect(() => verify(hits[0]!, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).toThrow();
 
-    expect(await lastSeq()).toBe(seqBefore);
+    const [audited, ...more] = await eventsAfter(seqBefore);
+    expect(more).toEqual([]);
+    expect(audited).toMatchObject({
+      type: "tenant.test_sent", aggregateType: "tenant", aggregateId: t.tenantId, actor: { kind: "apikey", id: t.keyId },
+      data: { webhookId: hits[0]!.headers["webhook-id"], eventType: "invoice.paid", url: `${base}/bare`, status: 200, latencyMs: out.latencyMs },
+    });
+    expect(JSON.stringify(audited)).not.toMatch(/hush|frag|whsec_/);
+    expect(Number(res.headers["x-zen-seq"])).toBe(seqBefore + 1);
     const deliveries = await h.call({ method: "GET", url: "/v1/webhooks/deliveries", token: t.key, tenantId: t.tenantId });
     expect(deliveries.json().data).toEqual([]);
     expect(h.logLines.join("")).not.toContain(out.secret);
@@ -101,7 +111,11 @@ describe("POST /v1/webhooks/test", () => {
     expect(hits).toHaveLength(1);
     expect(verify(hits[0]!, secret)).toMatchObject({ type: "invoice.paid", data: event.payload });
     expect(String(hits[0]!.headers["webhook-id"])).toMatch(/^msg_test_/);
-    expect(await lastSeq()).toBe(seqBefore);
+    const audited = await eventsAfter(seqBefore);
+    expect(audited).toEqual([expect.objectContaining({
+      type: "endpoint.test_sent", aggregateType: "endpoint", aggregateId: id,
+      data: { webhookId: hits[0]!.headers["webhook-id"], eventType: "invoice.paid", status: 200, latencyMs: res.json().latencyMs },
+    })]);
 
     // another tenant's endpoint is not found, and nothing is sent
     const other = await createTenantWithKey(h, ["webhooks:write"], "Other");

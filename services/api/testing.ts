@@ -6,6 +6,7 @@ import { createDatabase, createProjector, migrate, type Database } from "../../p
 import { createEventStore } from "../../streams/event-store.js";
 import { createRegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
+import { IDEMPOTENT_METHODS } from "./idempotency.js";
 import { createTestDatabase } from "../../test/support/postgres.js";
 import { createLogger } from "../shared/logger.js";
 import { createSecretBox } from "../shared/secret-box.js";
@@ -42,11 +43,10 @@ export interface CallOptions {
   idempotencyKey?: string | null;
 }
 
-const MUTATIONS = new Set(["POST", "PATCH", "DELETE"]);
 
 /** A fresh Idempotency-Key for a mutation, as a careful client sends (routes like the registry require one). */
 export function idempotencyHeader(method: string | undefined, key: string | null | undefined = randomUUID()): Record<string, string> {
-  return MUTATIONS.has(String(method).toUpperCase()) && key !== null ? { "idempotency-key": key } : {};
+  return IDEMPOTENT_METHODS.has(String(method).toUpperCase()) && key !== null ? { "idempotency-key": key } : {};
 }
 
 /** The api on a fresh stream prefix and database, with a projector and the registry view running. */

@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { DEFAULT_DELIVERY_POLICY } from "../../../contracts/common.js";
 import { TestSendIn, TestSendOut } from "../../../contracts/http/test-send.js";
-import { effectiveDeliveryPolicy, signingSecrets } from "../../../domain/endpoint/endpoint.js";
+import type { EventData } from "../../../contracts/events.js";
+import { effectiveDeliveryPolicy, endpointDecider, signingSecrets } from "../../../domain/endpoint/endpoint.js";
+import { tenantDecider } from "../../../domain/tenant/tenant.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
 import { createHttpSender, type HttpSender, type SendResult } from "../../dispatcher/http-sender.js";
 import { signedRequest } from "../../dispatcher/outbound.js";
@@ -11,9 +14,10 @@ import { newUlid } from "../../shared/ids.js";
 import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import * as E from "../errors.js";
+import { commandContext, withSeq } from "../plumbing.js";
 import { errorResponses, TENANT_ERRORS } from "./shared.js";
 
-type Deps = Pick<ApiDeps, "view" | "secretBox"> & {
+type Deps = Pick<ApiDeps, "view" | "secretBox" | "store"> & {
   /** The SSRF guard's settings; `allowedTargetCidrs` is optional until every caller passes it. */
   config: Pick<Config, "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetCidrs">>;
   /** The client deliveries use; when absent, one is made with the same guard and closed with the app. */
@@ -33,9 +37,10 @@ interface Target {
 
 /**
  * `POST /v1/webhooks/test` (API.md "Test send"): one real request through the delivery client and
- * its SSRF guard, signed like a delivery with `webhook-id` `msg_test_…`. Nothing is stored.
+ * its SSRF guard, signed like a delivery with `webhook-id` `msg_test_…`. No delivery is stored; the
+ * send itself is audited (`endpoint.test_sent` or `tenant.test_sent`, secret-free) once it is over.
  */
-export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, secretBox, config, sender: given, now }) => {
+export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, secretBox, store, config, sender: given, now }) => {
   const sender =
     given ??
     createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs ?? [] } });
@@ -57,7 +62,7 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
   app.post("/v1/webhooks/test", {
     config: { scope: "webhooks:write", tenantScoped: true },
     schema: {
-      tags: ["registry"], summary: "Send one real, signed test request to an endpoint or a URL (recorded nowhere)", body: TestSendIn,
+      tags: ["registry"], summary: "Send one real, signed test request to an endpoint or a URL (audited; no delivery is recorded)", body: TestSendIn,
       response: { 200: TestSendOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
     },
   }, async (request, reply) => {
@@ -69,13 +74,39 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
     const scheduled = { messageId, eventType, payload, messageReceivedAt: at.toISOString() };
     const outbound = signedRequest({ url: target.url, secrets: target.secrets, scheduled, now: at });
     const result = await sender.send({ ...outbound, timeoutMs: target.timeoutMs });
+    const lastSeq = await audit(request, tenantId, target, { webhookId: messageId, eventType, ...outcomeOf(result) });
     request.log.info(
-      { tenantId, endpointId: target.endpointId, webhookId: messageId, eventType, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs },
+      { tenantId, endpointId: target.endpointId, webhookId: messageId, eventType, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, seq: lastSeq },
       "test send",
     );
-    return reply.status(200).send(render(result, target.oneOffSecret));
+    return withSeq(reply, lastSeq).status(200).send(render(result, target.oneOffSecret));
   });
+
+  /** Records the send: on the endpoint it went to, or on the tenant (with the URL, secret-free) for a bare URL. */
+  async function audit(request: FastifyRequest, tenantId: string, target: Target, sent: Omit<EventData<"endpoint.test_sent">, "url">): Promise<number> {
+    const options = { causeId: sent.webhookId, context: commandContext(request, now()) };
+    if (target.endpointId !== undefined) {
+      const ref = { tenantId, aggregateType: "endpoint" as const, aggregateId: target.endpointId };
+      return (await store.handle(ref, endpointDecider, { type: "RecordTestSend", ...sent }, options)).lastSeq;
+    }
+    const ref = { tenantId, aggregateType: "tenant" as const, aggregateId: tenantId };
+    return (await store.handle(ref, tenantDecider, { type: "RecordTestSend", ...sent, url: auditedUrl(target.url) }, options)).lastSeq;
+  }
 };
+
+function outcomeOf(result: SendResult): Pick<EventData<"endpoint.test_sent">, "status" | "error" | "latencyMs"> {
+  return {
+    latencyMs: result.latencyMs,
+    ...(result.statusCode === undefined ? {} : { status: result.statusCode }),
+    ...(result.networkError ? { error: result.networkError } : {}),
+  };
+}
+
+/** What the audit keeps of a target URL: no credentials, query or fragment (where tokens hide). */
+function auditedUrl(text: string): string {
+  const url = new URL(text);
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
 
 function render(result: SendResult, secret: string | undefined): TestSendOut {
   const out: TestSendOut = { ok: result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300, latencyMs: result.latencyMs };

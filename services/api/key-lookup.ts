@@ -1,0 +1,87 @@
+import { decodeTime } from "ulidx";
+import { apiKeyDecider, type ApiKeyState } from "../../domain/apikey/apikey.js";
+import type { ApiDeps } from "./deps.js";
+import { keyIdOf, safeEqual, sha256Hex } from "./keys.js";
+
+/** A key found by its token: whose it is (its tenant, from where it was stored) and its state. */
+export interface FoundKey {
+  keyId: string;
+  tenantId: string;
+  state: Exclude<ApiKeyState, { status: "absent" }>;
+}
+
+export interface KeyLookupOptions {
+  now?: () => number;
+  /** The view lags by moments: a key older than this that it has not seen is not looked for (default 15 min). */
+  freshForMs?: number;
+  /** How long a token found nowhere is answered from memory (default 30 s). */
+  negativeTtlMs?: number;
+  /** Store look-ups a second at most; past it an unseen key is unknown (default 20). */
+  storeReadsPerSecond?: number;
+}
+
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * Finds an API key by its token: in the registry view, or, for a key created a moment ago that the
+ * view has not applied yet, in the event store. The store read is bounded so that unknown `zk_`
+ * tokens cannot make one JetStream read per request: only a well-formed key whose id (a ULID) is
+ * recent is looked for, tokens found nowhere are remembered for a while, and at most
+ * `storeReadsPerSecond` look-ups run a second. The key's tenant comes from where it is stored (its
+ * subject), never from the request, so a key naming another tenant is told apart from an unknown one.
+ */
+export function createKeyLookup({ store, view }: Pick<ApiDeps, "store" | "view">, options: KeyLookupOptions = {}) {
+  const now = options.now ?? Date.now;
+  const { freshForMs = 15 * 60_000, negativeTtlMs = 30_000, storeReadsPerSecond = 20 } = options;
+  const unknown = new Map<string, number>();
+  let window = { second: 0, reads: 0 };
+
+  const rememberedUnknown = (keyHash: string): boolean => {
+    const until = unknown.get(keyHash);
+    if (until === undefined) return false;
+    if (until > now()) return true;
+    unknown.delete(keyHash);
+    return false;
+  };
+  const rememberUnknown = (keyHash: string) => {
+    unknown.set(keyHash, now() + negativeTtlMs);
+    if (unknown.size > MAX_REMEMBERED) unknown.delete(unknown.keys().next().value as string);
+  };
+  const withinBudget = (): boolean => {
+    const second = Math.floor(now() / 1000);
+    if (window.second !== second) window = { second, reads: 0 };
+    window.reads += 1;
+    return window.reads <= storeReadsPerSecond;
+  };
+  const isFresh = (keyId: string): boolean => {
+    const age = now() - decodeTime(keyId.slice("key_".length));
+    return age >= -60_000 && age <= freshForMs;
+  };
+
+  /** The tenant the key was stored under: its first event's, found by the key id across tenants. */
+  async function storedTenant(keyId: string): Promise<string | null> {
+    const subject = store.subjectOf({ tenantId: "*", aggregateType: "apikey", aggregateId: keyId });
+    for await (const { envelope } of store.readSubject(subject)) return envelope.tenantId;
+    return null;
+  }
+
+  async function fromStore(keyId: string, keyHash: string): Promise<FoundKey | null> {
+    const tenantId = await storedTenant(keyId);
+    if (tenantId === null) return null;
+    const { state } = await store.load({ tenantId, aggregateType: "apikey", aggregateId: keyId }, apiKeyDecider, { fresh: true });
+    if (state.status === "absent" || !safeEqual(state.keyHash, keyHash)) return null;
+    return { keyId, tenantId, state };
+  }
+
+  return async function findKey(token: string): Promise<FoundKey | null> {
+    const keyId = keyIdOf(token);
+    if (!keyId) return null;
+    const keyHash = sha256Hex(token);
+    const seen = view.apiKeyByHash(keyHash);
+    if (seen) return { keyId: seen.keyId, tenantId: seen.tenantId, state: seen.state };
+    if (!isFresh(keyId) || rememberedUnknown(keyHash) || !withinBudget()) return null;
+    const found = await fromStore(keyId, keyHash);
+    if (!found) rememberUnknown(keyHash);
+    return found;
+  };
+}
