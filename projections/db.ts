@@ -1,9 +1,11 @@
 import pg from "pg";
+import { z } from "zod";
 import {
   type CommonQueryMethods,
   createPool,
   createTypeParserPreset,
   SchemaValidationError,
+  sql,
   type DatabasePool,
   type DatabaseTransactionConnection,
   type Interceptor,
@@ -90,4 +92,9 @@ export async function ensureDatabaseExists(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** Whether the pool's user escapes row-level security (a superuser, or a role with BYPASSRLS). */
+export async function bypassesRowSecurity(db: Database): Promise<boolean> {
+  return db.oneFirst(sql.type(z.object({ bypasses: z.boolean() }))`SELECT rolsuper OR rolbypassrls AS bypasses FROM pg_roles WHERE rolname = current_user`);
 }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { createReadModels } from "../services/api/read-models.js";
 import { createTestDatabase, type TestDatabase } from "../test/support/postgres.js";
 import { applyBatch } from "./checkpoint.js";
-import { createDatabase, type Database, type Tx } from "./db.js";
+import { bypassesRowSecurity, createDatabase, type Database, type Tx } from "./db.js";
 import { migrate } from "./migrate.js";
 import { parseEnvelope } from "./read-models/shared.js";
 import { envelopes } from "./testing/harness.js";
@@ -226,6 +226,16 @@ describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL use
       await c.query(`DROP DATABASE IF EXISTS "${name}"`);
       await c.query(`DROP ROLE IF EXISTS "${owner}"`);
     });
+  });
+
+  it("is told apart from a superuser, which row-level security does not hold (the platform warns of one)", async () => {
+    expect(await bypassesRowSecurity(db)).toBe(false);
+    const superuser = await createDatabase(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
+    try {
+      expect(await bypassesRowSecurity(superuser)).toBe(true);
+    } finally {
+      await superuser.end();
+    }
   });
 
   it("migrates (joining the reader role), projects every tenant's events, and is held to a tenant once one is set", async () => {

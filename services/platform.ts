@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { createDatabase, ensureDatabaseExists, type Database } from "../projections/db.js";
+import { bypassesRowSecurity, createDatabase, ensureDatabaseExists, type Database } from "../projections/db.js";
 import { migrate } from "../projections/migrate.js";
 import { createProjector } from "../projections/projector.js";
 import { connectStreams, ensureEventStream, type Streams } from "../streams/connection.js";
@@ -64,6 +64,9 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology });
   const secretBox = createSecretBox(config.masterKey, config.masterKeysPrevious);
   if (!config.masterKey) logger.warn("ZEN_MASTER_KEY is not set: endpoint secrets are sealed with the development key");
+  if (db && (await bypassesRowSecurity(db))) {
+    logger.warn("the DATABASE_URL user is a superuser or has BYPASSRLS: row-level security will not catch a tenant read that forgets its tenant scope; use a non-superuser owner (README, Row-level security)");
+  }
   const stopping: Stoppable[] = [];
   let view: RegistryView | undefined;
   if (config.roles.some((role) => role !== "projector")) {

@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
+import { ulid } from "ulidx";
 import { sign as githubSign } from "@octokit/webhooks-methods";
 import { Webhook } from "standardwebhooks";
 import Stripe from "stripe";
@@ -334,5 +335,35 @@ describe("inbound rate limiting", () => {
 
     const ingest = await h.call({ method: "POST", url: "/v1/webhooks/ingest", token: limited.key, tenantId: limited.tenantId, body: { eventType: "a.b", payload: {} } });
     expect(ingest.statusCode).toBe(202);
+  });
+});
+
+describe("inbound under a flood", () => {
+  it("records at most a burst of refusals per source as events, and counts every one", async () => {
+    const source = await createSource(PROVIDERS[1]!);
+    const before = await failures("github");
+    const forged = await Promise.all(Array.from({ length: 25 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": `sha256=${"0".repeat(64)}` })));
+    expect(forged.every((res) => res.statusCode === 401)).toBe(true);
+    expect((await failures("github")) - before).toBe(25);
+    const recorded = (await rejectionsOf(source.id)).length;
+    expect(recorded).toBeGreaterThanOrEqual(10);
+    expect(recorded).toBeLessThanOrEqual(12);
+  });
+
+  it("looks for a source the view has not seen in the store only when its id is recent", async () => {
+    let loads = 0;
+    const counting = { ...h.deps.store, load: ((...args: Parameters<typeof h.deps.store.load>) => (loads++, h.deps.store.load(...args))) as typeof h.deps.store.load };
+    const app = await buildApp({ ...h.deps, store: counting });
+    try {
+      const old = `src_${"01ARZ3NDEKTSV4RRFFQ69G5FAV"}`; // a ULID from 2016
+      const fresh = `src_${ulid()}`;
+      for (let i = 0; i < 3; i++) expect((await inbound(`/v1/inbound/${t.tenantId}/${old}`, "{}", {}, app)).statusCode).toBe(404);
+      expect(loads).toBe(0);
+      for (let i = 0; i < 3; i++) expect((await inbound(`/v1/inbound/${t.tenantId}/${fresh}`, "{}", {}, app)).statusCode).toBe(404);
+      // Looked for once, then remembered as missing.
+      expect(loads).toBe(1);
+    } finally {
+      await app.close();
+    }
   });
 });

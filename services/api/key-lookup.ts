@@ -1,7 +1,7 @@
-import { decodeTime } from "ulidx";
 import { apiKeyDecider, type ApiKeyState } from "../../domain/apikey/apikey.js";
 import type { ApiDeps } from "./deps.js";
 import { keyIdOf, safeEqual, sha256Hex } from "./keys.js";
+import { createStoreReadGuard, type StoreReadGuardOptions } from "./store-read-guard.js";
 
 /** A key found by its token: whose it is (its tenant, from where it was stored) and its state. */
 export interface FoundKey {
@@ -10,17 +10,7 @@ export interface FoundKey {
   state: Exclude<ApiKeyState, { status: "absent" }>;
 }
 
-export interface KeyLookupOptions {
-  now?: () => number;
-  /** The view lags by moments: a key older than this that it has not seen is not looked for (default 15 min). */
-  freshForMs?: number;
-  /** How long a token found nowhere is answered from memory (default 30 s). */
-  negativeTtlMs?: number;
-  /** Store look-ups a second at most; past it an unseen key is unknown (default 20). */
-  storeReadsPerSecond?: number;
-}
-
-const MAX_REMEMBERED = 10_000;
+export type KeyLookupOptions = StoreReadGuardOptions;
 
 /**
  * Finds an API key by its token: in the registry view, or, for a key created a moment ago that the
@@ -31,32 +21,7 @@ const MAX_REMEMBERED = 10_000;
  * subject), never from the request, so a key naming another tenant is told apart from an unknown one.
  */
 export function createKeyLookup({ store, view }: Pick<ApiDeps, "store" | "view">, options: KeyLookupOptions = {}) {
-  const now = options.now ?? Date.now;
-  const { freshForMs = 15 * 60_000, negativeTtlMs = 30_000, storeReadsPerSecond = 20 } = options;
-  const unknown = new Map<string, number>();
-  let window = { second: 0, reads: 0 };
-
-  const rememberedUnknown = (keyHash: string): boolean => {
-    const until = unknown.get(keyHash);
-    if (until === undefined) return false;
-    if (until > now()) return true;
-    unknown.delete(keyHash);
-    return false;
-  };
-  const rememberUnknown = (keyHash: string) => {
-    unknown.set(keyHash, now() + negativeTtlMs);
-    if (unknown.size > MAX_REMEMBERED) unknown.delete(unknown.keys().next().value as string);
-  };
-  const withinBudget = (): boolean => {
-    const second = Math.floor(now() / 1000);
-    if (window.second !== second) window = { second, reads: 0 };
-    window.reads += 1;
-    return window.reads <= storeReadsPerSecond;
-  };
-  const isFresh = (keyId: string): boolean => {
-    const age = now() - decodeTime(keyId.slice("key_".length));
-    return age >= -60_000 && age <= freshForMs;
-  };
+  const guard = createStoreReadGuard(options);
 
   /** The tenant the key was stored under: its first event's, found by the key id across tenants. */
   async function storedTenant(keyId: string): Promise<string | null> {
@@ -79,9 +44,9 @@ export function createKeyLookup({ store, view }: Pick<ApiDeps, "store" | "view">
     const keyHash = sha256Hex(token);
     const seen = view.apiKeyByHash(keyHash);
     if (seen) return { keyId: seen.keyId, tenantId: seen.tenantId, state: seen.state };
-    if (!isFresh(keyId) || rememberedUnknown(keyHash) || !withinBudget()) return null;
+    if (!guard.mayRead(keyId.slice("key_".length), keyHash)) return null;
     const found = await fromStore(keyId, keyHash);
-    if (!found) rememberUnknown(keyHash);
+    if (!found) guard.rememberMiss(keyHash);
     return found;
   };
 }

@@ -3,6 +3,9 @@ import { isValidCidr } from "../../domain/targets/address.js";
 import type { TracingConfig } from "./tracing.js";
 
 /** The roles one process can run; `ZEN_ROLES` picks a subset, all by default. */
+/** The shortest operator token accepted when NODE_ENV=production. */
+const MIN_PRODUCTION_ADMIN_TOKEN = 32;
+
 export const ROLES = ["api", "router", "dispatcher", "projector", "replayer"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -134,6 +137,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.NODE_ENV === "production" && !e.ZEN_MASTER_KEY) {
     throw new ConfigError("ZEN_MASTER_KEY must be set in production (32 bytes: `openssl rand -hex 32`)");
+  }
+  // A guessable operator token in production is an open door: refuse a short one.
+  if (e.NODE_ENV === "production" && e.ZEN_ADMIN_TOKEN && e.ZEN_ADMIN_TOKEN.length < MIN_PRODUCTION_ADMIN_TOKEN) {
+    throw new ConfigError(`ZEN_ADMIN_TOKEN must be at least ${MIN_PRODUCTION_ADMIN_TOKEN} characters in production (\`openssl rand -hex 32\`)`);
   }
   return {
     port: e.PORT,

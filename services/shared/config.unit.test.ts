@@ -39,8 +39,13 @@ describe("configuration from the environment", () => {
     [{ PORT: "eighty" }, /PORT/],
     [{ ZEN_OPS_PORT: "70000" }, /ZEN_OPS_PORT/],
     [{ NODE_ENV: "production" }, /ZEN_MASTER_KEY/],
+    [{ NODE_ENV: "production", ZEN_MASTER_KEY: "a".repeat(64), ZEN_ADMIN_TOKEN: "change-me-admin-token" }, /ZEN_ADMIN_TOKEN must be at least 32/],
   ])("refuses %o with a one-line reason", (env, reason) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(reason);
+  });
+
+  it("accepts a long operator token in production", () => {
+    expect(loadConfig({ NODE_ENV: "production", ZEN_MASTER_KEY: "a".repeat(64), ZEN_ADMIN_TOKEN: "t".repeat(32) }).adminToken).toBe("t".repeat(32));
   });
 });

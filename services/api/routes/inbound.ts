@@ -1,12 +1,13 @@
 import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { prefixedId } from "../../../contracts/common.js";
+import { ID_PREFIX, prefixedId, type TokenBucket } from "../../../contracts/common.js";
 import type { SignatureRejectionReason, SourceScheme } from "../../../contracts/inbound.js";
 import { IngestOut } from "../../../contracts/http/ingest.js";
 import { InboundParams } from "../../../contracts/http/sources.js";
 import { describeInbound, slackChallenge, type InboundMessage } from "../../../domain/inbound/describe.js";
 import { verifyInbound } from "../../../domain/inbound/verify.js";
+import { levelAt, type BucketLevel } from "../../../domain/limits/token-bucket.js";
 import { messageDecider } from "../../../domain/message/message.js";
 import { sourceDecider } from "../../../domain/source/source.js";
 import { ConcurrencyError, type AggregateRef, type CommandContext } from "../../../streams/event-store.js";
@@ -18,6 +19,7 @@ import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
 import { withSeq } from "../plumbing.js";
 import { requestSpans } from "../request-span.js";
+import { createStoreReadGuard } from "../store-read-guard.js";
 import { errorResponses } from "./shared.js";
 
 /** How long a provider's delivery id is remembered: a replay within it is refused (beyond the timestamp tolerance). */
@@ -29,6 +31,9 @@ export const INBOUND_REPLAY_TTL_MS = 7 * 24 * 3600 * 1000;
  * replay (under any delivery id) is refused.
  */
 export const INBOUND_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/** Refusals recorded as `signature.rejected` events, per source and api process. */
+const RECORDED_REJECTIONS: TokenBucket = { capacity: 10, refillPerSecond: 1 };
 
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & { deliveries: EventIdClaims; signatures: EventIdClaims; now: () => Date; metrics: Metrics };
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
@@ -50,14 +55,40 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   // stores carries the span's context, so a provider's webhook is one trace to its deliveries.
   const spans = requestSpans(app, tracing);
 
+  // Anyone may call this route: a source the view has not seen is looked for in the store only
+  // when its id is recent, not remembered as missing, and within a few reads a second.
+  const storeReads = createStoreReadGuard();
+
   /** The source if it exists and is live; everything else is the same bare 404. */
   async function liveSource(tenantId: string, sourceId: string) {
     if (!TenantId.safeParse(tenantId).success || !SourceId.safeParse(sourceId).success) throw E.notFound();
     const ref = { tenantId, aggregateType: "source" as const, aggregateId: sourceId };
+    const seen = view.source(tenantId, sourceId)?.state;
+    if (seen) {
+      if (seen.status !== "active") throw E.notFound();
+      return { ref, state: seen };
+    }
     // Created a moment ago through another api process: the store has it before this view does.
-    const state = view.source(tenantId, sourceId)?.state ?? (await store.load(ref, sourceDecider, { fresh: true })).state;
-    if (state.status !== "active") throw E.notFound();
+    const key = `${tenantId}/${sourceId}`;
+    if (!storeReads.mayRead(sourceId.slice(ID_PREFIX.source.length), key)) throw E.notFound();
+    const { state } = await store.load(ref, sourceDecider, { fresh: true });
+    if (state.status !== "active") {
+      storeReads.rememberMiss(key);
+      throw E.notFound();
+    }
     return { ref, state };
+  }
+
+  // Each refusal is evidence, but a flood of forged requests must not grow a source's history
+  // without bound: at most a burst of 10, then one a second, per source and process, is recorded as
+  // an event; every refusal is counted in the metric and logged.
+  const recordable = new Map<string, BucketLevel>();
+  function mayRecord(ref: AggregateRef): boolean {
+    const key = `${ref.tenantId}/${ref.aggregateId}`;
+    const level = levelAt(RECORDED_REJECTIONS, recordable.get(key), Date.now());
+    if (recordable.size >= 10_000 && !recordable.has(key)) recordable.clear();
+    recordable.set(key, level.tokens >= 1 ? { ...level, tokens: level.tokens - 1 } : level);
+    return level.tokens >= 1;
   }
 
   /**
@@ -91,6 +122,10 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   async function refuse(request: FastifyRequest, ref: AggregateRef, scheme: SourceScheme, rejected: Rejection, context: CommandContext): Promise<never> {
     metrics.signatureRejected(scheme, rejected.reason);
     const fields = { tenantId: ref.tenantId, sourceId: ref.aggregateId, scheme, reason: rejected.reason };
+    if (!mayRecord(ref)) {
+      request.log.warn({ ...fields, recorded: false }, "inbound request refused (past the recording rate: counted, not recorded)");
+      throw E.unauthorized("the request's signature did not verify");
+    }
     request.log.warn(fields, "inbound request refused");
     try {
       await store.handle(ref, sourceDecider, { type: "RejectSignature", ...rejected }, { causeId: `${ref.aggregateId}.rejected.${newUlid()}`, context });
