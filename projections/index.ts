@@ -2,7 +2,7 @@
 export { createDatabase, ensureDatabaseExists, type Database, type Queryable, type Tx } from "./db.js";
 export { API_READER_ROLE, withAllTenants, withTenant } from "./tenant-scope.js";
 export { migrate, migrationsApplied, migrationsDirectory, listMigrations } from "./migrate.js";
-export { createProjector, type Projector, type ProjectorDeps, type ProjectorLogger } from "./projector.js";
+export { createProjector, type Projector, type ProjectorDeps, type ProjectorLogger, type ProjectorState } from "./projector.js";
 export { rebuildReadModels } from "./rebuild.js";
 export {
   applyBatch,

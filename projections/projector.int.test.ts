@@ -146,13 +146,19 @@ describe("projector", () => {
   it("keeps a second projector on standby until the first stops", async () => {
     const a = h.projector();
     const b = h.projector();
+    expect(a.state()).toBe("down");
     await a.start();
     await expect.poll(() => a.appliedSeq(), { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(a.state()).toBe("projecting");
     await b.start();
     await new Promise((r) => setTimeout(r, 200));
     expect(b.appliedSeq()).toBe(0);
+    // Waiting for the lock is standing by, not down: readiness counts it alive.
+    expect(b.state()).toBe("standby");
     await a.stop();
+    expect(a.state()).toBe("down");
     await expect.poll(() => b.appliedSeq(), { timeout: 5_000 }).toBeGreaterThan(0);
+    await expect.poll(() => b.state(), { timeout: 5_000 }).toBe("projecting");
 
     // When the lock's connection dies, the projector takes the lock again and goes on.
     await h.db.query(sql.unsafe`
@@ -160,7 +166,9 @@ describe("projector", () => {
     const [seq] = await h.publish([envelopes("ten_c")("tenant", "ten_c", "tenant.created", { name: "C" })]);
     expect(await waitForSeq(h.db, seq!, 10_000)).toBe(true);
     await expect.poll(() => b.appliedSeq(), { timeout: 5_000 }).toBe(seq);
+    expect(b.state()).toBe("projecting");
     await b.stop();
+    expect(b.state()).toBe("down");
   });
 });
 

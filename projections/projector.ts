@@ -26,6 +26,13 @@ export interface ProjectorDeps {
   lockPollMs?: number;
 }
 
+/**
+ * Where the projector is: `projecting` while its session's consume loop iterates, `standby` while it
+ * waits for the advisory lock another process holds (ready to take over), `down` otherwise (not
+ * started or stopped, setting a session up, or between a failed session and the next).
+ */
+export type ProjectorState = "projecting" | "standby" | "down";
+
 export interface Projector {
   /** Starts in the background: waits for the lock (standby), then projects until `stop()`. */
   start(): Promise<void>;
@@ -33,6 +40,8 @@ export interface Projector {
   stop(): Promise<void>;
   /** The checkpoint this process last committed (or read). */
   appliedSeq(): number;
+  /** Whether it projects, stands by for the lock, or neither (see {@link ProjectorState}). */
+  state(): ProjectorState;
 }
 
 /** How long to wait for more messages before applying a partial batch. */
@@ -50,6 +59,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
   let applied = 0;
   let messages: ConsumerMessages | null = null;
   let running: Promise<void> | null = null;
+  let state: ProjectorState = "down";
 
   const decode = (m: JsMsg): StreamEvent => {
     try {
@@ -99,6 +109,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     lock.onLost(() => iter.stop());
     if (stopping.signal.aborted) iter.stop();
     logger.info({ fromSeq: applied + 1, stream: topology.stream }, "projector: consuming");
+    state = "projecting";
     let batch: JsMsg[] = [];
     let chain = Promise.resolve();
     let failure: unknown = null;
@@ -130,6 +141,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     } finally {
       clearTimeout(timer);
       messages = null;
+      state = "down";
     }
     await flush();
     if (failure) throw failure;
@@ -137,7 +149,8 @@ export function createProjector(deps: ProjectorDeps): Projector {
 
   const run = async () => {
     while (!stopping.signal.aborted) {
-      const lock = await acquireProjectorLock(db, { pollMs: deps.lockPollMs ?? 1000, signal: stopping.signal, logger });
+      state = "standby";
+      const lock = await acquireProjectorLock(db, { pollMs: deps.lockPollMs ?? 1000, signal: stopping.signal, logger }).finally(() => (state = "down"));
       if (!lock) return;
       try {
         while (!stopping.signal.aborted && !lock.lost()) {
@@ -173,5 +186,6 @@ export function createProjector(deps: ProjectorDeps): Projector {
       running = null;
     },
     appliedSeq: () => applied,
+    state: () => state,
   };
 }

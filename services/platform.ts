@@ -16,7 +16,7 @@ import type { Logger } from "./shared/logger.js";
 import { createSecretBox } from "./shared/secret-box.js";
 import { createTracing, type Tracing } from "./shared/tracing.js";
 import { CONSUMER_ROLES, createMetrics } from "./shared/metrics.js";
-import { createProbes } from "./probes.js";
+import { createProbes, projectorAlive } from "./probes.js";
 import { createReadModels } from "./api/read-models.js";
 import { createReadiness } from "./api/readiness.js";
 import { buildOpsServer } from "./ops/ops-server.js";
@@ -75,16 +75,21 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   }
   // One metrics registry for every role of this process; its gauges read the probes on each scrape.
   const consumers = config.roles.filter((role) => (CONSUMER_ROLES as readonly string[]).includes(role));
-  const probes = createProbes({ jsm: streams.jsm, topology, consumers, db, view });
+  // Each loop the roles start below reports whether it runs; `/ready` reads them with the consumers.
+  const loops: Array<() => boolean> = [];
+  if (view) loops.push(view.following);
+  const probes = createProbes({ jsm: streams.jsm, topology, consumers, loops, db, view });
   const metrics = createMetrics(probes);
   if (db && config.roles.includes("projector")) {
     const projector = createProjector({ db, js: streams.js, jsm: streams.jsm, topology, logger: logger.child({ role: "projector" }) });
     await projector.start();
+    loops.push(projectorAlive(projector));
     stopping.push(projector);
   }
   if (view && config.roles.includes("router")) {
     const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology, logger: logger.child({ role: "router" }), tracing });
     await router.start();
+    loops.push(router.running);
     stopping.push(router);
   }
   if (view && config.roles.includes("dispatcher")) {
@@ -108,11 +113,13 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       tracing,
     });
     await dispatcher.start();
+    loops.push(dispatcher.running);
     stopping.push(dispatcher, { stop: () => sender.close() });
   }
   if (config.roles.includes("replayer")) {
     const replayer = createReplayer({ js: streams.js, jsm: streams.jsm, store, topology, logger: logger.child({ role: "replayer" }) });
     await replayer.start();
+    loops.push(replayer.running);
     stopping.push(replayer);
   }
   let app: FastifyInstance | undefined;

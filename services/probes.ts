@@ -1,5 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { countDlq, readModelSeq, READ_MODELS_PROJECTION, withAllTenants, type Database } from "../projections/index.js";
+import { countDlq, readModelSeq, READ_MODELS_PROJECTION, withAllTenants, type Database, type ProjectorState } from "../projections/index.js";
 import type { Topology } from "../streams/topology.js";
 import type { MetricSources } from "./shared/metrics.js";
 
@@ -15,7 +15,10 @@ export interface ReadModelProgress {
  * stream info, a one-row select, a count).
  */
 export interface Probes extends MetricSources {
-  /** True when every durable consumer this process runs exists on the server. */
+  /**
+   * True when every loop this process runs is alive (`loops`) and every durable consumer it runs
+   * exists on the server.
+   */
   consumersBound(): Promise<boolean>;
   /** The read models' progress; absent in a process without a database. */
   readModelProgress?: () => Promise<ReadModelProgress>;
@@ -26,12 +29,23 @@ export interface ProbeDeps {
   topology: Topology;
   /** Roles whose durable consumers this process runs: router, dispatcher, replayer. */
   consumers: readonly string[];
+  /**
+   * Whether each long-running loop of this process is alive: the durable consumers' loops, the
+   * registry view following, the projector projecting or standing by for its lock.
+   */
+  loops?: ReadonlyArray<() => boolean>;
   db?: Database;
   /** The registry view, for the open circuits. */
   view?: { openCircuits(): number };
 }
 
-export function createProbes({ jsm, topology, consumers, db, view }: ProbeDeps): Probes {
+/**
+ * The projector's loop, as readiness counts it: alive while it projects, and while it stands by for
+ * the lock another process holds (it takes over when that one stops); not while it is down.
+ */
+export const projectorAlive = (projector: { state(): ProjectorState }) => (): boolean => projector.state() !== "down";
+
+export function createProbes({ jsm, topology, consumers, loops = [], db, view }: ProbeDeps): Probes {
   const pendingOf = async (role: string) => {
     const info = await jsm.consumers.info(topology.stream, topology.consumerName(role));
     return { consumer: role, pending: info.num_pending, ackPending: info.num_ack_pending };
@@ -45,6 +59,7 @@ export function createProbes({ jsm, topology, consumers, db, view }: ProbeDeps):
 
   return {
     async consumersBound() {
+      if (!loops.every((alive) => alive())) return false;
       await Promise.all(consumers.map(pendingOf));
       return true;
     },

@@ -48,8 +48,10 @@ describe("registry view", () => {
 
   it("keeps only the latest version when history is not needed", async () => {
     const view = createRegistryView({ js: streams.js, topology: streams.topology });
+    expect(view.following()).toBe(false);
     await view.start();
     try {
+      expect(view.following()).toBe(true);
       expect(view.endpointsAsOf("ten_v", seqs[0]!)).toEqual([]);
       expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("disabled");
       expect(await view.waitFor(seqs[2]!, 100)).toBe(true);
@@ -57,5 +59,6 @@ describe("registry view", () => {
     } finally {
       await view.stop();
     }
+    expect(view.following()).toBe(false);
   });
 });

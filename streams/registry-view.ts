@@ -63,6 +63,7 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
   let appliedSeq = 0;
   let stopConsuming: (() => Promise<unknown>) | undefined;
   let loop: Promise<void> | undefined;
+  let following = false;
 
   function applyEndpoint(envelope: Envelope, seq: number): void {
     const byId = endpoints.get(envelope.tenantId) ?? new Map<string, EndpointVersion[]>();
@@ -118,10 +119,15 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
     let caughtUp: () => void = () => {};
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
     if (initial.num_pending === 0) caughtUp();
+    following = true;
     loop = (async () => {
-      for await (const message of messages) {
-        apply(message);
-        if (message.info.pending === 0) caughtUp();
+      try {
+        for await (const message of messages) {
+          apply(message);
+          if (message.info.pending === 0) caughtUp();
+        }
+      } finally {
+        following = false;
       }
     })();
     await ready;
@@ -192,6 +198,8 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
     forgetBefore,
     openCircuits,
     appliedSeq: () => appliedSeq,
+    /** True from `start()` while the view's consume loop iterates; false before, once it ended, and after `stop()`. */
+    following: () => following,
     tenant: (tenantId: string) => tenants.get(tenantId),
     /** The inbound source as it stands now. */
     source: (tenantId: string, sourceId: string) => sources.get(`${tenantId}/${sourceId}`),

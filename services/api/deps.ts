@@ -18,8 +18,8 @@ import type { ReadModels } from "./read-models.js";
 
 /**
  * Whether each dependency answers; `/ready` reports it. `postgres` (absent in a process without a
- * database: router, dispatcher or replayer alone), `consumers` (the process's durable consumers
- * exist) and `readModels` (the read models keep up with the stream) are there when checked.
+ * database: router, dispatcher or replayer alone), `consumers` (the process's loops run and its
+ * durable consumers exist) and `readModels` (the read models keep up with the stream) are there when checked.
  */
 export interface ReadinessChecks {
   nats: boolean;
@@ -31,7 +31,10 @@ export type Readiness = () => Promise<ReadinessChecks>;
 
 /** What readiness reads about the process beyond its connections (`services/probes.ts` makes them). */
 export interface ReadinessProbes {
-  /** True when every durable consumer the process runs exists on the server. */
+  /**
+   * True when every loop the process runs is alive (durable consumers iterating, registry view
+   * following, projector projecting or standing by for its lock) and its durable consumers exist.
+   */
   consumersBound(): Promise<boolean>;
   /** The stream's last sequence and the read models' checkpoint. */
   readModelProgress?: () => Promise<{ streamSeq: number; checkpoint: number }>;

@@ -67,7 +67,8 @@ export interface ReadinessDeps {
 
 /**
  * The default readiness: a NATS round trip, a `SELECT 1` (with `readModels`), and, when `probes` are
- * given, the durable consumers' existence and the read models' lag (reported, never failing the process).
+ * given, the process's loops running and its durable consumers' existence, and the read models'
+ * lag (reported, never failing the process).
  */
 export function createReadiness({ nc, readModels, probes, lag }: ReadinessDeps) {
   const keepsUp = createLagWatch(lag);
@@ -76,7 +77,8 @@ export function createReadiness({ nc, readModels, probes, lag }: ReadinessDeps) 
     const [nats, postgres, consumers, position] = await Promise.all([
       nc && !nc.isClosed() ? answers(() => nc.flush()) : Promise.resolve(false),
       readModels ? answers(() => readModels.ping()) : Promise.resolve(undefined),
-      probes ? answers(() => probes.consumersBound()) : Promise.resolve(undefined),
+      // False when the probe says so (a loop is down), as on an error or a timeout (a consumer is gone).
+      probes ? settled(() => probes.consumersBound()).then((bound) => bound === true) : Promise.resolve(undefined),
       progress ? settled(progress) : Promise.resolve(undefined),
     ]);
     const checks: ReadinessChecks = { nats };

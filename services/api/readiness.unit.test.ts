@@ -81,3 +81,12 @@ describe("createReadiness", () => {
     expect(await readiness()).toEqual({ nats: false, postgres: false, consumers: false, readModels: false });
   });
 });
+
+describe("createReadiness: the consumers check", () => {
+  it("takes a probe answering false as failing, not only one that throws", async () => {
+    const readiness = createReadiness({ nc: undefined, probes: { consumersBound: async () => false } });
+    const checks = await readiness();
+    expect(checks).toEqual({ nats: false, consumers: false });
+    expect(readinessStatus({ ...checks, nats: true })).toBe("unavailable");
+  });
+});

@@ -351,8 +351,11 @@ export function createDispatcher(deps: DispatcherDeps) {
         ackWaitMs: ACK_WAIT_MS,
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "dispatch failed; the delivery event will be redelivered"),
+        onLoopEnd: (error) => logger.warn({ err: error, durable }, "consume loop ended; re-opening it until the consumer answers"),
       });
     },
+    /** True while the durable consumer's loop runs (see {@link RunningConsumer.running}). */
+    running: (): boolean => running?.running() ?? false,
     async stop(): Promise<void> {
       await running?.stop();
     },

@@ -110,8 +110,11 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
         errorDelayMs: 2_000,
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "replay failed for now; the request will be redelivered"),
+        onLoopEnd: (error) => logger.warn({ err: error, durable }, "consume loop ended; re-opening it until the consumer answers"),
       });
     },
+    /** True while the durable consumer's loop runs (see {@link RunningConsumer.running}). */
+    running: (): boolean => running?.running() ?? false,
     async stop(): Promise<void> {
       await running?.stop();
     },

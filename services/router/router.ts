@@ -121,10 +121,13 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
         ackWaitMs: ACK_WAIT_MS,
         handle,
         onError: (error, message) => logger.error({ err: error, seq: message.seq }, "routing failed; the message will be redelivered"),
+        onLoopEnd: (error) => logger.warn({ err: error, durable }, "consume loop ended; re-opening it until the consumer answers"),
       });
       pruning = setInterval(() => pruneView().catch((error: unknown) => logger.warn({ err: error }, "could not prune registry history")), PRUNE_EVERY_MS);
       pruning.unref();
     },
+    /** True while the durable consumer's loop runs (see {@link RunningConsumer.running}). */
+    running: (): boolean => running?.running() ?? false,
     async stop(): Promise<void> {
       clearInterval(pruning);
       await running?.stop();
