@@ -90,6 +90,27 @@ describe("deliveryPolicy.timeoutMs", () => {
   });
 });
 
+describe("PATCH url with the SSRF guard on (allowPrivateTargets false)", () => {
+  it.each([
+    "http://127.0.0.1:8080/x",
+    "http://2130706433/x",
+    "http://[::1]/x",
+    "http://[::ffff:127.0.0.1]/x",
+    "http://localhost:3000/x",
+    "http://10.0.0.1/x",
+    "http://169.254.169.254/latest",
+  ])("422 for %s, and the endpoint keeps its url", async (url) => {
+    const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.invalid/public", eventTypes: ["*"] });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    const patched = await call("PATCH", `/v1/webhooks/registry/${id}`, { url });
+    expect(patched.statusCode).toBe(422);
+    expect(patched.json().error.code).toBe("unprocessable");
+    const read = await call("GET", `/v1/webhooks/registry/${id}`, undefined, minSeq(created));
+    expect(read.json().url).toBe("https://example.invalid/public");
+  });
+});
+
 describe("read your writes", () => {
   it("X-Zen-Min-Seq waits for the read models", async () => {
     for (let i = 0; i < 5; i++) {
