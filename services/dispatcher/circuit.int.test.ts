@@ -200,7 +200,7 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     await eventually(() => has(w, "delivery", "dlv_d2", "delivery.succeeded"), 5_000, "a delivery after re-enabling");
   });
 
-  it("dead-letters a retry whose window ends while the circuit is open, without attempting it", async () => {
+  it("dead-letters a retry whose window ends while the circuit is open, without attempting it, and an unattempted delivery past its window", async () => {
     const w = await start({ breaker: { halfOpenAfterMs: 5_000 } });
     await register(w, "ep_short", "/short", { ...FAST_RETRIES, maxDurationMs: 1_000 });
     receiver.behave("/short", { status: 500 });
@@ -214,6 +214,15 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
       errorClass: "endpoint_unavailable",
       reason: "retry window of 1000 ms exhausted while the endpoint's circuit was open",
     });
+    expect(receiver.on("/short")).toHaveLength(5);
+
+    // A delivery never attempted is dead-lettered too once its window, counted from the message's
+    // acceptance, would end before the circuit half-opens (README "Delivery").
+    await schedule(w, "ep_short", "dlv_s2");
+    await eventually(() => has(w, "delivery", "dlv_s2", "delivery.dead_lettered"), 10_000, "the unattempted delivery to be dead-lettered");
+    const unattempted = await eventsOf(w, "delivery", "dlv_s2");
+    expect(unattempted.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.dead_lettered"]);
+    expect(unattempted.at(-1)?.data).toMatchObject({ errorClass: "endpoint_unavailable", reason: expect.stringMatching(/retry window of 1000 ms exhausted/) });
     expect(receiver.on("/short")).toHaveLength(5);
   });
 });
