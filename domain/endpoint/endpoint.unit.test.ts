@@ -182,6 +182,9 @@ describe("endpoint: effective policies", () => {
   it("falls back to the defaults", () => {
     expect(effectiveRetryPolicy({})).toEqual(DEFAULT_RETRY_POLICY);
     expect(effectiveDeliveryPolicy({})).toEqual(DEFAULT_DELIVERY_POLICY);
+    // API.md: deliveryPolicy.timeoutMs defaults to 15000.
+    expect(effectiveDeliveryPolicy({}).timeoutMs).toBe(15_000);
+    expect(effectiveDeliveryPolicy({ deliveryPolicy: {} }).timeoutMs).toBe(15_000);
   });
 
   it("lays partial overrides over the defaults", () => {

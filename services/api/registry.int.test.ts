@@ -71,6 +71,46 @@ describe("registry", () => {
   });
 });
 
+describe("deliveryPolicy.timeoutMs", () => {
+  it("accepts up to 30000 ms and refuses 30001 with 400, at registration and on PATCH", async () => {
+    const at30s = await call("POST", "/v1/webhooks/registry", { url: "https://example.invalid/timeout", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 30_000 } });
+    expect(at30s.statusCode).toBe(201);
+    expect(at30s.json().deliveryPolicy).toEqual({ timeoutMs: 30_000 });
+    const over = await call("POST", "/v1/webhooks/registry", { url: "https://example.invalid/timeout", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 30_001 } });
+    expect(over.statusCode).toBe(400);
+    expect(over.json().error).toMatchObject({ code: "invalid_request", details: [expect.objectContaining({ path: "body.deliveryPolicy.timeoutMs" })] });
+
+    const id = at30s.json().id as string;
+    const patchOver = await call("PATCH", `/v1/webhooks/registry/${id}`, { deliveryPolicy: { timeoutMs: 30_001 } });
+    expect(patchOver.statusCode).toBe(400);
+    expect(patchOver.json().error).toMatchObject({ code: "invalid_request", details: [expect.objectContaining({ path: "body.deliveryPolicy.timeoutMs" })] });
+    const patchOk = await call("PATCH", `/v1/webhooks/registry/${id}`, { deliveryPolicy: { timeoutMs: 1_000 } });
+    expect(patchOk.statusCode).toBe(200);
+    expect(patchOk.json().deliveryPolicy).toEqual({ timeoutMs: 1_000 });
+  });
+});
+
+describe("PATCH url with the SSRF guard on (allowPrivateTargets false)", () => {
+  it.each([
+    "http://127.0.0.1:8080/x",
+    "http://2130706433/x",
+    "http://[::1]/x",
+    "http://[::ffff:127.0.0.1]/x",
+    "http://localhost:3000/x",
+    "http://10.0.0.1/x",
+    "http://169.254.169.254/latest",
+  ])("422 for %s, and the endpoint keeps its url", async (url) => {
+    const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.invalid/public", eventTypes: ["*"] });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    const patched = await call("PATCH", `/v1/webhooks/registry/${id}`, { url });
+    expect(patched.statusCode).toBe(422);
+    expect(patched.json().error.code).toBe("unprocessable");
+    const read = await call("GET", `/v1/webhooks/registry/${id}`, undefined, minSeq(created));
+    expect(read.json().url).toBe("https://example.invalid/public");
+  });
+});
+
 describe("read your writes", () => {
   it("X-Zen-Min-Seq waits for the read models", async () => {
     for (let i = 0; i < 5; i++) {

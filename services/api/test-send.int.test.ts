@@ -146,7 +146,7 @@ describe("POST /v1/webhooks/test", () => {
   });
 
   it.each([
-    ["both", { endpointId: "ep_01J00000000000000000000000", url: "https://example.com/x", ...event }],
+    ["both", { endpointId: "ep_01J00000000000000000000000", url: "https://example.invalid/x", ...event }],
     ["neither", event],
   ])("400 invalid_request with %s of endpointId and url", async (_name, body) => {
     const res = await testSend(h.app, body);
@@ -155,9 +155,9 @@ describe("POST /v1/webhooks/test", () => {
   });
 
   it("400 on unknown fields or a bad event type, 422 on a non-http url, 403 without webhooks:write", async () => {
-    expect((await testSend(h.app, { url: "https://example.com/x", ...event, extra: 1 })).statusCode).toBe(400);
-    expect((await testSend(h.app, { url: "https://example.com/x", eventType: "bad type", payload: {} })).statusCode).toBe(400);
-    const ftp = await testSend(h.app, { url: "ftp://example.com/x", ...event });
+    expect((await testSend(h.app, { url: "https://example.invalid/x", ...event, extra: 1 })).statusCode).toBe(400);
+    expect((await testSend(h.app, { url: "https://example.invalid/x", eventType: "bad type", payload: {} })).statusCode).toBe(400);
+    const ftp = await testSend(h.app, { url: "ftp://example.invalid/x", ...event });
     expect(ftp.statusCode).toBe(422);
     expect(ftp.json().error.code).toBe("unprocessable");
     const reader = await createTenantWithKey(h, ["webhooks:read"], "Reader");
@@ -196,7 +196,7 @@ describe("registration refuses literal non-global targets (allowPrivateTargets f
   });
 
   it("accepts a public name (DNS is judged when sending)", async () => {
-    const res = await h.call({ method: "POST", url: "/v1/webhooks/registry", token: t.key, tenantId: t.tenantId, body: { url: "https://example.com/x", eventTypes: ["*"] } });
+    const res = await h.call({ method: "POST", url: "/v1/webhooks/registry", token: t.key, tenantId: t.tenantId, body: { url: "https://example.invalid/x", eventTypes: ["*"] } });
     expect(res.statusCode).toBe(201);
   });
 });

@@ -17,6 +17,7 @@ import { eventually, startReceiver, type Receiver } from "../../test/support/rec
 import { quietLogger, secretBox, seed, testContext } from "../../test/support/spine.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
 import { createHttpSender } from "./http-sender.js";
+import { ADMIN_TOKEN, createTenantWithKey, MAX_BODY_BYTES, startApiHarness, type ApiHarness } from "../api/testing.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "ten_circuit";
@@ -199,7 +200,7 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     await eventually(() => has(w, "delivery", "dlv_d2", "delivery.succeeded"), 5_000, "a delivery after re-enabling");
   });
 
-  it("dead-letters a retry whose window ends while the circuit is open, without attempting it", async () => {
+  it("dead-letters a retry whose window ends while the circuit is open, without attempting it, and an unattempted delivery past its window", async () => {
     const w = await start({ breaker: { halfOpenAfterMs: 5_000 } });
     await register(w, "ep_short", "/short", { ...FAST_RETRIES, maxDurationMs: 1_000 });
     receiver.behave("/short", { status: 500 });
@@ -214,5 +215,146 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
       reason: "retry window of 1000 ms exhausted while the endpoint's circuit was open",
     });
     expect(receiver.on("/short")).toHaveLength(5);
+
+    // A delivery never attempted is dead-lettered too once its window, counted from the message's
+    // acceptance, would end before the circuit half-opens (README "Delivery").
+    await schedule(w, "ep_short", "dlv_s2");
+    await eventually(() => has(w, "delivery", "dlv_s2", "delivery.dead_lettered"), 10_000, "the unattempted delivery to be dead-lettered");
+    const unattempted = await eventsOf(w, "delivery", "dlv_s2");
+    expect(unattempted.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.dead_lettered"]);
+    expect(unattempted.at(-1)?.data).toMatchObject({ errorClass: "endpoint_unavailable", reason: expect.stringMatching(/retry window of 1000 ms exhausted/) });
+    expect(receiver.on("/short")).toHaveLength(5);
+  });
+});
+
+/**
+ * The same breaker seen by a client: the endpoint registered, read and re-enabled through the api
+ * (`GET`/`PATCH /v1/webhooks/registry/{id}`, whose `circuit` comes from the endpoints read model),
+ * with a dispatcher on the api's stream.
+ */
+describe("dispatcher: the circuit and re-enabling over the registry api", () => {
+  let receiver: Receiver;
+  let h: ApiHarness;
+  let t: Awaited<ReturnType<typeof createTenantWithKey>>;
+  let view: RegistryView;
+  const sender = createHttpSender({ targetPolicy: { allowPrivate: true } });
+  let stopDispatcher: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    // The receiver is on loopback, so registration must accept private targets here.
+    h = await startApiHarness({ config: { adminToken: ADMIN_TOKEN, maxBodyBytes: MAX_BODY_BYTES, allowPrivateTargets: true } });
+    t = await createTenantWithKey(h, ["webhooks:read", "webhooks:write"]);
+    view = createRegistryView({ js: h.streams.js, topology: h.streams.topology });
+    await view.start();
+  });
+  afterEach(async () => {
+    await stopDispatcher?.();
+    stopDispatcher = undefined;
+  });
+  afterAll(async () => {
+    await view?.stop();
+    await h?.stop();
+    await sender.close();
+    await receiver?.close();
+  });
+
+  async function startDispatcher(overrides: Partial<DispatcherDeps>) {
+    const { js, jsm, topology } = h.streams;
+    const dispatcher = createDispatcher({
+      js, jsm, store: h.deps.store, view, topology, logger: quietLogger(), sender, secretBox, concurrency: 8, concurrencyPerEndpoint: 4, ...overrides,
+    });
+    await dispatcher.start();
+    stopDispatcher = () => dispatcher.stop();
+  }
+
+  const call = (method: "GET" | "POST" | "PATCH", url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    h.call({ method, url, token: t.key, tenantId: t.tenantId, body, headers });
+  /** The endpoint as a client reads it, with the read models caught up to everything stored so far. */
+  const read = async (endpointId: string) => {
+    const seq = (await h.streams.jsm.streams.info(h.streams.topology.stream)).state.last_seq;
+    const res = await call("GET", `/v1/webhooks/registry/${endpointId}`, undefined, { "x-zen-min-seq": String(seq) });
+    expect(res.statusCode).toBe(200);
+    return res.json();
+  };
+
+  async function register(path: string) {
+    const res = await call("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes: ["*"], retryPolicy: FAST_RETRIES }, { "idempotency-key": `register-${path}` });
+    expect(res.statusCode).toBe(201);
+    receiver.setSecret(path, res.json().secret);
+    await view.waitFor(Number(res.headers["x-zen-seq"]), 5_000);
+    return res.json().id as string;
+  }
+
+  async function schedule(endpointId: string, deliveryId: string) {
+    await seed(h.deps.store)(t.tenantId, "delivery", deliveryId, [{
+      type: "delivery.scheduled",
+      data: { messageId: `msg_${deliveryId}`, endpointId, eventType: "circuit.api", payload: { id: deliveryId }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
+    }]);
+  }
+
+  async function eventTypesOf(aggregateType: "endpoint" | "delivery", aggregateId: string): Promise<string[]> {
+    const types: string[] = [];
+    const subject = h.deps.store.subjectOf({ tenantId: t.tenantId, aggregateType, aggregateId });
+    for await (const { envelope } of h.deps.store.readSubject(subject)) types.push(envelope.type);
+    return types;
+  }
+  const has = async (aggregateType: "endpoint" | "delivery", id: string, type: string) => (await eventTypesOf(aggregateType, id)).includes(type);
+
+  it("shows the circuit half_open on GET while a probe is in flight, then closed", async () => {
+    await startDispatcher({ breaker: { halfOpenAfterMs: 1_000 } });
+    const endpointId = await register("/api-probe");
+    // Five failures open the circuit; the probe then takes 3 s to succeed, long enough to be seen.
+    receiver.behave("/api-probe", ...Array.from({ length: 5 }, () => ({ status: 500 })), { status: 200, delayMs: 3_000 });
+    await schedule(endpointId, "dlv_probe");
+    await eventually(() => has("endpoint", endpointId, "endpoint.circuit_opened"), 15_000, "the circuit to open");
+    expect((await read(endpointId)).circuit).toMatchObject({ state: "open", halfOpenAt: expect.any(String), failingSince: expect.any(String) });
+
+    await eventually(async () => (await read(endpointId)).circuit.state === "half_open", 10_000, "GET to show the circuit half_open");
+    // Seen while the probe was still in flight: nothing has succeeded or closed the circuit yet.
+    expect(await has("delivery", "dlv_probe", "delivery.succeeded")).toBe(false);
+    expect(await has("endpoint", endpointId, "endpoint.circuit_closed")).toBe(false);
+    expect(receiver.on("/api-probe")).toHaveLength(6);
+
+    await eventually(() => has("endpoint", endpointId, "endpoint.circuit_closed"), 15_000, "the probe's success to close the circuit");
+    expect((await read(endpointId)).circuit).toEqual({ state: "closed" });
+    expect(await has("delivery", "dlv_probe", "delivery.succeeded")).toBe(true);
+  });
+
+  it("re-enables with PATCH {active: true} after a 410 disabled the endpoint: the circuit is closed and deliveries flow again", async () => {
+    await startDispatcher({ breaker: { halfOpenAfterMs: 500 } });
+    const endpointId = await register("/api-gone");
+    // Five failures open the circuit, then the probe is answered 410 Gone.
+    receiver.behave("/api-gone", ...Array.from({ length: 5 }, () => ({ status: 500 })), { status: 410 });
+    await schedule(endpointId, "dlv_gone_1");
+    await eventually(() => has("endpoint", endpointId, "endpoint.disabled"), 15_000, "the 410 to disable the endpoint");
+    await eventually(() => has("delivery", "dlv_gone_1", "delivery.dead_lettered"), 5_000, "the 410 delivery to be dead");
+    const disabled = await read(endpointId);
+    expect(disabled).toMatchObject({ active: false, disabledReason: GONE_REASON });
+    expect(disabled.circuit.state).not.toBe("closed");
+    expect(receiver.on("/api-gone")).toHaveLength(6);
+
+    // While disabled, a new delivery is dead-lettered without being sent.
+    await schedule(endpointId, "dlv_gone_2");
+    await eventually(() => has("delivery", "dlv_gone_2", "delivery.dead_lettered"), 10_000, "a delivery to the disabled endpoint to be dead");
+    expect(receiver.on("/api-gone")).toHaveLength(6);
+
+    receiver.behave("/api-gone", { status: 200 });
+    const patched = await call("PATCH", `/v1/webhooks/registry/${endpointId}`, { active: true }, { "idempotency-key": "re-enable-api-gone" });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ id: endpointId, active: true });
+    expect(patched.json().disabledReason ?? null).toBeNull();
+    const enabled = await read(endpointId);
+    expect(enabled).toMatchObject({ active: true, circuit: { state: "closed" } });
+    expect(enabled.disabledReason ?? null).toBeNull();
+    expect(enabled.circuit).toEqual({ state: "closed" });
+    await view.waitFor(Number(patched.headers["x-zen-seq"]), 5_000);
+
+    // A new delivery is attempted at once (no half-open wait) and succeeds.
+    const before = receiver.on("/api-gone").length;
+    await schedule(endpointId, "dlv_gone_3");
+    await eventually(() => has("delivery", "dlv_gone_3", "delivery.succeeded"), 5_000, "a delivery after re-enabling");
+    expect(receiver.on("/api-gone").slice(before).map((r) => [r.webhookId, r.verified])).toEqual([["msg_dlv_gone_3", true]]);
+    expect(await eventTypesOf("delivery", "dlv_gone_3")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
   });
 });

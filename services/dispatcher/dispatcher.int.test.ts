@@ -8,7 +8,7 @@ import { createTestStreams, type TestStreams } from "../../test/support/nats.js"
 import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
 import { crashingStore, quietLogger, secretBox, seed } from "../../test/support/spine.js";
 import { createDispatcher } from "./dispatcher.js";
-import { createHttpSender } from "./http-sender.js";
+import { createHttpSender, type HttpSender } from "./http-sender.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "ten_crash";
@@ -42,11 +42,11 @@ describe("dispatcher crash safety", () => {
     await streams.cleanup();
   });
 
-  async function run(pattern: RegExp, when: "midway" | "after", logger: Logger = quietLogger()) {
+  async function run(pattern: RegExp, when: "midway" | "after", logger: Logger = quietLogger(), through: HttpSender = sender) {
     const store = crashingStore(streams, pattern, when);
     const dispatcher = createDispatcher({
       js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger,
-      sender, secretBox, concurrency: 8, concurrencyPerEndpoint: 4,
+      sender: through, secretBox, concurrency: 8, concurrencyPerEndpoint: 4,
     });
     await dispatcher.start();
     stopDispatcher = () => dispatcher.stop();
@@ -103,5 +103,14 @@ describe("dispatcher crash safety", () => {
     expect(events.map((e) => e.type)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
     expect(verifyChain(events)).toEqual({ ok: true });
     expect(receiver.received.filter((r) => r.webhookId === "msg_dlv_after")).toHaveLength(1);
+  });
+
+  it("gives the sender the 15 s default timeout when the endpoint sets no deliveryPolicy", async () => {
+    const timeouts: number[] = [];
+    const recording: HttpSender = { send: (req) => (timeouts.push(req.timeoutMs), sender.send(req)), close: async () => undefined };
+    await run(/never/, "after", quietLogger(), recording);
+    await schedule("dlv_default_timeout");
+    await eventually(async () => (await eventsOf("dlv_default_timeout")).some((e) => e.type === "delivery.succeeded"), 20_000, "the delivery");
+    expect(timeouts).toEqual([15_000]);
   });
 });

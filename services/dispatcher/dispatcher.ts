@@ -247,7 +247,9 @@ export function createDispatcher(deps: DispatcherDeps) {
   /**
    * The endpoint's circuit is open: come back when it half-opens, spending no attempt. A retry whose
    * window (`maxDurationMs` from the first attempt of its series) would end before then is
-   * dead-lettered now, as the retry policy would have done; a delivery never attempted just waits.
+   * dead-lettered now, as the retry policy would have done; so is a delivery never attempted once
+   * its window, counted from the message's acceptance, has passed (a replayed series not yet
+   * attempted has no window start and waits).
    */
   async function waitForCircuit(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, endpoint: EndpointView, waitMs: number, stored: StoredEvent): Promise<Settlement> {
     const { maxDurationMs } = effectiveRetryPolicy(endpoint.state);

@@ -5,6 +5,7 @@ import { lookup as dnsLookup } from "node:dns";
 import { compileTargetPolicy } from "../../domain/targets/policy.js";
 import { createHttpSender, type HttpSenderOptions, type OutboundRequest } from "./http-sender.js";
 import { BlockedTargetError, guardedLookup } from "./target-connector.js";
+import { eventually } from "../../test/support/receiver.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -14,6 +15,9 @@ let connections = 0;
 /** Every request and connection either loopback server saw, for the SSRF guard's "nothing arrived". */
 let requests = 0;
 let v6Connections = 0;
+/** What `/endless` managed to hand to its socket before the client stopped reading and closed it. */
+const ENDLESS_TOTAL = 50 * 1024 * 1024;
+let endless: { written: number; closed: boolean } = { written: 0, closed: false };
 
 const routes: Record<string, Handler> = {
   "/ok": (_req, res) => {
@@ -60,6 +64,25 @@ const routes: Record<string, Handler> = {
   "/huge": (_req, res) => {
     res.writeHead(200, { "content-type": "text/plain", "content-length": String(5 * 1024 * 1024) });
     res.end(Buffer.alloc(5 * 1024 * 1024, "x"));
+  },
+  "/endless": (_req, res) => {
+    // 50 MB in 64 KiB chunks, written only as fast as the client drains them (backpressure), so
+    // `written` counts what the client read plus the socket buffers: a bounded loop of 800 writes.
+    const state: typeof endless = { written: 0, closed: false };
+    endless = state;
+    const chunk = Buffer.alloc(64 * 1024, "y");
+    res.on("close", () => {
+      state.closed = true;
+    });
+    res.writeHead(200, { "content-type": "text/plain" });
+    const pump = () => {
+      while (!res.destroyed && state.written < ENDLESS_TOTAL) {
+        state.written += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
   },
   "/leaky": (_req, res) => {
     res.writeHead(400, { "content-type": "text/plain", "set-cookie": "session=abc123" });
@@ -198,6 +221,20 @@ describe("createHttpSender", () => {
     expect(result.responseSnippet).toBe("x".repeat(1024));
     expect(Date.now() - started).toBeLessThan(1_000);
     // the sender stays usable afterwards
+    expect((await sender.send(post("/ok"))).statusCode).toBe(200);
+  });
+
+  it("stops reading a 50 MB body after the 20 KiB cap and closes the connection", async () => {
+    const result = await sender.send(post("/endless", 10_000));
+    expect(result.statusCode).toBe(200);
+    expect(Buffer.byteLength(result.responseSnippet ?? "")).toBeLessThanOrEqual(1024);
+    expect(result.responseSnippet).toBe("y".repeat(1024));
+    await eventually(() => endless.closed, 5_000, "the client to close the endless response");
+    // Had the body been read to the end, all 50 MB would have been written. What went is the 20 KiB
+    // read plus what the loopback socket buffers took: about 3.75 MB on Linux (send buffer up to
+    // tcp_wmem's 4 MB), as much as a raw client that pauses after its first read lets through.
+    expect(endless.written).toBeGreaterThan(0);
+    expect(endless.written).toBeLessThan(8 * 1024 * 1024);
     expect((await sender.send(post("/ok"))).statusCode).toBe(200);
   });
 
