@@ -53,7 +53,7 @@ interface Stoppable {
 
 /** Starts the roles of `config.roles` in this process, sharing one NATS connection and one pool. */
 export async function startPlatform(config: Config, logger: Logger, deps: PlatformDeps = {}): Promise<Platform> {
-  const topology = createTopology(config.streamPrefix);
+  const topology = createTopology(config.streamPrefix, config.streamReplicas);
   const streams = await connectNats(config);
   const needsDatabase = config.roles.includes("api") || config.roles.includes("projector");
   const db = needsDatabase ? await connectDatabase(config) : undefined;

@@ -20,6 +20,8 @@ const BRANCH_OF: Record<AggregateType, Branch> = {
 
 export interface Topology {
   prefix: string;
+  /** Replicas of the stream and of every KV bucket (`ZEN_STREAM_REPLICAS`; 1 on a single server). */
+  replicas: number;
   /** The one stream holding every event. */
   stream: string;
   /** Subject of one aggregate. */
@@ -43,13 +45,14 @@ export interface Topology {
 /** Lower-case letters and digits only, so two prefixes never upper-case to one stream name. */
 const SAFE_PREFIX = /^[a-z][a-z0-9]{0,30}$/;
 
-export function createTopology(prefix: string): Topology {
+export function createTopology(prefix: string, replicas = 1): Topology {
   if (!SAFE_PREFIX.test(prefix)) {
     throw new Error(`ZEN_STREAM_PREFIX must match ${SAFE_PREFIX} (got "${prefix}")`);
   }
   const upper = prefix.toUpperCase();
   return {
     prefix,
+    replicas,
     stream: `${upper}_EVENTS`,
     aggregateSubject: (tenantId, aggregateType, aggregateId) =>
       `${prefix}.evt.${tenantId}.${BRANCH_OF[aggregateType]}.${aggregateType}.${aggregateId}`,

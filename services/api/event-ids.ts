@@ -36,7 +36,7 @@ export function createEventIdClaims(nc: NatsConnection, topology: Topology): Pro
  * inbound sources' provider delivery ids use one of their own).
  */
 export async function openClaims(nc: NatsConnection, topology: Topology, purpose: string, ttlMs: number): Promise<EventIdClaims> {
-  const kv = await new Kvm(nc).create(topology.bucketName(purpose), { ttl: ttlMs });
+  const kv = await new Kvm(nc).create(topology.bucketName(purpose), { ttl: ttlMs, replicas: topology.replicas });
   return { claim: (tenantId, eventId, messageId) => claim(kv, keyOf(tenantId, eventId), messageId) };
 }
 

@@ -65,7 +65,7 @@ export async function createIdempotencyStore(
   topology: Topology,
   { box, staleAfterMs = STALE_CLAIM_MS }: { box: SecretBox; staleAfterMs?: number },
 ): Promise<IdempotencyStore> {
-  const kv = await new Kvm(nc).create(topology.bucketName("idempotency"), { ttl: IDEMPOTENCY_TTL_MS });
+  const kv = await new Kvm(nc).create(topology.bucketName("idempotency"), { ttl: IDEMPOTENCY_TTL_MS, replicas: topology.replicas });
   const encode = (record: KeyRecord) => JSON.stringify(record);
 
   async function claim(key: string, fp: string, nowMs: number, retries = 2): Promise<ClaimResult> {

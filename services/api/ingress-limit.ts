@@ -58,7 +58,7 @@ export const chunkSize = (bucket: TokenBucket): number =>
  * chunks that expire unspent, N × chunk per second at worst, a few percent of the rate.
  */
 export async function createIngressLimiter(nc: NatsConnection, topology: Topology): Promise<IngressLimiter> {
-  const kv = await new Kvm(nc).create(topology.bucketName("ingress"), { ttl: 24 * 3600 * 1000 });
+  const kv = await new Kvm(nc).create(topology.bucketName("ingress"), { ttl: 24 * 3600 * 1000, replicas: topology.replicas });
   const leases = new Map<string, Lease>();
   const inflight = new Map<string, Promise<Lease | number>>();
   const known = new Map<string, Seen>();
