@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readAllEvents } from "../../test/support/nats.js";
+import { ConcurrencyError } from "../../streams/event-store.js";
 import { buildApp } from "./app.js";
 import { createIdempotencyStore } from "./idempotency-store.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
@@ -151,6 +152,34 @@ describe("Idempotency-Key", () => {
       expect(await registrations()).toBe(before + 1);
     } finally {
       await flaky.close();
+    }
+  });
+
+  it("keeps no 409 conflict (a concurrent change): the retry runs", async () => {
+    let conflicts = 1;
+    const store = new Proxy(h.deps.store, {
+      get(target, property, receiver) {
+        if (property === "handle" && conflicts > 0) {
+          return async () => {
+            conflicts -= 1;
+            throw new ConcurrencyError("zen.evt.simulated");
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const racing = await buildApp({ ...h.deps, store });
+    try {
+      const before = await registrations();
+      const lost = await register("conflict-1", "https://example.com/conflict", racing);
+      expect(lost.statusCode).toBe(409);
+      expect(lost.json().error.code).toBe("conflict");
+      const retried = await register("conflict-1", "https://example.com/conflict", racing);
+      expect(retried.statusCode).toBe(201);
+      expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+      expect(await registrations()).toBe(before + 1);
+    } finally {
+      await racing.close();
     }
   });
 

@@ -82,6 +82,16 @@ function keepClaim(store: IdempotencyStore, key: string, fp: string, revision: n
   };
 }
 
+/** A 409 `conflict` (the aggregate changed concurrently: "retry") would be wrong to replay for 24 h; it is released like a 5xx. */
+function isConcurrentChange(status: number, payload: unknown): boolean {
+  if (status !== 409 || (typeof payload !== "string" && !Buffer.isBuffer(payload))) return false;
+  try {
+    return (JSON.parse(payload.toString()) as { error?: { code?: string } }).error?.code === "conflict";
+  } catch {
+    return false;
+  }
+}
+
 /** complete() a bounded number of times: a response kept late beats a claim left to go stale and run twice. */
 async function completeWithRetries(store: IdempotencyStore, args: Parameters<IdempotencyStore["complete"]>, log: FastifyRequest["log"]): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -162,7 +172,7 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
     const { storeKey, fingerprint, claim } = state as Required<Pending>;
     state.revision = undefined;
     const revision = await claim.stop();
-    if (reply.statusCode >= 500 || !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))) {
+    if (reply.statusCode >= 500 || isConcurrentChange(reply.statusCode, payload) || !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))) {
       await store.release(storeKey, revision).catch((error: unknown) => request.log.warn({ err: error }, "could not release an idempotency key"));
       return payload;
     }
