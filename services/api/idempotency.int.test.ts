@@ -128,20 +128,24 @@ describe("Idempotency-Key", () => {
     }
   });
 
-  it("keeps no 5xx: the key is released and the retry runs", async () => {
+  /** The harness's store whose first `handle` throws `error`. */
+  const handleFailingOnce = (error: Error) => {
     let failures = 1;
-    const store = new Proxy(h.deps.store, {
+    return new Proxy(h.deps.store, {
       get(target, property, receiver) {
         if (property === "handle" && failures > 0) {
           return async () => {
             failures -= 1;
-            throw new Error("simulated failure");
+            throw error;
           };
         }
         return Reflect.get(target, property, receiver);
       },
     });
-    const flaky = await buildApp({ ...h.deps, store });
+  };
+
+  it("keeps no 5xx: the key is released and the retry runs", async () => {
+    const flaky = await buildApp({ ...h.deps, store: handleFailingOnce(new Error("simulated failure")) });
     try {
       const before = await registrations();
       const failed = await register("five-hundred-1", "https://example.com/500", flaky);
@@ -156,19 +160,7 @@ describe("Idempotency-Key", () => {
   });
 
   it("keeps no 409 conflict (a concurrent change): the retry runs", async () => {
-    let conflicts = 1;
-    const store = new Proxy(h.deps.store, {
-      get(target, property, receiver) {
-        if (property === "handle" && conflicts > 0) {
-          return async () => {
-            conflicts -= 1;
-            throw new ConcurrencyError("zen.evt.simulated");
-          };
-        }
-        return Reflect.get(target, property, receiver);
-      },
-    });
-    const racing = await buildApp({ ...h.deps, store });
+    const racing = await buildApp({ ...h.deps, store: handleFailingOnce(new ConcurrencyError("zen.evt.simulated")) });
     try {
       const before = await registrations();
       const lost = await register("conflict-1", "https://example.com/conflict", racing);
