@@ -56,7 +56,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   const spans = requestSpans(app, tracing);
 
   // Anyone may call this route: a source the view has not seen is looked for in the store only
-  // when its id is recent, not remembered as missing, and within a few reads a second.
+  // when its id is recent, at most once per 30 s while it is missing, and within a few reads a second.
   const storeReads = createStoreReadGuard();
 
   /** The source if it exists and is live; everything else is the same bare 404. */
