@@ -93,7 +93,7 @@ async function readFeed(headers: Record<string, string>, done: (text: string) =>
     clearTimeout(timer);
     abort.abort();
   }
-  return { status: res.status, contentType: res.headers.get("content-type"), text };
+  return { status: res.status, contentType: res.headers.get("content-type"), headers: res.headers, text };
 }
 
 const messages = (text: string) =>
@@ -110,6 +110,10 @@ describe("GET /v1/webhooks/events", () => {
     const live = await reading;
     expect(live.status).toBe(200);
     expect(live.contentType).toContain("text/event-stream");
+    // The headers every answer carries survive the hijacked response.
+    expect(live.headers.get("x-zen-contract-version")).toBe("1");
+    expect(live.headers.get("x-request-id")).toBeTruthy();
+    expect(live.headers.get("x-content-type-options")).toBe("nosniff");
     const [first] = messages(live.text);
     expect(first).toMatchObject({ type: "endpoint.registered", event: { tenantId: a.tenantId, aggregateId: created } });
 

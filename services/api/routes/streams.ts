@@ -65,7 +65,9 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
     const afterSeq = lastEventId(request.headers["last-event-id"]);
     reply.hijack();
     const out = reply.raw;
-    out.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": request.id });
+    // Hijacked, so the headers the hooks set (request id, contract version, security headers) are sent here.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) out.setHeader(name, value);
+    out.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     out.write(": connected\n\n");
     const closed = new AbortController();
     out.on("close", () => closed.abort());
