@@ -42,7 +42,7 @@ export function createSecretBox(masterKey: string | undefined, previousKeys: rea
     keyId,
     encrypt(plain) {
       const iv = randomBytes(12);
-      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      const cipher = createCipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
       const ciphertext = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
       return `enc:v1:${keyId}:${Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString("base64")}`;
     },
@@ -55,7 +55,7 @@ export function createSecretBox(masterKey: string | undefined, previousKeys: rea
         throw new Error(`secret sealed with unknown key id ${sealedKeyId}: neither ZEN_MASTER_KEY nor any of ZEN_MASTER_KEYS_PREVIOUS`);
       }
       const bytes = Buffer.from(payload, "base64");
-      const decipher = createDecipheriv("aes-256-gcm", sealingKey, bytes.subarray(0, 12));
+      const decipher = createDecipheriv("aes-256-gcm", sealingKey, bytes.subarray(0, 12), { authTagLength: 16 });
       decipher.setAuthTag(bytes.subarray(12, 28));
       const plain = Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
       if (opened.size >= MAX_CACHED_SECRETS) opened.clear();
