@@ -11,6 +11,7 @@ import {
 } from "jose";
 import { Scope } from "../../contracts/common.js";
 import type { JwtConfig } from "../shared/config.js";
+import { redactActorId } from "../../domain/redaction/redact.js";
 import * as E from "./errors.js";
 
 /** An operator identified by a JWT: who (issuer and subject) and which of API.md's scopes it holds. */
@@ -49,7 +50,8 @@ export function createJwtVerifier(config: JwtConfig, fetchImpl: typeof fetch = f
       if (error instanceof E.ApiError) throw error;
       return null;
     }
-    return { id: `jwt:${payload.iss ?? "static"}:${payload.sub ?? "unknown"}`, scopes: scopesOf(payload) };
+    // An email subject is pseudonymised before it reaches any event: the log is immutable.
+    return { id: redactActorId(`jwt:${payload.iss ?? "static"}:${payload.sub ?? "unknown"}`), scopes: scopesOf(payload) };
   };
 }
 
