@@ -9,6 +9,7 @@ import { createTopology } from "../streams/topology.js";
 import { buildApp } from "./api/app.js";
 import { createDispatcher } from "./dispatcher/dispatcher.js";
 import { createHttpSender } from "./dispatcher/http-sender.js";
+import { createSharedBuckets } from "./shared/shared-buckets.js";
 import { createReplayer } from "./replayer/replayer.js";
 import { createRouter } from "./router/router.js";
 import type { Config } from "./shared/config.js";
@@ -109,6 +110,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       concurrencyPerEndpoint: config.deliveryConcurrencyPerEndpoint,
       breaker: config.circuit,
       endpointDisableAfterMs: config.endpointDisableAfterMs,
+      outboundBuckets: await createSharedBuckets(streams.nc, topology, "outbound"),
       metrics,
       tracing,
     });

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import pLimit, { type LimitFunction } from "p-limit";
 import type { Actor } from "../../contracts/common.js";
@@ -25,6 +24,7 @@ import { createEndpointHealth, type Cause } from "./endpoint-health.js";
 import type { HttpSender, SendResult } from "./http-sender.js";
 import { signedRequest } from "./outbound.js";
 import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
+import { createLocalBuckets, type SharedBuckets } from "../shared/shared-buckets.js";
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 const VIEW_WAIT_MS = 10_000;
@@ -64,6 +64,11 @@ export interface DispatcherDeps {
   endpointDisableAfterMs?: number;
   /** A span per delivery attempt, continuing the delivery event's trace (off by default). */
   tracing?: Tracing;
+  /**
+   * The outbound rate-limit buckets, shared by every dispatcher (`createSharedBuckets(nc, topology,
+   * "outbound")`); without them this process's own, as if it were the only dispatcher.
+   */
+  outboundBuckets?: SharedBuckets;
   /** Where recorded attempts are counted (test sends never come here). */
   metrics?: Metrics;
 }
@@ -84,7 +89,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const endpointSlots = new Map<string, LimitFunction>();
   let running: RunningConsumer | undefined;
-  const limits = createOutboundLimits();
+  const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const inFlight = new Set<number>();
   const tracing = deps.tracing ?? NOOP_TRACING;
@@ -271,14 +276,13 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function takeTokens(tenantId: string, endpoint: EndpointView): Promise<Settlement | undefined> {
     const buckets: NamedBucket[] = [];
     const perSecond = endpoint.state.rateLimit?.perSecond;
-    if (perSecond) buckets.push({ key: `endpoint:${endpoint.endpointId}`, bucket: perSecondBucket(perSecond) });
+    if (perSecond) buckets.push({ key: `endpoint.${endpoint.endpointId}`, bucket: perSecondBucket(perSecond) });
     const tenant = view.tenant(tenantId);
-    if (tenant?.status === "active" && tenant.limits.outbound) buckets.push({ key: `tenant:${tenantId}`, bucket: tenant.limits.outbound });
+    if (tenant?.status === "active" && tenant.limits.outbound) buckets.push({ key: `tenant.${tenantId}`, bucket: tenant.limits.outbound });
     if (buckets.length === 0) return undefined;
-    const admission = limits.admit(buckets, Date.now());
-    if ("deferMs" in admission) return retryLater(admission.deferMs + Math.random() * 100);
-    if (admission.waitMs > 0) await sleep(admission.waitMs);
-    return undefined;
+    // Waits in process for a short wait; a longer one comes back from the server, jittered.
+    const admission = await limits.admit(buckets);
+    return "deferMs" in admission ? retryLater(admission.deferMs + Math.random() * 100) : undefined;
   }
 
   function send(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">, traceparent: string | undefined) {

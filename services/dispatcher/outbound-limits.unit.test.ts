@@ -1,29 +1,51 @@
 import { describe, expect, it } from "vitest";
+import { createLocalBuckets } from "../shared/shared-buckets.js";
 import { createOutboundLimits } from "./outbound-limits.js";
 
 describe("outbound limits", () => {
-  const endpoint = { key: "ep:1", bucket: { capacity: 1, refillPerSecond: 10 } };
-  const tenant = { key: "tenant:1", bucket: { capacity: 1, refillPerSecond: 2 } };
+  const endpoint = { key: "ep.1", bucket: { capacity: 1, refillPerSecond: 10 } };
+  const tenant = { key: "tenant.1", bucket: { capacity: 1, refillPerSecond: 2 } };
 
-  it("lets an attempt go at once while tokens last, then queues it in process for a short wait", () => {
-    const limits = createOutboundLimits({ maxInlineWaitMs: 1_000 });
-    expect(limits.admit([endpoint], 0)).toEqual({ waitMs: 0 });
-    expect(limits.admit([endpoint], 0)).toEqual({ waitMs: 100 });
-    expect(limits.admit([endpoint], 0)).toEqual({ waitMs: 200 });
+  /** Limits on in-memory buckets and a clock that only sleeping moves. */
+  function limitsAt(maxInlineWaitMs: number) {
+    const clock = { ms: 0 };
+    const limits = createOutboundLimits(createLocalBuckets(), { maxInlineWaitMs, now: () => clock.ms, sleep: async (ms) => (clock.ms += ms) });
+    return { clock, limits };
+  }
+
+  it("lets an attempt go at once while tokens last, then waits in line in process the exact ms", async () => {
+    const { clock, limits } = limitsAt(1_000);
+    const admitted: number[] = [];
+    await Promise.all([0, 1, 2].map(async () => {
+      expect(await limits.admit([endpoint])).toEqual({ admitted: true });
+      admitted.push(clock.ms);
+    }));
+    expect(admitted).toEqual([0, 100, 200]);
   });
 
-  it("defers, reserving nothing, when the wait is longer than it holds messages for", () => {
-    const limits = createOutboundLimits({ maxInlineWaitMs: 300 });
-    expect(limits.admit([endpoint, tenant], 0)).toEqual({ waitMs: 0 });
-    const deferred = limits.admit([endpoint, tenant], 0);
-    expect(deferred).toEqual({ deferMs: 500 - 150 });
-    // Nothing was reserved, so the endpoint's own bucket still has its next token at 100 ms.
-    expect(limits.admit([endpoint], 100)).toEqual({ waitMs: 0 });
+  it("defers at once, keeping nothing, when its place in line is further off than it holds messages for", async () => {
+    const { clock, limits } = limitsAt(300);
+    const inLine = [0, 1, 2, 3].map(() => limits.admit([endpoint]));
+    // Four ahead at 10/s: 400 ms away, past 300: back to the server for 400 − 150 ms.
+    expect(await limits.admit([endpoint])).toEqual({ deferMs: 250 });
+    expect(await Promise.all(inLine)).toEqual(Array(4).fill({ admitted: true }));
+    expect(clock.ms).toBe(300);
   });
 
-  it("applies the strictest bucket", () => {
-    const limits = createOutboundLimits({ maxInlineWaitMs: 10_000 });
-    limits.admit([endpoint, tenant], 0);
-    expect(limits.admit([endpoint, tenant], 0)).toEqual({ waitMs: 500 });
+  it("gives the endpoint's token back when the tenant's bucket refuses and the wait is too long", async () => {
+    const { clock, limits } = limitsAt(300);
+    expect(await limits.admit([endpoint, tenant])).toEqual({ admitted: true });
+    // At 100 ms the endpoint has a token again, the tenant's is 400 ms away: defer, endpoint token kept.
+    clock.ms = 100;
+    expect(await limits.admit([endpoint, tenant])).toEqual({ deferMs: 400 });
+    expect(await limits.admit([endpoint])).toEqual({ admitted: true });
+    expect(clock.ms).toBe(100);
+  });
+
+  it("applies the strictest bucket", async () => {
+    const { clock, limits } = limitsAt(10_000);
+    expect(await limits.admit([endpoint, tenant])).toEqual({ admitted: true });
+    expect(await limits.admit([endpoint, tenant])).toEqual({ admitted: true });
+    expect(clock.ms).toBe(500);
   });
 });
