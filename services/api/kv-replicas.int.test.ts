@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createTopology } from "../../streams/topology.js";
 import { createTestStreams, deleteTestStream, uniquePrefix } from "../../test/support/nats.js";
 import { createSecretBox } from "../shared/secret-box.js";
+import { createSharedBuckets } from "../shared/shared-buckets.js";
 import { createEventIdClaims } from "./event-ids.js";
 import { createIdempotencyStore } from "./idempotency-store.js";
 import { createIngressLimiter } from "./ingress-limit.js";
@@ -17,6 +18,7 @@ const openers = {
   "ingest event ids": createEventIdClaims,
   "idempotency keys": (nc: typeof streams.nc, topology: ReturnType<typeof createTopology>) => createIdempotencyStore(nc, topology, { box: createSecretBox(undefined) }),
   "ingress buckets": createIngressLimiter,
+  "outbound buckets": (nc: typeof streams.nc, topology: ReturnType<typeof createTopology>) => createSharedBuckets(nc, topology, "outbound"),
 };
 
 describe.each(Object.entries(openers))("the %s KV bucket", (_name, open) => {
