@@ -75,11 +75,12 @@ describe("outbound rate limits shared by two dispatcher processes", () => {
     expect(rate).toBeGreaterThanOrEqual(PER_SECOND * 0.85);
     expect(rate).toBeLessThanOrEqual(PER_SECOND * 1.15);
 
-    // Both processes delivered (else one dispatcher alone would pass this test).
+    // Both processes delivered (else one dispatcher alone would pass this test); how the server
+    // splits the backlog between them is its own affair, so each need only take a real share.
     const attemptsOf = (child: PlatformProcess) => child.stdout.join("").split("\n").filter((line) => line.includes('"delivery attempt"')).length;
     const perProcess = dispatchers.map(attemptsOf);
     console.log(`attempts logged per dispatcher: ${perProcess.join(", ")}`);
-    for (const attempts of perProcess) expect(attempts).toBeGreaterThanOrEqual(20);
+    for (const attempts of perProcess) expect(attempts).toBeGreaterThanOrEqual(5);
 
     // Waiting for a token is not a failed attempt.
     const deliveries = await tenant("GET", "/v1/webhooks/deliveries?status=succeeded&limit=50");
