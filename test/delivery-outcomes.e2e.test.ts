@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../contracts/envelope.js";
 import { createTopology } from "../streams/topology.js";
 import { readAllEvents } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { eventually, startReceiver, type Behaviour, type Receiver } from "./support/receiver.js";
 
 const FAST_RETRIES = { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 200, factor: 2, maxDurationMs: 60_000 };
@@ -30,10 +31,7 @@ describe("delivery outcomes against a receiver that misbehaves on demand", () =>
   beforeAll(async () => {
     receiver = await startReceiver();
     zen = await startTestPlatform();
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const tenantId = (await admin("POST", "/v1/tenants", { name: "Outcomes" })).body.id as string;
-    const key = (await admin("POST", `/v1/tenants/${tenantId}/api-keys`, { name: "k", scopes: ["ingest", "webhooks:write", "webhooks:read", "deliveries:read"] })).body.key;
-    tenant = apiClient(zen.url, { token: key, tenantId });
+    tenant = (await createTenant(zen.url, "Outcomes", ["ingest", "webhooks:write", "webhooks:read", "deliveries:read"])).client;
     for (const c of CASES) {
       const path = `/case/${c.name}`;
       receiver.behave(path, ...c.script);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
 import { createTopology } from "../streams/topology.js";
 import { readAllEvents } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
 
 /**
@@ -27,13 +28,7 @@ describe("DLQ replay", () => {
   const messageIds: string[] = [];
   let replayId: string;
 
-  const tenantClient = async (name: string): Promise<Client> => {
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const tenant = await admin("POST", "/v1/tenants", { name });
-    const key = await admin("POST", `/v1/tenants/${tenant.body.id}/api-keys`, { name: "e2e", scopes: SCOPES });
-    expect(key.status).toBe(201);
-    return apiClient(zen.url, { token: key.body.key, tenantId: tenant.body.id });
-  };
+  const tenantClient = async (name: string): Promise<Client> => (await createTenant(zen.url, name, SCOPES)).client;
 
   const register = async (client: Client, path: string, eventTypes: string[], extra: object = {}) => {
     const response = await client("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, ...extra }, { "idempotency-key": `reg-${path}` });

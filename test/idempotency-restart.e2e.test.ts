@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient } from "./support/platform.js";
+import { ADMIN_TOKEN } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { createTestDatabase } from "./support/postgres.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "./support/process.js";
 
@@ -40,10 +41,7 @@ describe("an Idempotency-Key outlives the process that first answered it", () =>
   it("replays the first response after a restart, refuses another body, and executed once", async () => {
     await start();
     const base = `http://127.0.0.1:${env.PORT}`;
-    const admin = apiClient(base, { token: ADMIN_TOKEN });
-    const tenantId = (await admin("POST", "/v1/tenants", { name: "Restart" })).body.id as string;
-    const key = (await admin("POST", `/v1/tenants/${tenantId}/api-keys`, { name: "k", scopes: ["webhooks:read", "webhooks:write"] })).body.key as string;
-    const tenant = apiClient(base, { token: key, tenantId });
+    const tenant = (await createTenant(base, "Restart", ["webhooks:read", "webhooks:write"])).client;
     const body = { url: "https://example.com/hooks", eventTypes: ["*"] };
     const headers = { "idempotency-key": "create-endpoint-once" };
     const first = await tenant("POST", "/v1/webhooks/registry", body, headers);

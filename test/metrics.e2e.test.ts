@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
 import { z } from "zod";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { readAllEvents } from "./support/nats.js";
 import { createTopology } from "../streams/topology.js";
 import { statusClass } from "../services/shared/metrics.js";
@@ -59,13 +60,7 @@ describe("metrics after an end-to-end run", () => {
     receiver.behave("/ep/flaky", { status: 500 });
     // Circuits are not what this test is about: keep them closed.
     zen = await startTestPlatform({ ZEN_CIRCUIT_FAILURE_THRESHOLD: "1000" });
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const created = await admin("POST", "/v1/tenants", { name: "Metrics" });
-    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, {
-      name: "e2e",
-      scopes: ["ingest", "webhooks:read", "webhooks:write", "deliveries:read"],
-    });
-    tenant = apiClient(zen.url, { token: key.body.key, tenantId: created.body.id });
+    tenant = (await createTenant(zen.url, "Metrics", ["ingest", "webhooks:read", "webhooks:write", "deliveries:read"])).client;
     let okEndpoint = "";
     for (const { path, ...rest } of ENDPOINTS) {
       const response = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), ...rest });

@@ -4,7 +4,8 @@ import { z } from "zod";
 import { createTopology } from "../streams/topology.js";
 import { parseMetrics, total } from "./support/metrics.js";
 import { readAllEvents, TEST_NATS_URL } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "./support/process.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
 
@@ -50,10 +51,7 @@ describe("ops server: metrics and health of a process without the api", () => {
       throw new Error(`${String(error)}; stderr: ${workers.stderr.join("")}`);
     });
 
-    const admin = apiClient(api.url, { token: ADMIN_TOKEN });
-    const created = await admin("POST", "/v1/tenants", { name: "Ops" });
-    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:write"] });
-    tenant = apiClient(api.url, { token: key.body.key, tenantId: created.body.id });
+    tenant = (await createTenant(api.url, "Ops", ["ingest", "webhooks:write"])).client;
     for (const [path, eventTypes] of [["/ep/ok", ["*"]], ["/ep/bad", ["bad.*"]], ["/ep/flaky", ["flaky.*"]]] as const) {
       const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, retryPolicy: FAST_RETRY });
       expect(endpoint.status).toBe(201);

@@ -5,7 +5,8 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopology } from "../streams/topology.js";
 import { readAllEvents } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { eventually } from "./support/receiver.js";
 
 /** One request as the loopback receiver got it: enough to verify it later with any secret. */
@@ -68,10 +69,7 @@ describe("rotate-secret: both secrets sign during the grace, only the new one af
   beforeAll(async () => {
     receiver = await startCapturingReceiver();
     zen = await startTestPlatform({ ZEN_MASTER_KEY: randomBytes(32).toString("hex") });
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const created = await admin("POST", "/v1/tenants", { name: "Rotating" });
-    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:read", "webhooks:write", "deliveries:read"] });
-    tenant = apiClient(zen.url, { token: key.body.key, tenantId: created.body.id });
+    tenant = (await createTenant(zen.url, "Rotating", ["ingest", "webhooks:read", "webhooks:write", "deliveries:read"])).client;
     const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url, eventTypes: ["invoice.*"] }, { "idempotency-key": randomUUID() });
     expect(endpoint.status).toBe(201);
     endpointId = endpoint.body.id;

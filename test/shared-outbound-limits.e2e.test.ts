@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_NATS_URL } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "./support/process.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
 
@@ -54,10 +55,7 @@ describe("outbound rate limits shared by two dispatcher processes", () => {
   });
 
   it("delivers to a rate-limited endpoint at its rate, not twice it, spending no attempts", async () => {
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const tenantId = (await admin("POST", "/v1/tenants", { name: "Two dispatchers" })).body.id as string;
-    const key = (await admin("POST", `/v1/tenants/${tenantId}/api-keys`, { name: "k", scopes: ["ingest", "webhooks:write", "deliveries:read"] })).body.key;
-    const tenant = apiClient(zen.url, { token: key, tenantId });
+    const tenant = (await createTenant(zen.url, "Two dispatchers", ["ingest", "webhooks:write", "deliveries:read"])).client;
     const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url("/limited"), eventTypes: ["limited.*"], rateLimit: { perSecond: PER_SECOND } });
     expect(endpoint.status).toBe(201);
 

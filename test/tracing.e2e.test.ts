@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { createTracing, type Tracing } from "../services/shared/tracing.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
-import { ADMIN_TOKEN, apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { createTenant } from "./support/tenants.js";
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
 const FLAKY_POLICY = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, factor: 2, maxDurationMs: 60_000 };
@@ -25,10 +26,7 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     receiver = await startReceiver();
     // Circuits stay closed for the retry scenario's single failure anyway; this keeps it explicit.
     zen = await startTestPlatform({ ZEN_CIRCUIT_FAILURE_THRESHOLD: "1000" }, { tracing });
-    const admin = apiClient(zen.url, { token: ADMIN_TOKEN });
-    const created = await admin("POST", "/v1/tenants", { name: "Traced" });
-    const key = await admin("POST", `/v1/tenants/${created.body.id}/api-keys`, { name: "e2e", scopes: ["ingest", "webhooks:write"] });
-    tenant = apiClient(zen.url, { token: key.body.key, tenantId: created.body.id });
+    tenant = (await createTenant(zen.url, "Traced", ["ingest", "webhooks:write"])).client;
     for (const [path, eventTypes] of [["/ep/traced", ["traced.*"]], ["/ep/flaky", ["flaky.*"]]] as const) {
       const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, retryPolicy: FLAKY_POLICY });
       expect(endpoint.status).toBe(201);
