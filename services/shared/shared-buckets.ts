@@ -144,8 +144,9 @@ async function write(kv: KV, key: string, level: BucketLevel, revision: number):
 }
 
 /**
- * Buckets of this process only, with the same contract and no leases: for unit tests, and for a
- * dispatcher built without shared buckets (its integration tests), where one process is all there is.
+ * Buckets of this process only, with the same contract and no leases: for unit tests, for a
+ * dispatcher built without shared buckets (its integration tests), where one process is all there
+ * is, and for limits that are per process by design (the inbound route's recorded refusals).
  */
 export function createLocalBuckets(): SharedBuckets {
   const levels = new Map<string, BucketLevel>();

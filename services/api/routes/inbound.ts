@@ -7,12 +7,12 @@ import { IngestOut } from "../../../contracts/http/ingest.js";
 import { InboundParams } from "../../../contracts/http/sources.js";
 import { describeInbound, slackChallenge, type InboundMessage } from "../../../domain/inbound/describe.js";
 import { verifyInbound } from "../../../domain/inbound/verify.js";
-import { levelAt, type BucketLevel } from "../../../domain/limits/token-bucket.js";
 import { messageDecider } from "../../../domain/message/message.js";
 import { sourceDecider } from "../../../domain/source/source.js";
 import { ConcurrencyError, type AggregateRef, type CommandContext } from "../../../streams/event-store.js";
 import { newId, newUlid } from "../../shared/ids.js";
 import type { Metrics } from "../../shared/metrics.js";
+import { createLocalBuckets } from "../../shared/shared-buckets.js";
 import { NOOP_TRACING } from "../../shared/tracing.js";
 import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
@@ -82,14 +82,9 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   // Each refusal is evidence, but a flood of forged requests must not grow a source's history
   // without bound: at most a burst of 10, then one a second, per source and process, is recorded as
   // an event; every refusal is counted in the metric and logged.
-  const recordable = new Map<string, BucketLevel>();
-  function mayRecord(ref: AggregateRef): boolean {
-    const key = `${ref.tenantId}/${ref.aggregateId}`;
-    const level = levelAt(RECORDED_REJECTIONS, recordable.get(key), Date.now());
-    if (recordable.size >= 10_000 && !recordable.has(key)) recordable.clear();
-    recordable.set(key, level.tokens >= 1 ? { ...level, tokens: level.tokens - 1 } : level);
-    return level.tokens >= 1;
-  }
+  // (Only live sources get here, so the buckets are as many as the sources.)
+  const recordable = createLocalBuckets();
+  const mayRecord = async (ref: AggregateRef) => (await recordable.take(`${ref.tenantId}/${ref.aggregateId}`, RECORDED_REJECTIONS)).allowed;
 
   /**
    * Stores the message once per delivery id and once per signature; null for a replay: a delivery
@@ -122,7 +117,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   async function refuse(request: FastifyRequest, ref: AggregateRef, scheme: SourceScheme, rejected: Rejection, context: CommandContext): Promise<never> {
     metrics.signatureRejected(scheme, rejected.reason);
     const fields = { tenantId: ref.tenantId, sourceId: ref.aggregateId, scheme, reason: rejected.reason };
-    if (!mayRecord(ref)) {
+    if (!(await mayRecord(ref))) {
       request.log.warn({ ...fields, recorded: false }, "inbound request refused (past the recording rate: counted, not recorded)");
       throw E.unauthorized("the request's signature did not verify");
     }
