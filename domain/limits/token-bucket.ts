@@ -17,16 +17,6 @@ export const levelAt = (bucket: TokenBucket, level: BucketLevel | undefined, now
 export const waitForToken = (bucket: TokenBucket, level: BucketLevel): number =>
   level.tokens >= 1 ? 0 : Math.ceil(((1 - level.tokens) / bucket.refillPerSecond) * 1000);
 
-/**
- * Reserves one token: when none is free, the token that will be (so callers queue in order
- * instead of racing). Returns the new level and how long to wait before using the token.
- */
-export const reserveToken = (bucket: TokenBucket, level: BucketLevel | undefined, nowMs: number): { level: BucketLevel; waitMs: number } => {
-  const current = levelAt(bucket, level, nowMs);
-  const waitMs = waitForToken(bucket, current);
-  return { level: { tokens: current.tokens - 1, atMs: nowMs }, waitMs };
-};
-
 /** An endpoint's `rateLimit.perSecond` as a bucket: a burst of at most a tenth of a second's worth. */
 export const perSecondBucket = (perSecond: number): TokenBucket => ({
   capacity: Math.max(1, Math.floor(perSecond / 10)),

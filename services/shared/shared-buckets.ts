@@ -2,7 +2,7 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TokenBucket } from "../../contracts/common.js";
-import { levelAt, type BucketLevel } from "../../domain/limits/token-bucket.js";
+import { levelAt, waitForToken, type BucketLevel } from "../../domain/limits/token-bucket.js";
 import type { Topology } from "../../streams/topology.js";
 
 /** One token taken (`serial` names the lease it came from), or refused with the ms until one is free. */
@@ -75,7 +75,7 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
       if (grant < 1) {
         if (attempt === 0 && seen) continue; // our copy may be stale: look again before refusing
         // Counted from the record's time, which may be ahead of ours (another process's clock).
-        return Math.max(1, Math.ceil(((1 - level.tokens) / bucket.refillPerSecond) * 1000 + (at - nowMs)));
+        return Math.max(1, waitForToken(bucket, level) + (at - nowMs));
       }
       const next: BucketLevel = { tokens: level.tokens - grant, atMs: at };
       const revision = await write(kv, key, next, seen?.revision ?? 0);
@@ -153,7 +153,7 @@ export function createLocalBuckets(): SharedBuckets {
   return {
     async take(key, bucket, nowMs = Date.now()) {
       const level = levelAt(bucket, levels.get(key), nowMs);
-      if (level.tokens < 1) return { allowed: false, waitMs: Math.max(1, Math.ceil(((1 - level.tokens) / bucket.refillPerSecond) * 1000)) };
+      if (level.tokens < 1) return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level)) };
       levels.set(key, { tokens: level.tokens - 1, atMs: nowMs });
       return { allowed: true, remaining: level.tokens - 1, serial: 0 };
     },
