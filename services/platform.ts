@@ -8,7 +8,7 @@ import { createRegistryView, type RegistryView } from "../streams/registry-view.
 import { createTopology } from "../streams/topology.js";
 import { buildApp } from "./api/app.js";
 import { createDispatcher } from "./dispatcher/dispatcher.js";
-import { createHttpSender } from "./dispatcher/http-sender.js";
+import { createHttpSender } from "./outbound/http-sender.js";
 import { createSharedBuckets } from "./shared/shared-buckets.js";
 import { createReplayer } from "./replayer/replayer.js";
 import { createRouter } from "./router/router.js";

@@ -16,7 +16,7 @@ import { createTestDatabase, type TestDatabase } from "../../test/support/postgr
 import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
 import { quietLogger, secretBox, seed, testContext } from "../../test/support/spine.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
-import { createHttpSender } from "./http-sender.js";
+import { createHttpSender } from "../outbound/http-sender.js";
 import { ADMIN_TOKEN, createTenantWithKey, MAX_BODY_BYTES, startApiHarness, type ApiHarness } from "../api/testing.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

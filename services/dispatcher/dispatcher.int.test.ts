@@ -8,7 +8,7 @@ import { createTestStreams, type TestStreams } from "../../test/support/nats.js"
 import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
 import { crashingStore, quietLogger, secretBox, seed } from "../../test/support/spine.js";
 import { createDispatcher } from "./dispatcher.js";
-import { createHttpSender, type HttpSender } from "./http-sender.js";
+import { createHttpSender, type HttpSender } from "../outbound/http-sender.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "ten_crash";

@@ -21,8 +21,8 @@ import { NOOP_TRACING, type TraceSpan, type Tracing } from "../shared/tracing.js
 import type { SecretBox } from "../shared/secret-box.js";
 import { createComebacks } from "./comebacks.js";
 import { createEndpointHealth, type Cause } from "./endpoint-health.js";
-import type { HttpSender, SendResult } from "./http-sender.js";
-import { signedRequest } from "./outbound.js";
+import type { HttpSender, SendResult } from "../outbound/http-sender.js";
+import { signedRequest } from "../outbound/signed-request.js";
 import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
 import { createLocalBuckets, type SharedBuckets } from "../shared/shared-buckets.js";
 
