@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../test/support/platform.js";
 import { eventually } from "../../test/support/receiver.js";
-import { RESTART_DELAY_MS } from "../../streams/consumers.js";
+import { RESTART_DELAY_MS } from "../../streams/reactor.js";
 import { createTopology } from "../../streams/topology.js";
 
 /**

@@ -1,11 +1,11 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import pLimit from "p-limit";
 import { prefixedId, type Actor } from "../../contracts/common.js";
-import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import { deliveryDecider, wasReplayedBy } from "../../domain/delivery/delivery.js";
 import { DomainError } from "../../domain/errors.js";
 import { replayDecider, tallyReplay } from "../../domain/replay/replay.js";
-import { ack, ensureDurable, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
+import { ack, toStoredEvent, type Settlement } from "../../streams/consumers.js";
+import { createReactor } from "../../streams/reactor.js";
 import type { AggregateRef, CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { Topology } from "../../streams/topology.js";
 import { traceFields, type Logger } from "../shared/logger.js";
@@ -45,7 +45,6 @@ const describe = (error: unknown): string => {
  */
 export function createReplayer({ js, jsm, store, topology, logger, concurrency = 4, deliveriesAtOnce = 32 }: ReplayerDeps) {
   const durable = topology.consumerName("replayer");
-  let running: RunningConsumer | undefined;
 
   /** Schedules one delivery again; true when it now carries this replay (false: skipped). */
   async function replayOne(tenantId: string, deliveryId: string, replayId: string, context: CommandContext): Promise<boolean> {
@@ -95,30 +94,15 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
   }
 
   async function handle(message: JsMsg): Promise<Settlement> {
-    // The filter also brings the replay's own later events (completed, failed): nothing to do.
-    if (message.headers?.get(EVENT_HEADERS.type) !== "replay.requested") return ack;
     return replay(toStoredEvent(message), message.info.deliveryCount, message.info.redelivered);
   }
 
-  return {
-    async start(): Promise<void> {
-      const filterSubject = topology.aggregateSubject("*", "replay", "*");
-      await ensureDurable(jsm, topology.stream, { durable, filterSubject, ackWaitMs: ACK_WAIT_MS, maxAckPending: 1_000 });
-      running = await runDurable(js, topology.stream, durable, {
-        concurrency,
-        ackWaitMs: ACK_WAIT_MS,
-        errorDelayMs: 2_000,
-        handle,
-        onError: (error, message) => logger.error({ err: error, seq: message.seq }, "replay failed for now; the request will be redelivered"),
-        onLoopEnd: (error) => logger.warn({ err: error, durable }, "consume loop ended; re-opening it until the consumer answers"),
-      });
-    },
-    /** True while the durable consumer's loop runs (see {@link RunningConsumer.running}). */
-    running: (): boolean => running?.running() ?? false,
-    async stop(): Promise<void> {
-      await running?.stop();
-    },
-  };
+  // The filter also brings the replay's own later events (completed, failed): acked unread.
+  const filterSubject = topology.aggregateSubject("*", "replay", "*");
+  return createReactor(
+    { js, jsm, stream: topology.stream, durable, filterSubject, ackWaitMs: ACK_WAIT_MS, maxAckPending: 1_000, concurrency, errorDelayMs: 2_000, logger, failureMessage: "replay failed for now; the request will be redelivered" },
+    { triggers: new Set(["replay.requested"]), handle },
+  );
 }
 
 export type Replayer = ReturnType<typeof createReplayer>;

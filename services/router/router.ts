@@ -4,7 +4,8 @@ import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
 import { deliveryDecider } from "../../domain/delivery/delivery.js";
 import { messageDecider } from "../../domain/message/message.js";
-import { ack, ensureDurable, retryLater, runDurable, toStoredEvent, type RunningConsumer, type Settlement } from "../../streams/consumers.js";
+import { ack, retryLater, toStoredEvent, type Settlement } from "../../streams/consumers.js";
+import { createReactor } from "../../streams/reactor.js";
 import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
@@ -39,7 +40,6 @@ export interface RouterDeps {
  */
 export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64, tracing = NOOP_TRACING }: RouterDeps) {
   const durable = topology.consumerName("router");
-  let running: RunningConsumer | undefined;
   let pruning: NodeJS.Timeout | undefined;
 
   /** Every message below the consumer's ack floor is routed: older registry versions can go. */
@@ -100,8 +100,6 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
   }
 
   async function handle(message: JsMsg): Promise<Settlement> {
-    // The filter also brings the message's own later events (routing.decided): nothing to do.
-    if (message.headers?.get(EVENT_HEADERS.type) !== "message.received") return ack;
     if (!tracing.enabled) return route(toStoredEvent(message), message.info.redelivered);
     const stored = toStoredEvent(message);
     const attributes = { "zen.tenant_id": stored.envelope.tenantId, "zen.message_id": stored.envelope.aggregateId, "messaging.system": "nats", "zen.stream_seq": stored.seq };
@@ -113,24 +111,23 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     });
   }
 
+  // The filter also brings the message's own later events (routing.decided): acked unread.
+  const reactor = createReactor(
+    { js, jsm, stream: topology.stream, durable, filterSubject: topology.messageEvents, ackWaitMs: ACK_WAIT_MS, maxAckPending: 10_000, concurrency, logger, failureMessage: "routing failed; the message will be redelivered" },
+    { triggers: new Set(["message.received"]), handle },
+  );
+
   return {
     async start(): Promise<void> {
-      await ensureDurable(jsm, topology.stream, { durable, filterSubject: topology.messageEvents, ackWaitMs: ACK_WAIT_MS, maxAckPending: 10_000 });
-      running = await runDurable(js, topology.stream, durable, {
-        concurrency,
-        ackWaitMs: ACK_WAIT_MS,
-        handle,
-        onError: (error, message) => logger.error({ err: error, seq: message.seq }, "routing failed; the message will be redelivered"),
-        onLoopEnd: (error) => logger.warn({ err: error, durable }, "consume loop ended; re-opening it until the consumer answers"),
-      });
+      await reactor.start();
       pruning = setInterval(() => pruneView().catch((error: unknown) => logger.warn({ err: error }, "could not prune registry history")), PRUNE_EVERY_MS);
       pruning.unref();
     },
-    /** True while the durable consumer's loop runs (see {@link RunningConsumer.running}). */
-    running: (): boolean => running?.running() ?? false,
+    /** True while the durable consumer's loop runs (see `Reactor.running`). */
+    running: reactor.running,
     async stop(): Promise<void> {
       clearInterval(pruning);
-      await running?.stop();
+      await reactor.stop();
     },
   };
 }
