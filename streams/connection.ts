@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectCoalescing } from "./coalescing-transport.js";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { Topology } from "./topology.js";
 
@@ -13,7 +14,7 @@ export interface Streams {
  * client's CPU on the publish path (STACK.md).
  */
 export async function connectStreams(url: string, name = "zen-webhooks"): Promise<Streams> {
-  const nc = await connect({ servers: url.split(","), name, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const nc = await connectCoalescing({ servers: url.split(","), name, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   const jsm = await jetstreamManager(nc);
   return { nc, js: jetstream(nc), jsm };
 }
