@@ -9,6 +9,30 @@ const MIN_PRODUCTION_ADMIN_TOKEN = 32;
 export const ROLES = ["api", "router", "dispatcher", "projector", "replayer"] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * What `npm start` runs without ZEN_ROLES: one process per group. Chosen by `npm run bench` on a
+ * two-core machine (README, Performance): the projector's SQL and the api's requests each get an
+ * event loop of their own, beside the router, dispatcher and replayer.
+ */
+export const DEFAULT_PROCESS_LAYOUT = "api;router,dispatcher,replayer;projector";
+
+/** Parses a ZEN_PROCESSES layout: groups of roles separated by `;`, each role in at most one group. */
+export function parseProcessLayout(text: string): Role[][] {
+  const groups = text.split(";").map((group) => parseRoles(group, "ZEN_PROCESSES")).filter((group) => group.length > 0);
+  const all = groups.flat();
+  if (groups.length === 0 || new Set(all).size !== all.length) {
+    throw new ConfigError(`ZEN_PROCESSES must be groups of ${ROLES.join(",")} separated by ";", each role at most once (got "${text}")`);
+  }
+  return groups;
+}
+
+function parseRoles(text: string, name: string): Role[] {
+  const roles = text.split(",").map((r) => r.trim()).filter(Boolean);
+  const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (unknown.length > 0) throw new ConfigError(`${name} must be a comma-separated subset of ${ROLES.join(",")} (got "${text}")`);
+  return roles as Role[];
+}
+
 const booleanFlag = z
   .enum(["true", "false", "1", "0", ""])
   .default("false")
@@ -40,6 +64,8 @@ const Environment = z.object({
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
+  /** Processes `npm start` runs when ZEN_ROLES is unset: role groups separated by `;`, e.g. `api,router;dispatcher;projector`. */
+  ZEN_PROCESSES: z.string().default(DEFAULT_PROCESS_LAYOUT),
   /** Port of the ops server (/metrics, /health, /ready) in a process without the api role; unset: none. */
   ZEN_OPS_PORT: z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(0).max(65_535).optional()),
   ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
@@ -95,6 +121,8 @@ export interface Config {
   streamPrefix: string;
   streamReplicas: number;
   roles: Role[];
+  /** The processes `npm start` runs when ZEN_ROLES is unset (ZEN_PROCESSES). */
+  processes: Role[][];
   /**
    * `ZEN_OPS_PORT`: where a process without the api role serves `/metrics`, `/health` and `/ready`
    * (on `host`); undefined: nowhere. With the api role the api serves them and this is unused.
@@ -130,11 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${issues}`);
   }
   const e = parsed.data;
-  const roles = e.ZEN_ROLES.split(",").map((r) => r.trim()).filter(Boolean);
-  const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
-  if (unknown.length > 0 || roles.length === 0) {
-    throw new ConfigError(`ZEN_ROLES must be a comma-separated subset of ${ROLES.join(",")} (got "${e.ZEN_ROLES}")`);
-  }
+  const roles = parseRoles(e.ZEN_ROLES, "ZEN_ROLES");
+  if (roles.length === 0) throw new ConfigError(`ZEN_ROLES must be a comma-separated subset of ${ROLES.join(",")} (got "${e.ZEN_ROLES}")`);
+  const processes = parseProcessLayout(e.ZEN_PROCESSES);
   if (e.NODE_ENV === "production" && !e.ZEN_MASTER_KEY) {
     throw new ConfigError("ZEN_MASTER_KEY must be set in production (32 bytes: `openssl rand -hex 32`)");
   }
@@ -155,7 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redactAllow: e.ZEN_REDACT_ALLOW,
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
-    roles: roles as Role[],
+    roles,
+    processes,
     opsPort: e.ZEN_OPS_PORT,
     maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
     maxHeaderBytes: e.ZEN_MAX_HEADER_BYTES,
