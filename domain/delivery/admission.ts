@@ -8,6 +8,16 @@
 export const CIRCUIT_COMEBACK_SPACING_MS = 5;
 /** A delivery for a slow endpoint never comes back sooner than this. */
 export const MIN_BUSY_COMEBACK_MS = 1_000;
+/** An attempt in flight this long, and longer than a few typical ones, says the endpoint hangs. */
+export const HANG_EVIDENCE_MS = 1_000;
+/**
+ * A lane that gets one delivery through faster than this (over 200 a second) is fast: its
+ * deliveries wait in process however long its line, and go back to the server never. Put back, a
+ * loaded fast endpoint would lose its pace to the server's redelivery for nothing.
+ */
+export const SLOW_PACE_MS = 5;
+/** Before any attempt to an endpoint has finished, its lane takes this many deliveries per slot. */
+export const UNPROVEN_QUEUE_PER_SLOT = 8;
 
 /** How loaded one endpoint's lane in this process is. */
 export interface LaneLoad {
@@ -17,11 +27,15 @@ export interface LaneLoad {
   queued: number;
   /** Attempts it may have in flight at once. */
   slots: number;
+  /** Its attempts' recent average duration; absent before any attempt finished. */
+  recentAttemptMs?: number;
+  /** How long its oldest attempt in flight has been going. */
+  oldestInFlightMs?: number;
   /**
-   * How long an attempt there takes now: its recent average, or the age of its oldest attempt in
-   * flight when that is longer (a hanging endpoint shows at once). Absent before any attempt.
+   * How late this process's event loop runs now: every response waits that long in its queue, so
+   * that much of an attempt's latency is the process's, not the endpoint's.
    */
-  attemptMs?: number;
+  processLagMs?: number;
   /** The strictest outbound rate limit (tokens per second) its attempts take from, if any. */
   perSecond?: number;
 }
@@ -33,7 +47,9 @@ export interface AdmissionInput {
   /** When the endpoint's open circuit half-opens (epoch ms); absent or past when it is not open. */
   circuitHalfOpenAt?: number;
   /** The delivery's retry window once known: counted from `startedAt`, `maxDurationMs` long. */
-  window?: { startedAt: number; maxDurationMs: number };
+  retryWindow?: { startedAt: number; maxDurationMs: number };
+  /** The process's flow-control window: delivery events in hand now, and how many it may hold. */
+  inHand?: { count: number; limit: number };
   /** The endpoint's lane; absent when the delivery already holds a slot. */
   lane?: LaneLoad;
   /** The longest a delivery may expect to wait in the lane; longer, and it goes back to the server. */
@@ -50,11 +66,23 @@ export type AdmissionDecision =
   | { kind: "expire"; reason: string };
 
 /**
+ * How long an attempt to the endpoint takes now, less the process's own lag: its recent average,
+ * unless its oldest attempt in flight has been going much longer (a healthy endpoint that began to
+ * hang); absent while unproven.
+ */
+export function attemptMsOf({ recentAttemptMs, oldestInFlightMs = 0, processLagMs = 0 }: LaneLoad): number | undefined {
+  const own = (ms: number) => Math.max(0, ms - processLagMs);
+  const hanging = own(oldestInFlightMs) > Math.max(HANG_EVIDENCE_MS, 2 * (recentAttemptMs ?? 0));
+  if (hanging) return own(oldestInFlightMs);
+  return recentAttemptMs === undefined ? undefined : own(recentAttemptMs);
+}
+
+/**
  * The time one more delivery of the lane takes to get through it: its slots' pace or its rate
  * limit, whichever is slower.
  */
-export function perDeliveryMs(lane: LaneLoad): number {
-  const bySlots = (lane.attemptMs ?? 0) / lane.slots;
+export function perDeliveryMs(lane: LaneLoad, attemptMs: number): number {
+  const bySlots = attemptMs / lane.slots;
   return lane.perSecond ? Math.max(bySlots, 1_000 / lane.perSecond) : bySlots;
 }
 
@@ -63,18 +91,27 @@ export function admitDelivery(input: AdmissionInput): AdmissionDecision {
   if (input.dueAt !== undefined && input.dueAt > now) return { kind: "defer", reason: "not_due", afterMs: input.dueAt - now, spacingMs: 0 };
   if (input.circuitHalfOpenAt !== undefined && input.circuitHalfOpenAt > now) {
     const waitMs = input.circuitHalfOpenAt - now;
-    const { window } = input;
-    if (window && now + waitMs - window.startedAt > window.maxDurationMs) {
-      return { kind: "expire", reason: `retry window of ${window.maxDurationMs} ms exhausted while the endpoint's circuit was open` };
+    const { retryWindow } = input;
+    if (retryWindow && now + waitMs - retryWindow.startedAt > retryWindow.maxDurationMs) {
+      return { kind: "expire", reason: `retry window of ${retryWindow.maxDurationMs} ms exhausted while the endpoint's circuit was open` };
     }
     return { kind: "defer", reason: "circuit_open", afterMs: waitMs, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
   }
-  const { lane } = input;
+  const { lane, inHand } = input;
   // A free slot, or a short wait behind deliveries that flow: keep it here.
   if (!lane || (lane.inFlight < lane.slots && lane.queued === 0)) return { kind: "admit" };
-  const spacingMs = perDeliveryMs(lane);
+  // While the process has room, nobody waits behind this lane: it may hold a quarter of the window.
+  if (inHand && inHand.count < inHand.limit / 2 && lane.queued < inHand.limit / 4) return { kind: "admit" };
+  const attemptMs = attemptMsOf(lane);
+  if (attemptMs === undefined) {
+    // No attempt has finished yet (a first burst, or a hang not yet told from a slow start): a
+    // short line, and the rest back soon at the circuit's pace rather than all at once.
+    if (lane.queued < lane.slots * UNPROVEN_QUEUE_PER_SLOT) return { kind: "admit" };
+    return { kind: "defer", reason: "endpoint_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
+  }
+  const spacingMs = perDeliveryMs(lane, attemptMs);
   const expectedWaitMs = (lane.queued + 1) * spacingMs;
-  if (expectedWaitMs <= input.maxQueueWaitMs) return { kind: "admit" };
+  if (spacingMs < SLOW_PACE_MS || expectedWaitMs <= input.maxQueueWaitMs) return { kind: "admit" };
   // Slow, hanging or rate-limited: the overflow waits on the server, back at the lane's pace.
   return { kind: "defer", reason: "endpoint_busy", afterMs: Math.max(MIN_BUSY_COMEBACK_MS, expectedWaitMs), spacingMs };
 }

@@ -108,7 +108,7 @@ export function createAttemptStages(ports: AttemptPorts) {
     const decision = admitDelivery({
       now,
       circuitHalfOpenAt: now + retryInMs,
-      window: windowStart === undefined ? undefined : { startedAt: Date.parse(windowStart), maxDurationMs },
+      retryWindow: windowStart === undefined ? undefined : { startedAt: Date.parse(windowStart), maxDurationMs },
       maxQueueWaitMs: 0,
     });
     if (decision.kind === "expire") return abandon(ref, loaded, waiting, decision.reason, "circuit-expired", stored);

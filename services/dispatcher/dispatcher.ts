@@ -22,6 +22,7 @@ import { createAttemptStages } from "./attempt.js";
 import { createComebacks } from "./comebacks.js";
 import { createEndpointHealth } from "./endpoint-health.js";
 import { createLanes } from "./lanes.js";
+import { createLoopLag } from "./loop-lag.js";
 import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
 import { inStage, untagged } from "./stages.js";
 
@@ -35,7 +36,7 @@ const MAX_ACK_PENDING = 100_000;
 /** How long a delivery already being attempted in this process is put back for, if it comes again. */
 const IN_FLIGHT_RETRY_MS = 5_000;
 /** A delivery that would wait longer than this in its endpoint's lane goes back to the server instead. */
-const MAX_QUEUE_WAIT_MS = 1_000;
+const MAX_QUEUE_WAIT_MS = 2_000;
 /** The delivery events that start an attempt (a replay's `delivery.replayed` opens a new series). */
 const TRIGGERS = new Set(["delivery.scheduled", "delivery.retry_scheduled", "delivery.replayed"]);
 
@@ -84,7 +85,9 @@ export function createDispatcher(deps: DispatcherDeps) {
   const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint });
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
+  const loopLag = createLoopLag();
   const inHand = new Set<number>();
+  const maxHandled = deps.maxHandled ?? 4_096;
   const health = createEndpointHealth({ store: deps.store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
   /** The buckets an attempt to `endpoint` takes a token from: its own rate limit, its tenant's outbound limit. */
@@ -102,7 +105,9 @@ export function createDispatcher(deps: DispatcherDeps) {
     const buckets = bucketsFor(tenantId, endpoint);
     if (buckets.length === 0) return undefined;
     const admission = await limits.admit(buckets);
-    return "deferMs" in admission ? retryLater(admission.deferMs + Math.random() * 100) : undefined;
+    if (!("deferMs" in admission)) return undefined;
+    deps.metrics?.deliveryDeferred("rate_limited");
+    return retryLater(admission.deferMs + Math.random() * 100);
   }
 
   const stages = createAttemptStages({
@@ -120,6 +125,7 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   /** When a deferred delivery comes back: queued behind the endpoint's other comebacks when spaced. */
   function comeback(endpointId: string, decision: Extract<AdmissionDecision, { kind: "defer" }>): Settlement {
+    deps.metrics?.deliveryDeferred(decision.reason);
     if (decision.spacingMs === 0) return retryLater(decision.afterMs);
     return retryLater(comebacks.delayFor(endpointId, decision.afterMs, decision.spacingMs, Date.now()));
   }
@@ -132,10 +138,10 @@ export function createDispatcher(deps: DispatcherDeps) {
     const endpoint = view.endpoint(envelope.tenantId, endpointId);
     const circuit = endpoint?.state.circuit;
     const circuitHalfOpenAt = circuit?.state === "open" && circuit.halfOpenAt !== undefined ? Date.parse(circuit.halfOpenAt) : undefined;
-    const lane = lanes.load(endpointId);
+    const lane = { ...lanes.load(endpointId), processLagMs: loopLag.lagMs() };
     const rates = bucketsFor(envelope.tenantId, endpoint).map(({ bucket }) => bucket.refillPerSecond);
     if (rates.length > 0) lane.perSecond = Math.min(...rates);
-    return admitDelivery({ now, dueAt, circuitHalfOpenAt, lane, maxQueueWaitMs: MAX_QUEUE_WAIT_MS });
+    return admitDelivery({ now, dueAt, circuitHalfOpenAt, lane, inHand: { count: inHand.size, limit: maxHandled }, maxQueueWaitMs: MAX_QUEUE_WAIT_MS });
   }
 
   async function handle(message: JsMsg): Promise<Settlement> {
@@ -166,7 +172,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     }
   }
 
-  return createReactor(
+  const reactor = createReactor(
     {
       js: deps.js,
       jsm: deps.jsm,
@@ -175,10 +181,18 @@ export function createDispatcher(deps: DispatcherDeps) {
       filterSubject: topology.deliveryBranch,
       ackWaitMs: ACK_WAIT_MS,
       maxAckPending: MAX_ACK_PENDING,
-      concurrency: deps.maxHandled ?? 4_096,
+      concurrency: maxHandled,
       logger,
       failureMessage: "dispatch failed; the delivery event will be redelivered",
     },
     { triggers: TRIGGERS, handle },
   );
+  return {
+    start: reactor.start,
+    running: reactor.running,
+    async stop(): Promise<void> {
+      await reactor.stop();
+      loopLag.stop();
+    },
+  };
 }

@@ -51,9 +51,13 @@ export function createLanes({ slotsPerEndpoint, now = Date.now }: { slotsPerEndp
       const lane = lanes.get(endpointId);
       if (!lane) return { inFlight: 0, queued: 0, slots: slotsPerEndpoint };
       const oldest = lane.slotsTakenAt[0];
-      const oldestAgeMs = oldest === undefined ? undefined : now() - oldest;
-      const known = [lane.latencyMs, oldestAgeMs].filter((ms): ms is number => ms !== undefined);
-      return { inFlight: lane.slotsTakenAt.length, queued: lane.waiting.length, slots: slotsPerEndpoint, attemptMs: known.length > 0 ? Math.max(...known) : undefined };
+      return {
+        inFlight: lane.slotsTakenAt.length,
+        queued: lane.waiting.length,
+        slots: slotsPerEndpoint,
+        recentAttemptMs: lane.latencyMs,
+        oldestInFlightMs: oldest === undefined ? undefined : now() - oldest,
+      };
     },
 
     /** Waits in line for one of the endpoint's slots. */

@@ -184,6 +184,14 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     registers,
   });
 
+  const deliveryDeferrals = new Counter({
+    name: "webhook_delivery_deferrals_total",
+    help: "Delivery events put back to the server without an attempt, by reason (not_due: a retry's time has not come; circuit_open; endpoint_busy: slow or hanging; rate_limited)",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  for (const reason of DEFERRAL_REASONS) deliveryDeferrals.inc({ reason }, 0);
+
   const httpRequestDuration = new Histogram({
     name: "http_request_duration_seconds",
     help: "API request duration by route pattern, method and status class",
@@ -203,6 +211,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     attemptDuration,
     deliveryLatency,
     retries,
+    deliveryDeferrals,
     httpRequestDuration,
     /**
      * Counts one inbound request refused by its source's signature check, replays included (as
@@ -214,6 +223,10 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     /** Counts one answered inbound request. */
     inboundAnswered(scheme: string | undefined, statusCode: number): void {
       inboundRequests.inc({ scheme: schemeLabel(scheme), outcome: inboundOutcome(statusCode) });
+    },
+    /** Counts one delivery event put back to the server without an attempt. */
+    deliveryDeferred(reason: DeferralReason): void {
+      deliveryDeferrals.inc({ reason });
     },
     /** Records one delivery attempt in the attempt, duration, retry and latency metrics. */
     attemptRecorded(attempt: AttemptObservation): void {
@@ -229,6 +242,10 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Why the dispatcher put a delivery event back without an attempt. */
+export const DEFERRAL_REASONS = ["not_due", "circuit_open", "endpoint_busy", "rate_limited"] as const;
+export type DeferralReason = (typeof DEFERRAL_REASONS)[number];
 
 /**
  * The gauges read at scrape time. Each source is read through a {@link sampler}: overlapping scrapes

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "vitest";
+import { admitDelivery, attemptMsOf, CIRCUIT_COMEBACK_SPACING_MS, MIN_BUSY_COMEBACK_MS, UNPROVEN_QUEUE_PER_SLOT, type AdmissionInput, type LaneLoad } from "./admission.js";
+
+const NOW = 1_000_000;
+const idle: LaneLoad = { inFlight: 0, queued: 0, slots: 32 };
+const full = (lane: Partial<LaneLoad>): LaneLoad => ({ inFlight: 32, queued: 0, slots: 32, ...lane });
+const admit = (input: Partial<AdmissionInput>) => admitDelivery({ now: NOW, maxQueueWaitMs: 1_000, lane: idle, ...input });
+
+describe("admitDelivery: a healthy endpoint flows", () => {
+  it("given a free slot, when a delivery arrives, then it takes it", () => {
+    expect(admit({ lane: { ...idle, inFlight: 31 } })).toEqual({ kind: "admit" });
+  });
+
+  it("given every slot taken by an endpoint answering in 2 ms, when a backlog of thousands arrives, then it waits in the lane (no put-back)", () => {
+    // 32 slots at 2 ms each: 16 deliveries a millisecond, so 10,000 queued wait 625 ms.
+    expect(admit({ lane: full({ queued: 10_000, recentAttemptMs: 2, oldestInFlightMs: 3 }) })).toEqual({ kind: "admit" });
+  });
+
+  it("given a fast endpoint slowed by a busy process (100 ms attempts, 32 slots), when its line is long, then it still waits in process", () => {
+    expect(admit({ lane: full({ queued: 4_000, recentAttemptMs: 100, oldestInFlightMs: 150 }) })).toEqual({ kind: "admit" });
+  });
+
+  it("given an endpoint whose first attempts were slow (a cold connection), then its line is judged by the average, not by one old attempt", () => {
+    expect(admit({ lane: full({ queued: 100, recentAttemptMs: 40, oldestInFlightMs: 200 }) })).toEqual({ kind: "admit" });
+  });
+
+  it("given no attempt finished yet, then a line of 8 per slot waits, and the rest comes back in a second at the circuit's pace", () => {
+    const unproven = UNPROVEN_QUEUE_PER_SLOT * 32;
+    expect(admit({ lane: full({ queued: unproven - 1, oldestInFlightMs: 300 }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ queued: unproven, oldestInFlightMs: 300 }) })).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS });
+  });
+
+  it("given a slot and no lane (the delivery already holds a slot), then it goes", () => {
+    expect(admitDelivery({ now: NOW, maxQueueWaitMs: 0 })).toEqual({ kind: "admit" });
+  });
+});
+
+describe("admitDelivery: only a slow, hanging or rate-limited endpoint's overflow goes back", () => {
+  it("given an endpoint whose attempts take 15 s, when its slots are full, then more go back, spaced at its pace", () => {
+    const decision = admit({ lane: full({ queued: 2, recentAttemptMs: 15_000, oldestInFlightMs: 14_000 }) });
+    // One more delivery every 15 000 / 32 ms; this one is the third in line.
+    expect(decision).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: 3 * (15_000 / 32), spacingMs: 15_000 / 32 });
+  });
+
+  it("given a rate limit of 25/s, when a second's worth is queued, then the next goes back, spaced 40 ms", () => {
+    expect(admit({ lane: full({ inFlight: 5, queued: 24, recentAttemptMs: 2, perSecond: 25 }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ inFlight: 5, queued: 25, recentAttemptMs: 2, perSecond: 25 }) })).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: 1_040, spacingMs: 40 });
+  });
+
+  it("given an endpoint answering in 300 ms (under 200 a second through 32 slots), then only a line over the wait limit goes back", () => {
+    expect(admit({ lane: full({ queued: 100, recentAttemptMs: 300 }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ queued: 200, recentAttemptMs: 300 }) })).toMatchObject({ kind: "defer", reason: "endpoint_busy", spacingMs: 300 / 32 });
+  });
+
+  it("never puts a busy endpoint's delivery back for less than a second", () => {
+    const decision = admit({ lane: full({ queued: 20, recentAttemptMs: 2_000 }), maxQueueWaitMs: 100 });
+    expect(decision).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
+    expect(decision.kind === "defer" && decision.afterMs).toBeGreaterThanOrEqual(MIN_BUSY_COMEBACK_MS);
+  });
+});
+
+describe("admitDelivery: the process's window", () => {
+  const hanging = full({ queued: 300, recentAttemptMs: 15_000 });
+
+  it("given a process holding little, then even a slow endpoint's line stays in process, up to a quarter of the window", () => {
+    expect(admit({ lane: hanging, inHand: { count: 400, limit: 4_096 } })).toEqual({ kind: "admit" });
+    expect(admit({ lane: { ...hanging, queued: 1_024 }, inHand: { count: 1_100, limit: 4_096 } })).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
+  });
+
+  it("given a process holding half its window or more, then a slow endpoint's overflow goes back", () => {
+    expect(admit({ lane: hanging, inHand: { count: 2_048, limit: 4_096 } })).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
+  });
+});
+
+describe("attemptMsOf: how long an attempt takes now", () => {
+  it("is the recent average while attempts finish", () => {
+    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 8 }))).toBe(5);
+  });
+
+  it("is the oldest attempt's age once it has run past a second and twice the average (the endpoint began to hang)", () => {
+    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 900 }))).toBe(5);
+    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 1_200 }))).toBe(1_200);
+    expect(attemptMsOf(full({ recentAttemptMs: 800, oldestInFlightMs: 1_200 }))).toBe(800);
+  });
+
+  it("leaves out the process's own event-loop lag: a saturated dispatcher does not make its endpoints slow", () => {
+    expect(attemptMsOf(full({ recentAttemptMs: 210, oldestInFlightMs: 900, processLagMs: 200 }))).toBe(10);
+    expect(attemptMsOf(full({ recentAttemptMs: 210, oldestInFlightMs: 1_500, processLagMs: 200 }))).toBe(1_300);
+    expect(attemptMsOf(full({ recentAttemptMs: 10, oldestInFlightMs: 15_000, processLagMs: 200 }))).toBe(14_800);
+  });
+
+  it("is unknown before any attempt finished, unless one has been hanging", () => {
+    expect(attemptMsOf(full({ oldestInFlightMs: 500 }))).toBeUndefined();
+    expect(attemptMsOf(full({ oldestInFlightMs: 3_000 }))).toBe(3_000);
+  });
+});
+
+describe("admitDelivery: retries and circuits", () => {
+  it("given a retry due in 4 s, then it goes back for exactly 4 s, unspaced (its backoff was jittered)", () => {
+    expect(admit({ dueAt: NOW + 4_000 })).toEqual({ kind: "defer", reason: "not_due", afterMs: 4_000, spacingMs: 0 });
+  });
+
+  it("given a retry that is due, then it is admitted", () => {
+    expect(admit({ dueAt: NOW })).toEqual({ kind: "admit" });
+  });
+
+  it("given an open circuit half-opening in 30 s, then it goes back until then, spaced 5 ms behind the others", () => {
+    expect(admit({ circuitHalfOpenAt: NOW + 30_000 })).toEqual({ kind: "defer", reason: "circuit_open", afterMs: 30_000, spacingMs: CIRCUIT_COMEBACK_SPACING_MS });
+  });
+
+  it("given an open circuit and a retry window that ends before it half-opens, then the delivery expires", () => {
+    const decision = admit({ circuitHalfOpenAt: NOW + 30_000, retryWindow: { startedAt: NOW - 3_590_000, maxDurationMs: 3_600_000 } });
+    expect(decision).toEqual({ kind: "expire", reason: "retry window of 3600000 ms exhausted while the endpoint's circuit was open" });
+  });
+
+  it("given an open circuit and a window that outlasts it, then the delivery waits", () => {
+    expect(admit({ circuitHalfOpenAt: NOW + 30_000, retryWindow: { startedAt: NOW, maxDurationMs: 3_600_000 } })).toMatchObject({ kind: "defer", reason: "circuit_open" });
+  });
+
+  it("given a circuit whose half-open time has passed, then the lane decides", () => {
+    expect(admit({ circuitHalfOpenAt: NOW - 1 })).toEqual({ kind: "admit" });
+  });
+});
