@@ -42,7 +42,7 @@ export function parseOptions(argv: string[]): Options {
       case "--help":
       case "-h":
         console.log(USAGE);
-        process.exit(0);
+        return process.exit(0);
       default:
         throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     }
