@@ -158,7 +158,7 @@ export async function waitForDeliveries(
 export function requireDrained(what: string, stats: ArrivalStats, expected: number, { stallMs, reason }: { stallMs: number; reason?: string }): ArrivalStats {
   if (stats.complete) return stats;
   const why = stats.ended === "stalled" ? `stalled: nothing new arrived for ${stallMs / 1000} s` : `did not finish in time${reason ? ` (${reason})` : ""}`;
-  throw new Error(`${what}: the drain ${why}; ${stats.missing} of ${expected} accepted never arrived after ${(stats.waitedMs / 1000).toFixed(1)} s`);
+  throw new Error(`${what}: the drain ${why}; ${stats.missing} of ${expected} accepted had not arrived when the wait ended after ${(stats.waitedMs / 1000).toFixed(1)} s`);
 }
 
 /** Waits until at least `expected` deliveries arrived under `prefix` and none arrived for `quietMs` (warm-ups, whose ids are not kept). */
