@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_INGRESS } from "./lib/api.js";
 import { ADMIN_TOKEN, ROOT, RUN_ID } from "./lib/env.js";
+import { evaluateGate } from "./lib/gate.js";
 import { machineFacts } from "./lib/machine.js";
 import { parseOptions } from "./lib/options.js";
 import { platformDefaults } from "./lib/platform.js";
@@ -21,8 +22,10 @@ import { ceilings, scenarios } from "./scenarios/index.js";
 const options = parseOptions(process.argv.slice(2));
 const started = Date.now();
 const log = (message: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${message}`);
-/** A hard bound on the whole invocation. */
-const HARD_LIMIT_MS = (options.quick ? 30 : 240) * 60_000 * Math.max(1, options.runs / 3);
+/** A hard bound on the whole invocation (the CI gate's is its own: it must not hold CI up). */
+const GATE_HARD_LIMIT_MS = 12 * 60_000;
+const HARD_LIMIT_MS =
+  options.gateFloor !== null && options.quick && options.runs === 1 ? GATE_HARD_LIMIT_MS : (options.quick ? 30 : 240) * 60_000 * Math.max(1, options.runs / 3);
 
 function select(): { ceilings: Scenario[]; scenarios: Scenario[] } {
   const known = new Set([...ceilings, ...scenarios].map((s) => s.name));
@@ -55,6 +58,7 @@ async function main(): Promise<number> {
   const machine = await machineFacts();
   log(`run ${RUN_ID}: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`);
   log(`${options.runs} run(s)${options.quick ? ", quick" : ""}: ${[...selection.ceilings, ...selection.scenarios].map((s) => s.name).join(", ")}`);
+  if (options.gateFloor !== null) log(`gate: e2e delivered/s must reach ${options.gateFloor} × ceiling.ingest, with nothing lost and no scenario failing`);
   log(`ingress limits: every bench tenant's ingress bucket is raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}), above any offered load`);
 
   const receiver = await startHelper<{ url: string; port: number }>("receiver", "procs/receiver.ts");
@@ -70,7 +74,7 @@ async function main(): Promise<number> {
   for (let run = 1; run <= options.runs; run++) {
     for (const s of ordered) {
       if (s.once && run > 1) continue;
-      const ctx: RunContext = { quick: options.quick, run, receiver, earlier, log };
+      const ctx: RunContext = { quick: options.quick, run, receiver, earlier, log, gateFloor: options.gateFloor };
       log(`run ${run}/${options.runs}: ${s.name} — ${s.title}`);
       const t0 = Date.now();
       try {
@@ -98,7 +102,14 @@ async function main(): Promise<number> {
   const profileSummaries = profiles.map((f) => summarizeProfile(join(platformDefaults.profileDir, f)));
   for (const summary of profileSummaries) console.log(`\n${formatSummary(summary)}`);
 
-  const tag = options.quick ? "quick" : options.only ? `only-${options.only.join("+")}` : options.runs !== 3 ? `runs${options.runs}` : null;
+  const gate = options.gateFloor !== null ? evaluateGate(reports, options.gateFloor) : null;
+  if (gate) {
+    console.log(`\nGATE ${gate.passed ? "PASSED" : "FAILED"} — needs e2e delivered/s ≥ ${options.gateFloor} × ceiling.ingest, nothing lost, no scenario failed`);
+    for (const line of gate.lines) console.log(`  ${line}`);
+    console.log(JSON.stringify({ gate: gate.json }));
+  }
+
+  const tag = gate ? "gate" : options.quick ? "quick" : options.only ? `only-${options.only.join("+")}` : options.runs !== 3 ? `runs${options.runs}` : null;
   const file = writeResults({
     date: new Date().toISOString(),
     runId: RUN_ID,
@@ -107,9 +118,11 @@ async function main(): Promise<number> {
     durationS: Math.round((Date.now() - started) / 1000),
     notes: [`ingress limits: bench tenants raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}) through PUT /v1/tenants/{id}/limits`],
     scenarios: reports,
+    ...(gate ? { gate: gate.json } : {}),
     profiles: profileSummaries.map((s) => ({ ...s, file: s.file.replace(`${ROOT}`, "") })),
   }, tag);
   console.log(`\nresults: ${file.replace(`${ROOT}`, "")}`);
+  if (gate) return gate.passed ? 0 : 1;
   return reports.some((r) => r.errors.length > 0) ? 1 : 0;
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
 import { createTopology } from "../streams/topology.js";
 import { readAllEvents } from "./support/nats.js";
-import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { type apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { createTenant } from "./support/tenants.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
 

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { createTopology } from "../streams/topology.js";
 import { parseMetrics, total } from "./support/metrics.js";
 import { readAllEvents, TEST_NATS_URL } from "./support/nats.js";
-import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { type apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { createTenant } from "./support/tenants.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "./support/process.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";

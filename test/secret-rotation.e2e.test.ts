@@ -5,7 +5,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopology } from "../streams/topology.js";
 import { readAllEvents } from "./support/nats.js";
-import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { type apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { createTenant } from "./support/tenants.js";
 import { eventually } from "./support/receiver.js";
 

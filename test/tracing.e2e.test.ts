@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { createTracing, type Tracing } from "../services/shared/tracing.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
-import { apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { type apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { createTenant } from "./support/tenants.js";
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ROOT, databaseUrl } from "./env.js";
 import { natsAdmin, pgClient } from "./resources.js";
 
@@ -23,19 +23,23 @@ export async function machineFacts() {
   };
 }
 
-/** The checked-out commit, read from .git without running git. */
+/** The checked-out commit, read from .git without running git (a worktree's `.git` file names its git dir). */
 function gitCommit(): string {
   return safe(() => {
-    const git = join(ROOT, ".git");
+    const dotGit = join(ROOT, ".git");
+    const pointer = statSync(dotGit).isFile() ? /^gitdir:\s*(.+)$/m.exec(readFileSync(dotGit, "utf8"))?.[1]?.trim() : undefined;
+    const git = pointer ? resolve(ROOT, pointer) : dotGit;
+    // Branches live in the main repository's git dir (`commondir`), HEAD in the worktree's.
+    const common = safe(() => resolve(git, readFileSync(join(git, "commondir"), "utf8").trim()), git);
     const head = readFileSync(join(git, "HEAD"), "utf8").trim();
     if (!head.startsWith("ref: ")) return head;
     const ref = head.slice(5);
-    try {
-      return readFileSync(join(git, ref), "utf8").trim();
-    } catch {
-      const packed = readFileSync(join(git, "packed-refs"), "utf8");
-      return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0] ?? "unknown";
+    for (const dir of [git, common]) {
+      const loose = safe(() => readFileSync(join(dir, ref), "utf8").trim(), "");
+      if (loose) return loose;
     }
+    const packed = readFileSync(join(common, "packed-refs"), "utf8");
+    return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0] ?? "unknown";
   }, "unknown");
 }
 

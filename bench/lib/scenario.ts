@@ -23,6 +23,8 @@ export interface RunContext {
   /** Medians so far of figures of earlier scenarios in this invocation (e.g. e2e's rate for backlog). */
   earlier: (scenario: string, figure: string) => number | null;
   log: (message: string) => void;
+  /** `--gate`'s floor (a fraction of ceiling.ingest), or null/absent without a gate. */
+  gateFloor?: number | null;
 }
 
 export interface Scenario {
@@ -107,6 +109,10 @@ export interface ArrivalStats {
   /** Of the expected (path, id) pairs, how many never arrived. */
   missing: number;
   complete: boolean;
+  /** Why the wait ended: everything arrived, nothing new arrived for `stallMs`, or `timeoutMs` passed. */
+  ended: "complete" | "stalled" | "timeout";
+  /** How long the wait lasted. */
+  waitedMs: number;
 }
 
 let watchCounter = 0;
@@ -122,23 +128,37 @@ export async function waitForDeliveries(
 ): Promise<ArrivalStats> {
   const key = `w${watchCounter++}`;
   await receiver.call("watch", { key, paths, ids }, 120_000);
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let last = -1;
   let lastChange = Date.now();
   let lastReport = Date.now();
   try {
     for (;;) {
       const { remaining } = await receiver.call<{ remaining: number }>("remaining", { key }, 60_000);
-      const stats = { ...(await receiver.call<Omit<ArrivalStats, "complete" | "missing">>("stats", { prefix })), missing: remaining, complete: remaining === 0 };
-      if (remaining === 0) return stats;
+      const counts = await receiver.call<Omit<ArrivalStats, "complete" | "missing" | "ended" | "waitedMs">>("stats", { prefix });
+      const stats = (ended: ArrivalStats["ended"]): ArrivalStats => ({ ...counts, missing: remaining, complete: remaining === 0, ended, waitedMs: Date.now() - started });
+      if (remaining === 0) return stats("complete");
       if (remaining !== last) { last = remaining; lastChange = Date.now(); }
-      if (Date.now() - lastReport > 10_000) { onProgress?.(remaining, stats); lastReport = Date.now(); }
-      if (Date.now() > deadline || Date.now() - lastChange > stallMs) return stats;
+      if (Date.now() - lastReport > 10_000) { onProgress?.(remaining, stats("complete")); lastReport = Date.now(); }
+      if (Date.now() - lastChange > stallMs) return stats("stalled");
+      if (Date.now() > deadline) return stats("timeout");
       await sleep(250);
     }
   } finally {
     await receiver.call("remaining", { key, drop: true }).catch(() => undefined);
   }
+}
+
+/**
+ * `stats` when every id arrived; otherwise an error naming how the drain ended (stalled: nothing new
+ * for `stallMs`; or past its deadline) and how much is missing, so a drain that stops making
+ * progress fails the scenario instead of reporting a figure.
+ */
+export function requireDrained(what: string, stats: ArrivalStats, expected: number, { stallMs, reason }: { stallMs: number; reason?: string }): ArrivalStats {
+  if (stats.complete) return stats;
+  const why = stats.ended === "stalled" ? `stalled: nothing new arrived for ${stallMs / 1000} s` : `did not finish in time${reason ? ` (${reason})` : ""}`;
+  throw new Error(`${what}: the drain ${why}; ${stats.missing} of ${expected} accepted had not arrived when the wait ended after ${(stats.waitedMs / 1000).toFixed(1)} s`);
 }
 
 /** Waits until at least `expected` deliveries arrived under `prefix` and none arrived for `quietMs` (warm-ups, whose ids are not kept). */

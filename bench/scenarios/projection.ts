@@ -66,7 +66,7 @@ export const projection: Scenario = {
   show: [["eventsPerS", "events/s"], ["wallS", "wall s"]],
   run: (ctx) => catchUp(ctx, durations(ctx.quick).projectionEvents, "projection", 30 * 60_000),
   targets: (f, c) => [
-    target("events/s ≥ 0.5 × ceiling.pg", ratio(f("eventsPerS"), c("ceiling.pg.rate")), ">=", 0.5),
+    target("events/s ≥ 0.4 × ceiling.pg", ratio(f("eventsPerS"), c("ceiling.pg.rate")), ">=", 0.4),
   ],
 };
 

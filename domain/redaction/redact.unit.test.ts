@@ -85,7 +85,7 @@ describe("redact", () => {
   });
 
   it("stays fast on adversarial input", () => {
-    const inputs = ["a@" + "b.".repeat(10_000), "a:".repeat(10_000), "1.".repeat(10_000), "f:".repeat(10_000)];
+    const inputs = [`a@${"b.".repeat(10_000)}`, "a:".repeat(10_000), "1.".repeat(10_000), "f:".repeat(10_000)];
     const started = performance.now();
     for (const input of inputs) redact(input);
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -134,7 +134,7 @@ describe("redact: secrets a receiver echoes in its response body", () => {
   });
 
   it("stays fast on adversarial key-value input", () => {
-    const inputs = ['"token'.repeat(5_000), "token=".repeat(5_000), '"password":"'.repeat(3_000), "x-api-key:".repeat(5_000), "a".repeat(50_000) + "token"];
+    const inputs = ['"token'.repeat(5_000), "token=".repeat(5_000), '"password":"'.repeat(3_000), "x-api-key:".repeat(5_000), `${"a".repeat(50_000)}token`];
     const started = performance.now();
     for (const input of inputs) redact(input);
     expect(performance.now() - started).toBeLessThan(1_000);

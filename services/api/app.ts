@@ -12,12 +12,11 @@ import { createIngressLimiter } from "./ingress-limit.js";
 import { ingressPlugin } from "./ingress-plugin.js";
 import { createKeyUsage } from "./key-usage.js";
 import { metricsPlugin } from "./metrics.js";
-import { genReqId, plumbingPlugin, RequestLogController } from "./plumbing.js";
+import { genReqId, plumbingPlugin } from "./plumbing.js";
 import { createReadModels } from "./read-models.js";
 import { createReadiness } from "./readiness.js";
 import { auditRoutes } from "./routes/audit.js";
 import { deliveryRoutes } from "./routes/deliveries.js";
-import { healthRoutes } from "./routes/health.js";
 import { inboundRoutes, INBOUND_REPLAY_TTL_MS, INBOUND_SIGNATURE_TTL_MS } from "./routes/inbound.js";
 import { ingestRoutes } from "./routes/ingest.js";
 import { registryReadRoutes } from "./routes/registry-reads.js";
@@ -31,6 +30,7 @@ import { testSendRoutes } from "./routes/test-send.js";
 import { migrationsApplied } from "../../projections/index.js";
 import { createTenantFeed, type TenantFeed } from "../../streams/tenant-feed.js";
 import { createMetrics } from "../shared/metrics.js";
+import { healthRoutes, RequestLogController } from "../shared/ops-http.js";
 
 export type { ApiDeps, Readiness, RegistryPort } from "./deps.js";
 

@@ -8,6 +8,7 @@ import type { Topology } from "../../streams/topology.js";
 import type { Config } from "../shared/config.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { Tracing } from "../shared/tracing.js";
+import type { Readiness } from "../shared/ops-http.js";
 import type { SecretBox } from "../shared/secret-box.js";
 import type { EventIdClaims } from "./event-ids.js";
 import type { IdempotencyStore } from "./idempotency-store.js";
@@ -16,18 +17,8 @@ import type { JwtVerifier } from "./jwt.js";
 import type { KeyUsage } from "./key-usage.js";
 import type { ReadModels } from "./read-models.js";
 
-/**
- * Whether each dependency answers; `/ready` reports it. `postgres` (absent in a process without a
- * database: router, dispatcher or replayer alone), `consumers` (the process's loops run and its
- * durable consumers exist) and `readModels` (the read models keep up with the stream) are there when checked.
- */
-export interface ReadinessChecks {
-  nats: boolean;
-  postgres?: boolean;
-  consumers?: boolean;
-  readModels?: boolean;
-}
-export type Readiness = () => Promise<ReadinessChecks>;
+/** Readiness is shared with the ops server (services/shared/ops-http.ts). */
+export type { Readiness, ReadinessChecks } from "../shared/ops-http.js";
 
 /** What readiness reads about the process beyond its connections (`services/probes.ts` makes them). */
 export interface ReadinessProbes {

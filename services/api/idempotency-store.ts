@@ -75,7 +75,7 @@ export async function createIdempotencyStore(
       if (!isCasFailure(error)) throw error;
     }
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== "PUT") {
+    if (entry?.operation !== "PUT") {
       // Released or expired between our create and get: claim again.
       if (retries > 0) return claim(key, fp, nowMs, retries - 1);
       return { kind: "in_use" };

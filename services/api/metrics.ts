@@ -1,17 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { statusClass, type Metrics } from "../shared/metrics.js";
+import { metricsRoute } from "../shared/ops-http.js";
 
 /** The `route` label of a request no route matched: one series, whatever the URL. */
 const UNMATCHED = "unmatched";
-
-/** `GET /metrics`: the process's registry in Prometheus text format, open like the health routes. */
-export const metricsRoute = fp<{ metrics: Metrics }>(async (app: FastifyInstance, { metrics }) => {
-  app.get("/metrics", { config: { scope: null }, schema: { hide: true } }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
-}, { name: "zen-metrics-route" });
 
 /**
  * `http_request_duration_seconds` for every api response, labelled by the route pattern (never the

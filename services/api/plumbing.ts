@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { CONTRACT_VERSION, HEADERS } from "../../contracts/http/common.js";
 import type { CommandContext } from "../../streams/event-store.js";
@@ -14,37 +14,6 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function genReqId(request: IncomingMessage): string {
   const given = request.headers[HEADERS.requestId];
   return typeof given === "string" && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
-}
-
-/**
- * Fastify's request logging as one line per request, written when the response is sent: method, URL,
- * route pattern, status, time and the tenant, on `request.log`, which carries the `correlationId` of
- * every event the request causes (its request id, as the log controller's `requestIdLogLabel`; the router's and
- * dispatcher's lines name it alike) and, for a request in a span (ingest and inbound with tracing
- * on), `traceId`. Open routes (health, metrics) log at debug.
- */
-export class RequestLogController extends LogController {
-  constructor() {
-    // The key of the request id on every line `request.log` writes: the `correlationId` of the
-    // events the request causes, named as the router's and dispatcher's lines name it.
-    super({ requestIdLogLabel: "correlationId" });
-  }
-
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      method: request.method,
-      url: request.url,
-      route: request.routeOptions.url,
-      statusCode: reply.statusCode,
-      responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
-      // A tenant-scoped route's X-Tenant-Id once authenticated, or an operator route's :tenantId.
-      tenantId: request.auth?.tenantId ?? (request.params as { tenantId?: string } | undefined)?.tenantId,
-    };
-    if (error) request.log.error({ ...line, err: error }, "request errored");
-    else request.log[request.routeOptions.config?.scope === null ? "debug" : "info"](line, "request completed");
-  }
 }
 
 /** How long a read waits for `X-Zen-Min-Seq` (API.md "Conventions"). */

@@ -1,5 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ReadinessChecks, ReadinessProbes } from "./deps.js";
+
+export { readinessStatus } from "../shared/ops-http.js";
 import type { ReadModels } from "./read-models.js";
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -25,11 +27,6 @@ async function settled<T>(probe: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** `unavailable` when a dependency fails, `degraded` when only the read models are behind, else `ready`. */
-export function readinessStatus(checks: ReadinessChecks): "ready" | "degraded" | "unavailable" {
-  if (!checks.nats || checks.postgres === false || checks.consumers === false) return "unavailable";
-  return checks.readModels === false ? "degraded" : "ready";
-}
 
 export interface LagWatchOptions {
   maxLagEvents?: number;

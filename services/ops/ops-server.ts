@@ -1,11 +1,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import type { Readiness } from "../api/deps.js";
-import { metricsRoute } from "../api/metrics.js";
-import { RequestLogController } from "../api/plumbing.js";
-import { healthRoutes } from "../api/routes/health.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
+import { healthRoutes, metricsRoute, type Readiness, RequestLogController } from "../shared/ops-http.js";
 
 /** What the ops server serves: the process's one registry and its readiness. */
 export interface OpsServerDeps {

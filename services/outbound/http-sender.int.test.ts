@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lookup as dnsLookup } from "node:dns";
+import type { lookup as dnsLookup } from "node:dns";
 import { compileTargetPolicy } from "../../domain/targets/policy.js";
 import { createHttpSender, type HttpSenderOptions, type OutboundRequest } from "./http-sender.js";
 import { BlockedTargetError, guardedLookup } from "./target-connector.js";
