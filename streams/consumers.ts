@@ -11,12 +11,15 @@ export const retryLater = (delayMs: number): Settlement => ({ kind: "nak", delay
 export function settle(message: JsMsg, settlement: Settlement): void {
   switch (settlement.kind) {
     case "ack":
-      return message.ack();
+      message.ack();
+      return;
     case "nak":
-      return message.nak(settlement.delayMs);
+      message.nak(settlement.delayMs);
+      return;
     case "term":
       // 2.9 ignores term(reason); the bare form terminates.
-      return message.term();
+      message.term();
+      return;
   }
 }
 

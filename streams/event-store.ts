@@ -111,6 +111,7 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
 
   async function load<S>(
     ref: AggregateRef,
+    // biome-ignore lint/suspicious/noExplicitAny: loading folds events only, whatever commands and event subtypes the decider takes
     decider: Decider<any, S, any>,
     options: {
       /** The event that triggered this load, read from a consumer. */
@@ -207,6 +208,7 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
    */
   async function handle<C, S>(
     ref: AggregateRef,
+    // biome-ignore lint/suspicious/noExplicitAny: each decider narrows DomainEvent to its own events
     decider: Decider<C, S, any>,
     command: C,
     options: { causeId: string; context: CommandContext; knownLast?: StoredEvent; knownLastIsLatest?: boolean },

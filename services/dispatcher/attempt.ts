@@ -131,7 +131,7 @@ export function createAttemptStages(ports: AttemptPorts) {
     const waiting = state;
     if (!(await view.waitFor(waiting.scheduled.registrySeq, VIEW_WAIT_MS))) return { kind: "nak", delayMs: 1_000 };
     const endpoint = view.endpoint(ref.tenantId, waiting.scheduled.endpointId);
-    if (!endpoint || endpoint.state.status !== "active") {
+    if (endpoint?.state.status !== "active") {
       const reason = endpoint?.state.status === "disabled" ? `endpoint disabled: ${endpoint.state.disabledReason ?? "no reason"}` : "endpoint deleted";
       return abandon(ref, loaded, waiting, reason, "abandoned", stored);
     }

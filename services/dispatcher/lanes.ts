@@ -24,8 +24,10 @@ export function createLanes({ slotsPerEndpoint, now = Date.now }: { slotsPerEndp
   const lanes = new Map<string, Lane>();
 
   const laneOf = (endpointId: string): Lane => {
-    let lane = lanes.get(endpointId);
-    if (!lane) lanes.set(endpointId, (lane = { slotsTakenAt: [], waiting: [] }));
+    const known = lanes.get(endpointId);
+    if (known) return known;
+    const lane: Lane = { slotsTakenAt: [], waiting: [] };
+    lanes.set(endpointId, lane);
     return lane;
   };
 

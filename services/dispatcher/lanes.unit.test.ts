@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLanes, type Slot } from "./lanes.js";
+import { createLanes } from "./lanes.js";
 
 describe("per-endpoint lanes", () => {
   it("gives at most slotsPerEndpoint slots to one endpoint, the rest in arrival order as slots free up", async () => {
@@ -13,7 +13,7 @@ describe("per-endpoint lanes", () => {
     expect(lanes.load("ep_a")).toMatchObject({ inFlight: 2, queued: 2 });
     slots[1]!.release(10);
     third.release(10);
-    await Promise.all(waiting.slice(1)).then((rest: Slot[]) => rest.forEach((slot) => slot.release()));
+    for (const slot of await Promise.all(waiting.slice(1))) slot.release();
     expect(order).toEqual([3, 4, 5]);
     expect(lanes.load("ep_a")).toMatchObject({ inFlight: 0, queued: 0 });
   });
