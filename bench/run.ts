@@ -30,9 +30,7 @@ const HARD_LIMIT_MS =
 function select(): { ceilings: Scenario[]; scenarios: Scenario[] } {
   const known = new Set([...ceilings, ...scenarios].map((s) => s.name));
   for (const name of options.only ?? []) if (!known.has(name)) throw new Error(`unknown scenario ${name} (known: ${[...known].join(", ")})`);
-  const chosen = options.only
-    ? scenarios.filter((s) => options.only!.includes(s.name))
-    : scenarios.filter((s) => !(options.quick && s.skipInQuick));
+  const chosen = options.only ? scenarios.filter((s) => options.only!.includes(s.name)) : scenarios.filter((s) => !(options.quick && s.skipInQuick));
   const needed = new Set(chosen.flatMap((s) => s.needs.map((n) => n.split(".").slice(0, 2).join("."))));
   const chosenCeilings = ceilings.filter((c) => (options.only ? options.only.includes(c.name) || needed.has(c.name) : true));
   return { ceilings: chosenCeilings, scenarios: chosen };
@@ -56,7 +54,9 @@ async function main(): Promise<number> {
   if (options.cpuProf) mkdirSync(platformDefaults.profileDir, { recursive: true });
   const profilesBefore = new Set(options.cpuProf ? readdirSync(platformDefaults.profileDir) : []);
   const machine = await machineFacts();
-  log(`run ${RUN_ID}: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`);
+  log(
+    `run ${RUN_ID}: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`,
+  );
   log(`${options.runs} run(s)${options.quick ? ", quick" : ""}: ${[...selection.ceilings, ...selection.scenarios].map((s) => s.name).join(", ")}`);
   if (options.gateFloor !== null) log(`gate: e2e delivered/s must reach ${options.gateFloor} × ceiling.ingest, with nothing lost and no scenario failing`);
   log(`ingress limits: every bench tenant's ingress bucket is raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}), above any offered load`);
@@ -80,7 +80,9 @@ async function main(): Promise<number> {
       try {
         const figures = await s.run(ctx);
         outcomes.get(s.name)!.runs.push(figures);
-        log(`run ${run}/${options.runs}: ${s.name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${JSON.stringify(figures, (_k, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`);
+        log(
+          `run ${run}/${options.runs}: ${s.name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${JSON.stringify(figures, (_k, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
+        );
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
         outcomes.get(s.name)!.runs.push({ error: message });
@@ -92,11 +94,16 @@ async function main(): Promise<number> {
 
   const all = [...outcomes.values()];
   const reports = buildReports(all);
-  console.log(`\nZen Webhooks bench, ${new Date().toISOString()} — ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`);
-  console.log(`${options.runs} run(s)${options.quick ? " (--quick: short durations, not comparable with the targets)" : ""}; medians, per-run values in the runs column\n`);
+  console.log(
+    `\nZen Webhooks bench, ${new Date().toISOString()} — ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, nats-server ${machine.natsServer}, postgres ${machine.postgres}, commit ${machine.gitCommit.slice(0, 12)}`,
+  );
+  console.log(
+    `${options.runs} run(s)${options.quick ? " (--quick: short durations, not comparable with the targets)" : ""}; medians, per-run values in the runs column\n`,
+  );
   console.log(formatTable(reports, all));
   console.log("");
-  for (const report of reports) console.log(JSON.stringify({ scenario: report.scenario, runs: report.runs, median: report.median, targets: report.targets, errors: report.errors }));
+  for (const report of reports)
+    console.log(JSON.stringify({ scenario: report.scenario, runs: report.runs, median: report.median, targets: report.targets, errors: report.errors }));
 
   const profiles = options.cpuProf ? readdirSync(platformDefaults.profileDir).filter((f) => f.endsWith(".cpuprofile") && !profilesBefore.has(f)) : [];
   const profileSummaries = profiles.map((f) => summarizeProfile(join(platformDefaults.profileDir, f)));
@@ -110,17 +117,20 @@ async function main(): Promise<number> {
   }
 
   const tag = gate ? "gate" : options.quick ? "quick" : options.only ? `only-${options.only.join("+")}` : options.runs !== 3 ? `runs${options.runs}` : null;
-  const file = writeResults({
-    date: new Date().toISOString(),
-    runId: RUN_ID,
-    machine,
-    options: { ...options, adminToken: ADMIN_TOKEN.replace(/.(?=.{4})/g, "*") },
-    durationS: Math.round((Date.now() - started) / 1000),
-    notes: [`ingress limits: bench tenants raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}) through PUT /v1/tenants/{id}/limits`],
-    scenarios: reports,
-    ...(gate ? { gate: gate.json } : {}),
-    profiles: profileSummaries.map((s) => ({ ...s, file: s.file.replace(`${ROOT}`, "") })),
-  }, tag);
+  const file = writeResults(
+    {
+      date: new Date().toISOString(),
+      runId: RUN_ID,
+      machine,
+      options: { ...options, adminToken: ADMIN_TOKEN.replace(/.(?=.{4})/g, "*") },
+      durationS: Math.round((Date.now() - started) / 1000),
+      notes: [`ingress limits: bench tenants raised to ${BENCH_INGRESS.refillPerSecond}/s (burst ${BENCH_INGRESS.capacity}) through PUT /v1/tenants/{id}/limits`],
+      scenarios: reports,
+      ...(gate ? { gate: gate.json } : {}),
+      profiles: profileSummaries.map((s) => ({ ...s, file: s.file.replace(`${ROOT}`, "") })),
+    },
+    tag,
+  );
   console.log(`\nresults: ${file.replace(`${ROOT}`, "")}`);
   if (gate) return gate.passed ? 0 : 1;
   return reports.some((r) => r.errors.length > 0) ? 1 : 0;

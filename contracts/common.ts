@@ -1,21 +1,11 @@
 import { z } from "zod";
 
 /** The scopes a credential can carry (API.md "Credentials and scopes"). */
-export const Scope = z.enum([
-  "ingest",
-  "webhooks:read",
-  "webhooks:write",
-  "deliveries:read",
-  "dlq:replay",
-  "audit:read",
-  "admin",
-]);
+export const Scope = z.enum(["ingest", "webhooks:read", "webhooks:write", "deliveries:read", "dlq:replay", "audit:read", "admin"]);
 export type Scope = z.infer<typeof Scope>;
 
 /** Who caused an event: the platform operator, a tenant API key, or the platform itself. */
-export const Actor = z
-  .object({ kind: z.enum(["operator", "apikey", "system"]), id: z.string() })
-  .strict();
+export const Actor = z.object({ kind: z.enum(["operator", "apikey", "system"]), id: z.string() }).strict();
 export type Actor = z.infer<typeof Actor>;
 
 /**
@@ -30,9 +20,7 @@ export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3_600;
 export const MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3_600;
 
 /** Outbound rate limit of one endpoint; absent means unlimited. */
-export const RateLimit = z
-  .object({ perSecond: z.number().int().min(1).max(100_000).describe("Requests per second at most") })
-  .strict();
+export const RateLimit = z.object({ perSecond: z.number().int().min(1).max(100_000).describe("Requests per second at most") }).strict();
 export type RateLimit = z.infer<typeof RateLimit>;
 
 /** How an endpoint's failed deliveries are retried (API.md "the retry policy"). */
@@ -42,7 +30,12 @@ export const RetryPolicy = z
     initialDelayMs: z.number().int().min(0).max(86_400_000),
     maxDelayMs: z.number().int().min(0).max(86_400_000),
     factor: z.number().min(1).max(10),
-    maxDurationMs: z.number().int().min(0).max(7 * 86_400_000).describe("Retries stop this long after the first attempt"),
+    maxDurationMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400_000)
+      .describe("Retries stop this long after the first attempt"),
   })
   .strict();
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
@@ -64,9 +57,7 @@ export const TokenBucket = z
   .strict();
 export type TokenBucket = z.infer<typeof TokenBucket>;
 
-export const DeliveryPolicy = z
-  .object({ timeoutMs: z.number().int().min(100).max(30_000).describe("Total time allowed for one attempt") })
-  .strict();
+export const DeliveryPolicy = z.object({ timeoutMs: z.number().int().min(100).max(30_000).describe("Total time allowed for one attempt") }).strict();
 export type DeliveryPolicy = z.infer<typeof DeliveryPolicy>;
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { timeoutMs: 15_000 };

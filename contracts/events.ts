@@ -195,9 +195,7 @@ export const DeliveryAttempted = z
   })
   .strict();
 
-export const DeliverySucceeded = z
-  .object({ attempt: z.number().int(), statusCode: z.number().int() })
-  .strict();
+export const DeliverySucceeded = z.object({ attempt: z.number().int(), statusCode: z.number().int() }).strict();
 
 export const DeliveryRetryScheduled = z
   .object({
@@ -210,9 +208,7 @@ export const DeliveryRetryScheduled = z
   })
   .strict();
 
-export const DeliveryDeadLettered = z
-  .object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string() })
-  .strict();
+export const DeliveryDeadLettered = z.object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string() }).strict();
 
 /** A dead delivery scheduled again by a replay: a new attempt series starts (numbers go on). */
 export const DeliveryReplayed = z.object({ replayId: z.string(), series: z.number().int().min(2) }).strict();
@@ -222,9 +218,7 @@ export const ReplaySelection = z.union([
   z.object({ deliveryIds: z.array(z.string()).min(1).max(10_000) }).strict(),
   z
     .object({
-      filter: z
-        .object({ endpointId: z.string().optional(), eventType: z.string().optional(), since: z.string().optional(), until: z.string().optional() })
-        .strict(),
+      filter: z.object({ endpointId: z.string().optional(), eventType: z.string().optional(), since: z.string().optional(), until: z.string().optional() }).strict(),
     })
     .strict(),
 ]);

@@ -18,7 +18,10 @@ export type SourceScheme = z.infer<typeof SourceScheme>;
 export const HeaderName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, "must be an HTTP header name");
 
 /** A JSON pointer (RFC 6901), e.g. `/type` or `/event/type`. */
-export const JsonPointer = z.string().max(200).regex(/^(\/[^/]*)+$/, "must be a JSON pointer such as /type");
+export const JsonPointer = z
+  .string()
+  .max(200)
+  .regex(/^(\/[^/]*)+$/, "must be a JSON pointer such as /type");
 
 /** Where an accepted request's event type comes from, overriding the scheme's own place. */
 export const EventTypeFrom = z

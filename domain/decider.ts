@@ -12,5 +12,4 @@ export interface Decider<Command, State, Event extends DomainEvent = DomainEvent
 }
 
 /** Folds events into a state, starting from the decider's initial state. */
-export const fold = <C, S, E extends DomainEvent>(decider: Decider<C, S, E>, events: readonly E[]): S =>
-  events.reduce(decider.evolve, decider.initialState());
+export const fold = <C, S, E extends DomainEvent>(decider: Decider<C, S, E>, events: readonly E[]): S => events.reduce(decider.evolve, decider.initialState());

@@ -14,9 +14,7 @@ async function main(): Promise<void> {
   // The bind address is no one's personal data: its start-up line keeps it.
   const logger = createLogger(config.logLevel, undefined, { allow: [...config.redactAllow, config.host] });
   const supervised = !process.env.ZEN_ROLES && config.processes.length > 1;
-  const running = supervised
-    ? await supervise({ script: fileURLToPath(import.meta.url), layout: config.processes, logger })
-    : await startRoles(config, logger);
+  const running = supervised ? await supervise({ script: fileURLToPath(import.meta.url), layout: config.processes, logger }) : await startRoles(config, logger);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -66,7 +66,9 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   const secretBox = createSecretBox(config.masterKey, config.masterKeysPrevious);
   if (!config.masterKey) logger.warn("ZEN_MASTER_KEY is not set: endpoint secrets are sealed with the development key");
   if (db && (await bypassesRowSecurity(db))) {
-    logger.warn("the DATABASE_URL user is a superuser or has BYPASSRLS: row-level security will not catch a tenant read that forgets its tenant scope; use a non-superuser owner (README, Row-level security)");
+    logger.warn(
+      "the DATABASE_URL user is a superuser or has BYPASSRLS: row-level security will not catch a tenant read that forgets its tenant scope; use a non-superuser owner (README, Row-level security)",
+    );
   }
   const stopping: Stoppable[] = [];
   let view: RegistryView | undefined;
@@ -96,7 +98,10 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   if (view && config.roles.includes("dispatcher")) {
     // As many connections per origin as attempts in flight: endpoints sharing an origin (a platform's
     // customers on one SaaS) never wait for a connection held by a hanging sibling.
-    const sender = createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs }, connectionsPerOrigin: config.deliveryConcurrency });
+    const sender = createHttpSender({
+      targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs },
+      connectionsPerOrigin: config.deliveryConcurrency,
+    });
     const dispatcher = createDispatcher({
       js: streams.js,
       jsm: streams.jsm,
@@ -161,9 +166,7 @@ async function connectNats(config: Config): Promise<Streams> {
   try {
     return await connectStreams(config.natsUrl);
   } catch (error) {
-    throw new DependencyUnreachable(
-      `cannot reach NATS with JetStream at ${config.natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`,
-    );
+    throw new DependencyUnreachable(`cannot reach NATS with JetStream at ${config.natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`);
   }
 }
 
@@ -174,9 +177,7 @@ async function connectDatabase(config: Config): Promise<Database> {
     await migrate(db);
     return db;
   } catch (error) {
-    throw new DependencyUnreachable(
-      `cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`,
-    );
+    throw new DependencyUnreachable(`cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`);
   }
 }
 

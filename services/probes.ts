@@ -65,9 +65,8 @@ export function createProbes({ jsm, topology, consumers, loops = [], db, view }:
     },
     readModelProgress,
     // A consumer that does not answer is left out of this scrape rather than failing it.
-    consumerPending: consumers.length === 0
-      ? undefined
-      : async () => (await Promise.allSettled(consumers.map(pendingOf))).flatMap((r) => (r.status === "fulfilled" ? [r.value] : [])),
+    consumerPending:
+      consumers.length === 0 ? undefined : async () => (await Promise.allSettled(consumers.map(pendingOf))).flatMap((r) => (r.status === "fulfilled" ? [r.value] : [])),
     projectionLag: readModelProgress
       ? async () => {
           const { streamSeq, checkpoint } = await readModelProgress();

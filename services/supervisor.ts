@@ -44,7 +44,11 @@ export async function supervise({ script, layout, logger, env = process.env }: S
   const children: Child[] = ordered.map((roles, index) => ({
     roles,
     // Only the api answers on PORT; every other child gets an ops port of its own when asked for one.
-    env: { ...base, ZEN_ROLES: roles.join(","), ...(opsPort !== undefined && !roles.includes("api") ? { ZEN_OPS_PORT: opsPort === "0" ? "0" : String(Number(opsPort) + index) } : {}) },
+    env: {
+      ...base,
+      ZEN_ROLES: roles.join(","),
+      ...(opsPort !== undefined && !roles.includes("api") ? { ZEN_OPS_PORT: opsPort === "0" ? "0" : String(Number(opsPort) + index) } : {}),
+    },
     restartDelayMs: FIRST_RESTART_DELAY_MS,
   }));
   let stopping = false;
@@ -68,7 +72,10 @@ export async function supervise({ script, layout, logger, env = process.env }: S
         if (Date.now() - startedAt > START_GRACE_MS) child.restartDelayMs = FIRST_RESTART_DELAY_MS;
         const delay = child.restartDelayMs;
         child.restartDelayMs = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
-        setTimeout(() => !stopping && start(child).catch((error: unknown) => logger.error({ err: error, roles: child.roles }, "could not restart a platform process")), delay);
+        setTimeout(
+          () => !stopping && start(child).catch((error: unknown) => logger.error({ err: error, roles: child.roles }, "could not restart a platform process")),
+          delay,
+        );
       });
     });
 

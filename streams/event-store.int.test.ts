@@ -51,7 +51,9 @@ describe("event store on JetStream", () => {
     const ref = tenantRef("ten_handle");
     const result = await store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c1", context: context() });
     expect(result.state).toMatchObject({ status: "active", name: "Acme" });
-    await expect(store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c2", context: context() })).rejects.toMatchObject({ code: "conflict" });
+    await expect(store.handle(ref, tenantDecider, { type: "CreateTenant", name: "Acme" }, { causeId: "c2", context: context() })).rejects.toMatchObject({
+      code: "conflict",
+    });
     const fresh = await store.load(ref, tenantDecider, { fresh: true });
     expect(fresh.version).toBe(result.lastSeq);
   });
@@ -59,9 +61,19 @@ describe("event store on JetStream", () => {
   it("retries a conflicting command after a reload, so concurrent commands all land, in some order", async () => {
     const ref = { tenantId: "ten_retry", aggregateType: "endpoint" as const, aggregateId: "ep_retry" };
     const secret = secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-    await store.handle(ref, endpointDecider, { type: "RegisterEndpoint", endpointId: "ep_retry", url: "https://example.com/a", eventTypes: ["*"], secret }, { causeId: "reg", context: context() });
+    await store.handle(
+      ref,
+      endpointDecider,
+      { type: "RegisterEndpoint", endpointId: "ep_retry", url: "https://example.com/a", eventTypes: ["*"], secret },
+      { causeId: "reg", context: context() },
+    );
     const updates = ["b", "c", "d", "e"].map((path, i) =>
-      store.handle(ref, endpointDecider, { type: "UpdateEndpoint", changes: { url: `https://example.com/${path}`, metadata: { n: String(i) } } }, { causeId: `upd-${path}`, context: context() }),
+      store.handle(
+        ref,
+        endpointDecider,
+        { type: "UpdateEndpoint", changes: { url: `https://example.com/${path}`, metadata: { n: String(i) } } },
+        { causeId: `upd-${path}`, context: context() },
+      ),
     );
     await Promise.all(updates);
     const types = [];

@@ -58,7 +58,10 @@ export class ConcurrencyError extends Error {
 
 /** An aggregate's events do not chain: the log was edited or is corrupt. */
 export class IntegrityError extends Error {
-  constructor(readonly subject: string, seq: number) {
+  constructor(
+    readonly subject: string,
+    seq: number,
+  ) {
     super(`hash chain broken on ${subject} at stream sequence ${seq}`);
     this.name = "IntegrityError";
   }

@@ -45,7 +45,11 @@ export interface ApiKeyView {
  * sequence N, it holds every registry change stored before N, and `endpointsAsOf(tenant, N)`
  * answers exactly as the registry stood then.
  */
-export function createRegistryView({ js, topology, keepHistory = false }: {
+export function createRegistryView({
+  js,
+  topology,
+  keepHistory = false,
+}: {
   js: JetStreamClient;
   topology: Topology;
   /**
@@ -154,9 +158,7 @@ export function createRegistryView({ js, topology, keepHistory = false }: {
   }
 
   const toView = (tenantId: string, endpointId: string, version: EndpointVersion | undefined): EndpointView | undefined =>
-    version && version.state.status !== "absent"
-      ? { endpointId, tenantId, createdAt: version.createdAt, updatedAt: version.updatedAt, state: version.state }
-      : undefined;
+    version && version.state.status !== "absent" ? { endpointId, tenantId, createdAt: version.createdAt, updatedAt: version.updatedAt, state: version.state } : undefined;
 
   /** The tenant's endpoints as they stood at stream sequence `seq` (deleted ones included). */
   function endpointsAsOf(tenantId: string, seq: number): EndpointView[] {

@@ -54,8 +54,7 @@ export function createTopology(prefix: string, replicas = 1): Topology {
     prefix,
     replicas,
     stream: `${upper}_EVENTS`,
-    aggregateSubject: (tenantId, aggregateType, aggregateId) =>
-      `${prefix}.evt.${tenantId}.${BRANCH_OF[aggregateType]}.${aggregateType}.${aggregateId}`,
+    aggregateSubject: (tenantId, aggregateType, aggregateId) => `${prefix}.evt.${tenantId}.${BRANCH_OF[aggregateType]}.${aggregateType}.${aggregateId}`,
     allEvents: `${prefix}.evt.>`,
     tenantEvents: (tenantId) => `${prefix}.evt.${tenantId}.>`,
     commandBranch: `${prefix}.evt.*.cmd.>`,

@@ -35,13 +35,17 @@ describe("causal routing: an endpoint created just before an event is always its
     }
     const topology = createTopology(zen.config.streamPrefix);
     let decisions: Array<{ messageId: string; data: EventData<"routing.decided"> }> = [];
-    await eventually(async () => {
-      const events = await readAllEvents(zen.platform.streams, topology);
-      decisions = events
-        .filter((e) => e.envelope.type === "routing.decided")
-        .map((e) => ({ messageId: e.envelope.aggregateId, data: e.envelope.data as EventData<"routing.decided"> }));
-      return decisions.length === ROUNDS;
-    }, 60_000, "every message to be routed");
+    await eventually(
+      async () => {
+        const events = await readAllEvents(zen.platform.streams, topology);
+        decisions = events
+          .filter((e) => e.envelope.type === "routing.decided")
+          .map((e) => ({ messageId: e.envelope.aggregateId, data: e.envelope.data as EventData<"routing.decided"> }));
+        return decisions.length === ROUNDS;
+      },
+      60_000,
+      "every message to be routed",
+    );
     for (const { messageId, data } of decisions) {
       expect(data.targets.map((t) => t.endpointId)).toEqual([expected.get(messageId)]);
     }

@@ -69,10 +69,14 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
     const second = await start();
     await eventually(() => accepted.every((id) => receiver.received.some((r) => r.webhookId === id)), 90_000, "every accepted event to be delivered");
     expect(receiver.received.every((r) => r.verified)).toBe(true);
-    await eventually(async () => {
-      const page = await tenant("GET", "/v1/webhooks/deliveries?status=succeeded&limit=500");
-      return page.body.data?.length === EVENTS;
-    }, 90_000, "the read model to show every delivery succeeded (in-flight ones after the ack wait)");
+    await eventually(
+      async () => {
+        const page = await tenant("GET", "/v1/webhooks/deliveries?status=succeeded&limit=500");
+        return page.body.data?.length === EVENTS;
+      },
+      90_000,
+      "the read model to show every delivery succeeded (in-flight ones after the ack wait)",
+    );
 
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);

@@ -36,7 +36,10 @@ describe("delivery outcomes against a receiver that misbehaves on demand", () =>
       const path = `/case/${c.name}`;
       receiver.behave(path, ...c.script);
       const endpoint = await tenant("POST", "/v1/webhooks/registry", {
-        url: receiver.url(path), eventTypes: [`case.${c.name}`], retryPolicy: FAST_RETRIES, deliveryPolicy: { timeoutMs: 1_000 },
+        url: receiver.url(path),
+        eventTypes: [`case.${c.name}`],
+        retryPolicy: FAST_RETRIES,
+        deliveryPolicy: { timeoutMs: 1_000 },
       });
       expect(endpoint.status).toBe(201);
       receiver.setSecret(path, endpoint.body.secret);
@@ -44,15 +47,19 @@ describe("delivery outcomes against a receiver that misbehaves on demand", () =>
       expect(message.status).toBe(202);
       deliveries.set(c.name, { deliveryId: "", endpointId: endpoint.body.id, messageId: message.body.messageId });
     }
-    await eventually(async () => {
-      for (const [name, d] of deliveries) {
-        const list = await tenant("GET", `/v1/webhooks/deliveries?messageId=${d.messageId}`);
-        const row = list.body.data?.[0];
-        if (!row || (row.status !== "succeeded" && row.status !== "dead")) return false;
-        deliveries.set(name, { ...d, deliveryId: row.id });
-      }
-      return true;
-    }, 60_000, "every delivery to finish");
+    await eventually(
+      async () => {
+        for (const [name, d] of deliveries) {
+          const list = await tenant("GET", `/v1/webhooks/deliveries?messageId=${d.messageId}`);
+          const row = list.body.data?.[0];
+          if (!row || (row.status !== "succeeded" && row.status !== "dead")) return false;
+          deliveries.set(name, { ...d, deliveryId: row.id });
+        }
+        return true;
+      },
+      60_000,
+      "every delivery to finish",
+    );
   }, 90_000);
 
   afterAll(async () => {

@@ -90,7 +90,11 @@ describe("DLQ replay", () => {
     await ingest(acme, "other.thing", 1);
     await ingest(globex, "other.thing", 2);
     await eventually(async () => (await dlq(acme, flakyId)).length === DEAD, 90_000, "1,000 dead deliveries in the DLQ");
-    await eventually(async () => (await dlq(acme, rejectId)).length === 1 && (await dlq(globex, globexEndpoint)).length === 1, 30_000, "the rejected deliveries in the DLQ");
+    await eventually(
+      async () => (await dlq(acme, rejectId)).length === 1 && (await dlq(globex, globexEndpoint)).length === 1,
+      30_000,
+      "the rejected deliveries in the DLQ",
+    );
   }, 180_000);
 
   afterAll(async () => {

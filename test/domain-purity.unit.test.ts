@@ -14,8 +14,7 @@ const sourceFiles = (dir: string): string[] =>
     entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : [],
   );
 
-const importsOf = (file: string): string[] =>
-  [...readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^'"]*from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);
+const importsOf = (file: string): string[] => [...readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^'"]*from\s+["']([^"']+)["']/gm)].map((m) => m[1]!);
 
 describe("domain/ is pure", () => {
   it("imports only domain/, contracts/ and pure packages (IO-free), test helpers only in tests", () => {

@@ -51,8 +51,7 @@ describe("metrics after an end-to-end run", () => {
     return samples;
   };
   const streamEvents = async () => readAllEvents(zen.platform.streams, createTopology(zen.config.streamPrefix));
-  const dlqRows = async () =>
-    zen.platform.db!.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dlq_entries`);
+  const dlqRows = async () => zen.platform.db!.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM dlq_entries`);
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -78,16 +77,24 @@ describe("metrics after an end-to-end run", () => {
     expect((await tenant("POST", "/v1/webhooks/test", { endpointId: okEndpoint, eventType: "invoice.paid", payload: {} })).status).toBe(200);
 
     // Settled: every delivery succeeded or dead-lettered, and the read models have it all.
-    await eventually(async () => {
-      const events = await streamEvents();
-      const count = (type: string) => events.filter((e) => e.envelope.type === type).length;
-      return count("delivery.scheduled") > 0 && count("delivery.succeeded") + count("delivery.dead_lettered") === count("delivery.scheduled");
-    }, 60_000, "every delivery to end");
-    await eventually(async () => {
-      const lag = total(await scrape(), "webhook_projection_lag_events", { projection: "read_models" });
-      const pending = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
-      return lag === 0 && pending === 0;
-    }, 30_000, "the read models and the consumers to catch up");
+    await eventually(
+      async () => {
+        const events = await streamEvents();
+        const count = (type: string) => events.filter((e) => e.envelope.type === type).length;
+        return count("delivery.scheduled") > 0 && count("delivery.succeeded") + count("delivery.dead_lettered") === count("delivery.scheduled");
+      },
+      60_000,
+      "every delivery to end",
+    );
+    await eventually(
+      async () => {
+        const lag = total(await scrape(), "webhook_projection_lag_events", { projection: "read_models" });
+        const pending = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
+        return lag === 0 && pending === 0;
+      },
+      30_000,
+      "the read models and the consumers to catch up",
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -157,7 +164,10 @@ describe("metrics after an end-to-end run", () => {
   });
 
   it("logs one line per request with the request id (as correlationId) and the tenant", () => {
-    const lines = zen.logLines.flatMap((chunk) => chunk.split("\n")).filter(Boolean).map((l) => JSON.parse(l));
+    const lines = zen.logLines
+      .flatMap((chunk) => chunk.split("\n"))
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const ingests = lines.filter((l) => l.msg === "request completed" && l.route === "/v1/webhooks/ingest" && l.statusCode === 202);
     expect(ingests).toHaveLength(EVENTS);
     for (const line of ingests) {

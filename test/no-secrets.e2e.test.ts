@@ -55,7 +55,12 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
     const port = await freePort();
     const masterKey = randomBytes(32).toString("hex");
     const { publicKey, privateKey } = await generateKeyPair("ES256");
-    const jwt = await new SignJWT({ scope: "admin" }).setProtectedHeader({ alg: "ES256" }).setSubject("ops@example.com").setIssuedAt().setExpirationTime("10m").sign(privateKey);
+    const jwt = await new SignJWT({ scope: "admin" })
+      .setProtectedHeader({ alg: "ES256" })
+      .setSubject("ops@example.com")
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(privateKey);
     keep("master key", masterKey);
     keep("admin token", ADMIN_TOKEN);
     keep("operator JWT", jwt);
@@ -129,7 +134,12 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
     const inboundBody = JSON.stringify({ action: "opened", number: 7 });
     const inbound = await fetch(`${base}/v1/inbound/${tenant.id}/${github.body.id}`, {
       method: "POST",
-      headers: { "content-type": "application/json", "x-github-event": "order.opened", "x-github-delivery": randomUUID(), "x-hub-signature-256": await githubSign(githubSecret, inboundBody) },
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": "order.opened",
+        "x-github-delivery": randomUUID(),
+        "x-hub-signature-256": await githubSign(githubSecret, inboundBody),
+      },
       body: inboundBody,
     });
     expect(inbound.status).toBe(202);
@@ -140,7 +150,11 @@ describe("no secret in plain text in logs, events, rows or KV after a full run",
     await eventually(async () => (await dlqOf(call, echo.body.id)).length === 3, 60_000, "the echoing endpoint's deliveries in the DLQ");
     const replay = await call("POST", "/v1/webhooks/dlq/replay", { filter: { endpointId: leaky.body.id } }, { "idempotency-key": "replay-leaky" });
     expect(replay.status).toBe(202);
-    await eventually(async () => (await call("GET", `/v1/webhooks/dlq/replay/${replay.body.replayId}`)).body.failed === 3, 60_000, "the replayed deliveries to die again");
+    await eventually(
+      async () => (await call("GET", `/v1/webhooks/dlq/replay/${replay.body.replayId}`)).body.failed === 3,
+      60_000,
+      "the replayed deliveries to die again",
+    );
     const testToLeaky = await call("POST", "/v1/webhooks/test", { endpointId: leaky.body.id, eventType: "order.test", payload: {} });
     expect(testToLeaky.status).toBe(200);
     expect(testToLeaky.body.status).toBe(500);

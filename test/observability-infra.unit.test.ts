@@ -80,7 +80,9 @@ function labelProblems(expr: string, legendFormat = ""): string[] {
   const series = labelNamesBySeries();
   const problems: string[] = [];
   const bare = expr.replace(/\[[^\]]*\]/g, " ");
-  const metricsUsed = metricNamesIn(expr).map((name) => series.get(name)).filter((m) => m !== undefined);
+  const metricsUsed = metricNamesIn(expr)
+    .map((name) => series.get(name))
+    .filter((m) => m !== undefined);
   const anyHas = (label: string) => metricsUsed.some((m) => m.labels.has(label));
   for (const selector of bare.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}/g)) {
     const known = series.get(selector[1]!);
@@ -101,7 +103,11 @@ function labelProblems(expr: string, legendFormat = ""): string[] {
     }
   }
   for (const list of bare.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
-    for (const label of list[1]!.split(",").map((l) => l.trim()).filter(Boolean)) if (!anyHas(label)) problems.push(`no metric of the expression has label ${label} (by/without)`);
+    for (const label of list[1]!
+      .split(",")
+      .map((l) => l.trim())
+      .filter(Boolean))
+      if (!anyHas(label)) problems.push(`no metric of the expression has label ${label} (by/without)`);
   }
   for (const legend of legendFormat.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)) {
     if (!anyHas(legend[1]!)) problems.push(`no metric of the expression has label ${legend[1]} (legend)`);
@@ -142,11 +148,15 @@ const dashboard = JSON.parse(read("infra/grafana/dashboard.json")) as { uid: str
 const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 const queryPanels = panels.filter((p) => p.type !== "row");
 
-const alertRules = (parse(read("infra/prometheus/alerts.yml")) as { groups: Array<{ rules: Array<{ alert: string; expr: string; for: string }> }> }).groups.flatMap((g) => g.rules);
+const alertRules = (parse(read("infra/prometheus/alerts.yml")) as { groups: Array<{ rules: Array<{ alert: string; expr: string; for: string }> }> }).groups.flatMap(
+  (g) => g.rules,
+);
 
 describe("the PromQL metric-name extractor", () => {
   it("finds selected metrics and skips functions, keywords, labels and variables", () => {
-    expect(metricNamesIn('histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_class="5xx"}[$__rate_interval])))')).toEqual(["http_request_duration_seconds_bucket"]);
+    expect(metricNamesIn('histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_class="5xx"}[$__rate_interval])))')).toEqual([
+      "http_request_duration_seconds_bucket",
+    ]);
     expect(metricNamesIn("sum(rate(a_total[5m])) / sum(rate(b_total[5m])) > 0.05 and on (job) up").sort()).toEqual(["a_total", "b_total", "up"]);
     expect(metricNamesIn("max by (consumer) (webhook_consumer_pending) > 10000")).toEqual(["webhook_consumer_pending"]);
   });
@@ -155,8 +165,14 @@ describe("the PromQL metric-name extractor", () => {
 describe("the PromQL label checker", () => {
   it("accepts labels and values the metrics have", () => {
     expect(labelProblems('sum by (outcome) (rate(webhook_ingest_requests_total{outcome=~"accepted|replayed"}[5m]))', "{{outcome}}")).toEqual([]);
-    expect(labelProblems('sum(rate(webhook_signature_failures_total{reason!="replayed",scheme="github"}[5m])) / sum(rate(webhook_inbound_requests_total{outcome=~"accepted|refused"}[5m]))')).toEqual([]);
-    expect(labelProblems('histogram_quantile(0.5, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_class="5xx",route!~"/health|/ready"}[5m])))')).toEqual([]);
+    expect(
+      labelProblems(
+        'sum(rate(webhook_signature_failures_total{reason!="replayed",scheme="github"}[5m])) / sum(rate(webhook_inbound_requests_total{outcome=~"accepted|refused"}[5m]))',
+      ),
+    ).toEqual([]);
+    expect(
+      labelProblems('histogram_quantile(0.5, sum by (le, route) (rate(http_request_duration_seconds_bucket{status_class="5xx",route!~"/health|/ready"}[5m])))'),
+    ).toEqual([]);
     expect(labelProblems('max by (consumer) (webhook_consumer_pending{consumer="dispatcher"})', "{{consumer}} {{instance}}")).toEqual([]);
   });
 
@@ -210,7 +226,9 @@ describe("infra/grafana/dashboard.json", () => {
   });
 
   it("uses only labels the metrics have, and values from each bounded label's closed set", () => {
-    const problems = queryPanels.flatMap((panel) => (panel.targets ?? []).flatMap((t) => labelProblems(t.expr, t.legendFormat).map((p) => `${panel.title} (${t.refId}): ${p}`)));
+    const problems = queryPanels.flatMap((panel) =>
+      (panel.targets ?? []).flatMap((t) => labelProblems(t.expr, t.legendFormat).map((p) => `${panel.title} (${t.refId}): ${p}`)),
+    );
     expect(problems).toEqual([]);
   });
 
@@ -251,7 +269,11 @@ describe("infra/prometheus/alerts.yml", () => {
       "WebhookSignatureFailures",
     ]);
     const exposed = await exposedSeries();
-    const unknown = alertRules.flatMap((r) => metricNamesIn(r.expr).filter((n) => !exposed.has(n)).map((n) => `${r.alert}: ${n}`));
+    const unknown = alertRules.flatMap((r) =>
+      metricNamesIn(r.expr)
+        .filter((n) => !exposed.has(n))
+        .map((n) => `${r.alert}: ${n}`),
+    );
     expect(unknown).toEqual([]);
   });
 

@@ -52,7 +52,11 @@ describe("ops server: metrics and health of a process without the api", () => {
     });
 
     tenant = (await createTenant(api.url, "Ops", ["ingest", "webhooks:write"])).client;
-    for (const [path, eventTypes] of [["/ep/ok", ["*"]], ["/ep/bad", ["bad.*"]], ["/ep/flaky", ["flaky.*"]]] as const) {
+    for (const [path, eventTypes] of [
+      ["/ep/ok", ["*"]],
+      ["/ep/bad", ["bad.*"]],
+      ["/ep/flaky", ["flaky.*"]],
+    ] as const) {
       const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, retryPolicy: FAST_RETRY });
       expect(endpoint.status).toBe(201);
       receiver.setSecret(path, endpoint.body.secret);
@@ -79,22 +83,30 @@ describe("ops server: metrics and health of a process without the api", () => {
   });
 
   it("scrapes the worker roles' metrics from the ops server, matching the stream", async () => {
-    await eventually(async () => {
-      const events = await streamEvents();
-      const count = (type: string) => events.filter((e) => e.envelope.type === type).length;
-      return count("delivery.scheduled") > 0 && count("delivery.succeeded") + count("delivery.dead_lettered") === count("delivery.scheduled");
-    }, 60_000, "every delivery to end");
+    await eventually(
+      async () => {
+        const events = await streamEvents();
+        const count = (type: string) => events.filter((e) => e.envelope.type === type).length;
+        return count("delivery.scheduled") > 0 && count("delivery.succeeded") + count("delivery.dead_lettered") === count("delivery.scheduled");
+      },
+      60_000,
+      "every delivery to end",
+    );
     let samples = new Map<string, number>();
     let text = "";
-    await eventually(async () => {
-      const scrape = await get(`${opsUrl}/metrics`);
-      expect(scrape.status).toBe(200);
-      expect(scrape.type).toMatch(/^text\/plain/);
-      text = scrape.text;
-      samples = parseMetrics(text);
-      const backlog = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
-      return backlog === 0 && total(samples, "webhook_projection_lag_events", { projection: "read_models" }) === 0;
-    }, 30_000, "the consumers and the projector to catch up");
+    await eventually(
+      async () => {
+        const scrape = await get(`${opsUrl}/metrics`);
+        expect(scrape.status).toBe(200);
+        expect(scrape.type).toMatch(/^text\/plain/);
+        text = scrape.text;
+        samples = parseMetrics(text);
+        const backlog = total(samples, "webhook_consumer_pending") + total(samples, "webhook_consumer_ack_pending");
+        return backlog === 0 && total(samples, "webhook_projection_lag_events", { projection: "read_models" }) === 0;
+      },
+      30_000,
+      "the consumers and the projector to catch up",
+    );
 
     const events = await streamEvents();
     const count = (type: string) => events.filter((e) => e.envelope.type === type).length;

@@ -63,7 +63,11 @@ describe("outbound rate limits shared by two dispatcher processes", () => {
     for (let i = 0; i < EVENTS; i++) ingests.push(tenant("POST", "/v1/webhooks/ingest", { eventType: "limited.tick", payload: { i } }));
     expect((await Promise.all(ingests)).every((r) => r.status === 202)).toBe(true);
 
-    const arrivals = () => receiver.on("/limited").map((r) => r.at).sort((a, b) => a - b);
+    const arrivals = () =>
+      receiver
+        .on("/limited")
+        .map((r) => r.at)
+        .sort((a, b) => a - b);
     const windowStart = () => arrivals()[WINDOW_STARTS_AT - 1] ?? Infinity;
     // Delivered past the window's end: the backlog (450 at 10/s, or 20/s) outlasts it, so the limit sets the rate.
     await eventually(() => arrivals().some((at) => at >= windowStart() + WINDOW_MS), 60_000, "deliveries past a 16 s window");
@@ -75,7 +79,11 @@ describe("outbound rate limits shared by two dispatcher processes", () => {
 
     // Both processes delivered (else one dispatcher alone would pass this test); how the server
     // splits the backlog between them is its own affair, so each need only take a real share.
-    const attemptsOf = (child: PlatformProcess) => child.stdout.join("").split("\n").filter((line) => line.includes('"delivery attempt"')).length;
+    const attemptsOf = (child: PlatformProcess) =>
+      child.stdout
+        .join("")
+        .split("\n")
+        .filter((line) => line.includes('"delivery attempt"')).length;
     const perProcess = dispatchers.map(attemptsOf);
     console.log(`attempts logged per dispatcher: ${perProcess.join(", ")}`);
     for (const attempts of perProcess) expect(attempts).toBeGreaterThanOrEqual(5);

@@ -89,26 +89,34 @@ describe("the spine: ingest → route → signed delivery → read models", () =
 
   it("shows the deliveries succeeded in the read model", async () => {
     const expectedSucceeded = ENDPOINTS.filter((e) => e.path !== "/ep/broken").reduce((n, e) => n + expectedFor(e.path).length, 0);
-    await eventually(async () => {
-      let count = 0;
-      let cursor: string | null = null;
-      do {
-        const query: string = `/v1/webhooks/deliveries?status=succeeded&limit=500${cursor ? `&cursor=${cursor}` : ""}`;
-        const page = await tenant("GET", query);
-        count += page.body.data.length;
-        cursor = page.body.nextCursor;
-      } while (cursor);
-      return count === expectedSucceeded;
-    }, 30_000, "the read model to show every delivery succeeded");
+    await eventually(
+      async () => {
+        let count = 0;
+        let cursor: string | null = null;
+        do {
+          const query: string = `/v1/webhooks/deliveries?status=succeeded&limit=500${cursor ? `&cursor=${cursor}` : ""}`;
+          const page = await tenant("GET", query);
+          count += page.body.data.length;
+          cursor = page.body.nextCursor;
+        } while (cursor);
+        return count === expectedSucceeded;
+      },
+      30_000,
+      "the read model to show every delivery succeeded",
+    );
   });
 
   it("dead-letters the always-500 endpoint's deliveries after maxAttempts, every attempt recorded", async () => {
     const broken = endpointIds.get("/ep/broken")!;
     const expected = expectedFor("/ep/broken").length;
-    await eventually(async () => {
-      const page = await tenant("GET", `/v1/webhooks/dlq?endpointId=${broken}&limit=500`);
-      return page.body.data.length === expected;
-    }, 60_000, "the broken endpoint's deliveries to reach the DLQ");
+    await eventually(
+      async () => {
+        const page = await tenant("GET", `/v1/webhooks/dlq?endpointId=${broken}&limit=500`);
+        return page.body.data.length === expected;
+      },
+      60_000,
+      "the broken endpoint's deliveries to reach the DLQ",
+    );
     const list = await tenant("GET", `/v1/webhooks/deliveries?endpointId=${broken}&limit=5`);
     for (const delivery of list.body.data) {
       expect(delivery.status).toBe("dead");

@@ -133,7 +133,11 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
       expect(ofB.has(event.aggregateId)).toBe(false);
     }
   };
-  const ndjsonLines = (text: string) => text.split("\n").filter((line) => line.length > 0).map((line) => JSON.parse(line));
+  const ndjsonLines = (text: string) =>
+    text
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line));
 
   /** Every tenant-scoped route of the OpenAPI document, by `METHOD /path` as the document spells it. */
   const TENANT_CASES: Record<string, TenantCase> = {
@@ -154,7 +158,12 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
       own: notFound,
     },
     "PATCH /v1/webhooks/registry/{id}": {
-      calls: (ids) => [ids.endpoint, ids.deadEndpoint].map((id) => ({ method: "PATCH", path: `/v1/webhooks/registry/${id}`, body: { url: receiver.url("/a/stolen"), eventTypes: ["*"], active: true } })),
+      calls: (ids) =>
+        [ids.endpoint, ids.deadEndpoint].map((id) => ({
+          method: "PATCH",
+          path: `/v1/webhooks/registry/${id}`,
+          body: { url: receiver.url("/a/stolen"), eventTypes: ["*"], active: true },
+        })),
       own: notFound,
     },
     "DELETE /v1/webhooks/registry/{id}": {
@@ -166,7 +175,8 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
       own: notFound,
     },
     "POST /v1/webhooks/test": {
-      calls: (ids) => [ids.endpoint, ids.deadEndpoint].map((id) => ({ method: "POST", path: "/v1/webhooks/test", body: { endpointId: id, eventType: "x.y", payload: {} } })),
+      calls: (ids) =>
+        [ids.endpoint, ids.deadEndpoint].map((id) => ({ method: "POST", path: "/v1/webhooks/test", body: { endpointId: id, eventType: "x.y", payload: {} } })),
       own: notFound,
     },
     "GET /v1/webhooks/sources": {
@@ -226,19 +236,28 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
     },
     "GET /v1/audit": {
       calls: (ids) => [
-        ...[ids.endpoint, ids.deadEndpoint, ids.source, ids.replay, ids.deadDeliveries[0]!, ids.message, ids.tenant, ids.keyId].map((id) => ({ method: "GET", path: `/v1/audit?aggregateId=${id}` })),
+        ...[ids.endpoint, ids.deadEndpoint, ids.source, ids.replay, ids.deadDeliveries[0]!, ids.message, ids.tenant, ids.keyId].map((id) => ({
+          method: "GET",
+          path: `/v1/audit?aggregateId=${id}`,
+        })),
         { method: "GET", path: `/v1/audit?actorId=${ids.keyId}` },
       ],
       own: emptyList,
     },
     "GET /v1/streams/events": {
       calls: (ids) => [
-        ...[ids.endpoint, ids.deadEndpoint, ids.source, ids.replay, ids.deadDeliveries[0]!, ids.message, ids.tenant].map((id) => ({ method: "GET", path: `/v1/streams/events?aggregate=${id}` })),
+        ...[ids.endpoint, ids.deadEndpoint, ids.source, ids.replay, ids.deadDeliveries[0]!, ids.message, ids.tenant].map((id) => ({
+          method: "GET",
+          path: `/v1/streams/events?aggregate=${id}`,
+        })),
         { method: "GET", path: "/v1/streams/events?limit=1000" },
       ],
       own: (answer, _call, ids) => {
         expect(answer.status).toBe(200);
-        onlyAsEvents(ndjsonLines(answer.text).map((line) => line.event), ids);
+        onlyAsEvents(
+          ndjsonLines(answer.text).map((line) => line.event),
+          ids,
+        );
       },
     },
     "GET /v1/webhooks/events": {
@@ -247,7 +266,10 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
         // A's own feed, from the log's start: A's events, never one of B's.
         expect(answer.status).toBe(200);
         expect(answer.text).toContain(": connected");
-        const events = answer.text.split("\n").filter((line) => line.startsWith("data: ")).map((line) => JSON.parse(line.slice(6)));
+        const events = answer.text
+          .split("\n")
+          .filter((line) => line.startsWith("data: "))
+          .map((line) => JSON.parse(line.slice(6)));
         expect(events.length).toBeGreaterThan(0);
         onlyAsEvents(events, ids);
       },
@@ -287,7 +309,10 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
       replay: await read(`/v1/webhooks/dlq/replay/${bIds.replay}`),
       audit: await read("/v1/audit?limit=500"),
       events: await read("/v1/streams/events?limit=1000"),
-      apiKeys: (await send(ADMIN_TOKEN, undefined, { method: "GET", path: `/v1/tenants/${b.id}/api-keys` })).json.data.map((k: { id: string; revokedAt?: string }) => [k.id, k.revokedAt ?? null]),
+      apiKeys: (await send(ADMIN_TOKEN, undefined, { method: "GET", path: `/v1/tenants/${b.id}/api-keys` })).json.data.map((k: { id: string; revokedAt?: string }) => [
+        k.id,
+        k.revokedAt ?? null,
+      ]),
       received: receiver.received.filter((r) => r.path.startsWith("/b/")).length,
     };
   }
@@ -332,7 +357,11 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
     await ingest(b, "b.dead");
     await eventually(async () => (await dlqOf(b.client, deadEndpoint)).length === 2, 60_000, "B's two deliveries in its DLQ");
     const deadDeliveries = await dlqOf(b.client, deadEndpoint);
-    await eventually(async () => (await b.client("GET", `/v1/webhooks/deliveries?messageId=${message}`)).body.data?.[0]?.status === "succeeded", 30_000, "B's good delivery");
+    await eventually(
+      async () => (await b.client("GET", `/v1/webhooks/deliveries?messageId=${message}`)).body.data?.[0]?.status === "succeeded",
+      30_000,
+      "B's good delivery",
+    );
     const delivery = (await b.client("GET", `/v1/webhooks/deliveries?messageId=${message}`)).body.data[0].id as string;
 
     // A real replay of B's: one dead delivery, attempted again, dead again.
@@ -347,13 +376,17 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
     bIds = { tenant: b.id, keyId: b.keyId, endpoint, deadEndpoint, source: bSource.id, message, deadMessage, delivery, deadDeliveries, replay };
     // B's log is still: wait until two reads a second apart agree.
     let last = "";
-    await eventually(async () => {
-      const now = JSON.stringify(await snapshotOfB());
-      const still = now === last;
-      last = now;
-      if (!still) await new Promise((r) => setTimeout(r, 1_000));
-      return still;
-    }, 30_000, "B's state to settle");
+    await eventually(
+      async () => {
+        const now = JSON.stringify(await snapshotOfB());
+        const still = now === last;
+        last = now;
+        if (!still) await new Promise((r) => setTimeout(r, 1_000));
+        return still;
+      },
+      30_000,
+      "B's state to settle",
+    );
     before = JSON.parse(last);
   }, 180_000);
 
@@ -365,7 +398,9 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
   it("has a case for every route of the OpenAPI document", async () => {
     const doc = (await (await fetch(`${zen.url}/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const routes = Object.entries(doc.paths).flatMap(([path, operations]) =>
-      Object.keys(operations).filter((m) => ["get", "post", "put", "patch", "delete"].includes(m)).map((m) => `${m.toUpperCase()} ${path}`),
+      Object.keys(operations)
+        .filter((m) => ["get", "post", "put", "patch", "delete"].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
     );
     const covered = [...Object.keys(TENANT_CASES), ...Object.keys(OPERATOR_CASES), ...UNAUTHENTICATED];
     expect(routes.sort()).toEqual([...new Set(covered)].sort());
@@ -421,7 +456,12 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
       const body = JSON.stringify({ action: "opened" });
       const response = await fetch(`${zen.url}/v1/inbound/${tenantId}/${sourceId}`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": randomUUID(), "x-hub-signature-256": await githubSign(secret, body) },
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "push",
+          "x-github-delivery": randomUUID(),
+          "x-hub-signature-256": await githubSign(secret, body),
+        },
         body,
       });
       return { status: response.status, json: (await response.json()) as { error: { code: string } } };

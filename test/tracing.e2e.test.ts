@@ -27,7 +27,10 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     // Circuits stay closed for the retry scenario's single failure anyway; this keeps it explicit.
     zen = await startTestPlatform({ ZEN_CIRCUIT_FAILURE_THRESHOLD: "1000" }, { tracing });
     tenant = (await createTenant(zen.url, "Traced", ["ingest", "webhooks:write"])).client;
-    for (const [path, eventTypes] of [["/ep/traced", ["traced.*"]], ["/ep/flaky", ["flaky.*"]]] as const) {
+    for (const [path, eventTypes] of [
+      ["/ep/traced", ["traced.*"]],
+      ["/ep/flaky", ["flaky.*"]],
+    ] as const) {
       const endpoint = await tenant("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes, retryPolicy: FLAKY_POLICY });
       expect(endpoint.status).toBe(201);
       receiver.setSecret(path, endpoint.body.secret);
@@ -79,7 +82,12 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
   it("continues the client's traceparent, and keeps a retry in the trace as a child of the failed attempt", async () => {
     const clientTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const clientSpanId = "00f067aa0ba902b7";
-    const response = await tenant("POST", "/v1/webhooks/ingest", { eventType: "flaky.created", payload: { n: 2 } }, { traceparent: `00-${clientTraceId}-${clientSpanId}-01` });
+    const response = await tenant(
+      "POST",
+      "/v1/webhooks/ingest",
+      { eventType: "flaky.created", payload: { n: 2 } },
+      { traceparent: `00-${clientTraceId}-${clientSpanId}-01` },
+    );
     expect(response.status).toBe(202);
     const { messageId } = response.body;
     await eventually(() => receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).length === 2, 20_000, "the failed attempt and its retry");
@@ -97,7 +105,10 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     // The retry was scheduled by the first attempt's events, so it continues from that span.
     expect(parentOf(attempts[1]!)).toBe(attempts[0]!.spanContext().spanId);
     expect(attempts[1]!.attributes["http.response.status_code"]).toBe(200);
-    const seen = receiver.on("/ep/flaky").filter((r) => r.webhookId === messageId).map((r) => r.traceparent);
+    const seen = receiver
+      .on("/ep/flaky")
+      .filter((r) => r.webhookId === messageId)
+      .map((r) => r.traceparent);
     expect(seen).toEqual(attempts.map((a) => `00-${clientTraceId}-${a.spanContext().spanId}-01`));
   });
 
@@ -127,7 +138,11 @@ describe("tracing: ingest → route → delivery attempt → receiver", () => {
     expect(routed).toHaveLength(1);
     expect(routed[0]).toMatchObject({ level: 30, tenantId, targets: 1, correlationId: reqId, traceId });
     // One traceId key per line, not one from the request's logger and another from the line itself.
-    expect(rawLines().filter((l) => l.includes(messageId) && l.includes('"message accepted"'))[0]!.split('"traceId"')).toHaveLength(2);
+    expect(
+      rawLines()
+        .filter((l) => l.includes(messageId) && l.includes('"message accepted"'))[0]!
+        .split('"traceId"'),
+    ).toHaveLength(2);
     const attemptLines = lines.filter((l) => l.msg === "delivery attempt" && l.messageId === messageId);
     for (const line of attemptLines) {
       expect(line).toMatchObject({ tenantId, correlationId: reqId, traceId, deliveryId: expect.stringMatching(/^dlv_/), endpointId: expect.stringMatching(/^ep_/) });

@@ -28,16 +28,27 @@ export const ceilingIngest: Scenario = {
   name: "ceiling.ingest",
   title: "bare fastify + 1 JetStream publish, autocannon 50 conns",
   needs: [],
-  show: [["rps", "req/s"], ["p99", "p99 ms"]],
+  show: [
+    ["rps", "req/s"],
+    ["p99", "p99 ms"],
+  ],
   async run({ quick }: RunContext): Promise<Figures> {
     const d = durations(quick);
     const env = { BENCH_CEILING_PREFIX: ceilingPrefix() };
-    return using([startHelper<{ url: string }>("ceiling-ingest-server", "ceilings/ingest-server.ts", { env }), startHelper("autocannon", "procs/autocannon.ts")], async ([server, load]) => {
-      const options = { url: `${server!.info.url}/ingest`, connections: INGEST_CONNECTIONS, headers: { "content-type": "application/json" }, body: ingestBody("ceiling.ingest") };
-      await load!.call("run", { ...options, durationS: d.warmupS }, (d.warmupS + 60) * 1000);
-      const r = await load!.call<LoadResult>("run", { ...options, durationS: d.ingestS }, (d.ingestS + 60) * 1000);
-      return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
-    });
+    return using(
+      [startHelper<{ url: string }>("ceiling-ingest-server", "ceilings/ingest-server.ts", { env }), startHelper("autocannon", "procs/autocannon.ts")],
+      async ([server, load]) => {
+        const options = {
+          url: `${server!.info.url}/ingest`,
+          connections: INGEST_CONNECTIONS,
+          headers: { "content-type": "application/json" },
+          body: ingestBody("ceiling.ingest"),
+        };
+        await load!.call("run", { ...options, durationS: d.warmupS }, (d.warmupS + 60) * 1000);
+        const r = await load!.call<LoadResult>("run", { ...options, durationS: d.ingestS }, (d.ingestS + 60) * 1000);
+        return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+      },
+    );
   },
 };
 
@@ -61,7 +72,10 @@ export const ceilingPost: Scenario = {
   name: "ceiling.post",
   title: "undici signed 1 KiB POSTs to the receiver, 64 in flight",
   needs: [],
-  show: [["rate", "req/s"], ["p99", "p99 ms"]],
+  show: [
+    ["rate", "req/s"],
+    ["p99", "p99 ms"],
+  ],
   async run({ quick, receiver }: RunContext): Promise<Figures> {
     const d = durations(quick);
     const path = `/ceiling/post`;

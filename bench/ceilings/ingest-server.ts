@@ -13,7 +13,13 @@ const prefix = process.env.BENCH_CEILING_PREFIX!;
 const stream = `${prefix.toUpperCase()}_INGEST`;
 const nc = await connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", name: `${prefix}-ingest`, noAsyncTraces: true });
 const jsm = await jetstreamManager(nc);
-await jsm.streams.add({ name: stream, subjects: [`${prefix}.ingest.>`], storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: 120_000_000_000 });
+await jsm.streams.add({
+  name: stream,
+  subjects: [`${prefix}.ingest.>`],
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  duplicate_window: 120_000_000_000,
+});
 const js = jetstream(nc);
 
 const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });

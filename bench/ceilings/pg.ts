@@ -10,7 +10,9 @@ let next = 1;
 async function run({ databaseUrl, durationS, batch = 500 }: { databaseUrl: string; durationS: number; batch?: number }) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  await client.query("CREATE TABLE IF NOT EXISTS ceiling_rows (id bigint PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())");
+  await client.query(
+    "CREATE TABLE IF NOT EXISTS ceiling_rows (id bigint PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+  );
   const payload = JSON.stringify({ eventType: "ceiling.pg", pad: "x".repeat(1024 - 50) });
   const tenants = Array.from({ length: batch }, () => "ten_ceiling");
   const payloads = Array.from({ length: batch }, () => payload);

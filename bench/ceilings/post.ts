@@ -23,7 +23,12 @@ async function run({ origin, path, secret, durationS, inFlight = 64 }: { origin:
       const id = `msg_${randomBytes(8).toString("hex")}${n++}`;
       const now = new Date();
       const body = JSON.stringify({ type: "ceiling.post", timestamp: now.toISOString(), data: { pad } });
-      const headers = { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signer.sign(id, now, body) };
+      const headers = {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+        "webhook-signature": signer.sign(id, now, body),
+      };
       const t0 = performance.now();
       try {
         const res = await pool.request({ path, method: "POST", headers, body });

@@ -39,7 +39,12 @@ function gitCommit(): string {
       if (loose) return loose;
     }
     const packed = readFileSync(join(common, "packed-refs"), "utf8");
-    return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0] ?? "unknown";
+    return (
+      packed
+        .split("\n")
+        .find((line) => line.endsWith(` ${ref}`))
+        ?.split(" ")[0] ?? "unknown"
+    );
   }, "unknown");
 }
 

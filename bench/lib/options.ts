@@ -39,7 +39,10 @@ export function parseOptions(argv: string[]): Options {
         break;
       }
       case "--only":
-        options.only = value().split(",").map((s) => s.trim()).filter(Boolean);
+        options.only = value()
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
         break;
       case "--quick":
         options.quick = true;
@@ -52,7 +55,8 @@ export function parseOptions(argv: string[]): Options {
         break;
       case "--gate-floor": {
         options.gateFloor = Number(value());
-        if (!Number.isFinite(options.gateFloor) || options.gateFloor <= 0 || options.gateFloor > 10) throw new Error("--gate-floor must be a number above 0 (a fraction of ceiling.ingest)");
+        if (!Number.isFinite(options.gateFloor) || options.gateFloor <= 0 || options.gateFloor > 10)
+          throw new Error("--gate-floor must be a number above 0 (a fraction of ceiling.ingest)");
         break;
       }
       case "--help":

@@ -54,7 +54,10 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     if (!node) continue;
     total += us;
     const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === "(idle)") { idle += us; continue; }
+    if (functionName === "(idle)") {
+      idle += us;
+      continue;
+    }
     const where = url ? `${shorten(url)}:${lineNumber + 1}` : "(native)";
     const key = `${functionName}|${where}`;
     const entry = fns.get(key) ?? { name: functionName || "(anonymous)", where, us: 0 };
@@ -68,8 +71,14 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     file,
     totalMs: total / 1000,
     idleMs: idle / 1000,
-    functions: [...fns.values()].sort((a, b) => b.us - a.us).slice(0, top).map((f) => ({ name: f.name, where: f.where, selfMs: f.us / 1000, pct: (100 * f.us) / busy })),
-    files: [...files.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([where, us]) => ({ where, selfMs: us / 1000, pct: (100 * us) / busy })),
+    functions: [...fns.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((f) => ({ name: f.name, where: f.where, selfMs: f.us / 1000, pct: (100 * f.us) / busy })),
+    files: [...files.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([where, us]) => ({ where, selfMs: us / 1000, pct: (100 * us) / busy })),
   };
 }
 
@@ -82,7 +91,9 @@ function packageOf(path: string): string {
 }
 
 export function formatSummary(s: ProfileSummary, top = 20): string {
-  const lines = [`${shorten(s.file)}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(100 * (1 - s.idleMs / (s.totalMs || 1))).toFixed(0)} % busy; self time (share of busy time):`];
+  const lines = [
+    `${shorten(s.file)}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(100 * (1 - s.idleMs / (s.totalMs || 1))).toFixed(0)} % busy; self time (share of busy time):`,
+  ];
   for (const f of s.functions.slice(0, top)) lines.push(`  ${f.pct.toFixed(1).padStart(5)} %  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}  ${f.where}`);
   lines.push("  by file/package:");
   for (const f of s.files.slice(0, 12)) lines.push(`  ${f.pct.toFixed(1).padStart(5)} %  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.where}`);

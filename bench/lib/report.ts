@@ -10,8 +10,7 @@ export interface Outcome {
   runs: Array<Figures | { error: string }>;
 }
 
-const numeric = (v: Figures[string] | undefined): number | null =>
-  typeof v === "number" ? v : typeof v === "boolean" ? (v ? 1 : 0) : null;
+const numeric = (v: Figures[string] | undefined): number | null => (typeof v === "number" ? v : typeof v === "boolean" ? (v ? 1 : 0) : null);
 
 export const isError = (r: Figures | { error: string }): r is { error: string } => "error" in r;
 
@@ -83,7 +82,7 @@ export function formatTable(reports: ScenarioReport[], outcomes: Outcome[]): str
       continue;
     }
     scenario.show.forEach(([figure, label], i) => {
-      const perRun =  report.perRun.map((r) => (isError(r) ? "err" : fmt((r as Figures)[figure]))).join(" / ");
+      const perRun = report.perRun.map((r) => (isError(r) ? "err" : fmt((r as Figures)[figure]))).join(" / ");
       rows.push([i === 0 ? report.scenario : "", label, fmt(report.median[figure]), report.runs > 1 ? perRun : "", "", ""]);
     });
     for (const t of report.targets) {
@@ -92,10 +91,15 @@ export function formatTable(reports: ScenarioReport[], outcomes: Outcome[]): str
     if (report.errors.length) rows.push(["", "errors", `${report.errors.length} of ${report.runs} runs failed`, "", "", ""]);
   }
   const widths = rows[0]!.map((_, c) => Math.min(70, Math.max(...rows.map((r) => (r[c] ?? "").length))));
-  return rows.map((r, i) => {
-    const line = r.map((cell, c) => (cell ?? "").slice(0, widths[c]).padEnd(widths[c]!)).join("  ").trimEnd();
-    return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-  }).join("\n");
+  return rows
+    .map((r, i) => {
+      const line = r
+        .map((cell, c) => (cell ?? "").slice(0, widths[c]).padEnd(widths[c]!))
+        .join("  ")
+        .trimEnd();
+      return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+    })
+    .join("\n");
 }
 
 export function writeResults(content: unknown, tag: string | null): string {

@@ -60,7 +60,9 @@ export async function waitUntilScheduled(prefix: string, deadlineMs = 15 * 60_00
     const dispatcher = await consumerInfo(stream, `${upper}_DISPATCHER`);
     if (router?.num_pending === 0 && router.num_ack_pending === 0 && dispatcher?.num_pending === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(`not yet scheduled after ${deadlineMs / 1000} s: router ${router?.num_pending} pending / ${router?.num_ack_pending} unacked, dispatcher ${dispatcher?.num_pending} pending`);
+      throw new Error(
+        `not yet scheduled after ${deadlineMs / 1000} s: router ${router?.num_pending} pending / ${router?.num_ack_pending} unacked, dispatcher ${dispatcher?.num_pending} pending`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -96,7 +98,9 @@ export async function dropDatabase(name: string): Promise<void> {
 
 /** Drops every database of this run: `zen_bench_<RUN_ID>_*`. */
 export async function dropRunDatabases(): Promise<string[]> {
-  const names = await onServer(async (c) => (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`zen_bench_${RUN_ID}_%`])).rows.map((r) => r.datname));
+  const names = await onServer(async (c) =>
+    (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`zen_bench_${RUN_ID}_%`])).rows.map((r) => r.datname),
+  );
   for (const name of names) await dropDatabase(name);
   return names;
 }
@@ -121,9 +125,21 @@ export async function readModelCheckpoint(client: pg.Client): Promise<number> {
 /** Removes every stream and database of this run and closes the admin connection. Never throws. */
 export async function sweep(): Promise<{ streams: string[]; databases: string[] }> {
   const result = { streams: [] as string[], databases: [] as string[] };
-  try { result.streams = await withTimeout(deleteStreams(`bench${RUN_ID}`, true), 30_000); } catch (e) { console.error(`bench: stream cleanup failed: ${(e as Error).message}`); }
-  try { result.streams.push(...(await withTimeout(deleteStreams(`ceil${RUN_ID}`, true), 30_000))); } catch { /* reported above */ }
-  try { result.databases = await withTimeout(dropRunDatabases(), 60_000); } catch (e) { console.error(`bench: database cleanup failed: ${(e as Error).message}`); }
+  try {
+    result.streams = await withTimeout(deleteStreams(`bench${RUN_ID}`, true), 30_000);
+  } catch (e) {
+    console.error(`bench: stream cleanup failed: ${(e as Error).message}`);
+  }
+  try {
+    result.streams.push(...(await withTimeout(deleteStreams(`ceil${RUN_ID}`, true), 30_000)));
+  } catch {
+    /* reported above */
+  }
+  try {
+    result.databases = await withTimeout(dropRunDatabases(), 60_000);
+  } catch (e) {
+    console.error(`bench: database cleanup failed: ${(e as Error).message}`);
+  }
   await admin?.nc.close().catch(() => undefined);
   admin = undefined;
   return result;
@@ -133,7 +149,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what = "operatio
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
   ]);
 }
 

@@ -23,7 +23,11 @@ export interface Helper<Info = unknown> {
 const HELPER_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 /** Starts `bench/<file>` (TypeScript, through tsx) with an IPC channel; resolves once it is ready. */
-export async function startHelper<Info = unknown>(name: string, file: string, options: { readyTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<Helper<Info>> {
+export async function startHelper<Info = unknown>(
+  name: string,
+  file: string,
+  options: { readyTimeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<Helper<Info>> {
   const child: ChildProcess = fork(`${HELPER_DIR}${file}`, [], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, ...options.env },
@@ -40,10 +44,17 @@ export async function startHelper<Info = unknown>(name: string, file: string, op
 
   const info = await new Promise<Info>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} was not ready within ${options.readyTimeoutMs ?? 30_000} ms`)), options.readyTimeoutMs ?? 30_000);
-    child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${name} exited before it was ready (code ${code})`)); });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited before it was ready (code ${code})`));
+    });
     child.on("message", (raw) => {
       const message = raw as Ready | Reply;
-      if (message.kind === "ready") { clearTimeout(timer); resolve(message.info as Info); return; }
+      if (message.kind === "ready") {
+        clearTimeout(timer);
+        resolve(message.info as Info);
+        return;
+      }
       if (message.kind === "reply") {
         const waiting = pending.get(message.id);
         pending.delete(message.id);
@@ -52,7 +63,10 @@ export async function startHelper<Info = unknown>(name: string, file: string, op
         else waiting.resolve(message.result);
       }
     });
-  }).catch(async (error) => { await proc.kill(); throw error; });
+  }).catch(async (error) => {
+    await proc.kill();
+    throw error;
+  });
 
   return {
     name,
@@ -61,12 +75,24 @@ export async function startHelper<Info = unknown>(name: string, file: string, op
     call<T>(method: string, params?: unknown, timeoutMs = 60_000): Promise<T> {
       const id = next++;
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${name}.${method} timed out after ${timeoutMs} ms`)); }, timeoutMs);
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`${name}.${method} timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
         pending.set(id, {
-          resolve: (v) => { clearTimeout(timer); resolve(v as T); },
-          reject: (e) => { clearTimeout(timer); reject(e); },
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v as T);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
         });
-        if (!child.connected) { pending.get(id)?.reject(new Error("not connected")); return; }
+        if (!child.connected) {
+          pending.get(id)?.reject(new Error("not connected"));
+          return;
+        }
         child.send({ kind: "call", id, method, params } satisfies Call);
       });
     },
@@ -83,7 +109,11 @@ export function serve(handlers: Record<string, (params: any) => unknown>, info: 
     exiting = true;
     const forced = setTimeout(() => process.exit(1), 10_000);
     forced.unref();
-    try { await onExit?.(); } catch { /* leaving anyway */ }
+    try {
+      await onExit?.();
+    } catch {
+      /* leaving anyway */
+    }
     process.exit(0);
   };
   process.on("disconnect", () => void exit());

@@ -38,15 +38,24 @@ export interface Scenario {
   skipInQuick?: boolean;
   run(ctx: RunContext): Promise<Figures>;
   /** Targets on the median figures, given the median ceiling figures. */
-  targets?(f: (name: string, agg?: "median" | "max" | "min") => number | null, ceiling: (name: string) => number | null, ctx: { earlier: RunContext["earlier"] }): Target[];
+  targets?(
+    f: (name: string, agg?: "median" | "max" | "min") => number | null,
+    ceiling: (name: string) => number | null,
+    ctx: { earlier: RunContext["earlier"] },
+  ): Target[];
   /** Figures shown in the table, in order. */
   show: Array<[figure: string, label: string]>;
 }
 
 export function target(name: string, value: number | null, op: Target["op"], limit: number | null): Target {
-  const met = value === null || limit === null || !Number.isFinite(value) || !Number.isFinite(limit)
-    ? null
-    : op === ">=" ? value >= limit : op === "<=" ? value <= limit : value === limit;
+  const met =
+    value === null || limit === null || !Number.isFinite(value) || !Number.isFinite(limit)
+      ? null
+      : op === ">="
+        ? value >= limit
+        : op === "<="
+          ? value <= limit
+          : value === limit;
   return { name, value, op, limit, met };
 }
 
@@ -139,8 +148,14 @@ export async function waitForDeliveries(
       const counts = await receiver.call<Omit<ArrivalStats, "complete" | "missing" | "ended" | "waitedMs">>("stats", { prefix });
       const stats = (ended: ArrivalStats["ended"]): ArrivalStats => ({ ...counts, missing: remaining, complete: remaining === 0, ended, waitedMs: Date.now() - started });
       if (remaining === 0) return stats("complete");
-      if (remaining !== last) { last = remaining; lastChange = Date.now(); }
-      if (Date.now() - lastReport > 10_000) { onProgress?.(remaining, stats("complete")); lastReport = Date.now(); }
+      if (remaining !== last) {
+        last = remaining;
+        lastChange = Date.now();
+      }
+      if (Date.now() - lastReport > 10_000) {
+        onProgress?.(remaining, stats("complete"));
+        lastReport = Date.now();
+      }
       if (Date.now() - lastChange > stallMs) return stats("stalled");
       if (Date.now() > deadline) return stats("timeout");
       await sleep(250);
@@ -158,17 +173,27 @@ export async function waitForDeliveries(
 export function requireDrained(what: string, stats: ArrivalStats, expected: number, { stallMs, reason }: { stallMs: number; reason?: string }): ArrivalStats {
   if (stats.complete) return stats;
   const why = stats.ended === "stalled" ? `stalled: nothing new arrived for ${stallMs / 1000} s` : `did not finish in time${reason ? ` (${reason})` : ""}`;
-  throw new Error(`${what}: the drain ${why}; ${stats.missing} of ${expected} accepted had not arrived when the wait ended after ${(stats.waitedMs / 1000).toFixed(1)} s`);
+  throw new Error(
+    `${what}: the drain ${why}; ${stats.missing} of ${expected} accepted had not arrived when the wait ended after ${(stats.waitedMs / 1000).toFixed(1)} s`,
+  );
 }
 
 /** Waits until at least `expected` deliveries arrived under `prefix` and none arrived for `quietMs` (warm-ups, whose ids are not kept). */
-export async function waitForQuiet(receiver: Helper, prefix: string, expected: number, { timeoutMs, quietMs = 1_000 }: { timeoutMs: number; quietMs?: number }): Promise<void> {
+export async function waitForQuiet(
+  receiver: Helper,
+  prefix: string,
+  expected: number,
+  { timeoutMs, quietMs = 1_000 }: { timeoutMs: number; quietMs?: number },
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let since = Date.now();
   while (Date.now() < deadline) {
     const { distinct } = await receiver.call<{ distinct: number }>("stats", { prefix });
-    if (distinct !== last) { last = distinct; since = Date.now(); }
+    if (distinct !== last) {
+      last = distinct;
+      since = Date.now();
+    }
     if (distinct >= expected && Date.now() - since >= quietMs) return;
     await sleep(200);
   }

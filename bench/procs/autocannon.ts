@@ -49,7 +49,14 @@ async function run(options: LoadOptions): Promise<LoadResult> {
         headers: options.headers,
         body: options.body,
         ...(options.collectIds
-          ? { onResponse: (status: number, body: string) => { if (status === 202) { const m = ID.exec(body); if (m) ids.push(m[1]!); } } }
+          ? {
+              onResponse: (status: number, body: string) => {
+                if (status === 202) {
+                  const m = ID.exec(body);
+                  if (m) ids.push(m[1]!);
+                }
+              },
+            }
           : {}),
       },
     ],

@@ -40,7 +40,16 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
   let next = 0;
   let published = 0;
 
-  const publish = async (type: AggregateType, aggregateId: string, causeId: string, index: number, event: DomainEvent, prevHash: string | null, causationId: string | null, now: string): Promise<Envelope> => {
+  const publish = async (
+    type: AggregateType,
+    aggregateId: string,
+    causeId: string,
+    index: number,
+    event: DomainEvent,
+    prevHash: string | null,
+    causationId: string | null,
+    now: string,
+  ): Promise<Envelope> => {
     const envelope = seal({
       id: `${causeId}:${index}`,
       type: event.type,
@@ -72,7 +81,10 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     const [received] = messageDecider.decide({ type: "ReceiveMessage", eventType: "bench.backlog", payload: { i, pad } }, messageDecider.initialState());
     const e1 = await publish("message", messageId, messageId, 0, received!, null, null, now);
     const routed = messageDecider.evolve(messageDecider.initialState(), received!);
-    const [routing] = messageDecider.decide({ type: "DecideRouting", messageId, registrySeq: 1, endpoints: [{ endpointId, status: "active", eventTypes: ["*"] }] }, routed);
+    const [routing] = messageDecider.decide(
+      { type: "DecideRouting", messageId, registrySeq: 1, endpoints: [{ endpointId, status: "active", eventTypes: ["*"] }] },
+      routed,
+    );
     const e2 = await publish("message", messageId, `${messageId}:routing`, 0, routing!, e1.hash, e1.id, now);
     if (routing!.type !== "routing.decided") throw new Error("unexpected routing event");
     const deliveryId = routing!.data.targets[0]!.deliveryId;
@@ -82,7 +94,10 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     );
     const e3 = await publish("delivery", deliveryId, `${deliveryId}:scheduled`, 0, scheduled!, null, e2.id, now);
     const pending = deliveryDecider.evolve(deliveryDecider.initialState(), scheduled!);
-    const outcome = deliveryDecider.decide({ type: "RecordAttempt", attempt: { startedAt: now, latencyMs: 2, statusCode: 200 }, policy: DEFAULT_RETRY_POLICY, now, random: 0.5 }, pending);
+    const outcome = deliveryDecider.decide(
+      { type: "RecordAttempt", attempt: { startedAt: now, latencyMs: 2, statusCode: 200 }, policy: DEFAULT_RETRY_POLICY, now, random: 0.5 },
+      pending,
+    );
     let prev = e3;
     for (const [index, event] of outcome.entries()) prev = await publish("delivery", deliveryId, `${deliveryId}:attempt:1`, index, event, prev.hash, e3.id, now);
   };

@@ -35,13 +35,17 @@ async function run(options: RateOptions) {
   const all: Promise<void>[] = [];
 
   const fire = () => {
-    if (inFlight >= maxInFlight) { skipped++; return; }
+    if (inFlight >= maxInFlight) {
+      skipped++;
+      return;
+    }
     inFlight++;
     sent++;
     const sentAt = wallNow();
     const body = JSON.stringify({ eventType: options.eventType, payload: { sentAt, seq: seq++, pad } });
     all.push(
-      pool.request({ path: options.path, method: "POST", headers: options.headers, body })
+      pool
+        .request({ path: options.path, method: "POST", headers: options.headers, body })
         .then(async (res) => {
           const text = await res.body.text();
           if (res.statusCode === 202) {
@@ -49,8 +53,12 @@ async function run(options: RateOptions) {
             ingestLatencies.push(wallNow() - sentAt);
           } else failed++;
         })
-        .catch(() => { failed++; })
-        .finally(() => { inFlight--; }),
+        .catch(() => {
+          failed++;
+        })
+        .finally(() => {
+          inFlight--;
+        }),
     );
   };
 
@@ -60,13 +68,27 @@ async function run(options: RateOptions) {
     const timer = setInterval(() => {
       const due = Math.min(total, Math.floor(((wallNow() - startedAt) / 1000) * options.rate));
       while (sent + skipped < due) fire();
-      if (sent + skipped >= total) { clearInterval(timer); resolve(); }
+      if (sent + skipped >= total) {
+        clearInterval(timer);
+        resolve();
+      }
     }, 1);
   });
   const endedAt = wallNow();
   await Promise.race([Promise.allSettled(all), new Promise((r) => setTimeout(r, 30_000))]);
   await pool.close().catch(() => undefined);
-  return { startedAt, endedAt, sent, skipped, failed, accepted: ids.length, ids, offeredRate: options.rate, achievedRate: ids.length / ((endedAt - startedAt) / 1000), ingest: summarize(ingestLatencies) };
+  return {
+    startedAt,
+    endedAt,
+    sent,
+    skipped,
+    failed,
+    accepted: ids.length,
+    ids,
+    offeredRate: options.rate,
+    achievedRate: ids.length / ((endedAt - startedAt) / 1000),
+    ingest: summarize(ingestLatencies),
+  };
 }
 
 serve({ run });

@@ -87,7 +87,16 @@ function pathStats(path: string) {
     if (t < first) first = t;
     if (t > last) last = t;
   }
-  return { path, distinct: s.firstSeen.size, requests: s.requests, duplicates: s.duplicates, unverified: s.unverified, refused: s.refused, firstAt: s.firstSeen.size ? first : null, lastAt: s.firstSeen.size ? last : null };
+  return {
+    path,
+    distinct: s.firstSeen.size,
+    requests: s.requests,
+    duplicates: s.duplicates,
+    unverified: s.unverified,
+    refused: s.refused,
+    firstAt: s.firstSeen.size ? first : null,
+    lastAt: s.firstSeen.size ? last : null,
+  };
 }
 
 serve(
@@ -173,5 +182,9 @@ serve(
     },
   },
   { port, url: `http://127.0.0.1:${port}` },
-  () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
 );

@@ -26,7 +26,13 @@ export const backlog: Scenario = {
   name: "backlog",
   title: "deliveries queued behind a 503 receiver, then drained; RSS",
   needs: [],
-  show: [["maxRssMB", "max RSS MB"], ["drainPerS", "drain/s"], ["firstDeliveryS", "1st deliv. s"], ["activePerS", "drain/s from 1st"], ["lost", "lost"]],
+  show: [
+    ["maxRssMB", "max RSS MB"],
+    ["drainPerS", "drain/s"],
+    ["firstDeliveryS", "1st deliv. s"],
+    ["activePerS", "drain/s from 1st"],
+    ["lost", "lost"],
+  ],
   run: ({ quick, receiver, log }) =>
     withWorkspace(async (ws) => {
       const d = durations(quick);
@@ -44,7 +50,18 @@ export const backlog: Scenario = {
         // Fill: n events accepted while the receiver is down.
         const load = await ws.helper("autocannon", "procs/autocannon.ts");
         const fillStart = Date.now();
-        const r = await load.call<LoadResult>("run", { url: `${platform.url}/v1/webhooks/ingest`, connections: INGEST_CONNECTIONS, amount: n, headers: tenant.headers, body: ingestBody("bench.backlog"), collectIds: true }, (n / 20 + 300) * 1000);
+        const r = await load.call<LoadResult>(
+          "run",
+          {
+            url: `${platform.url}/v1/webhooks/ingest`,
+            connections: INGEST_CONNECTIONS,
+            amount: n,
+            headers: tenant.headers,
+            body: ingestBody("bench.backlog"),
+            collectIds: true,
+          },
+          (n / 20 + 300) * 1000,
+        );
         const ids = r.ids ?? [];
         log(`backlog: ${ids.length} accepted in ${r.durationS.toFixed(1)} s; waiting until every delivery is scheduled`);
         await waitUntilScheduled(ws.prefix);
@@ -52,17 +69,24 @@ export const backlog: Scenario = {
         const dispatcher = await consumerInfo(stream, `${upper}_DISPATCHER`);
         const down = await receiver.call<{ refused: number }>("stats", { prefix: path });
         const fillMaxRss = rss.max();
-        log(`backlog: ${ids.length} deliveries queued after ${fillS.toFixed(0)} s; dispatcher consumer ack-pending ${dispatcher?.num_ack_pending}, pending ${dispatcher?.num_pending}, redelivered ${dispatcher?.num_redelivered}; ${down.refused} attempts answered 503; RSS max ${(fillMaxRss / 2 ** 20).toFixed(0)} MB`);
+        log(
+          `backlog: ${ids.length} deliveries queued after ${fillS.toFixed(0)} s; dispatcher consumer ack-pending ${dispatcher?.num_ack_pending}, pending ${dispatcher?.num_pending}, redelivered ${dispatcher?.num_redelivered}; ${down.refused} attempts answered 503; RSS max ${(fillMaxRss / 2 ** 20).toFixed(0)} MB`,
+        );
 
         // Drain: the receiver is back.
         const upAt = wallNow();
         const upAtMs = Date.now();
         await receiver.call("setStatus", { prefix: path, status: 200 });
-        const arrived = await waitForDeliveries(receiver, { prefix: path, paths: [path], ids }, {
-          timeoutMs: Math.max(15 * 60_000, (n / 50) * 1000),
-          stallMs: 180_000,
-          onProgress: (remaining) => log(`backlog: ${ids.length - remaining}/${ids.length} drained, RSS ${(rss.maxSince(Date.now() - 10_000) / 2 ** 20).toFixed(0)} MB`),
-        });
+        const arrived = await waitForDeliveries(
+          receiver,
+          { prefix: path, paths: [path], ids },
+          {
+            timeoutMs: Math.max(15 * 60_000, (n / 50) * 1000),
+            stallMs: 180_000,
+            onProgress: (remaining) =>
+              log(`backlog: ${ids.length - remaining}/${ids.length} drained, RSS ${(rss.maxSince(Date.now() - 10_000) / 2 ** 20).toFixed(0)} MB`),
+          },
+        );
         const lost = arrived.missing;
         const drainS = arrived.lastAt ? (arrived.lastAt - upAt) / 1000 : null;
         const drainPerS = drainS ? arrived.distinct / drainS : 0;
@@ -71,7 +95,9 @@ export const backlog: Scenario = {
         const firstDeliveryS = arrived.firstAt ? (arrived.firstAt - upAt) / 1000 : null;
         const activePerS = arrived.firstAt && arrived.lastAt && arrived.lastAt > arrived.firstAt ? arrived.distinct / ((arrived.lastAt - arrived.firstAt) / 1000) : 0;
         const maxRss = rss.max();
-        log(`backlog: drained ${arrived.distinct}/${ids.length} in ${drainS?.toFixed(1)} s (${drainPerS.toFixed(0)}/s; first delivery ${firstDeliveryS?.toFixed(1)} s after the receiver came back, ${activePerS.toFixed(0)}/s from then), lost ${lost}; max RSS ${(maxRss / 2 ** 20).toFixed(0)} MB (fill ${(fillMaxRss / 2 ** 20).toFixed(0)}, drain ${(rss.maxSince(upAtMs) / 2 ** 20).toFixed(0)})`);
+        log(
+          `backlog: drained ${arrived.distinct}/${ids.length} in ${drainS?.toFixed(1)} s (${drainPerS.toFixed(0)}/s; first delivery ${firstDeliveryS?.toFixed(1)} s after the receiver came back, ${activePerS.toFixed(0)}/s from then), lost ${lost}; max RSS ${(maxRss / 2 ** 20).toFixed(0)} MB (fill ${(fillMaxRss / 2 ** 20).toFixed(0)}, drain ${(rss.maxSince(upAtMs) / 2 ** 20).toFixed(0)})`,
+        );
         return {
           deliveries: ids.length,
           fillS,

@@ -23,7 +23,12 @@ export const e2e: Scenario = {
   name: "e2e",
   title: "all roles, one endpoint: delivered/s, then latency at 1/3 of it",
   needs: ["ceiling.ingest"],
-  show: [["deliveredPerS", "delivered/s"], ["lost", "lost"], ["latP50", "lat p50 ms"], ["latP99", "lat p99 ms"]],
+  show: [
+    ["deliveredPerS", "delivered/s"],
+    ["lost", "lost"],
+    ["latP50", "lat p50 ms"],
+    ["latP99", "lat p99 ms"],
+  ],
   run: ({ quick, receiver, log, earlier, gateFloor }) =>
     withWorkspace(async (ws) => {
       const d = durations(quick);
@@ -34,7 +39,11 @@ export const e2e: Scenario = {
       const latPath = `/${ws.prefix}/latency`;
       const platform = await ws.platform({ name: "e2e" });
       const tenant = await createTenant(platform.url, "bench e2e");
-      for (const [p, types] of [[path, ["bench.*"]], [warmPath, ["warm.*"]], [latPath, ["latency.*"]]] as const) {
+      for (const [p, types] of [
+        [path, ["bench.*"]],
+        [warmPath, ["warm.*"]],
+        [latPath, ["latency.*"]],
+      ] as const) {
         const endpoint = await createEndpoint(tenant, { url: `${receiver.info.url}${p}`, eventTypes: [...types] });
         await receiver.call("configure", { path: p, secret: endpoint.secret, status: 200 });
       }
@@ -54,11 +63,15 @@ export const e2e: Scenario = {
       const floorRate = gateFloor && ceiling ? gateFloor * ceiling : null;
       const timeoutMs = (d.e2eS * 10 + 300) * 1000;
       const gateDeadlineMs = floorRate ? r.startedAt + (ids.length / floorRate) * 1000 + GATE_GRACE_MS - Date.now() : null;
-      const drained = await waitForDeliveries(receiver, { prefix: path, paths: [path], ids }, {
-        timeoutMs: gateDeadlineMs === null ? timeoutMs : Math.max(1_000, Math.min(timeoutMs, gateDeadlineMs)),
-        stallMs,
-        onProgress: (remaining) => log(`e2e: ${ids.length - remaining}/${ids.length} delivered`),
-      });
+      const drained = await waitForDeliveries(
+        receiver,
+        { prefix: path, paths: [path], ids },
+        {
+          timeoutMs: gateDeadlineMs === null ? timeoutMs : Math.max(1_000, Math.min(timeoutMs, gateDeadlineMs)),
+          stallMs,
+          onProgress: (remaining) => log(`e2e: ${ids.length - remaining}/${ids.length} delivered`),
+        },
+      );
       const reason =
         gateDeadlineMs !== null && gateDeadlineMs < timeoutMs && floorRate
           ? `--gate: at the floor ${gateFloor} × ceiling.ingest ${ceiling!.toFixed(0)} = ${floorRate.toFixed(0)}/s all had to arrive ${(ids.length / floorRate).toFixed(1)} s after the first request; ` +
@@ -68,7 +81,9 @@ export const e2e: Scenario = {
       const windowCount = await receiver.call<number>("countBetween", { prefix: path, from: r.startedAt, to: r.endedAt });
       const lost = arrived.missing;
       const deliveredPerS = arrived.lastAt ? arrived.distinct / ((arrived.lastAt - r.startedAt) / 1000) : 0;
-      log(`e2e: ${deliveredPerS.toFixed(0)} delivered/s (in the load window ${(windowCount / r.durationS).toFixed(0)}/s), lost ${lost}, duplicates ${arrived.duplicates}, unverified ${arrived.unverified}`);
+      log(
+        `e2e: ${deliveredPerS.toFixed(0)} delivered/s (in the load window ${(windowCount / r.durationS).toFixed(0)}/s), lost ${lost}, duplicates ${arrived.duplicates}, unverified ${arrived.unverified}`,
+      );
 
       // Latency at a third of that rate, open loop.
       const rate = Math.max(1, Math.round(deliveredPerS / 3));
@@ -79,7 +94,12 @@ export const e2e: Scenario = {
         { origin: url.origin, path: url.pathname, headers: tenant.headers, eventType: "latency.probe", rate, durationS: d.latencyS },
         (d.latencyS + 120) * 1000,
       );
-      const latArrived = requireDrained("e2e latency", await waitForDeliveries(receiver, { prefix: latPath, paths: [latPath], ids: p.ids }, { timeoutMs: 300_000, stallMs }), p.ids.length, { stallMs });
+      const latArrived = requireDrained(
+        "e2e latency",
+        await waitForDeliveries(receiver, { prefix: latPath, paths: [latPath], ids: p.ids }, { timeoutMs: 300_000, stallMs }),
+        p.ids.length,
+        { stallMs },
+      );
       const latLost = latArrived.missing;
       const lat = await receiver.call<{ p50: number; p90: number; p99: number; max: number; count: number }>("latency", { prefix: latPath });
       log(`e2e latency at ${rate}/s: p50 ${ms(lat.p50)}, p99 ${ms(lat.p99)} (ingest p99 ${ms(p.ingest.p99)}), lost ${latLost}, skipped ${p.skipped}`);

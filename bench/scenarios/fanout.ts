@@ -33,7 +33,11 @@ async function fanOut(ws: Workspace, platform: RunningPlatform, receiver: Helper
   const r = await load.call<LoadResult>("run", { ...options, amount: events, collectIds: true }, 600_000);
   const ids = r.ids ?? [];
   const expected = ids.length * size;
-  const arrived = await waitForDeliveries(receiver, { prefix: base, paths, ids }, { timeoutMs: 900_000, onProgress: (remaining) => log(`fanout ${size}: ${expected - remaining}/${expected} delivered`) });
+  const arrived = await waitForDeliveries(
+    receiver,
+    { prefix: base, paths, ids },
+    { timeoutMs: 900_000, onProgress: (remaining) => log(`fanout ${size}: ${expected - remaining}/${expected} delivered`) },
+  );
   const lost = arrived.missing;
   const rate = arrived.lastAt ? arrived.distinct / ((arrived.lastAt - r.startedAt) / 1000) : 0;
   log(`fanout ${size}: ${ids.length} events → ${arrived.distinct} deliveries, ${rate.toFixed(0)} deliveries/s, lost ${lost}`);
@@ -46,7 +50,11 @@ export const fanout: Scenario = {
   name: "fanout",
   title: "one event to 10 / 100 endpoints: deliveries/s",
   needs: ["ceiling.post"],
-  show: [["perS10", "deliv/s ×10"], ["perS100", "deliv/s ×100"], ["lost", "lost"]],
+  show: [
+    ["perS10", "deliv/s ×10"],
+    ["perS100", "deliv/s ×100"],
+    ["lost", "lost"],
+  ],
   run: ({ quick, receiver, log }) =>
     withWorkspace(async (ws) => {
       const d = durations(quick);

@@ -91,7 +91,9 @@ async function runMode(mode: Mode, { quick, receiver, log }: Pick<RunContext, "q
     const after = { requests: await deadRequests(), redelivered: (await consumerInfo(`${ws.prefix.toUpperCase()}_EVENTS`, durable))?.num_redelivered ?? 0 };
     const deadAttempts = after.requests - before.requests;
     const redeliveries = after.redelivered - before.redelivered;
-    log(`hol ${mode}: ${accepted} queued; healthy alone p99 ${alone.p99.toFixed(1)} ms, with the dead endpoint p99 ${withDead.p99.toFixed(1)} ms (p50 ${withDead.p50.toFixed(1)}) over ${withDead.count}; meanwhile ${deadAttempts} attempts reached the dead endpoint and the dispatcher had ${redeliveries} redeliveries`);
+    log(
+      `hol ${mode}: ${accepted} queued; healthy alone p99 ${alone.p99.toFixed(1)} ms, with the dead endpoint p99 ${withDead.p99.toFixed(1)} ms (p50 ${withDead.p50.toFixed(1)}) over ${withDead.count}; meanwhile ${deadAttempts} attempts reached the dead endpoint and the dispatcher had ${redeliveries} redeliveries`,
+    );
     return { alone, withDead, deadAttempts, redeliveries };
   });
 }
@@ -100,20 +102,36 @@ export const hol: Scenario = {
   name: "hol",
   title: "head-of-line isolation (a dead endpoint with 10,000 pending)",
   needs: [],
-  show: [["failingAloneP99", "alone p99 ms (f)"], ["failingP99", "w/ failing p99"], ["hangingAloneP99", "alone p99 ms (h)"], ["hangingP99", "w/ hanging p99"], ["lost", "lost"]],
+  show: [
+    ["failingAloneP99", "alone p99 ms (f)"],
+    ["failingP99", "w/ failing p99"],
+    ["hangingAloneP99", "alone p99 ms (h)"],
+    ["hangingP99", "w/ hanging p99"],
+    ["lost", "lost"],
+  ],
   run: async ({ quick, receiver, log }) => {
     const figures: Record<string, number> = {};
     let lost = 0;
     for (const mode of ["failing", "hanging"] as const) {
       const { alone, withDead, deadAttempts, redeliveries } = await runMode(mode, { quick, receiver, log });
       Object.assign(figures, {
-        [`${mode}AloneP50`]: alone.p50, [`${mode}AloneP99`]: alone.p99,
-        [`${mode}P50`]: withDead.p50, [`${mode}P99`]: withDead.p99,
-        [`${mode}DeadAttempts`]: deadAttempts, [`${mode}Redeliveries`]: redeliveries,
+        [`${mode}AloneP50`]: alone.p50,
+        [`${mode}AloneP99`]: alone.p99,
+        [`${mode}P50`]: withDead.p50,
+        [`${mode}P99`]: withDead.p99,
+        [`${mode}DeadAttempts`]: deadAttempts,
+        [`${mode}Redeliveries`]: redeliveries,
       });
       lost += alone.lost + withDead.lost;
     }
-    return { ...figures, lost, rate: RATE, backlog: quick ? 2_000 : BACKLOG, circuitOpenMs: CIRCUIT_OPEN_MS, deadPhaseS: quick ? durations(quick).latencyS : DEAD_PHASE_S };
+    return {
+      ...figures,
+      lost,
+      rate: RATE,
+      backlog: quick ? 2_000 : BACKLOG,
+      circuitOpenMs: CIRCUIT_OPEN_MS,
+      deadPhaseS: quick ? durations(quick).latencyS : DEAD_PHASE_S,
+    };
   },
   targets: (f) => [
     target("healthy p99 with a failing endpoint ≤ 2× alone", ratio(f("failingP99"), f("failingAloneP99")), "<=", 2),

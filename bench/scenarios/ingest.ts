@@ -8,7 +8,10 @@ export const ingest: Scenario = {
   name: "ingest",
   title: "POST /v1/webhooks/ingest, api role only, 50 conns, 1 KiB",
   needs: ["ceiling.ingest"],
-  show: [["rps", "req/s"], ["p99", "p99 ms"]],
+  show: [
+    ["rps", "req/s"],
+    ["p99", "p99 ms"],
+  ],
   run: ({ quick, log }) =>
     withWorkspace(async (ws) => {
       const d = durations(quick);

@@ -63,7 +63,11 @@ async function runTracingOverhead({ quick, log }: Pick<RunContext, "quick" | "lo
       const load = await ws.helper("autocannon", "procs/autocannon.ts");
       const body = ingestBody("bench.tracing");
       const hit = (url: string, durationS: number) =>
-        load.call<LoadResult>("run", { url: `${url}/v1/webhooks/ingest`, connections: INGEST_CONNECTIONS, headers: tenant.headers, body, durationS }, (durationS + 60) * 1000);
+        load.call<LoadResult>(
+          "run",
+          { url: `${url}/v1/webhooks/ingest`, connections: INGEST_CONNECTIONS, headers: tenant.headers, body, durationS },
+          (durationS + 60) * 1000,
+        );
       // Both warm (JIT, pools, the registry view of the "on" process has the tenant's key).
       await hit(off.url, d.warmupS);
       await hit(on.url, d.warmupS);
@@ -95,7 +99,9 @@ async function runTracingOverhead({ quick, log }: Pick<RunContext, "quick" | "lo
         exported_kib: round(sink.bytes() / 1024, 0),
         errors: [...offRuns, ...onRuns].reduce((n, r) => n + r.non2xx + r.errors, 0),
       };
-      log(`tracing-overhead: off ${offRps.toFixed(0)} req/s, on ${onRps.toFixed(0)} req/s (on costs ${(figures.on_cost * 100).toFixed(1)}%, A/A noise ${(figures.aa_noise * 100).toFixed(1)}%); off path ${figures.off_path_ns} ns/req → bound ${(figures.off_cost_bound * 100).toFixed(4)}%; ${figures.exported_batches} OTLP batches exported`);
+      log(
+        `tracing-overhead: off ${offRps.toFixed(0)} req/s, on ${onRps.toFixed(0)} req/s (on costs ${(figures.on_cost * 100).toFixed(1)}%, A/A noise ${(figures.aa_noise * 100).toFixed(1)}%); off path ${figures.off_path_ns} ns/req → bound ${(figures.off_cost_bound * 100).toFixed(4)}%; ${figures.exported_batches} OTLP batches exported`,
+      );
       return figures;
     });
   } finally {
@@ -148,7 +154,11 @@ async function startOtlpSink(): Promise<{ url: string; batches(): number; bytes(
     url: `http://127.0.0.1:${port}`,
     batches: () => batches,
     bytes: () => bytes,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -165,7 +175,10 @@ async function standalone(): Promise<never> {
   const started = Date.now();
   const log = (message: string) => console.error(`[tracing-overhead ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
   let cleaning: Promise<void> | undefined;
-  const cleanup = () => (cleaning ??= killAll(10_000).then(() => sweep()).then(() => undefined));
+  const cleanup = () =>
+    (cleaning ??= killAll(10_000)
+      .then(() => sweep())
+      .then(() => undefined));
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
   let code = 0;
   try {

@@ -53,10 +53,7 @@ export const ErrorBody = z
       code: ErrorCode.describe("Stable, snake_case error code"),
       message: z.string().describe("Human-readable text; may change between versions"),
       requestId: z.string().describe("The request id (also in the X-Request-Id header)"),
-      details: z
-        .unknown()
-        .optional()
-        .describe("For invalid_request: the issues, each {path, message}; for duplicate_event: {messageId}"),
+      details: z.unknown().optional().describe("For invalid_request: the issues, each {path, message}; for duplicate_event: {messageId}"),
     }),
   })
   .describe("Error response");

@@ -3,9 +3,7 @@ import { prefixedId } from "../common.js";
 import { RoutingCandidate } from "../events.js";
 import { PageQuery, Timestamp } from "./common.js";
 
-export const DeliveryStatus = z
-  .enum(["pending", "retrying", "succeeded", "dead"])
-  .describe("pending → succeeded | retrying → … → succeeded | dead (in the DLQ)");
+export const DeliveryStatus = z.enum(["pending", "retrying", "succeeded", "dead"]).describe("pending → succeeded | retrying → … → succeeded | dead (in the DLQ)");
 
 /** `?since=&until=` of the lists filtered by time. */
 export const Range = {
@@ -51,9 +49,7 @@ const deliveryFields = {
 };
 
 /** A delivery as listed: one message to one endpoint. */
-export const DeliveryOut = z
-  .object({ ...deliveryFields, attempts: z.number().int().describe("Attempts so far") })
-  .describe("A delivery");
+export const DeliveryOut = z.object({ ...deliveryFields, attempts: z.number().int().describe("Attempts so far") }).describe("A delivery");
 export type DeliveryOut = z.infer<typeof DeliveryOut>;
 
 export const AttemptOut = z

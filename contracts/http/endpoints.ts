@@ -1,12 +1,5 @@
 import { z } from "zod";
-import {
-  DEFAULT_ROTATION_GRACE_SECONDS,
-  DeliveryPolicy,
-  MAX_ROTATION_GRACE_SECONDS,
-  prefixedId,
-  RateLimit,
-  RetryPolicy,
-} from "../common.js";
+import { DEFAULT_ROTATION_GRACE_SECONDS, DeliveryPolicy, MAX_ROTATION_GRACE_SECONDS, prefixedId, RateLimit, RetryPolicy } from "../common.js";
 import { Timestamp } from "./common.js";
 
 /** A secret a client brings: `whsec_` and at least 20 base64 characters. */
@@ -17,10 +10,7 @@ export const WebhookSecret = z
   .describe("Signing secret (`whsec_…`); generated when absent");
 
 const Url = z.string().min(1).max(2048).describe("Where deliveries are POSTed: an absolute http(s) URL on a public address");
-const EventTypes = z
-  .array(z.string().max(200))
-  .max(100)
-  .describe("Event-type patterns: `*`, `prefix.*` or an exact type");
+const EventTypes = z.array(z.string().max(200)).max(100).describe("Event-type patterns: `*`, `prefix.*` or an exact type");
 const Description = z.string().max(1000);
 const Metadata = z.record(z.string().max(1000)).refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
 const Retry = RetryPolicy.partial().describe("Overrides of the default retry policy");

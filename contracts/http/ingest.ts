@@ -12,12 +12,7 @@ export const IngestIn = z
   .object({
     eventType: EventTypeName.describe("The event's type, e.g. `invoice.paid`"),
     payload: z.record(z.unknown()).describe("The event's data: a JSON object, sent to receivers as `data`"),
-    eventId: z
-      .string()
-      .min(1)
-      .max(255)
-      .optional()
-      .describe("Your own id for the event: a repeat within 24 h is refused with 409 duplicate_event"),
+    eventId: z.string().min(1).max(255).optional().describe("Your own id for the event: a repeat within 24 h is refused with 409 duplicate_event"),
   })
   .strict()
   .describe("An event to deliver");

@@ -2,9 +2,7 @@ import { z } from "zod";
 import { ID_PREFIX } from "../common.js";
 
 /** Any aggregate's id: its type is read off the prefix (`ep_…`, `dlv_…`). */
-const AggregateId = z
-  .string()
-  .regex(new RegExp(`^(${Object.values(ID_PREFIX).join("|")})[A-Za-z0-9_-]{1,100}$`), "must be an aggregate id such as ep_… or dlv_…");
+const AggregateId = z.string().regex(new RegExp(`^(${Object.values(ID_PREFIX).join("|")})[A-Za-z0-9_-]{1,100}$`), "must be an aggregate id such as ep_… or dlv_…");
 
 /** `GET /v1/streams/events` query: a page of the tenant's immutable events in stream order. */
 export const StreamEventsQuery = z

@@ -6,12 +6,8 @@ import { IngestIn } from "./ingest.js";
 /** `POST /v1/webhooks/test` body: exactly one of `endpointId` and `url`. */
 export const TestSendIn = z
   .object({
-    endpointId: prefixedId("endpoint")
-      .optional()
-      .describe("Send to this endpoint of yours, signed with its current secret (404 when it is not yours)"),
-    url: EndpointIn.shape.url
-      .optional()
-      .describe("Send to this absolute http(s) URL, signed with a one-off secret that the answer returns"),
+    endpointId: prefixedId("endpoint").optional().describe("Send to this endpoint of yours, signed with its current secret (404 when it is not yours)"),
+    url: EndpointIn.shape.url.optional().describe("Send to this absolute http(s) URL, signed with a one-off secret that the answer returns"),
     eventType: IngestIn.shape.eventType,
     payload: IngestIn.shape.payload,
   })
@@ -44,21 +40,15 @@ export const TestSendOut = z
     ok: z.boolean().describe("True when the receiver answered 2xx"),
     status: z.number().int().optional().describe("The receiver's HTTP status, when it answered"),
     latencyMs: z.number().int().min(0).describe("Milliseconds from the start until the answer (or the failure)"),
-    responseHeaders: z
-      .record(z.string())
-      .optional()
-      .describe("The receiver's headers: lower-cased, repeats joined with `, `, secrets redacted"),
+    responseHeaders: z.record(z.string()).optional().describe("The receiver's headers: lower-cased, repeats joined with `, `, secrets redacted"),
     responseBodyPreview: z.string().optional().describe("The start of the receiver's body (at most 1 KiB), secrets redacted"),
     error: TestSendError.optional(),
-    secret: z
-      .string()
-      .optional()
-      .describe("Only for a bare `url`: the one-off `whsec_…` secret the request was signed with, to check your verifier"),
+    secret: z.string().optional().describe("Only for a bare `url`: the one-off `whsec_…` secret the request was signed with, to check your verifier"),
   })
   .strict()
   .describe(
     "The outcome of one real, signed request (`webhook-id` `msg_test_…`); it is recorded as no delivery and appends no event. " +
       "Always 200 once attempted: a target the SSRF guard refuses, by its literal address or by what its name resolves to, " +
-      "answers 200 with `ok: false` and `error: \"blocked_target\"` (nothing is sent), not 422",
+      'answers 200 with `ok: false` and `error: "blocked_target"` (nothing is sent), not 422',
   );
 export type TestSendOut = z.infer<typeof TestSendOut>;

@@ -15,7 +15,9 @@ describe("api key", () => {
   });
 
   it("refuses to create a key twice", () => {
-    given(apiKeyDecider, [created]).when({ type: "CreateApiKey", ...key }).thenThrows("conflict");
+    given(apiKeyDecider, [created])
+      .when({ type: "CreateApiKey", ...key })
+      .thenThrows("conflict");
   });
 
   it("revokes an active key", () => {
@@ -36,8 +38,12 @@ describe("api key", () => {
 
   it("records a use, later ones only, and none once revoked", () => {
     const used = (usedAt: string): ApiKeyEvent => ({ type: "apikey.used", data: { usedAt } });
-    given(apiKeyDecider, [created]).when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" }).then([used("2026-01-01T10:00:00.000Z")]);
-    given(apiKeyDecider, [created, used("2026-01-01T11:00:00.000Z")]).when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" }).then([]);
+    given(apiKeyDecider, [created])
+      .when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" })
+      .then([used("2026-01-01T10:00:00.000Z")]);
+    given(apiKeyDecider, [created, used("2026-01-01T11:00:00.000Z")])
+      .when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" })
+      .then([]);
     given(apiKeyDecider, [created, revoked]).when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" }).then([]);
     given(apiKeyDecider, []).when({ type: "RecordApiKeyUse", at: "2026-01-01T10:00:00.000Z" }).thenThrows("not_found");
     expect(fold(apiKeyDecider, [created, used("2026-01-01T10:00:00.000Z")])).toEqual({ status: "active", ...key, lastUsedAt: "2026-01-01T10:00:00.000Z" });

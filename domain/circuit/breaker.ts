@@ -42,10 +42,7 @@ export type BreakerState =
   | { state: "open"; consecutiveFailures: number; failingSince: string; halfOpenAt: string }
   | { state: "half_open"; consecutiveFailures: number; failingSince: string; halfOpenAt: string; probesInFlight: number };
 
-export type CircuitEvent =
-  | DomainEventOf<"endpoint.circuit_opened">
-  | DomainEventOf<"endpoint.circuit_half_opened">
-  | DomainEventOf<"endpoint.circuit_closed">;
+export type CircuitEvent = DomainEventOf<"endpoint.circuit_opened"> | DomainEventOf<"endpoint.circuit_half_opened"> | DomainEventOf<"endpoint.circuit_closed">;
 
 /** A change of state to record on the endpoint; `causeKey` is deterministic, for the append's dedupe id. */
 export interface Transition {
@@ -90,10 +87,12 @@ const open = (state: BreakerState, consecutiveFailures: number, reason: string, 
   const halfOpenAt = plus(now, config.halfOpenAfterMs);
   return {
     state: { state: "open", consecutiveFailures, failingSince, halfOpenAt },
-    transitions: [{
-      event: { type: "endpoint.circuit_opened", data: { consecutiveFailures, reason, halfOpenAt, failingSince } },
-      causeKey: `opened:${halfOpenAt}`,
-    }],
+    transitions: [
+      {
+        event: { type: "endpoint.circuit_opened", data: { consecutiveFailures, reason, halfOpenAt, failingSince } },
+        causeKey: `opened:${halfOpenAt}`,
+      },
+    ],
   };
 };
 
@@ -119,14 +118,11 @@ const admit = (state: BreakerState, now: string, config: BreakerConfig): Breaker
   }
 };
 
-const releaseProbe = (state: BreakerState): BreakerState =>
-  state.state === "half_open" ? { ...state, probesInFlight: Math.max(0, state.probesInFlight - 1) } : state;
+const releaseProbe = (state: BreakerState): BreakerState => (state.state === "half_open" ? { ...state, probesInFlight: Math.max(0, state.probesInFlight - 1) } : state);
 
 const closed = (state: BreakerState): BreakerStep => ({
   state: initialBreaker(),
-  transitions: state.state === "half_open"
-    ? [{ event: { type: "endpoint.circuit_closed", data: {} }, causeKey: `closed:${state.failingSince}` }]
-    : [],
+  transitions: state.state === "half_open" ? [{ event: { type: "endpoint.circuit_closed", data: {} }, causeKey: `closed:${state.failingSince}` }] : [],
 });
 
 /**

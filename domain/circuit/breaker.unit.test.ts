@@ -61,27 +61,41 @@ describe("breaker: closed", () => {
 
   it("opens on the fifth consecutive transient failure", () => {
     given(failures(3)).when(fail(3)).then([]);
-    const step = given(failures(4)).when(fail(4)).then([opened(5, 4, 0)]);
+    const step = given(failures(4))
+      .when(fail(4))
+      .then([opened(5, 4, 0)]);
     expect(step.transitions[0]!.causeKey).toBe(`opened:${at(64)}`);
   });
 
   it("counts only an unbroken run: a success resets the count and failingSince", () => {
-    given([...failures(4), succeed(4)]).when(fail(5)).then([]);
-    given([...failures(4), succeed(4), ...failures(4, 5)]).when(fail(9)).then([opened(5, 9, 5)]);
+    given([...failures(4), succeed(4)])
+      .when(fail(5))
+      .then([]);
+    given([...failures(4), succeed(4), ...failures(4, 5)])
+      .when(fail(9))
+      .then([opened(5, 9, 5)]);
     expect(given([...failures(2), succeed(2)]).when(admit(3)).step.state).toEqual(initialBreaker());
   });
 
   it("does not count hopeless answers (4xx, redirects), nor let them break the run", () => {
-    given([...failures(4), result("dead", 4), result("dead", 5)]).when(fail(6)).then([opened(5, 6, 0)]);
-    given([result("dead", 0), result("dead", 1), result("dead", 2), result("dead", 3)]).when(result("dead", 4)).then([]);
+    given([...failures(4), result("dead", 4), result("dead", 5)])
+      .when(fail(6))
+      .then([opened(5, 6, 0)]);
+    given([result("dead", 0), result("dead", 1), result("dead", 2), result("dead", 3)])
+      .when(result("dead", 4))
+      .then([]);
   });
 
   it("takes thresholds as parameters", () => {
     const config = { ...DEFAULT_BREAKER_CONFIG, failureThreshold: 2, halfOpenAfterMs: 1_000 };
-    given([fail(0)], config).when(fail(1)).then([{
-      type: "endpoint.circuit_opened",
-      data: { consecutiveFailures: 2, reason: "HTTP 500 from receiver", halfOpenAt: at(2), failingSince: at(0) },
-    }]);
+    given([fail(0)], config)
+      .when(fail(1))
+      .then([
+        {
+          type: "endpoint.circuit_opened",
+          data: { consecutiveFailures: 2, reason: "HTTP 500 from receiver", halfOpenAt: at(2), failingSince: at(0) },
+        },
+      ]);
   });
 });
 
@@ -111,8 +125,12 @@ describe("breaker: half-open", () => {
   const halfOpen = [...failures(5), admit(64)];
 
   it("lets up to three probes go at once; the rest wait about a second", () => {
-    given([...halfOpen, admit(64)]).when(admit(64)).admits({ allowed: true, probe: true });
-    given([...halfOpen, admit(64), admit(64)]).when(admit(64)).admits({ allowed: false, retryInMs: 1_000 });
+    given([...halfOpen, admit(64)])
+      .when(admit(64))
+      .admits({ allowed: true, probe: true });
+    given([...halfOpen, admit(64), admit(64)])
+      .when(admit(64))
+      .admits({ allowed: false, retryInMs: 1_000 });
   });
 
   it("closes on a probe's success", () => {
@@ -123,19 +141,29 @@ describe("breaker: half-open", () => {
   });
 
   it("re-opens on a probe's failure for another period, keeping failingSince", () => {
-    given(halfOpen).when(fail(65, true)).then([opened(6, 65, 0, "probe failed: HTTP 500 from receiver")]);
+    given(halfOpen)
+      .when(fail(65, true))
+      .then([opened(6, 65, 0, "probe failed: HTTP 500 from receiver")]);
   });
 
   it("cycles open → half-open → open with the same failingSince until a probe succeeds", () => {
     const cycled = [...halfOpen, fail(65, true), admit(125)];
-    given(cycled).when(fail(126, true)).then([opened(7, 126, 0, "probe failed: HTTP 500 from receiver")]);
-    given([...cycled, fail(126, true), admit(186)]).when(succeed(187, true)).then([closed]);
+    given(cycled)
+      .when(fail(126, true))
+      .then([opened(7, 126, 0, "probe failed: HTTP 500 from receiver")]);
+    given([...cycled, fail(126, true), admit(186)])
+      .when(succeed(187, true))
+      .then([closed]);
   });
 
   it("frees a probe slot on a hopeless answer or a probe put back", () => {
     const full = [...halfOpen, admit(64), admit(64)];
-    given([...full, result("dead", 65, true)]).when(admit(65)).admits({ allowed: true, probe: true });
-    given([...full, { type: "ReleaseProbe" }]).when(admit(65)).admits({ allowed: true, probe: true });
+    given([...full, result("dead", 65, true)])
+      .when(admit(65))
+      .admits({ allowed: true, probe: true });
+    given([...full, { type: "ReleaseProbe" }])
+      .when(admit(65))
+      .admits({ allowed: true, probe: true });
   });
 
   it("ignores results of attempts that were not probes", () => {
@@ -148,23 +176,35 @@ describe("breaker: adopting the recorded circuit", () => {
   const recordedOpen = { state: "open" as const, halfOpenAt: at(60), failingSince: at(0), consecutiveFailures: 5 };
 
   it("opens when another process opened the circuit", () => {
-    const step = given([{ type: "Adopt", circuit: recordedOpen }]).when(admit(30)).admits({ allowed: false, retryInMs: 30_000 });
+    const step = given([{ type: "Adopt", circuit: recordedOpen }])
+      .when(admit(30))
+      .admits({ allowed: false, retryInMs: 30_000 });
     expect(circuitOf(step.state)).toEqual(recordedOpen);
   });
 
   it("half-opens with its own probe slots when another process half-opened", () => {
-    given([{ type: "Adopt", circuit: { ...recordedOpen, state: "half_open" } }]).when(admit(61)).admits({ allowed: true, probe: true });
+    given([{ type: "Adopt", circuit: { ...recordedOpen, state: "half_open" } }])
+      .when(admit(61))
+      .admits({ allowed: true, probe: true });
   });
 
   it("closes when the circuit was closed elsewhere (or the endpoint re-enabled)", () => {
-    given([...failures(5), { type: "Adopt", circuit: { state: "closed" } }]).when(admit(10)).admits({ allowed: true, probe: false });
+    given([...failures(5), { type: "Adopt", circuit: { state: "closed" } }])
+      .when(admit(10))
+      .admits({ allowed: true, probe: false });
   });
 
   it("keeps its own newer state when its own events come back", () => {
     const mine = [...failures(5), admit(64), fail(65, true)]; // re-opened, half-open from 125 s
-    given([...mine, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64) } }]).when(admit(100)).admits({ allowed: false, retryInMs: 25_000 });
-    given([...mine, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64), state: "half_open" } }]).when(admit(100)).admits({ allowed: false, retryInMs: 25_000 });
+    given([...mine, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64) } }])
+      .when(admit(100))
+      .admits({ allowed: false, retryInMs: 25_000 });
+    given([...mine, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64), state: "half_open" } }])
+      .when(admit(100))
+      .admits({ allowed: false, retryInMs: 25_000 });
     const probing = [...failures(5), admit(64), admit(64), admit(64)];
-    given([...probing, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64) } }]).when(admit(64)).admits({ allowed: false, retryInMs: 1_000 });
+    given([...probing, { type: "Adopt", circuit: { ...recordedOpen, halfOpenAt: at(64) } }])
+      .when(admit(64))
+      .admits({ allowed: false, retryInMs: 1_000 });
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { admitDelivery, attemptMsOf, CIRCUIT_COMEBACK_SPACING_MS, MIN_BUSY_COMEBACK_MS, UNPROVEN_QUEUE_PER_SLOT, type AdmissionInput, type LaneLoad } from "./admission.js";
+import {
+  admitDelivery,
+  attemptMsOf,
+  CIRCUIT_COMEBACK_SPACING_MS,
+  MIN_BUSY_COMEBACK_MS,
+  UNPROVEN_QUEUE_PER_SLOT,
+  type AdmissionInput,
+  type LaneLoad,
+} from "./admission.js";
 
 const NOW = 1_000_000;
 const idle: LaneLoad = { inFlight: 0, queued: 0, slots: 32 };
@@ -27,7 +35,12 @@ describe("admitDelivery: a healthy endpoint flows", () => {
   it("given no attempt finished yet, then a line of 8 per slot waits, and the rest comes back in a second at the circuit's pace", () => {
     const unproven = UNPROVEN_QUEUE_PER_SLOT * 32;
     expect(admit({ lane: full({ queued: unproven - 1, oldestInFlightMs: 300 }) })).toEqual({ kind: "admit" });
-    expect(admit({ lane: full({ queued: unproven, oldestInFlightMs: 300 }) })).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS });
+    expect(admit({ lane: full({ queued: unproven, oldestInFlightMs: 300 }) })).toEqual({
+      kind: "defer",
+      reason: "endpoint_busy",
+      afterMs: MIN_BUSY_COMEBACK_MS,
+      spacingMs: CIRCUIT_COMEBACK_SPACING_MS,
+    });
   });
 
   it("given a slot and no lane (the delivery already holds a slot), then it goes", () => {
@@ -44,7 +57,12 @@ describe("admitDelivery: only a slow, hanging or rate-limited endpoint's overflo
 
   it("given a rate limit of 25/s, when a second's worth is queued, then the next goes back, spaced 40 ms", () => {
     expect(admit({ lane: full({ inFlight: 5, queued: 24, recentAttemptMs: 2, perSecond: 25 }) })).toEqual({ kind: "admit" });
-    expect(admit({ lane: full({ inFlight: 5, queued: 25, recentAttemptMs: 2, perSecond: 25 }) })).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: 1_040, spacingMs: 40 });
+    expect(admit({ lane: full({ inFlight: 5, queued: 25, recentAttemptMs: 2, perSecond: 25 }) })).toEqual({
+      kind: "defer",
+      reason: "endpoint_busy",
+      afterMs: 1_040,
+      spacingMs: 40,
+    });
   });
 
   it("given an endpoint answering in 300 ms (under 200 a second through 32 slots), then only a line over the wait limit goes back", () => {
@@ -114,7 +132,10 @@ describe("admitDelivery: retries and circuits", () => {
   });
 
   it("given an open circuit and a window that outlasts it, then the delivery waits", () => {
-    expect(admit({ circuitHalfOpenAt: NOW + 30_000, retryWindow: { startedAt: NOW, maxDurationMs: 3_600_000 } })).toMatchObject({ kind: "defer", reason: "circuit_open" });
+    expect(admit({ circuitHalfOpenAt: NOW + 30_000, retryWindow: { startedAt: NOW, maxDurationMs: 3_600_000 } })).toMatchObject({
+      kind: "defer",
+      reason: "circuit_open",
+    });
   });
 
   it("given a circuit whose half-open time has passed, then the lane decides", () => {

@@ -65,8 +65,7 @@ describe("parseRetryAfterMs", () => {
     expect(MAX_RETRY_AFTER_MS).toBe(3_600_000);
   });
 
-  it.each([undefined, "", "soon", "1.5", "12s", "2024-05-01T12:01:30Z", "Wed, 31 Feb 2024 12:00:00 GMT", "Wed, 01 Foo 2024 12:00:00 GMT"])(
-    "ignores %j",
-    (header) => expect(parseRetryAfterMs(header, now)).toBeUndefined(),
+  it.each([undefined, "", "soon", "1.5", "12s", "2024-05-01T12:01:30Z", "Wed, 31 Feb 2024 12:00:00 GMT", "Wed, 01 Foo 2024 12:00:00 GMT"])("ignores %j", (header) =>
+    expect(parseRetryAfterMs(header, now)).toBeUndefined(),
   );
 });

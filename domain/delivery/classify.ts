@@ -66,5 +66,4 @@ export const classifyAttempt = (result: AttemptResult): Classification => {
 const NETWORK_CLASSES = new Set<ErrorClass>(["timeout", "connection_error", "dns_error", "blocked_target"]);
 
 /** The network error behind a recorded error class, if it was one: lets a recorded attempt be reclassified. */
-export const networkErrorOf = (errorClass: ErrorClass): NetworkError | undefined =>
-  NETWORK_CLASSES.has(errorClass) ? (errorClass as NetworkError) : undefined;
+export const networkErrorOf = (errorClass: ErrorClass): NetworkError | undefined => (NETWORK_CLASSES.has(errorClass) ? (errorClass as NetworkError) : undefined);

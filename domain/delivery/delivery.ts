@@ -53,11 +53,7 @@ export type DeliveryState =
   | ({ status: "succeeded" | "dead"; scheduled: Scheduled; attempts: number } & AttemptSeries);
 
 /** Events the delivery aggregate emits. */
-export type DeliveryEvent =
-  | DomainEventOf<"delivery.scheduled">
-  | DomainEventOf<"delivery.attempted">
-  | DeliveryOutcomeEvent
-  | DomainEventOf<"delivery.replayed">;
+export type DeliveryEvent = DomainEventOf<"delivery.scheduled"> | DomainEventOf<"delivery.attempted"> | DeliveryOutcomeEvent | DomainEventOf<"delivery.replayed">;
 
 type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
 
@@ -68,8 +64,7 @@ export const isTerminal = (state: DeliveryState): state is Extract<DeliveryState
   state.status === "succeeded" || state.status === "dead";
 
 /** True when replay `replayId` started a series of this delivery. */
-export const wasReplayedBy = (state: DeliveryState, replayId: string): boolean =>
-  state.status !== "absent" && state.replayIds.includes(replayId);
+export const wasReplayedBy = (state: DeliveryState, replayId: string): boolean => state.status !== "absent" && state.replayIds.includes(replayId);
 
 const requireWaiting = (state: DeliveryState, action: string): Waiting => {
   if (state.status === "absent") throw new DomainError("not_found", "delivery not found");

@@ -39,12 +39,16 @@ const retried = (n: number, nextS: number, delayMs: number): DeliveryEvent => ({
 
 describe("delivery: schedule", () => {
   it("schedules a delivery", () => {
-    given(deliveryDecider, []).when({ type: "ScheduleDelivery", ...scheduledData }).then([scheduled]);
+    given(deliveryDecider, [])
+      .when({ type: "ScheduleDelivery", ...scheduledData })
+      .then([scheduled]);
     expect(fold(deliveryDecider, [scheduled])).toEqual({ status: "pending", scheduled: scheduledData, nextAttempt: 1, ...firstSeries });
   });
 
   it("scheduling again changes nothing", () => {
-    given(deliveryDecider, [scheduled]).when({ type: "ScheduleDelivery", ...scheduledData }).then([]);
+    given(deliveryDecider, [scheduled])
+      .when({ type: "ScheduleDelivery", ...scheduledData })
+      .then([]);
   });
 });
 
@@ -59,7 +63,9 @@ describe("delivery: record an attempt", () => {
   });
 
   it("schedules a retry with backoff on a 5xx", () => {
-    given(deliveryDecider, [scheduled]).when(record({ statusCode: 500 })).then([attempted(1, 0), retried(1, 5, 5_000)]);
+    given(deliveryDecider, [scheduled])
+      .when(record({ statusCode: 500 }))
+      .then([attempted(1, 0), retried(1, 5, 5_000)]);
     expect(fold(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)])).toEqual({
       status: "retrying",
       scheduled: scheduledData,
@@ -89,17 +95,23 @@ describe("delivery: record an attempt", () => {
   });
 
   it("waits for Retry-After when it is longer than the backoff", () => {
-    const [, outcome] = given(deliveryDecider, [scheduled]).when(record({ statusCode: 429, retryAfterMs: 60_000 })).decided();
+    const [, outcome] = given(deliveryDecider, [scheduled])
+      .when(record({ statusCode: 429, retryAfterMs: 60_000 }))
+      .decided();
     expect(outcome).toMatchObject({ type: "delivery.retry_scheduled", data: { delayMs: 60_000, nextAttemptAt: at(60), errorClass: "rate_limited" } });
   });
 
   it("never retries sooner than the backoff", () => {
-    const [, outcome] = given(deliveryDecider, [scheduled]).when(record({ statusCode: 503, retryAfterMs: 1_000 })).decided();
+    const [, outcome] = given(deliveryDecider, [scheduled])
+      .when(record({ statusCode: 503, retryAfterMs: 1_000 }))
+      .decided();
     expect(outcome).toMatchObject({ data: { delayMs: 5_000, errorClass: "unavailable" } });
   });
 
   it.each([500, 408])("ignores Retry-After on a %i: only 429 and 503 honour it", (statusCode) => {
-    const [, outcome] = given(deliveryDecider, [scheduled]).when(record({ statusCode, retryAfterMs: 3_600_000 })).decided();
+    const [, outcome] = given(deliveryDecider, [scheduled])
+      .when(record({ statusCode, retryAfterMs: 3_600_000 }))
+      .decided();
     expect(outcome).toMatchObject({ type: "delivery.retry_scheduled", data: { delayMs: 5_000 } });
   });
 
@@ -111,15 +123,21 @@ describe("delivery: record an attempt", () => {
   });
 
   it("dead-letters at once on 410, and on other final answers", () => {
-    const [, gone] = given(deliveryDecider, [scheduled]).when(record({ statusCode: 410 })).decided();
+    const [, gone] = given(deliveryDecider, [scheduled])
+      .when(record({ statusCode: 410 }))
+      .decided();
     expect(gone).toEqual({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "gone", reason: "HTTP 410 from receiver (gone): endpoint disabled" } });
-    const [, notFound] = given(deliveryDecider, [scheduled]).when(record({ statusCode: 404 })).decided();
+    const [, notFound] = given(deliveryDecider, [scheduled])
+      .when(record({ statusCode: 404 }))
+      .decided();
     expect(notFound).toEqual({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "client_error", reason: "HTTP 404 from receiver" } });
   });
 
   it("gives up after maxAttempts, the first attempt included", () => {
     const history = [scheduled, attempted(1, 0), retried(1, 5, 5_000), attempted(2, 5), retried(2, 20, 15_000)];
-    const [, outcome] = given(deliveryDecider, history).when(record({ statusCode: 500 }, 20, { maxAttempts: 3 })).decided();
+    const [, outcome] = given(deliveryDecider, history)
+      .when(record({ statusCode: 500 }, 20, { maxAttempts: 3 }))
+      .decided();
     expect(outcome).toEqual({
       type: "delivery.dead_lettered",
       data: { attempt: 3, errorClass: "server_error", reason: "gave up after 3 attempts: HTTP 500 from receiver" },
@@ -128,7 +146,9 @@ describe("delivery: record an attempt", () => {
 
   it("gives up when the next attempt would fall outside the retry window", () => {
     const history = [scheduled, attempted(1, 0), retried(1, 890, 890_000)];
-    const [, outcome] = given(deliveryDecider, history).when(record({ statusCode: 500 }, 890)).decided();
+    const [, outcome] = given(deliveryDecider, history)
+      .when(record({ statusCode: 500 }, 890))
+      .decided();
     expect(outcome).toEqual({
       type: "delivery.dead_lettered",
       data: { attempt: 2, errorClass: "server_error", reason: "retry window of 900000 ms exhausted: HTTP 500 from receiver" },
@@ -136,14 +156,22 @@ describe("delivery: record an attempt", () => {
   });
 
   it("refuses an attempt on a delivery that is not waiting for one", () => {
-    given(deliveryDecider, []).when(record({ statusCode: 200 })).thenThrows("not_found");
-    given(deliveryDecider, [scheduled, attempted(1, 0)]).when(record({ statusCode: 200 })).thenThrows("conflict");
+    given(deliveryDecider, [])
+      .when(record({ statusCode: 200 }))
+      .thenThrows("not_found");
+    given(deliveryDecider, [scheduled, attempted(1, 0)])
+      .when(record({ statusCode: 200 }))
+      .thenThrows("conflict");
     const done: DeliveryEvent = { type: "delivery.succeeded", data: { attempt: 1, statusCode: 200 } };
-    given(deliveryDecider, [scheduled, attempted(1, 0, 200), done]).when(record({ statusCode: 200 })).thenThrows("conflict");
+    given(deliveryDecider, [scheduled, attempted(1, 0, 200), done])
+      .when(record({ statusCode: 200 }))
+      .thenThrows("conflict");
   });
 
   it("refuses a time that is not one", () => {
-    given(deliveryDecider, [scheduled]).when({ ...record({ statusCode: 500 }), now: "yesterday" } as DeliveryCommand).thenThrows("unprocessable");
+    given(deliveryDecider, [scheduled])
+      .when({ ...record({ statusCode: 500 }), now: "yesterday" } as DeliveryCommand)
+      .thenThrows("unprocessable");
   });
 });
 
@@ -151,7 +179,9 @@ describe("delivery: resolve an attempt left without outcome", () => {
   const resolve: DeliveryCommand = { type: "ResolveAttempt", policy, now: at(1), random: 0.5 };
 
   it("decides the outcome from the recorded attempt", () => {
-    given(deliveryDecider, [scheduled, attempted(1, 0)]).when(resolve).then([retried(1, 6, 5_000)]);
+    given(deliveryDecider, [scheduled, attempted(1, 0)])
+      .when(resolve)
+      .then([retried(1, 6, 5_000)]);
     given(deliveryDecider, [scheduled, attempted(1, 0, 200)])
       .when(resolve)
       .then([{ type: "delivery.succeeded", data: { attempt: 1, statusCode: 200 } }]);
@@ -159,7 +189,9 @@ describe("delivery: resolve an attempt left without outcome", () => {
 
   it("refuses when there is no unresolved attempt", () => {
     given(deliveryDecider, [scheduled]).when(resolve).thenThrows("conflict");
-    given(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)]).when(resolve).thenThrows("conflict");
+    given(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)])
+      .when(resolve)
+      .thenThrows("conflict");
     given(deliveryDecider, []).when(resolve).thenThrows("conflict");
   });
 });

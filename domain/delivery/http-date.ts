@@ -25,9 +25,7 @@ const toMs = ({ year, month, day, hh, mm, ss }: Parts): number | undefined => {
   const ms = Date.UTC(year, m, Number(day), Number(hh), Number(mm), Number(ss));
   // Reject impossible dates (Feb 31, 25:00) that Date.UTC would silently roll over.
   const d = new Date(ms);
-  return d.getUTCDate() === Number(day) && d.getUTCHours() === Number(hh) && Number(mm) < 60 && Number(ss) < 61
-    ? ms
-    : undefined;
+  return d.getUTCDate() === Number(day) && d.getUTCHours() === Number(hh) && Number(mm) < 60 && Number(ss) < 61 ? ms : undefined;
 };
 
 /** RFC 850 two-digit years: the most recent such year not more than 50 years ahead of `now`. */

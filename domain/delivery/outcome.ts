@@ -5,10 +5,7 @@ import { backoffDelayMs, MAX_RETRY_AFTER_MS } from "./backoff.js";
 import { classifyAttempt, networkErrorOf } from "./classify.js";
 
 /** The event that settles a recorded attempt. */
-export type DeliveryOutcomeEvent =
-  | DomainEventOf<"delivery.succeeded">
-  | DomainEventOf<"delivery.retry_scheduled">
-  | DomainEventOf<"delivery.dead_lettered">;
+export type DeliveryOutcomeEvent = DomainEventOf<"delivery.succeeded"> | DomainEventOf<"delivery.retry_scheduled"> | DomainEventOf<"delivery.dead_lettered">;
 
 /** Everything the retry rule looks at; time and randomness come in, never from the clock. */
 export interface OutcomeInput {

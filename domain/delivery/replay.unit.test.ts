@@ -20,7 +20,14 @@ const scheduledData: EventData<"delivery.scheduled"> = {
 const scheduled: DeliveryEvent = { type: "delivery.scheduled", data: scheduledData };
 const attempted = (n: number, startS: number, statusCode = 500): DeliveryEvent => ({
   type: "delivery.attempted",
-  data: { attempt: n, startedAt: at(startS), latencyMs: 120, statusCode, errorClass: statusCode >= 500 ? "server_error" : "none", error: statusCode >= 500 ? `HTTP ${statusCode} from receiver` : undefined },
+  data: {
+    attempt: n,
+    startedAt: at(startS),
+    latencyMs: 120,
+    statusCode,
+    errorClass: statusCode >= 500 ? "server_error" : "none",
+    error: statusCode >= 500 ? `HTTP ${statusCode} from receiver` : undefined,
+  },
 });
 const retried = (n: number, nextS: number, delayMs: number): DeliveryEvent => ({
   type: "delivery.retry_scheduled",
@@ -45,7 +52,9 @@ const deadHistory: DeliveryEvent[] = [scheduled, attempted(1, 0), retried(1, 5, 
 
 describe("delivery: replay", () => {
   it("replays a dead delivery as series 2", () => {
-    given(deliveryDecider, deadHistory).when(replay("rpl_a")).then([replayed("rpl_a", 2)]);
+    given(deliveryDecider, deadHistory)
+      .when(replay("rpl_a"))
+      .then([replayed("rpl_a", 2)]);
   });
 
   it("starts a new series that numbers attempts on from the last one", () => {
@@ -80,13 +89,17 @@ describe("delivery: replay", () => {
     given(deliveryDecider, [scheduled, attempted(1, 0, 200), { type: "delivery.succeeded", data: { attempt: 1, statusCode: 200 } }])
       .when(replay("rpl_a"))
       .thenThrows("conflict");
-    given(deliveryDecider, [...deadHistory, replayed("rpl_a", 2)]).when(replay("rpl_b")).thenThrows("conflict");
+    given(deliveryDecider, [...deadHistory, replayed("rpl_a", 2)])
+      .when(replay("rpl_b"))
+      .thenThrows("conflict");
     given(deliveryDecider, []).when(replay("rpl_a")).thenThrows("not_found");
   });
 
   it("replays again after the replayed series dies too, as series 3", () => {
     const history = [...deadHistory, replayed("rpl_a", 2), attempted(3, 100), retried(3, 105, 5_000), attempted(4, 105), deadAt(4)];
-    given(deliveryDecider, history).when(replay("rpl_b")).then([replayed("rpl_b", 3)]);
+    given(deliveryDecider, history)
+      .when(replay("rpl_b"))
+      .then([replayed("rpl_b", 3)]);
     expect(fold(deliveryDecider, [...history, replayed("rpl_b", 3)])).toMatchObject({
       nextAttempt: 5,
       series: 3,
@@ -100,7 +113,9 @@ describe("delivery: the retry budget counts within a series", () => {
   const replayedHistory = [...deadHistory, replayed("rpl_a", 2)];
 
   it("records the first attempt of the new series as attempt 3 and retries it with the first backoff", () => {
-    given(deliveryDecider, replayedHistory).when(record(500, 100)).then([attempted(3, 100), retried(3, 105, 5_000)]);
+    given(deliveryDecider, replayedHistory)
+      .when(record(500, 100))
+      .then([attempted(3, 100), retried(3, 105, 5_000)]);
   });
 
   it("succeeds on the new series", () => {
@@ -114,7 +129,9 @@ describe("delivery: the retry budget counts within a series", () => {
 
   it("gives up after maxAttempts of the series, not of the whole history", () => {
     const history = [...replayedHistory, attempted(3, 100), retried(3, 105, 5_000)];
-    given(deliveryDecider, history).when(record(500, 105)).then([attempted(4, 105), deadAt(4)]);
+    given(deliveryDecider, history)
+      .when(record(500, 105))
+      .then([attempted(4, 105), deadAt(4)]);
   });
 
   it("measures the retry window from the series' first attempt", () => {
@@ -129,6 +146,8 @@ describe("delivery: the retry budget counts within a series", () => {
 
   it("resolves an attempt left open in a replayed series by the series' budget", () => {
     const open = [...replayedHistory, attempted(3, 100)];
-    given(deliveryDecider, open).when({ type: "ResolveAttempt", policy, now: at(101), random: 0.5 }).then([retried(3, 106, 5_000)]);
+    given(deliveryDecider, open)
+      .when({ type: "ResolveAttempt", policy, now: at(101), random: 0.5 })
+      .then([retried(3, 106, 5_000)]);
   });
 });

@@ -24,15 +24,21 @@ describe("endpoint circuit: open", () => {
 
   it("re-opens a half-open circuit (a probe failed)", () => {
     const again = { ...opening, consecutiveFailures: 6, halfOpenAt: "2025-01-01T00:02:01.000Z" };
-    given(endpointDecider, [registered, opened, halfOpened]).when({ type: "OpenCircuit", ...again }).then([{ type: "endpoint.circuit_opened", data: again }]);
+    given(endpointDecider, [registered, opened, halfOpened])
+      .when({ type: "OpenCircuit", ...again })
+      .then([{ type: "endpoint.circuit_opened", data: again }]);
   });
 
   it("is idempotent: an open circuit stays as the first opener recorded it", () => {
-    given(endpointDecider, [registered, opened]).when({ ...openCircuit, halfOpenAt: "2025-01-01T00:05:00.000Z" }).then([]);
+    given(endpointDecider, [registered, opened])
+      .when({ ...openCircuit, halfOpenAt: "2025-01-01T00:05:00.000Z" })
+      .then([]);
   });
 
   it("refuses times that are not times, and missing or deleted endpoints", () => {
-    given(endpointDecider, [registered]).when({ ...openCircuit, halfOpenAt: "soon" }).thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when({ ...openCircuit, halfOpenAt: "soon" })
+      .thenThrows("unprocessable");
     given(endpointDecider, []).when(openCircuit).thenThrows("not_found");
     given(endpointDecider, [registered, deleted]).when(openCircuit).thenThrows("not_found");
   });
@@ -66,7 +72,9 @@ describe("endpoint circuit and health", () => {
   it("keeps the circuit on a disabled endpoint (for the record); re-enabling closes it", () => {
     expect(fold(endpointDecider, [registered, opened, disabled])).toMatchObject({ status: "disabled", circuit: openState });
     const enable: EndpointEvent = { type: "endpoint.updated", data: { active: true } };
-    given(endpointDecider, [registered, opened, disabled]).when({ type: "UpdateEndpoint", changes: { active: true } }).then([enable]);
+    given(endpointDecider, [registered, opened, disabled])
+      .when({ type: "UpdateEndpoint", changes: { active: true } })
+      .then([enable]);
     expect(fold(endpointDecider, [registered, opened, disabled, enable])).toEqual({ status: "active", ...base, circuit: { state: "closed" } });
   });
 

@@ -5,15 +5,7 @@ import { DomainError } from "../errors.js";
 import { compact } from "../shared/equal.js";
 import { assertNever } from "../shared/exhaustive.js";
 import { EncryptedSecret, MAX_ROTATION_GRACE_SECONDS } from "../../contracts/common.js";
-import {
-  applyChanges,
-  assertEndpointId,
-  assertValidRecord,
-  diffChanges,
-  DISABLED_BY_USER,
-  type EndpointChanges,
-  type EndpointRecord,
-} from "./record.js";
+import { applyChanges, assertEndpointId, assertValidRecord, diffChanges, DISABLED_BY_USER, type EndpointChanges, type EndpointRecord } from "./record.js";
 
 export { CLOSED_CIRCUIT, type EndpointCircuit } from "../circuit/breaker.js";
 export {

@@ -60,7 +60,9 @@ describe("endpoint: register", () => {
     ["a plain-text secret", { secret: "whsec_abc" }],
     ["an id without ep_", { endpointId: "msg_1" }],
   ])("refuses %s", (_, override) => {
-    given(endpointDecider, []).when({ ...register, ...override } as EndpointCommand).thenThrows("unprocessable");
+    given(endpointDecider, [])
+      .when({ ...register, ...override } as EndpointCommand)
+      .thenThrows("unprocessable");
   });
 });
 
@@ -73,7 +75,9 @@ describe("endpoint: update", () => {
 
   it("compares nested settings by value", () => {
     const withPolicy: EndpointEvent = { type: "endpoint.registered", data: { ...base, retryPolicy: { maxAttempts: 3 } } };
-    given(endpointDecider, [withPolicy]).when(update({ retryPolicy: { maxAttempts: 3 } })).then([]);
+    given(endpointDecider, [withPolicy])
+      .when(update({ retryPolicy: { maxAttempts: 3 } }))
+      .then([]);
     given(endpointDecider, [withPolicy])
       .when(update({ retryPolicy: null }))
       .then([{ type: "endpoint.updated", data: { retryPolicy: null } }]);
@@ -93,14 +97,20 @@ describe("endpoint: update", () => {
 
   it("re-enables a disabled endpoint with active: true", () => {
     const enable: EndpointEvent = { type: "endpoint.updated", data: { active: true } };
-    given(endpointDecider, [registered, disabled]).when(update({ active: true })).then([enable]);
+    given(endpointDecider, [registered, disabled])
+      .when(update({ active: true }))
+      .then([enable]);
     expect(fold(endpointDecider, [registered, disabled, enable])).toEqual({ status: "active", ...base, circuit: closed });
   });
 
   it("disables with active: false, by user", () => {
     const disable: EndpointEvent = { type: "endpoint.updated", data: { active: false } };
-    given(endpointDecider, [registered]).when(update({ active: false })).then([disable]);
-    given(endpointDecider, [registered, disabled]).when(update({ active: false })).then([]);
+    given(endpointDecider, [registered])
+      .when(update({ active: false }))
+      .then([disable]);
+    given(endpointDecider, [registered, disabled])
+      .when(update({ active: false }))
+      .then([]);
     expect(fold(endpointDecider, [registered, disable])).toEqual({
       status: "disabled",
       ...base,
@@ -119,15 +129,27 @@ describe("endpoint: update", () => {
   });
 
   it("refuses an invalid change", () => {
-    given(endpointDecider, [registered]).when(update({ url: "nope" })).thenThrows("unprocessable");
-    given(endpointDecider, [registered]).when(update({ eventTypes: [] })).thenThrows("unprocessable");
-    given(endpointDecider, [registered]).when(update({ eventTypes: ["a b"] })).thenThrows("unprocessable");
-    given(endpointDecider, [registered]).when(update({ retryPolicy: { maxDelayMs: 1 } })).thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when(update({ url: "nope" }))
+      .thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when(update({ eventTypes: [] }))
+      .thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when(update({ eventTypes: ["a b"] }))
+      .thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when(update({ retryPolicy: { maxDelayMs: 1 } }))
+      .thenThrows("unprocessable");
   });
 
   it("refuses to update a missing or deleted endpoint", () => {
-    given(endpointDecider, []).when(update({ url: base.url })).thenThrows("not_found");
-    given(endpointDecider, [registered, deleted]).when(update({ url: base.url })).thenThrows("not_found");
+    given(endpointDecider, [])
+      .when(update({ url: base.url }))
+      .thenThrows("not_found");
+    given(endpointDecider, [registered, deleted])
+      .when(update({ url: base.url }))
+      .thenThrows("not_found");
   });
 });
 
@@ -167,14 +189,22 @@ describe("endpoint: test sends", () => {
   const sent = { webhookId: "msg_test_1", eventType: "a.b", status: 204, latencyMs: 9 };
 
   it("records a test send to an active or disabled endpoint, changing nothing of it", () => {
-    given(endpointDecider, [registered]).when({ type: "RecordTestSend", ...sent }).then([{ type: "endpoint.test_sent", data: sent }]);
-    given(endpointDecider, [registered, disabled]).when({ type: "RecordTestSend", ...sent }).then([{ type: "endpoint.test_sent", data: sent }]);
+    given(endpointDecider, [registered])
+      .when({ type: "RecordTestSend", ...sent })
+      .then([{ type: "endpoint.test_sent", data: sent }]);
+    given(endpointDecider, [registered, disabled])
+      .when({ type: "RecordTestSend", ...sent })
+      .then([{ type: "endpoint.test_sent", data: sent }]);
     expect(fold(endpointDecider, [registered, { type: "endpoint.test_sent", data: sent }])).toEqual(fold(endpointDecider, [registered]));
   });
 
   it("refuses a test send to a missing or deleted endpoint", () => {
-    given(endpointDecider, []).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
-    given(endpointDecider, [registered, deleted]).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
+    given(endpointDecider, [])
+      .when({ type: "RecordTestSend", ...sent })
+      .thenThrows("not_found");
+    given(endpointDecider, [registered, deleted])
+      .when({ type: "RecordTestSend", ...sent })
+      .thenThrows("not_found");
   });
 });
 
@@ -204,9 +234,9 @@ describe("endpoint: rotate secret", () => {
 
   it("records the new encrypted secret and when the old one stops signing (time from the command)", () => {
     given(endpointDecider, [registered]).when(rotate(DEFAULT_ROTATION_GRACE_SECONDS)).then([rotated]);
-    given(endpointDecider, [registered, disabled]).when(rotate(0)).then([
-      { type: "endpoint.secret_rotated", data: { secret: next, previousExpiresAt: now } },
-    ]);
+    given(endpointDecider, [registered, disabled])
+      .when(rotate(0))
+      .then([{ type: "endpoint.secret_rotated", data: { secret: next, previousExpiresAt: now } }]);
   });
 
   it("keeps the old secret in state beside the new one, and signs with both only until the grace ends", () => {
@@ -231,7 +261,9 @@ describe("endpoint: rotate secret", () => {
     ["a fractional grace", { graceSeconds: 1.5 }],
     ["an invalid time", { now: "yesterday" }],
   ])("refuses %s", (_, override) => {
-    given(endpointDecider, [registered]).when({ ...rotate(60), ...override } as EndpointCommand).thenThrows("unprocessable");
+    given(endpointDecider, [registered])
+      .when({ ...rotate(60), ...override } as EndpointCommand)
+      .thenThrows("unprocessable");
   });
 
   it("refuses a missing or deleted endpoint", () => {

@@ -1,11 +1,4 @@
-import {
-  DEFAULT_DELIVERY_POLICY,
-  DEFAULT_RETRY_POLICY,
-  EncryptedSecret,
-  prefixedId,
-  type DeliveryPolicy,
-  type RetryPolicy,
-} from "../../contracts/common.js";
+import { DEFAULT_DELIVERY_POLICY, DEFAULT_RETRY_POLICY, EncryptedSecret, prefixedId, type DeliveryPolicy, type RetryPolicy } from "../../contracts/common.js";
 import type { EventData } from "../../contracts/events.js";
 import { DomainError } from "../errors.js";
 import { compact, deepEqual } from "../shared/equal.js";
@@ -92,8 +85,7 @@ export const assertEndpointId = (endpointId: string): void => {
   }
 };
 
-const currentValue = (record: EndpointRecord, active: boolean, field: (typeof CHANGE_FIELDS)[number]): unknown =>
-  field === "active" ? active : (record[field] ?? null);
+const currentValue = (record: EndpointRecord, active: boolean, field: (typeof CHANGE_FIELDS)[number]): unknown => (field === "active" ? active : (record[field] ?? null));
 
 /** Only the requested changes that differ from the record (null clears, deep-equal compare). */
 export const diffChanges = (record: EndpointRecord, active: boolean, requested: EndpointChanges): EndpointChanges => {

@@ -26,8 +26,7 @@ export interface DescribeInput {
 
 const MAX_EVENT_TYPE = 200;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * The payload: a JSON object body as it is; a form body (Slack commands, GitHub's form option) as its
@@ -123,9 +122,12 @@ const deliveryIdOf = ({ scheme, hmac, headers, signature }: DescribeInput, paylo
 export const describeInbound = (input: DescribeInput): InboundMessage => {
   const payload = payloadOf(input.body, headerOf(input.headers, "content-type"));
   const from = input.eventTypeFrom;
-  const raw = from === undefined
-    ? schemeEventType(input.scheme, input.headers, payload)
-    : "header" in from ? headerOf(input.headers, from.header) : atPointer(payload, from.jsonPointer);
+  const raw =
+    from === undefined
+      ? schemeEventType(input.scheme, input.headers, payload)
+      : "header" in from
+        ? headerOf(input.headers, from.header)
+        : atPointer(payload, from.jsonPointer);
   return {
     eventType: normaliseEventType(raw) ?? fallbackEventType(input.scheme),
     payload,

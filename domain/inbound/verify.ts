@@ -71,11 +71,7 @@ export const anyEqual = (expected: Buffer, candidates: readonly Buffer[]): boole
 };
 
 /** Checks a unix-seconds timestamp against now, refusing stale and future ones alike. */
-export const checkTimestamp = (
-  raw: string | undefined,
-  nowSeconds: number,
-  toleranceSeconds = DEFAULT_TOLERANCE_SECONDS,
-): SignatureRejectionReason | undefined => {
+export const checkTimestamp = (raw: string | undefined, nowSeconds: number, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS): SignatureRejectionReason | undefined => {
   if (raw === undefined) return "missing_timestamp";
   if (!/^\d{1,12}$/.test(raw.trim())) return "malformed_signature";
   const skew = nowSeconds - Number(raw.trim());

@@ -92,8 +92,13 @@ describe("provider schemes", () => {
 
 describe("generic hmac", () => {
   const config: HmacConfig = {
-    algorithm: "sha512", header: "X-Sig", encoding: "base64", prefix: "sha512=",
-    timestampHeader: "X-Ts", toleranceSeconds: 60, signedContent: "{timestamp}.{body}",
+    algorithm: "sha512",
+    header: "X-Sig",
+    encoding: "base64",
+    prefix: "sha512=",
+    timestampHeader: "X-Ts",
+    toleranceSeconds: 60,
+    signedContent: "{timestamp}.{body}",
   };
   const sign = (t: number, key = secret) => ({ "x-ts": String(t), "x-sig": `sha512=${createHmac("sha512", key).update(`${t}.${body}`).digest("base64")}` });
   it.each([

@@ -13,10 +13,7 @@ export type MessageCommand =
 type Received = EventData<"message.received">;
 
 /** A message: absent, received (awaiting routing), or routed (its decision recorded). */
-export type MessageState =
-  | { status: "absent" }
-  | ({ status: "received" } & Received)
-  | ({ status: "routed"; routing: EventData<"routing.decided"> } & Received);
+export type MessageState = { status: "absent" } | ({ status: "received" } & Received) | ({ status: "routed"; routing: EventData<"routing.decided"> } & Received);
 
 /** Events the message aggregate emits. */
 export type MessageEvent = DomainEventOf<"message.received"> | DomainEventOf<"routing.decided">;

@@ -52,7 +52,9 @@ describe("message", () => {
   });
 
   it("routes once: a redelivered message keeps its first decision", () => {
-    given(messageDecider, [received, routed]).when({ ...route, endpoints: [] }).then([]);
+    given(messageDecider, [received, routed])
+      .when({ ...route, endpoints: [] })
+      .then([]);
   });
 
   it("refuses to route a message never received", () => {

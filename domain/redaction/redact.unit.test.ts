@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { REDACTED, redact, redactActorId, redactObject } from "./redact.js";
 
-const JWT =
-  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+const JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
 
 describe("redact", () => {
   it.each([
@@ -46,9 +45,7 @@ describe("redact", () => {
   });
 
   it("redacts URL userinfo but keeps scheme, host and path", () => {
-    expect(redact("POST https://user:p%40ss@hooks.example.com/in?x=1")).toBe(
-      "POST https://[REDACTED:url-credentials]hooks.example.com/in?x=1",
-    );
+    expect(redact("POST https://user:p%40ss@hooks.example.com/in?x=1")).toBe("POST https://[REDACTED:url-credentials]hooks.example.com/in?x=1");
     expect(redact("amqp://guest@mq.example.com:5672")).toBe("amqp://[REDACTED:url-credentials]mq.example.com:5672");
   });
 
@@ -74,9 +71,7 @@ describe("redact", () => {
 
   it("keeps allowlisted substrings intact and still redacts the rest", () => {
     const text = "write to support@zen.dev, not alice@example.com; from 127.0.0.1 and 10.0.0.7";
-    expect(redact(text, { allow: ["support@zen.dev", "127.0.0.1"] })).toBe(
-      "write to support@zen.dev, not [REDACTED:email]; from 127.0.0.1 and [REDACTED:ip]",
-    );
+    expect(redact(text, { allow: ["support@zen.dev", "127.0.0.1"] })).toBe("write to support@zen.dev, not [REDACTED:email]; from 127.0.0.1 and [REDACTED:ip]");
   });
 
   it("an allowlist entry does not shield a secret it only partly covers", () => {
@@ -103,7 +98,11 @@ describe("redact: secrets a receiver echoes in its response body", () => {
     ["a JSON value cut off by truncation", '{"refresh_token":"1//0gLq', '{"refresh_token":"[REDACTED:secret-field]'],
     ["a form password", "user=bob&password=hunter2&remember=1", "user=bob&password=[REDACTED:secret-field]&remember=1"],
     ["a form token", "token=abc123XYZ", "token=[REDACTED:secret-field]"],
-    ["a query access_token", "GET https://api.example.com/v1/me?access_token=EAAB1234xyz&fields=id", "GET https://api.example.com/v1/me?access_token=[REDACTED:secret-field]&fields=id"],
+    [
+      "a query access_token",
+      "GET https://api.example.com/v1/me?access_token=EAAB1234xyz&fields=id",
+      "GET https://api.example.com/v1/me?access_token=[REDACTED:secret-field]&fields=id",
+    ],
     ["an X-Api-Key header line", "HTTP/1.1 401\nX-Api-Key: 4f7c2a9e-live\nServer: x", "HTTP/1.1 401\nX-Api-Key: [REDACTED:secret-field]\nServer: x"],
     ["an AWS access key id", `creds ${AWS_KEY} leaked`, "creds [REDACTED:aws-access-key] leaked"],
     ["a Slack incoming-webhook URL", `post to ${SLACK_HOOK} now`, "post to https://hooks.slack.com/services/[REDACTED:slack-webhook] now"],
@@ -115,7 +114,12 @@ describe("redact: secrets a receiver echoes in its response body", () => {
     const body = JSON.stringify({ error: "invalid_grant", access_token: "tok-123456", password: "p@ssw0rd!", api_key: "k-987" });
     const out = redact(body);
     for (const secret of ["tok-123456", "p@ssw0rd!", "k-987"]) expect(out).not.toContain(secret);
-    expect(JSON.parse(out)).toEqual({ error: "invalid_grant", access_token: "[REDACTED:secret-field]", password: "[REDACTED:secret-field]", api_key: "[REDACTED:secret-field]" });
+    expect(JSON.parse(out)).toEqual({
+      error: "invalid_grant",
+      access_token: "[REDACTED:secret-field]",
+      password: "[REDACTED:secret-field]",
+      api_key: "[REDACTED:secret-field]",
+    });
   });
 
   it("leaves prose about tokens and passwords alone", () => {

@@ -14,25 +14,37 @@ const completed: ReplayEvent = { type: "replay.completed", data: { replayed: ["d
 
 describe("replay: request", () => {
   it("records the selection and the deliveries it named, once each", () => {
-    given(replayDecider, []).when(request(byFilter, ["dlv_1", "dlv_2", "dlv_1"])).then([requested]);
+    given(replayDecider, [])
+      .when(request(byFilter, ["dlv_1", "dlv_2", "dlv_1"]))
+      .then([requested]);
     expect(fold(replayDecider, [requested])).toMatchObject({ status: "requested", deliveryIds: ["dlv_1", "dlv_2"] });
   });
 
   it("treats the same selection again as the same request, whatever it resolves to now", () => {
-    given(replayDecider, [requested]).when(request(byFilter, ["dlv_3"])).then([]);
+    given(replayDecider, [requested])
+      .when(request(byFilter, ["dlv_3"]))
+      .then([]);
     given(replayDecider, [requested, completed]).when(request()).then([]);
   });
 
   it("refuses a different selection under the same id (idempotency key)", () => {
-    given(replayDecider, [requested]).when(request({ filter: { endpointId: "ep_2" } })).thenThrows("conflict");
-    given(replayDecider, [requested]).when(request({ deliveryIds: ["dlv_1"] })).thenThrows("conflict");
+    given(replayDecider, [requested])
+      .when(request({ filter: { endpointId: "ep_2" } }))
+      .thenThrows("conflict");
+    given(replayDecider, [requested])
+      .when(request({ deliveryIds: ["dlv_1"] }))
+      .thenThrows("conflict");
   });
 });
 
 describe("replay: complete and fail", () => {
   it("completes once", () => {
-    given(replayDecider, [requested]).when({ type: "CompleteReplay", replayed: ["dlv_1"], skipped: 1 }).then([completed]);
-    given(replayDecider, [requested, completed]).when({ type: "CompleteReplay", replayed: ["dlv_1"], skipped: 1 }).then([]);
+    given(replayDecider, [requested])
+      .when({ type: "CompleteReplay", replayed: ["dlv_1"], skipped: 1 })
+      .then([completed]);
+    given(replayDecider, [requested, completed])
+      .when({ type: "CompleteReplay", replayed: ["dlv_1"], skipped: 1 })
+      .then([]);
     expect(fold(replayDecider, [requested, completed])).toMatchObject({ status: "completed", replayed: ["dlv_1"], skipped: 1, selection: byFilter });
   });
 

@@ -31,8 +31,7 @@ export const deliveryIdFor = (messageId: string, endpointId: string): string =>
 /** The endpoint a delivery id names (the inverse of {@link deliveryIdFor}; ids hold no `_` of their own). */
 export const endpointIdOf = (deliveryId: string): string => `${ID_PREFIX.endpoint}${deliveryId.slice(deliveryId.lastIndexOf("_") + 1)}`;
 
-const byEndpointId = (a: { endpointId: string }, b: { endpointId: string }) =>
-  a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0;
+const byEndpointId = (a: { endpointId: string }, b: { endpointId: string }) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0);
 
 const candidateFor = (endpoint: RoutableEndpoint, eventType: string): Candidate =>
   endpoint.status === "active"
@@ -49,8 +48,6 @@ export const decideFanout = (input: FanoutInput): EventData<"routing.decided"> =
     .filter((endpoint) => endpoint.status !== "deleted")
     .map((endpoint) => candidateFor(endpoint, input.eventType))
     .sort(byEndpointId);
-  const targets = candidates
-    .filter((candidate) => candidate.matched)
-    .map(({ endpointId }) => ({ endpointId, deliveryId: deliveryIdFor(input.messageId, endpointId) }));
+  const targets = candidates.filter((candidate) => candidate.matched).map(({ endpointId }) => ({ endpointId, deliveryId: deliveryIdFor(input.messageId, endpointId) }));
   return { eventType: input.eventType, strategy: "fanout", registrySeq: input.registrySeq, candidates, targets };
 };

@@ -19,5 +19,4 @@ export const deepEqual = (a: unknown, b: unknown): boolean => {
 const definedEntries = (o: Record<string, unknown>) => Object.entries(o).filter(([, v]) => v !== undefined);
 
 /** Drops keys whose value is `undefined`, so event data serialises and compares the same way. */
-export const compact = <T extends object>(o: T): T =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+export const compact = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;

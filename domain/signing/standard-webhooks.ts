@@ -14,8 +14,7 @@ export const SECRET_MIN_BYTES = 24;
 export const SECRET_MAX_BYTES = 64;
 
 /** The key bytes of a secret: the base64 after `whsec_` (a bare base64 key is accepted, as the reference library does). */
-export const secretKey = (secret: string): Buffer =>
-  Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
+export const secretKey = (secret: string): Buffer => Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
 
 /** What one signature covers. `timestamp` is unix seconds of this attempt. */
 export interface SignInput {
@@ -51,5 +50,4 @@ export interface OutboundBodyInput {
 }
 
 /** The outbound JSON body, keys in the order `type`, `timestamp`, `data`. */
-export const buildOutboundBody = ({ eventType, timestamp, payload }: OutboundBodyInput): string =>
-  JSON.stringify({ type: eventType, timestamp, data: payload });
+export const buildOutboundBody = ({ eventType, timestamp, payload }: OutboundBodyInput): string => JSON.stringify({ type: eventType, timestamp, data: payload });

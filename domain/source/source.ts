@@ -20,17 +20,10 @@ export type SourceCommand =
   | ({ type: "RejectSignature" } & Omit<EventData<"signature.rejected">, "scheme">);
 
 /** A source: absent, active, or deleted (kept for history, never revived). */
-export type SourceState =
-  | { status: "absent" }
-  | ({ status: "active" } & SourceRecord)
-  | ({ status: "deleted" } & SourceRecord);
+export type SourceState = { status: "absent" } | ({ status: "active" } & SourceRecord) | ({ status: "deleted" } & SourceRecord);
 
 /** Events the source aggregate emits. */
-export type SourceEvent =
-  | DomainEventOf<"source.created">
-  | DomainEventOf<"source.updated">
-  | DomainEventOf<"source.deleted">
-  | DomainEventOf<"signature.rejected">;
+export type SourceEvent = DomainEventOf<"source.created"> | DomainEventOf<"source.updated"> | DomainEventOf<"source.deleted"> | DomainEventOf<"signature.rejected">;
 
 type ActiveState = Extract<SourceState, { status: "active" }>;
 

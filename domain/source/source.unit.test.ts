@@ -20,8 +20,16 @@ describe("source: create", () => {
   });
 
   it("records the generic settings and where the event type comes from", () => {
-    const data = { name: "Acme", scheme: "hmac" as const, secret, hmac: { ...hmac, timestampHeader: "X-Ts", signedContent: "{timestamp}.{body}" }, eventTypeFrom: { jsonPointer: "/kind" } };
-    given(sourceDecider, []).when({ type: "CreateSource", sourceId: "src_1", ...data }).then([{ type: "source.created", data }]);
+    const data = {
+      name: "Acme",
+      scheme: "hmac" as const,
+      secret,
+      hmac: { ...hmac, timestampHeader: "X-Ts", signedContent: "{timestamp}.{body}" },
+      eventTypeFrom: { jsonPointer: "/kind" },
+    };
+    given(sourceDecider, [])
+      .when({ type: "CreateSource", sourceId: "src_1", ...data })
+      .then([{ type: "source.created", data }]);
   });
 
   it("refuses to create twice, even after a delete", () => {
@@ -43,7 +51,9 @@ describe("source: create", () => {
     ["an id header the signature does not cover", { scheme: "hmac", hmac: { ...hmac, idHeader: "X-Id" } }],
     ["a timestamp header the signature does not cover", { scheme: "hmac", hmac: { ...hmac, timestampHeader: "X-Ts" } }],
   ])("refuses %s", (_, override) => {
-    given(sourceDecider, []).when({ ...create, ...override } as SourceCommand).thenThrows("unprocessable");
+    given(sourceDecider, [])
+      .when({ ...create, ...override } as SourceCommand)
+      .thenThrows("unprocessable");
   });
 
   it("says which placeholder an unsigned id or timestamp header needs", () => {
@@ -63,14 +73,22 @@ describe("source: update", () => {
 
   it("sets and clears eventTypeFrom", () => {
     const set: SourceEvent = { type: "source.updated", data: { eventTypeFrom: { header: "X-Kind" } } };
-    given(sourceDecider, [created]).when(update({ eventTypeFrom: { header: "X-Kind" } })).then([set]);
-    given(sourceDecider, [created, set]).when(update({ eventTypeFrom: { header: "X-Kind" } })).then([]);
-    given(sourceDecider, [created, set]).when(update({ eventTypeFrom: null })).then([{ type: "source.updated", data: { eventTypeFrom: null } }]);
+    given(sourceDecider, [created])
+      .when(update({ eventTypeFrom: { header: "X-Kind" } }))
+      .then([set]);
+    given(sourceDecider, [created, set])
+      .when(update({ eventTypeFrom: { header: "X-Kind" } }))
+      .then([]);
+    given(sourceDecider, [created, set])
+      .when(update({ eventTypeFrom: null }))
+      .then([{ type: "source.updated", data: { eventTypeFrom: null } }]);
     expect(fold(sourceDecider, [created, set, { type: "source.updated", data: { eventTypeFrom: null } }])).toEqual({ status: "active", ...base });
   });
 
   it("changes an hmac source's settings, compared by value, and refuses them on other schemes", () => {
-    given(sourceDecider, [hmacCreated]).when(update({ hmac: { ...hmac } })).then([]);
+    given(sourceDecider, [hmacCreated])
+      .when(update({ hmac: { ...hmac } }))
+      .then([]);
     given(sourceDecider, [hmacCreated])
       .when(update({ hmac: { ...hmac, encoding: "base64" } }))
       .then([{ type: "source.updated", data: { hmac: { ...hmac, encoding: "base64" } } }]);
@@ -78,16 +96,24 @@ describe("source: update", () => {
   });
 
   it("refuses a patch that leaves an id header unsigned", () => {
-    given(sourceDecider, [hmacCreated]).when(update({ hmac: { ...hmac, idHeader: "X-Id" } })).thenThrows("unprocessable");
+    given(sourceDecider, [hmacCreated])
+      .when(update({ hmac: { ...hmac, idHeader: "X-Id" } }))
+      .thenThrows("unprocessable");
     given(sourceDecider, [hmacCreated])
       .when(update({ hmac: { ...hmac, idHeader: "X-Id", signedContent: "{id}:{body}" } }))
       .then([{ type: "source.updated", data: { hmac: { ...hmac, idHeader: "X-Id", signedContent: "{id}:{body}" } } }]);
   });
 
   it("refuses a plain-text secret and an unknown or deleted source", () => {
-    given(sourceDecider, [created]).when(update({ secret: "plain" })).thenThrows("unprocessable");
-    given(sourceDecider, []).when(update({ name: "x" })).thenThrows("not_found");
-    given(sourceDecider, [created, deleted]).when(update({ name: "x" })).thenThrows("not_found");
+    given(sourceDecider, [created])
+      .when(update({ secret: "plain" }))
+      .thenThrows("unprocessable");
+    given(sourceDecider, [])
+      .when(update({ name: "x" }))
+      .thenThrows("not_found");
+    given(sourceDecider, [created, deleted])
+      .when(update({ name: "x" }))
+      .thenThrows("not_found");
   });
 });
 

@@ -55,6 +55,8 @@ describe("tenant test sends", () => {
   });
 
   it("refuses a test send for a tenant that does not exist", () => {
-    given(tenantDecider, []).when({ type: "RecordTestSend", ...sent }).thenThrows("not_found");
+    given(tenantDecider, [])
+      .when({ type: "RecordTestSend", ...sent })
+      .thenThrows("not_found");
   });
 });

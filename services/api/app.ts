@@ -68,8 +68,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", (nc, topology) => createIdempotencyStore(nc, topology, { box: deps.secretBox })));
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
-  const inboundDeliveries = deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));
-  const inboundSignatures = deps.inboundSignatures ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_signatures", INBOUND_SIGNATURE_TTL_MS)));
+  const inboundDeliveries =
+    deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));
+  const inboundSignatures =
+    deps.inboundSignatures ??
+    (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_signatures", INBOUND_SIGNATURE_TTL_MS)));
 
   await registerHardening(app as unknown as FastifyInstance, deps.config.corsOrigins ?? []);
   await registerDocs(app as unknown as FastifyInstance);
@@ -89,13 +92,26 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
   await app.register(sourceReadRoutes, { readModels });
-  await app.register(inboundRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, deliveries: inboundDeliveries, signatures: inboundSignatures, now, metrics, tracing: deps.tracing });
+  await app.register(inboundRoutes, {
+    store: deps.store,
+    view: deps.view,
+    secretBox: deps.secretBox,
+    deliveries: inboundDeliveries,
+    signatures: inboundSignatures,
+    now,
+    metrics,
+    tracing: deps.tracing,
+  });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
   return app as unknown as FastifyInstance;
 }
 
 /** A default port over a NATS KV bucket; tests may hand in their own instead. */
-function openKv<T>({ streams, topology }: ApiDeps, what: string, open: (nc: NonNullable<ApiDeps["streams"]>["nc"], topology: ApiDeps["topology"]) => Promise<T>): Promise<T> {
+function openKv<T>(
+  { streams, topology }: ApiDeps,
+  what: string,
+  open: (nc: NonNullable<ApiDeps["streams"]>["nc"], topology: ApiDeps["topology"]) => Promise<T>,
+): Promise<T> {
   if (!streams) throw new Error(`buildApp needs \`streams\` (or the port) for ${what}`);
   return open(streams.nc, topology);
 }

@@ -16,16 +16,25 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 type Tenant = typeof a;
-const as = (t: Tenant) => (method: "GET" | "POST" | "PATCH", url: string, body?: unknown, headers: Record<string, string> = {}) =>
-  h.call({ method, url, token: t.key, tenantId: t.tenantId, body, headers: method === "GET" ? headers : { "idempotency-key": randomUUID(), ...headers } });
+const as =
+  (t: Tenant) =>
+  (method: "GET" | "POST" | "PATCH", url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    h.call({ method, url, token: t.key, tenantId: t.tenantId, body, headers: method === "GET" ? headers : { "idempotency-key": randomUUID(), ...headers } });
 const after = (res: { headers: Record<string, unknown> }) => ({ "x-zen-min-seq": String(res.headers["x-zen-seq"]) });
 
 describe("GET /v1/audit", () => {
   it("lists a mutation with its actor, request id and redacted changes; never a secret", async () => {
-    const created = await as(a)("POST", "/v1/webhooks/registry", {
-      url: "https://example.com/a", eventTypes: ["*"], description: "owner alice@example.com, from 198.51.100.7",
-      metadata: { apiToken: "zk_leaked_0123456789", note: "Bearer abc.def-123" },
-    }, { "x-request-id": "req-audit-create-1" });
+    const created = await as(a)(
+      "POST",
+      "/v1/webhooks/registry",
+      {
+        url: "https://example.com/a",
+        eventTypes: ["*"],
+        description: "owner alice@example.com, from 198.51.100.7",
+        metadata: { apiToken: "zk_leaked_0123456789", note: "Bearer abc.def-123" },
+      },
+      { "x-request-id": "req-audit-create-1" },
+    );
     expect(created.statusCode).toBe(201);
     const { id, secret } = created.json() as { id: string; secret: string };
     const rotated = await as(a)("POST", `/v1/webhooks/registry/${id}/rotate-secret`, {}, { "x-request-id": "req-audit-rotate-1" });
@@ -37,7 +46,10 @@ describe("GET /v1/audit", () => {
     expect(nextCursor).toBeNull();
     const registered = data.find((e) => e.action === "endpoint.registered")!;
     expect(registered).toMatchObject({
-      actor: { kind: "apikey", id: a.keyId }, aggregateType: "endpoint", aggregateId: id, requestId: "req-audit-create-1",
+      actor: { kind: "apikey", id: a.keyId },
+      aggregateType: "endpoint",
+      aggregateId: id,
+      requestId: "req-audit-create-1",
       changes: {
         url: "https://example.com/a",
         description: "owner [REDACTED:email], from [REDACTED:ip]",
@@ -46,18 +58,29 @@ describe("GET /v1/audit", () => {
     });
     expect(registered.changes).not.toHaveProperty("secret");
     const rotation = data.find((e) => e.action === "endpoint.secret_rotated")!;
-    expect(rotation).toMatchObject({ actor: { kind: "apikey", id: a.keyId }, aggregateId: id, requestId: "req-audit-rotate-1", changes: { previousExpiresAt: expect.any(String) } });
+    expect(rotation).toMatchObject({
+      actor: { kind: "apikey", id: a.keyId },
+      aggregateId: id,
+      requestId: "req-audit-rotate-1",
+      changes: { previousExpiresAt: expect.any(String) },
+    });
     expect(Object.keys(rotation.changes)).toEqual(["previousExpiresAt"]);
     const text = res.body;
     for (const leaked of [secret, rotated.json().secret, "enc:v1:", "alice@example.com", "zk_leaked"]) expect(text).not.toContain(leaked);
     // The operator creating the tenant and its key is audited as the operator.
-    expect(data.filter((e) => e.actor.kind === "operator").map((e) => e.action).sort()).toEqual(["apikey.created", "tenant.created"]);
+    expect(
+      data
+        .filter((e) => e.actor.kind === "operator")
+        .map((e) => e.action)
+        .sort(),
+    ).toEqual(["apikey.created", "tenant.created"]);
   });
 
   it("filters by action, request id and time, and pages with a cursor", async () => {
-    const patched = await as(a)("PATCH", `/v1/webhooks/registry/${(await firstEndpoint(a))}`, { description: "second" });
+    const patched = await as(a)("PATCH", `/v1/webhooks/registry/${await firstEndpoint(a)}`, { description: "second" });
     expect(patched.statusCode).toBe(200);
-    const get = (query: string) => as(a)("GET", `/v1/audit${query}`, undefined, after(patched)).then((r) => r.json() as { data: Array<Record<string, any>>; nextCursor: string | null });
+    const get = (query: string) =>
+      as(a)("GET", `/v1/audit${query}`, undefined, after(patched)).then((r) => r.json() as { data: Array<Record<string, any>>; nextCursor: string | null });
 
     expect((await get("?action=endpoint.updated")).data.map((e) => e.action)).toEqual(["endpoint.updated"]);
     expect((await get("?requestId=req-audit-rotate-1")).data.map((e) => e.action)).toEqual(["endpoint.secret_rotated"]);
@@ -116,7 +139,13 @@ describe("POST /v1/webhooks/registry/{id}/rotate-secret", () => {
     const created = await as(a)("POST", "/v1/webhooks/registry", { url: "https://example.com/rotating", eventTypes: ["*"] });
     const id = created.json().id as string;
     const started = Date.now();
-    const rotated = await h.call({ method: "POST", url: `/v1/webhooks/registry/${id}/rotate-secret`, token: a.key, tenantId: a.tenantId, headers: { "idempotency-key": randomUUID() } });
+    const rotated = await h.call({
+      method: "POST",
+      url: `/v1/webhooks/registry/${id}/rotate-secret`,
+      token: a.key,
+      tenantId: a.tenantId,
+      headers: { "idempotency-key": randomUUID() },
+    });
     expect(rotated.statusCode).toBe(200);
     const expiresIn = Date.parse(rotated.json().previousExpiresAt) - started;
     expect(expiresIn).toBeGreaterThan(24 * 3_600_000 - 60_000);
@@ -132,7 +161,12 @@ describe("test sends (real outbound requests) are audited", () => {
   it("a bare-URL send and an endpoint send appear in GET /v1/audit with their outcome, secret-free", async () => {
     const c = await createTenantWithKey(h, SCOPES, "Test sender");
     // Neither reaches a receiver: the guard refuses loopback, and .invalid never resolves. Both are real attempts all the same.
-    const bare = await as(c)("POST", "/v1/webhooks/test", { url: "http://127.0.0.1:9/hook?token=hush", eventType: "a.b", payload: {} }, { "x-request-id": "req-audit-test-url" });
+    const bare = await as(c)(
+      "POST",
+      "/v1/webhooks/test",
+      { url: "http://127.0.0.1:9/hook?token=hush", eventType: "a.b", payload: {} },
+      { "x-request-id": "req-audit-test-url" },
+    );
     expect(bare.statusCode).toBe(200);
     const created = await as(c)("POST", "/v1/webhooks/registry", { url: "https://hook.example.invalid/h", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 1_000 } });
     expect(created.statusCode).toBe(201);
@@ -143,11 +177,19 @@ describe("test sends (real outbound requests) are audited", () => {
     const rows = (await as(c)("GET", "/v1/audit?limit=500", undefined, after(toEndpoint))).json().data as Array<Record<string, any>>;
     const byUrl = rows.find((e) => e.requestId === "req-audit-test-url");
     expect(byUrl).toMatchObject({
-      action: "tenant.test_sent", actor: { kind: "apikey", id: c.keyId }, aggregateType: "tenant", aggregateId: c.tenantId,
+      action: "tenant.test_sent",
+      actor: { kind: "apikey", id: c.keyId },
+      aggregateType: "tenant",
+      aggregateId: c.tenantId,
       changes: { eventType: "a.b", error: "blocked_target", url: "http://[REDACTED:ip]:9/hook", webhookId: expect.stringMatching(/^msg_test_/) },
     });
     const byEndpoint = rows.find((e) => e.requestId === "req-audit-test-endpoint");
-    expect(byEndpoint).toMatchObject({ action: "endpoint.test_sent", aggregateType: "endpoint", aggregateId: id, changes: { eventType: "a.b", error: expect.any(String) } });
+    expect(byEndpoint).toMatchObject({
+      action: "endpoint.test_sent",
+      aggregateType: "endpoint",
+      aggregateId: id,
+      changes: { eventType: "a.b", error: expect.any(String) },
+    });
     expect(JSON.stringify(rows)).not.toMatch(/hush|whsec_|enc:v1:/);
   });
 });
@@ -167,40 +209,86 @@ describe("every mutating route is audited", () => {
     h.call({ method, url, tenantId: ctx.tenantId, body, headers: { "x-request-id": requestId } });
   // In order: what a later case needs, an earlier one made.
   const cases: Array<[string, (ctx: Ctx, requestId: string) => Promise<Sent>]> = [
-    ["POST /v1/tenants", async (_ctx, rid) => {
-      const res = await h.call({ method: "POST", url: "/v1/tenants", body: { name: "Walked" }, headers: { "x-request-id": rid } });
-      return { res, tenantId: res.json().id };
-    }],
-    ["POST /v1/tenants/{tenantId}/api-keys", async (ctx, rid) => {
-      const res = await send(ctx, "POST", `/v1/tenants/${ctx.tenantId}/api-keys`, rid, { name: "walk", scopes: ["webhooks:read"] });
-      ctx.keyId = res.json().id;
-      return { res, tenantId: ctx.tenantId };
-    }],
-    ["DELETE /v1/tenants/{tenantId}/api-keys/{keyId}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/tenants/${ctx.tenantId}/api-keys/${ctx.keyId}`, rid), tenantId: ctx.tenantId })],
-    ["PUT /v1/tenants/{tenantId}/limits", async (ctx, rid) => ({ res: await send(ctx, "PUT", `/v1/tenants/${ctx.tenantId}/limits`, rid, { outbound: { capacity: 5, refillPerSecond: 1 } }), tenantId: ctx.tenantId })],
-    ["POST /v1/webhooks/registry", async (ctx, rid) => {
-      const res = await send(ctx, "POST", "/v1/webhooks/registry", rid, { url: "https://hook.example.invalid/walk", eventTypes: ["*"], deliveryPolicy: { timeoutMs: 1_000 } });
-      ctx.endpointId = res.json().id;
-      return { res, tenantId: ctx.tenantId };
-    }],
-    ["PATCH /v1/webhooks/registry/{id}", async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/registry/${ctx.endpointId}`, rid, { description: "walked" }), tenantId: ctx.tenantId })],
-    ["POST /v1/webhooks/registry/{id}/rotate-secret", async (ctx, rid) => ({ res: await send(ctx, "POST", `/v1/webhooks/registry/${ctx.endpointId}/rotate-secret`, rid, {}), tenantId: ctx.tenantId })],
-    ["POST /v1/webhooks/test", async (ctx, rid) => ({ res: await send(ctx, "POST", "/v1/webhooks/test", rid, { endpointId: ctx.endpointId, eventType: "a.b", payload: {} }), tenantId: ctx.tenantId })],
-    ["DELETE /v1/webhooks/registry/{id}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/registry/${ctx.endpointId}`, rid), tenantId: ctx.tenantId })],
+    [
+      "POST /v1/tenants",
+      async (_ctx, rid) => {
+        const res = await h.call({ method: "POST", url: "/v1/tenants", body: { name: "Walked" }, headers: { "x-request-id": rid } });
+        return { res, tenantId: res.json().id };
+      },
+    ],
+    [
+      "POST /v1/tenants/{tenantId}/api-keys",
+      async (ctx, rid) => {
+        const res = await send(ctx, "POST", `/v1/tenants/${ctx.tenantId}/api-keys`, rid, { name: "walk", scopes: ["webhooks:read"] });
+        ctx.keyId = res.json().id;
+        return { res, tenantId: ctx.tenantId };
+      },
+    ],
+    [
+      "DELETE /v1/tenants/{tenantId}/api-keys/{keyId}",
+      async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/tenants/${ctx.tenantId}/api-keys/${ctx.keyId}`, rid), tenantId: ctx.tenantId }),
+    ],
+    [
+      "PUT /v1/tenants/{tenantId}/limits",
+      async (ctx, rid) => ({
+        res: await send(ctx, "PUT", `/v1/tenants/${ctx.tenantId}/limits`, rid, { outbound: { capacity: 5, refillPerSecond: 1 } }),
+        tenantId: ctx.tenantId,
+      }),
+    ],
+    [
+      "POST /v1/webhooks/registry",
+      async (ctx, rid) => {
+        const res = await send(ctx, "POST", "/v1/webhooks/registry", rid, {
+          url: "https://hook.example.invalid/walk",
+          eventTypes: ["*"],
+          deliveryPolicy: { timeoutMs: 1_000 },
+        });
+        ctx.endpointId = res.json().id;
+        return { res, tenantId: ctx.tenantId };
+      },
+    ],
+    [
+      "PATCH /v1/webhooks/registry/{id}",
+      async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/registry/${ctx.endpointId}`, rid, { description: "walked" }), tenantId: ctx.tenantId }),
+    ],
+    [
+      "POST /v1/webhooks/registry/{id}/rotate-secret",
+      async (ctx, rid) => ({ res: await send(ctx, "POST", `/v1/webhooks/registry/${ctx.endpointId}/rotate-secret`, rid, {}), tenantId: ctx.tenantId }),
+    ],
+    [
+      "POST /v1/webhooks/test",
+      async (ctx, rid) => ({
+        res: await send(ctx, "POST", "/v1/webhooks/test", rid, { endpointId: ctx.endpointId, eventType: "a.b", payload: {} }),
+        tenantId: ctx.tenantId,
+      }),
+    ],
+    [
+      "DELETE /v1/webhooks/registry/{id}",
+      async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/registry/${ctx.endpointId}`, rid), tenantId: ctx.tenantId }),
+    ],
     ["POST /v1/webhooks/dlq/replay", async (ctx, rid) => ({ res: await send(ctx, "POST", "/v1/webhooks/dlq/replay", rid, { filter: {} }), tenantId: ctx.tenantId })],
-    ["POST /v1/webhooks/sources", async (ctx, rid) => {
-      const res = await send(ctx, "POST", "/v1/webhooks/sources", rid, { name: "walk", scheme: "github", secret: "walk-secret-0123456789" });
-      ctx.sourceId = res.json().id;
-      return { res, tenantId: ctx.tenantId };
-    }],
-    ["PATCH /v1/webhooks/sources/{id}", async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/sources/${ctx.sourceId}`, rid, { name: "walked" }), tenantId: ctx.tenantId })],
+    [
+      "POST /v1/webhooks/sources",
+      async (ctx, rid) => {
+        const res = await send(ctx, "POST", "/v1/webhooks/sources", rid, { name: "walk", scheme: "github", secret: "walk-secret-0123456789" });
+        ctx.sourceId = res.json().id;
+        return { res, tenantId: ctx.tenantId };
+      },
+    ],
+    [
+      "PATCH /v1/webhooks/sources/{id}",
+      async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/sources/${ctx.sourceId}`, rid, { name: "walked" }), tenantId: ctx.tenantId }),
+    ],
     ["DELETE /v1/webhooks/sources/{id}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/sources/${ctx.sourceId}`, rid), tenantId: ctx.tenantId })],
   ];
 
   it("each mutating route of GET /docs/openapi.json leaves an audit row with its request id", async () => {
     const doc = (await h.call({ method: "GET", url: "/docs/openapi.json", token: null })).json() as { paths: Record<string, Record<string, unknown>> };
     const mutating = Object.entries(doc.paths).flatMap(([path, ops]) =>
-      Object.keys(ops).filter((m) => ["post", "put", "patch", "delete"].includes(m)).map((m) => `${m.toUpperCase()} ${path}`));
+      Object.keys(ops)
+        .filter((m) => ["post", "put", "patch", "delete"].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
+    );
     expect(mutating.length).toBeGreaterThan(10);
     expect(cases.map(([route]) => route).sort()).toEqual(mutating.filter((route) => !NOT_AUDITED.has(route)).sort());
 

@@ -98,12 +98,20 @@ describe("API keys", () => {
     try {
       const res = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${acme.key}`, "x-tenant-id": acme.tenantId } });
       expect(res.statusCode).toBe(200);
-      const wrongTenant = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${acme.key}`, "x-tenant-id": globex.tenantId } });
+      const wrongTenant = await other.inject({
+        method: "GET",
+        url: "/v1/webhooks/registry",
+        headers: { authorization: `Bearer ${acme.key}`, "x-tenant-id": globex.tenantId },
+      });
       expect(wrongTenant.statusCode).toBe(403);
       expect(wrongTenant.json().error.code).toBe("forbidden");
       const noHeader = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${acme.key}` } });
       expect(noHeader.json().error.code).toBe("tenant_header_required");
-      const operator = await other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "x-tenant-id": acme.tenantId } });
+      const operator = await other.inject({
+        method: "GET",
+        url: "/v1/webhooks/registry",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "x-tenant-id": acme.tenantId },
+      });
       expect(operator.statusCode).toBe(200);
     } finally {
       await other.close();
@@ -125,7 +133,8 @@ describe("API keys", () => {
     });
     const blind = { ...h.deps.view, apiKeyByHash: () => undefined } as typeof h.deps.view;
     const other = await buildApp({ ...h.deps, store, view: blind });
-    const call = (token: string) => other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${token}`, "x-tenant-id": acme.tenantId } });
+    const call = (token: string) =>
+      other.inject({ method: "GET", url: "/v1/webhooks/registry", headers: { authorization: `Bearer ${token}`, "x-tenant-id": acme.tenantId } });
     try {
       // Malformed, or well formed but older than any key the view could still be catching up on: no read.
       for (const token of ["zk_nope", `zk_${ulid(Date.now() - 86_400_000)}_${"c".repeat(43)}`]) expect((await call(token)).statusCode).toBe(401);

@@ -89,40 +89,43 @@ export function createAuthenticator({ config, store, view, jwt, keyLookup }: Aut
 }
 
 /** Checks the credential, the tenant and the scope every route declares, before its body is read. */
-export const authPlugin = fp<AuthDeps>(async (app: FastifyInstance, deps) => {
-  const jwt = deps.jwt ?? (deps.config.jwt ? createJwtVerifier(deps.config.jwt) : undefined);
-  const auth = createAuthenticator({ ...deps, jwt });
-  const now = deps.now ?? (() => new Date());
-  app.decorateRequest("auth", null);
-  // Default deny: a route that forgot to declare its scope fails at startup, never serves openly.
-  app.addHook("onRoute", (route) => {
-    if (route.config?.scope === undefined) throw new Error(`route ${route.method} ${route.url} declares no scope`);
-  });
-  app.addHook("onRequest", async (request) => {
-    const { scope, tenantScoped = false } = request.routeOptions.config ?? {};
-    if (!scope) return;
-    // The credential first (401), then the tenant header (400), then the tenant and scope (403).
-    const token = bearer(request);
-    if (!token) throw E.unauthorized();
-    const principal = await auth.principalOf(token);
-    const tenantHeader = headerValue(request, HEADERS.tenantId);
-    if (tenantScoped && !tenantHeader) throw E.tenantHeaderRequired();
-    const tenantId = tenantScoped ? tenantHeader : null;
-    if (principal.kind === "operator") {
-      if (principal.scopes !== "all" && (scope === "admin" || !principal.scopes.includes(scope))) {
-        throw E.forbidden(`this token lacks the ${scope} scope`);
+export const authPlugin = fp<AuthDeps>(
+  async (app: FastifyInstance, deps) => {
+    const jwt = deps.jwt ?? (deps.config.jwt ? createJwtVerifier(deps.config.jwt) : undefined);
+    const auth = createAuthenticator({ ...deps, jwt });
+    const now = deps.now ?? (() => new Date());
+    app.decorateRequest("auth", null);
+    // Default deny: a route that forgot to declare its scope fails at startup, never serves openly.
+    app.addHook("onRoute", (route) => {
+      if (route.config?.scope === undefined) throw new Error(`route ${route.method} ${route.url} declares no scope`);
+    });
+    app.addHook("onRequest", async (request) => {
+      const { scope, tenantScoped = false } = request.routeOptions.config ?? {};
+      if (!scope) return;
+      // The credential first (401), then the tenant header (400), then the tenant and scope (403).
+      const token = bearer(request);
+      if (!token) throw E.unauthorized();
+      const principal = await auth.principalOf(token);
+      const tenantHeader = headerValue(request, HEADERS.tenantId);
+      if (tenantScoped && !tenantHeader) throw E.tenantHeaderRequired();
+      const tenantId = tenantScoped ? tenantHeader : null;
+      if (principal.kind === "operator") {
+        if (principal.scopes !== "all" && (scope === "admin" || !principal.scopes.includes(scope))) {
+          throw E.forbidden(`this token lacks the ${scope} scope`);
+        }
+        if (tenantId !== null && !(await tenantExists(deps, tenantId))) throw E.notFound(`tenant ${tenantId} not found`);
+        request.auth = { principal, actor: { kind: "operator", id: principal.id }, tenantId };
+        return;
       }
-      if (tenantId !== null && !(await tenantExists(deps, tenantId))) throw E.notFound(`tenant ${tenantId} not found`);
-      request.auth = { principal, actor: { kind: "operator", id: principal.id }, tenantId };
-      return;
-    }
-    if (scope === "admin" || !tenantScoped) throw E.forbidden("this route is for the platform operator");
-    if (tenantId !== principal.tenantId) throw E.forbidden("this key belongs to another tenant");
-    if (!principal.scopes.includes(scope)) throw E.forbidden(`this key lacks the ${scope} scope`);
-    request.auth = { principal, actor: { kind: "apikey", id: principal.keyId }, tenantId };
-    deps.keyUsage?.touch(principal.tenantId, principal.keyId, now());
-  });
-}, { name: "zen-auth" });
+      if (scope === "admin" || !tenantScoped) throw E.forbidden("this route is for the platform operator");
+      if (tenantId !== principal.tenantId) throw E.forbidden("this key belongs to another tenant");
+      if (!principal.scopes.includes(scope)) throw E.forbidden(`this key lacks the ${scope} scope`);
+      request.auth = { principal, actor: { kind: "apikey", id: principal.keyId }, tenantId };
+      deps.keyUsage?.touch(principal.tenantId, principal.keyId, now());
+    });
+  },
+  { name: "zen-auth" },
+);
 
 /** The authenticated caller; routes only run after {@link authPlugin} set it. */
 export function authOf(request: FastifyRequest): AuthContext {

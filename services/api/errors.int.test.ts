@@ -101,7 +101,11 @@ describe("error shapes", () => {
   });
 
   it("422 unprocessable on a bad URL, a private target or an unknown pattern", async () => {
-    for (const [url, eventTypes] of [["ftp://example.com/x", ["a.b"]], ["http://127.0.0.1:8080/x", ["a.b"]], ["https://example.com/x", ["a.**"]]]) {
+    for (const [url, eventTypes] of [
+      ["ftp://example.com/x", ["a.b"]],
+      ["http://127.0.0.1:8080/x", ["a.b"]],
+      ["https://example.com/x", ["a.**"]],
+    ]) {
       const res = await h.call({ method: "POST", url: "/v1/webhooks/registry", token: t.key, tenantId: t.tenantId, body: { url, eventTypes } });
       expect(res.statusCode, String(url)).toBe(422);
       expectShape(res, "unprocessable");
@@ -111,11 +115,22 @@ describe("error shapes", () => {
   it("503 dependency_unavailable when the store is unreachable, 500 says nothing", async () => {
     const { buildApp } = await import("./app.js");
     const { TimeoutError } = await import("@nats-io/transport-node");
-    const failing = (error: Error) => ({ ...h.deps.store, append: async () => { throw error; } }) as typeof h.deps.store;
-    for (const [error, status, code] of [[new TimeoutError(), 503, "dependency_unavailable"], [new Error("secret internals"), 500, "internal_error"]] as const) {
+    const failing = (error: Error) =>
+      ({
+        ...h.deps.store,
+        append: async () => {
+          throw error;
+        },
+      }) as typeof h.deps.store;
+    for (const [error, status, code] of [
+      [new TimeoutError(), 503, "dependency_unavailable"],
+      [new Error("secret internals"), 500, "internal_error"],
+    ] as const) {
       const app = await buildApp({ ...h.deps, store: failing(error) });
       const res = await app.inject({
-        method: "POST", url: "/v1/webhooks/ingest", payload: { eventType: "a.b", payload: {} },
+        method: "POST",
+        url: "/v1/webhooks/ingest",
+        payload: { eventType: "a.b", payload: {} },
         headers: { authorization: `Bearer ${t.key}`, "x-tenant-id": t.tenantId },
       });
       expect(res.statusCode).toBe(status);
@@ -131,8 +146,18 @@ describe("OpenAPI", () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ["/v1/tenants", "/v1/tenants/{tenantId}/api-keys", "/v1/webhooks/ingest", "/v1/webhooks/registry",
-      "/v1/webhooks/registry/{id}", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries/{id}", "/v1/webhooks/dlq", "/health", "/ready"]) {
+    for (const path of [
+      "/v1/tenants",
+      "/v1/tenants/{tenantId}/api-keys",
+      "/v1/webhooks/ingest",
+      "/v1/webhooks/registry",
+      "/v1/webhooks/registry/{id}",
+      "/v1/webhooks/deliveries",
+      "/v1/webhooks/deliveries/{id}",
+      "/v1/webhooks/dlq",
+      "/health",
+      "/ready",
+    ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
     expect(doc.paths["/v1/webhooks/registry"].post.requestBody.content["application/json"].schema.properties.url.description).toMatch(/http/);

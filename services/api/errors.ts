@@ -18,16 +18,12 @@ export class ApiError extends Error {
   }
 }
 
-export const invalidRequest = (message: string, details?: ValidationIssue[]) =>
-  new ApiError(400, "invalid_request", message, details);
-export const tenantHeaderRequired = () =>
-  new ApiError(400, "tenant_header_required", "this route needs the X-Tenant-Id header");
+export const invalidRequest = (message: string, details?: ValidationIssue[]) => new ApiError(400, "invalid_request", message, details);
+export const tenantHeaderRequired = () => new ApiError(400, "tenant_header_required", "this route needs the X-Tenant-Id header");
 export const unsupportedContractVersion = (version: string) =>
   new ApiError(400, "unsupported_contract_version", `contract version ${JSON.stringify(version)} is not supported; this server speaks 1`);
-export const idempotencyKeyRequired = () =>
-  new ApiError(400, "idempotency_key_required", "this route needs the Idempotency-Key header");
-export const idempotencyConflict = () =>
-  new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request (method, path or body)");
+export const idempotencyKeyRequired = () => new ApiError(400, "idempotency_key_required", "this route needs the Idempotency-Key header");
+export const idempotencyConflict = () => new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request (method, path or body)");
 export const idempotencyKeyInUse = () =>
   new ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly", undefined, { "retry-after": "1" });
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
@@ -38,10 +34,8 @@ export const notFound = (message = "not found") => new ApiError(404, "not_found"
 export const conflict = (message: string) => new ApiError(409, "conflict", message);
 export const duplicateEvent = (messageId: string) =>
   new ApiError(409, "duplicate_event", "an event with this eventId was accepted within the last 24 hours", { messageId });
-export const payloadTooLarge = (limit: number) =>
-  new ApiError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
-export const unsupportedMediaType = () =>
-  new ApiError(415, "unsupported_media_type", "request bodies must be application/json");
+export const payloadTooLarge = (limit: number) => new ApiError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
+export const unsupportedMediaType = () => new ApiError(415, "unsupported_media_type", "request bodies must be application/json");
 export const unprocessable = (message: string) => new ApiError(422, "unprocessable", message);
 export const internalError = () => new ApiError(500, "internal_error", "internal error");
 export const dependencyUnavailable = (what: string) =>

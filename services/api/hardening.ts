@@ -48,10 +48,25 @@ export async function registerHardening(app: FastifyInstance, corsOrigins: reado
   await app.register(cors, {
     origin: corsOrigins.length > 0 ? [...corsOrigins] : false,
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
-    allowedHeaders: ["authorization", "content-type", HEADERS.tenantId, HEADERS.requestId, HEADERS.minSeq, HEADERS.contractVersion, IDEMPOTENCY_KEY_HEADER, "traceparent"],
+    allowedHeaders: [
+      "authorization",
+      "content-type",
+      HEADERS.tenantId,
+      HEADERS.requestId,
+      HEADERS.minSeq,
+      HEADERS.contractVersion,
+      IDEMPOTENCY_KEY_HEADER,
+      "traceparent",
+    ],
     exposedHeaders: [
-      HEADERS.requestId, HEADERS.seq, HEADERS.contractVersion, HEADERS.retryAfter, IDEMPOTENT_REPLAYED_HEADER,
-      "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+      HEADERS.requestId,
+      HEADERS.seq,
+      HEADERS.contractVersion,
+      HEADERS.retryAfter,
+      IDEMPOTENT_REPLAYED_HEADER,
+      "ratelimit-limit",
+      "ratelimit-remaining",
+      "ratelimit-reset",
     ],
     maxAge: 600,
   });

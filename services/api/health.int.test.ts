@@ -23,7 +23,11 @@ describe("readiness with probes", () => {
   };
 
   it("is 503 unavailable, naming the consumers, when a durable consumer is not bound", async () => {
-    const probes = { consumersBound: async () => { throw new Error("consumer not found"); } };
+    const probes = {
+      consumersBound: async () => {
+        throw new Error("consumer not found");
+      },
+    };
     expect(await ready({ ...h.deps, probes })).toEqual({
       status: 503,
       body: { status: "unavailable", checks: { nats: true, postgres: true, consumers: false } },
@@ -42,7 +46,17 @@ describe("readiness with probes", () => {
 
   it("lets an unavailable dependency win over lagging read models", async () => {
     const probes = { consumersBound: async () => true, readModelProgress: async () => ({ streamSeq: 20_000, checkpoint: 0 }) };
-    const res = await ready({ ...h.deps, probes, readiness: undefined, readModels: { ...(await import("./read-models.js")).createReadModels(h.db), ping: async () => { throw new Error("down"); } } });
+    const res = await ready({
+      ...h.deps,
+      probes,
+      readiness: undefined,
+      readModels: {
+        ...(await import("./read-models.js")).createReadModels(h.db),
+        ping: async () => {
+          throw new Error("down");
+        },
+      },
+    });
     expect(res).toEqual({ status: 503, body: { status: "unavailable", checks: { nats: true, postgres: false, consumers: true, readModels: false } } });
   });
 

@@ -22,11 +22,7 @@ export interface StoredResponse {
 }
 
 /** What a claim found: it is ours now, or a finished response, or a conflict, or a request still running. */
-export type ClaimResult =
-  | { kind: "claimed"; revision: number }
-  | { kind: "replay"; response: StoredResponse }
-  | { kind: "conflict" }
-  | { kind: "in_use" };
+export type ClaimResult = { kind: "claimed"; revision: number } | { kind: "replay"; response: StoredResponse } | { kind: "conflict" } | { kind: "in_use" };
 
 /**
  * The store behind Idempotency-Key: `claim` is atomic across api processes, `refresh` keeps a

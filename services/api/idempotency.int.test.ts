@@ -52,11 +52,25 @@ describe("Idempotency-Key", () => {
     const res = await register(null);
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe("idempotency_key_required");
-    const patch = await h.call({ method: "PATCH", url: "/v1/webhooks/registry/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ", token: t.key, tenantId: t.tenantId, body: { active: false }, idempotencyKey: null });
+    const patch = await h.call({
+      method: "PATCH",
+      url: "/v1/webhooks/registry/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+      token: t.key,
+      tenantId: t.tenantId,
+      body: { active: false },
+      idempotencyKey: null,
+    });
     expect(patch.json().error.code).toBe("idempotency_key_required");
     const del = await h.call({ method: "DELETE", url: "/v1/webhooks/registry/ep_01HZZZZZZZZZZZZZZZZZZZZZZZ", token: t.key, tenantId: t.tenantId, idempotencyKey: null });
     expect(del.json().error.code).toBe("idempotency_key_required");
-    const ingest = await h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body: { eventType: "a.b", payload: {} }, idempotencyKey: null });
+    const ingest = await h.call({
+      method: "POST",
+      url: "/v1/webhooks/ingest",
+      token: t.key,
+      tenantId: t.tenantId,
+      body: { eventType: "a.b", payload: {} },
+      idempotencyKey: null,
+    });
     expect(ingest.statusCode).toBe(202);
   });
 
@@ -76,7 +90,15 @@ describe("Idempotency-Key", () => {
   });
 
   it("honours keys on ingest too: the same key and body is one message", async () => {
-    const send = () => h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body: { eventType: "a.b", payload: { n: 1 } }, idempotencyKey: "ingest-1" });
+    const send = () =>
+      h.call({
+        method: "POST",
+        url: "/v1/webhooks/ingest",
+        token: t.key,
+        tenantId: t.tenantId,
+        body: { eventType: "a.b", payload: { n: 1 } },
+        idempotencyKey: "ingest-1",
+      });
     const [a, b] = [await send(), await send()];
     expect(b.json().messageId).toBe(a.json().messageId);
     expect(b.headers["idempotent-replayed"]).toBe("true");

@@ -59,16 +59,20 @@ function keepClaim(store: IdempotencyStore, key: string, fp: string, revision: n
   let timer: NodeJS.Timeout | undefined;
   const schedule = () => {
     if (stopped) return;
-    timer = setTimeout(() => {
-      beat = store
-        .refresh(key, current, fp, now())
-        .then((next) => {
-          if (next === null) stopped = true; // taken over: it is not ours to refresh any more
-          else current = next;
-        })
-        .catch((error: unknown) => log.warn({ err: error }, "could not refresh an idempotency claim"))
-        .finally(schedule);
-    }, Math.max(1, Math.floor(store.staleAfterMs / 4)));
+    timer = setTimeout(
+      () => {
+        beat = store
+          .refresh(key, current, fp, now())
+          .then((next) => {
+            if (next === null)
+              stopped = true; // taken over: it is not ours to refresh any more
+            else current = next;
+          })
+          .catch((error: unknown) => log.warn({ err: error }, "could not refresh an idempotency claim"))
+          .finally(schedule);
+      },
+      Math.max(1, Math.floor(store.staleAfterMs / 4)),
+    );
     timer.unref();
   };
   schedule();
@@ -126,72 +130,79 @@ function requestedKey(request: FastifyRequest): string | null {
  * body bytes. `preParsing` hashes the body as it streams in, `preHandler` claims the key or replays
  * the kept response, `onSend` keeps a response below 500 or releases the key after a 5xx.
  */
-export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => number }>(async (app: FastifyInstance, { store, now = Date.now }) => {
-  const pending = new WeakMap<FastifyRequest, Pending>();
+export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => number }>(
+  async (app: FastifyInstance, { store, now = Date.now }) => {
+    const pending = new WeakMap<FastifyRequest, Pending>();
 
-  app.addHook("preParsing", async (request, _reply, payload) => {
-    const key = requestedKey(request);
-    if (key === null) return payload;
-    const state: Pending = { key, body: createHash("sha256"), bodyDigest: null };
-    pending.set(request, state);
-    const tee = new PassThrough();
-    tee.on("data", (chunk: Buffer) => state.body.update(chunk));
-    tee.on("end", () => (state.bodyDigest = state.body.digest("hex")));
-    payload.on("error", (error) => tee.destroy(error));
-    return payload.pipe(tee);
-  });
+    app.addHook("preParsing", async (request, _reply, payload) => {
+      const key = requestedKey(request);
+      if (key === null) return payload;
+      const state: Pending = { key, body: createHash("sha256"), bodyDigest: null };
+      pending.set(request, state);
+      const tee = new PassThrough();
+      tee.on("data", (chunk: Buffer) => state.body.update(chunk));
+      tee.on("end", () => (state.bodyDigest = state.body.digest("hex")));
+      payload.on("error", (error) => tee.destroy(error));
+      return payload.pipe(tee);
+    });
 
-  app.addHook("preHandler", async (request, reply) => {
-    const state = pending.get(request);
-    if (!state) return;
-    const auth = authOf(request);
-    const who = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : "tenant";
-    state.storeKey = sha256Hex([who, auth.tenantId ?? "-", request.method, request.routeOptions.url, state.key].join("\n"));
-    // A request without a body never streamed one: its bytes are the empty string.
-    const bodyDigest = state.bodyDigest ?? sha256Hex("");
-    state.fingerprint = sha256Hex([request.method, request.url, bodyDigest].join("\n"));
-    const claim = await store.claim(state.storeKey, state.fingerprint, now());
-    switch (claim.kind) {
-      case "claimed":
-        state.revision = claim.revision;
-        state.claim = keepClaim(store, state.storeKey, state.fingerprint, claim.revision, now, request.log);
-        return;
-      case "replay":
-        state.replayed = true;
-        return replay(reply, claim.response);
-      case "conflict":
-        throw E.idempotencyConflict();
-      case "in_use":
-        throw E.idempotencyKeyInUse();
-    }
-  });
+    app.addHook("preHandler", async (request, reply) => {
+      const state = pending.get(request);
+      if (!state) return;
+      const auth = authOf(request);
+      const who = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : "tenant";
+      state.storeKey = sha256Hex([who, auth.tenantId ?? "-", request.method, request.routeOptions.url, state.key].join("\n"));
+      // A request without a body never streamed one: its bytes are the empty string.
+      const bodyDigest = state.bodyDigest ?? sha256Hex("");
+      state.fingerprint = sha256Hex([request.method, request.url, bodyDigest].join("\n"));
+      const claim = await store.claim(state.storeKey, state.fingerprint, now());
+      switch (claim.kind) {
+        case "claimed":
+          state.revision = claim.revision;
+          state.claim = keepClaim(store, state.storeKey, state.fingerprint, claim.revision, now, request.log);
+          return;
+        case "replay":
+          state.replayed = true;
+          return replay(reply, claim.response);
+        case "conflict":
+          throw E.idempotencyConflict();
+        case "in_use":
+          throw E.idempotencyKeyInUse();
+      }
+    });
 
-  app.addHook("onSend", async (request, reply, payload) => {
-    const state = pending.get(request);
-    if (!state || state.revision === undefined || state.replayed) return payload;
-    const { storeKey, fingerprint, claim } = state as Required<Pending>;
-    state.revision = undefined;
-    const revision = await claim.stop();
-    if (reply.statusCode >= 500 || isConcurrentChange(reply.statusCode, payload) || !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))) {
-      await store.release(storeKey, revision).catch((error: unknown) => request.log.warn({ err: error }, "could not release an idempotency key"));
+    app.addHook("onSend", async (request, reply, payload) => {
+      const state = pending.get(request);
+      if (!state || state.revision === undefined || state.replayed) return payload;
+      const { storeKey, fingerprint, claim } = state as Required<Pending>;
+      state.revision = undefined;
+      const revision = await claim.stop();
+      if (
+        reply.statusCode >= 500 ||
+        isConcurrentChange(reply.statusCode, payload) ||
+        !(payload === null || payload === undefined || typeof payload === "string" || Buffer.isBuffer(payload))
+      ) {
+        await store.release(storeKey, revision).catch((error: unknown) => request.log.warn({ err: error }, "could not release an idempotency key"));
+        return payload;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of KEPT_HEADERS) {
+        const value = reply.getHeader(name);
+        if (value !== undefined) headers[name] = String(value);
+      }
+      const body = payload === null || payload === undefined ? null : payload.toString();
+      // Kept before the response leaves, so a retry that follows it at once is replayed, not refused.
+      await completeWithRetries(store, [storeKey, revision, fingerprint, { status: reply.statusCode, headers, body }], request.log);
       return payload;
-    }
-    const headers: Record<string, string> = {};
-    for (const name of KEPT_HEADERS) {
-      const value = reply.getHeader(name);
-      if (value !== undefined) headers[name] = String(value);
-    }
-    const body = payload === null || payload === undefined ? null : payload.toString();
-    // Kept before the response leaves, so a retry that follows it at once is replayed, not refused.
-    await completeWithRetries(store, [storeKey, revision, fingerprint, { status: reply.statusCode, headers, body }], request.log);
-    return payload;
-  });
+    });
 
-  // Whatever ended the request without onSend (an aborted reply), the claim stops being refreshed.
-  app.addHook("onResponse", async (request) => {
-    await pending.get(request)?.claim?.stop();
-  });
-}, { name: "zen-idempotency", dependencies: ["zen-auth"] });
+    // Whatever ended the request without onSend (an aborted reply), the claim stops being refreshed.
+    app.addHook("onResponse", async (request) => {
+      await pending.get(request)?.claim?.stop();
+    });
+  },
+  { name: "zen-idempotency", dependencies: ["zen-auth"] },
+);
 
 function replay(reply: FastifyReply, response: StoredResponse): FastifyReply {
   reply.code(response.status).headers(response.headers).header(IDEMPOTENT_REPLAYED_HEADER, "true");

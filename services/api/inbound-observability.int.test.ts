@@ -30,8 +30,14 @@ afterAll(async () => {
 });
 
 const value = async (counter: "inboundRequests" | "signatureFailures" | "ingestRequests", labels: Record<string, string>) =>
-  (await metrics[counter].get()).values.filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want)).reduce((sum, v) => sum + v.value, 0);
-const logLines = () => h.logLines.flatMap((chunk) => chunk.split("\n")).filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  (await metrics[counter].get()).values
+    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
+    .reduce((sum, v) => sum + v.value, 0);
+const logLines = () =>
+  h.logLines
+    .flatMap((chunk) => chunk.split("\n"))
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 async function githubSource(tenant = t) {
   const res = await h.call({ method: "POST", url: "/v1/webhooks/sources", token: tenant.key, tenantId: tenant.tenantId, body: { name: "gh", scheme: "github" } });
@@ -40,7 +46,10 @@ async function githubSource(tenant = t) {
 }
 async function signed(secret: string, deliveryId = randomUUID()) {
   const body = JSON.stringify({ ref: "refs/heads/main", delivery: deliveryId });
-  return { body, headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": deliveryId, "x-hub-signature-256": await githubSign(secret, body) } };
+  return {
+    body,
+    headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": deliveryId, "x-hub-signature-256": await githubSign(secret, body) },
+  };
 }
 const post = (url: string, body: string, headers: Record<string, string>) => h.app.inject({ method: "POST", url, payload: body, headers });
 
@@ -73,7 +82,9 @@ describe("webhook_inbound_requests_total", () => {
 
   it("counts requests the ingress limit refuses before the handler as rate_limited, with the source's scheme", async () => {
     const limited = await createTenantWithKey(h, ["webhooks:write", "ingest"], "Limited");
-    expect((await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 2, refillPerSecond: 0.001 } } })).statusCode).toBe(200);
+    expect((await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 2, refillPerSecond: 0.001 } } })).statusCode).toBe(
+      200,
+    );
     const source = await githubSource(limited);
     await h.deps.view.waitFor(source.seq, 5_000);
     const before = await value("inboundRequests", { scheme: "github", outcome: "rate_limited" });
@@ -126,8 +137,12 @@ describe("inbound tracing", () => {
 });
 
 describe("webhook_ingest_requests_total outcomes", () => {
-  const ingest = (body: unknown, key: string) => h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body, headers: { "idempotency-key": key } });
-  const outcomes = async () => Object.fromEntries(await Promise.all(["accepted", "duplicate", "replayed", "rejected", "error"].map(async (o) => [o, await value("ingestRequests", { outcome: o })])));
+  const ingest = (body: unknown, key: string) =>
+    h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body, headers: { "idempotency-key": key } });
+  const outcomes = async () =>
+    Object.fromEntries(
+      await Promise.all(["accepted", "duplicate", "replayed", "rejected", "error"].map(async (o) => [o, await value("ingestRequests", { outcome: o })])),
+    );
 
   it("counts an Idempotency-Key replay as replayed, an Idempotency-Key conflict as rejected, and a stored eventId as duplicate", async () => {
     const before = await outcomes();

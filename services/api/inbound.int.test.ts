@@ -29,8 +29,7 @@ const stripe = new Stripe("sk_test_inbound_verification");
 /** A well-formed secret (valid for every scheme, Standard Webhooks' base64 included) that is not the source's. */
 const WRONG_SECRET = `whsec_${Buffer.alloc(32, 1).toString("base64")}`;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-const hmacOf = (algorithm: string, secret: string, text: string, encoding: "hex" | "base64") =>
-  createHmac(algorithm, secret).update(text).digest(encoding);
+const hmacOf = (algorithm: string, secret: string, text: string, encoding: "hex" | "base64") => createHmac(algorithm, secret).update(text).digest(encoding);
 
 /** How one scheme's provider builds a request: the body for a delivery id, and the signed headers. */
 interface Provider {
@@ -103,7 +102,15 @@ const PROVIDERS: Provider[] = [
   {
     scheme: "hmac",
     source: {
-      hmac: { algorithm: "sha512", header: "X-Acme-Signature", encoding: "base64", prefix: "sha512=", timestampHeader: "X-Acme-Timestamp", idHeader: "X-Acme-Delivery", signedContent: "{id}.{timestamp}.{body}" },
+      hmac: {
+        algorithm: "sha512",
+        header: "X-Acme-Signature",
+        encoding: "base64",
+        prefix: "sha512=",
+        timestampHeader: "X-Acme-Timestamp",
+        idHeader: "X-Acme-Delivery",
+        signedContent: "{id}.{timestamp}.{body}",
+      },
       eventTypeFrom: { jsonPointer: "/event/kind" },
     },
     timestamped: true,
@@ -122,8 +129,12 @@ const inbound = (path: string, body: string, headers: Record<string, string>, ap
 
 async function createSource(provider: Provider) {
   const res = await h.call({
-    method: "POST", url: "/v1/webhooks/sources", token: t.key, tenantId: t.tenantId,
-    body: { name: provider.scheme, scheme: provider.scheme, ...provider.source }, headers: { "idempotency-key": `src-${++key}` },
+    method: "POST",
+    url: "/v1/webhooks/sources",
+    token: t.key,
+    tenantId: t.tenantId,
+    body: { name: provider.scheme, scheme: provider.scheme, ...provider.source },
+    headers: { "idempotency-key": `src-${++key}` },
   });
   expect(res.statusCode).toBe(201);
   return res.json() as { id: string; secret: string; inboundPath: string };
@@ -134,8 +145,7 @@ const rejectionsOf = async (sourceId: string) =>
     .filter((e) => e.envelope.aggregateId === sourceId && e.envelope.type === "signature.rejected")
     .map((e) => ({ ...e.envelope, data: e.envelope.data as { reason: string; scheme: string; deliveryId?: string } }));
 
-const failures = async (scheme: string) =>
-  (await metrics.signatureFailures.get()).values.filter((v) => v.labels.scheme === scheme).reduce((sum, v) => sum + v.value, 0);
+const failures = async (scheme: string) => (await metrics.signatureFailures.get()).values.filter((v) => v.labels.scheme === scheme).reduce((sum, v) => sum + v.value, 0);
 
 describe.each(PROVIDERS)("inbound $scheme", (provider) => {
   it("accepts a correctly signed request once; refuses tampering, a wrong secret, bad timestamps and replays", async () => {
@@ -161,8 +171,16 @@ describe.each(PROVIDERS)("inbound $scheme", (provider) => {
       const fresh = () => `dlv-${randomUUID()}`;
       const stale = fresh();
       const future = fresh();
-      refusals.push(["stale_timestamp", provider.body(stale), await provider.headers({ secret: source.secret, body: provider.body(stale), deliveryId: stale, at: nowSeconds() - 600 })]);
-      refusals.push(["future_timestamp", provider.body(future), await provider.headers({ secret: source.secret, body: provider.body(future), deliveryId: future, at: nowSeconds() + 600 })]);
+      refusals.push([
+        "stale_timestamp",
+        provider.body(stale),
+        await provider.headers({ secret: source.secret, body: provider.body(stale), deliveryId: stale, at: nowSeconds() - 600 }),
+      ]);
+      refusals.push([
+        "future_timestamp",
+        provider.body(future),
+        await provider.headers({ secret: source.secret, body: provider.body(future), deliveryId: future, at: nowSeconds() + 600 }),
+      ]);
       // The same delivery signed again a moment later: a new signature, still the same delivery.
       refusals.push(["replayed", body, await provider.headers({ secret: source.secret, body, deliveryId, at: nowSeconds() + 1 })]);
     }
@@ -180,7 +198,11 @@ describe.each(PROVIDERS)("inbound $scheme", (provider) => {
     const recorded = JSON.stringify(rejected) + h.logLines.join("");
     expect(recorded).not.toContain(source.secret);
     // Never a signature: the headers that carry one, by whatever name.
-    const signatures = refusals.flatMap(([, , headers]) => Object.entries(headers).filter(([name]) => /signature|hmac/.test(name)).map(([, value]) => value));
+    const signatures = refusals.flatMap(([, , headers]) =>
+      Object.entries(headers)
+        .filter(([name]) => /signature|hmac/.test(name))
+        .map(([, value]) => value),
+    );
     for (const signature of signatures) expect(recorded).not.toContain(signature);
     expect(await failures(provider.scheme)).toBe(before + refusals.length);
   });
@@ -201,10 +223,20 @@ describe("inbound intake", () => {
       `/v1/inbound/${t.tenantId}/not-a-source`,
     ]) {
       const res = await inbound(path, "{}", {});
-      expect({ path, status: res.statusCode, body: res.json() }).toEqual({ path, status: 404, body: { error: { code: "not_found", message: "not found", requestId: expect.any(String) } } });
+      expect({ path, status: res.statusCode, body: res.json() }).toEqual({
+        path,
+        status: 404,
+        body: { error: { code: "not_found", message: "not found", requestId: expect.any(String) } },
+      });
     }
 
-    const deleted = await h.call({ method: "DELETE", url: `/v1/webhooks/sources/${source.id}`, token: t.key, tenantId: t.tenantId, headers: { "idempotency-key": `del-${++key}` } });
+    const deleted = await h.call({
+      method: "DELETE",
+      url: `/v1/webhooks/sources/${source.id}`,
+      token: t.key,
+      tenantId: t.tenantId,
+      headers: { "idempotency-key": `del-${++key}` },
+    });
     expect(deleted.statusCode).toBe(204);
     const body = "{}";
     const afterDelete = await inbound(source.inboundPath, body, { "x-hub-signature-256": await githubSign(source.secret, body) });
@@ -215,7 +247,9 @@ describe("inbound intake", () => {
     const source = await createSource(PROVIDERS[1]!);
     const form = "payload=%7B%22a%22%3A1%7D&x=%20y";
     const res = await inbound(source.inboundPath, form, {
-      "content-type": "application/x-www-form-urlencoded", "x-github-event": "ping", "x-github-delivery": randomUUID(),
+      "content-type": "application/x-www-form-urlencoded",
+      "x-github-event": "ping",
+      "x-github-delivery": randomUUID(),
       "x-hub-signature-256": await githubSign(source.secret, form),
     });
     expect(res.statusCode).toBe(202);
@@ -317,14 +351,20 @@ describe("inbound rate limiting", () => {
     const limits = await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 3, refillPerSecond: 0.001 } } });
     expect(limits.statusCode).toBe(200);
     const created = await h.call({
-      method: "POST", url: "/v1/webhooks/sources", token: limited.key, tenantId: limited.tenantId,
-      body: { name: "github", scheme: "github" }, headers: { "idempotency-key": `src-${++key}` },
+      method: "POST",
+      url: "/v1/webhooks/sources",
+      token: limited.key,
+      tenantId: limited.tenantId,
+      body: { name: "github", scheme: "github" },
+      headers: { "idempotency-key": `src-${++key}` },
     });
     const source = created.json() as { id: string; inboundPath: string };
     // The limits are read from the registry view, which follows the stream.
     await h.deps.view.waitFor(Number(created.headers["x-zen-seq"]), 5_000);
 
-    const forged = await Promise.all(Array.from({ length: 5 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": "sha256=00" })));
+    const forged = await Promise.all(
+      Array.from({ length: 5 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": "sha256=00" })),
+    );
     expect(forged.map((res) => res.statusCode).sort()).toEqual([401, 401, 401, 429, 429]);
     const refused = forged.find((res) => res.statusCode === 429)!;
     expect(refused.json().error.code).toBe("rate_limited");
@@ -342,7 +382,9 @@ describe("inbound under a flood", () => {
   it("records at most a burst of refusals per source as events, and counts every one", async () => {
     const source = await createSource(PROVIDERS[1]!);
     const before = await failures("github");
-    const forged = await Promise.all(Array.from({ length: 25 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": `sha256=${"0".repeat(64)}` })));
+    const forged = await Promise.all(
+      Array.from({ length: 25 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": `sha256=${"0".repeat(64)}` })),
+    );
     expect(forged.every((res) => res.statusCode === 401)).toBe(true);
     expect((await failures("github")) - before).toBe(25);
     const recorded = (await rejectionsOf(source.id)).length;

@@ -27,7 +27,8 @@ async function tenantWithIngress(name: string, ingress?: { capacity: number; ref
 
 const ingest = (app: FastifyInstance, t: Tenant) =>
   app.inject({
-    method: "POST", url: "/v1/webhooks/ingest",
+    method: "POST",
+    url: "/v1/webhooks/ingest",
     headers: { authorization: `Bearer ${t.key}`, "x-tenant-id": t.tenantId, "content-type": "application/json" },
     payload: JSON.stringify({ eventType: "load.test", payload: {} }),
   });

@@ -28,8 +28,7 @@ beforeAll(async () => {
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" };
   // A loopback OIDC issuer: discovery document and JWKS.
   idp = createServer((req, res) => {
-    const body =
-      req.url === "/.well-known/openid-configuration" ? { issuer, jwks_uri: `${issuer}/jwks` } : req.url === "/jwks" ? { keys: [jwk] } : null;
+    const body = req.url === "/.well-known/openid-configuration" ? { issuer, jwks_uri: `${issuer}/jwks` } : req.url === "/jwks" ? { keys: [jwk] } : null;
     res.writeHead(body ? 200 : 404, { "content-type": "application/json" }).end(JSON.stringify(body ?? {}));
   });
   await new Promise<void>((resolve) => idp.listen(0, "127.0.0.1", resolve));
@@ -57,13 +56,20 @@ interface TokenOptions {
 }
 
 function token({ scope = "webhooks:read", iss = issuer, aud = AUDIENCE, exp = "5m", key = signingKey }: TokenOptions = {}) {
-  return new SignJWT({ scope }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer(iss).setAudience(aud).setSubject("ops@example.com")
-    .setIssuedAt().setExpirationTime(exp).sign(key);
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: "ES256", kid: "k1" })
+    .setIssuer(iss)
+    .setAudience(aud)
+    .setSubject("ops@example.com")
+    .setIssuedAt()
+    .setExpirationTime(exp)
+    .sign(key);
 }
 
 const call = (app: FastifyInstance, jwt: string, method: "GET" | "POST", url: string, body?: unknown) =>
   app.inject({
-    method, url,
+    method,
+    url,
     headers: { authorization: `Bearer ${jwt}`, "x-tenant-id": t.tenantId, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
   });
@@ -83,7 +89,9 @@ describe("operator JWTs", () => {
   it("audits the operator by issuer, with an email subject pseudonymised, still found by the id it acted as", async () => {
     const actorId = `jwt:${issuer}:ops@example.com`;
     const created = await oidcApp.inject({
-      method: "POST", url: "/v1/webhooks/sources", payload: { name: "By JWT", scheme: "github" },
+      method: "POST",
+      url: "/v1/webhooks/sources",
+      payload: { name: "By JWT", scheme: "github" },
       headers: { authorization: `Bearer ${await token({ scope: "webhooks:write" })}`, "x-tenant-id": t.tenantId, "idempotency-key": randomUUID() },
     });
     expect(created.statusCode).toBe(201);

@@ -23,19 +23,22 @@ export const MIN_SEQ_WAIT_MS = 5_000;
  * Headers every response carries, and the contract-version check. Registered first, so even a 401
  * or a 404 answers with the request id and the contract version.
  */
-export const plumbingPlugin = fp(async (app: FastifyInstance) => {
-  app.addHook("onRequest", async (request, reply) => {
-    reply.header(HEADERS.requestId, request.id);
-    reply.header(HEADERS.contractVersion, CONTRACT_VERSION);
-    const asked = request.headers[HEADERS.contractVersion];
-    if (asked !== undefined && asked !== CONTRACT_VERSION) throw E.unsupportedContractVersion(String(asked));
-  });
-  app.addHook("onSend", async (request, reply, payload) => {
-    reply.header(HEADERS.requestId, request.id);
-    reply.header(HEADERS.contractVersion, CONTRACT_VERSION);
-    return payload;
-  });
-}, { name: "zen-plumbing" });
+export const plumbingPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.addHook("onRequest", async (request, reply) => {
+      reply.header(HEADERS.requestId, request.id);
+      reply.header(HEADERS.contractVersion, CONTRACT_VERSION);
+      const asked = request.headers[HEADERS.contractVersion];
+      if (asked !== undefined && asked !== CONTRACT_VERSION) throw E.unsupportedContractVersion(String(asked));
+    });
+    app.addHook("onSend", async (request, reply, payload) => {
+      reply.header(HEADERS.requestId, request.id);
+      reply.header(HEADERS.contractVersion, CONTRACT_VERSION);
+      return payload;
+    });
+  },
+  { name: "zen-plumbing" },
+);
 
 /** Context of the events a request causes: its id is their correlation id. */
 export function commandContext(request: FastifyRequest, now: Date): CommandContext {

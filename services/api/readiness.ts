@@ -27,7 +27,6 @@ async function settled<T>(probe: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-
 export interface LagWatchOptions {
   maxLagEvents?: number;
   stallMs?: number;

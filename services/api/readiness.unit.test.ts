@@ -75,8 +75,19 @@ describe("createReadiness", () => {
   it("reports a probe that throws as failing", async () => {
     const readiness = createReadiness({
       nc: undefined,
-      readModels: { ping: async () => { throw new Error("down"); } },
-      probes: { consumersBound: async () => { throw new Error("consumer not found"); }, readModelProgress: async () => { throw new Error("down"); } },
+      readModels: {
+        ping: async () => {
+          throw new Error("down");
+        },
+      },
+      probes: {
+        consumersBound: async () => {
+          throw new Error("consumer not found");
+        },
+        readModelProgress: async () => {
+          throw new Error("down");
+        },
+      },
     });
     expect(await readiness()).toEqual({ nats: false, postgres: false, consumers: false, readModels: false });
   });

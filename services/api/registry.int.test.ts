@@ -17,7 +17,10 @@ const minSeq = (res: { headers: Record<string, unknown> }) => ({ "x-zen-min-seq"
 describe("registry", () => {
   it("create → read → patch → delete, the secret shown only on create", async () => {
     const created = await call("POST", "/v1/webhooks/registry", {
-      url: "https://example.com/hooks", eventTypes: ["invoice.*"], description: "billing", metadata: { team: "a" },
+      url: "https://example.com/hooks",
+      eventTypes: ["invoice.*"],
+      description: "billing",
+      metadata: { team: "a" },
     });
     expect(created.statusCode).toBe(201);
     const endpoint = created.json();
@@ -66,7 +69,13 @@ describe("registry", () => {
     const headers = { ...minSeq(created) };
     const res = await h.call({ method: "GET", url: `/v1/webhooks/registry/${created.json().id}`, token: other.key, tenantId: other.tenantId, headers });
     expect(res.statusCode).toBe(404);
-    const patch = await h.call({ method: "PATCH", url: `/v1/webhooks/registry/${created.json().id}`, token: other.key, tenantId: other.tenantId, body: { active: false } });
+    const patch = await h.call({
+      method: "PATCH",
+      url: `/v1/webhooks/registry/${created.json().id}`,
+      token: other.key,
+      tenantId: other.tenantId,
+      body: { active: false },
+    });
     expect(patch.statusCode).toBe(404);
   });
 });
@@ -145,7 +154,14 @@ describe("rotate-secret", () => {
     const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/rotate", eventTypes: ["*"] }, { "idempotency-key": `rot-${Date.now()}` });
     const { id, secret, updatedAt } = created.json() as { id: string; secret: string; updatedAt: string };
     const reader = await createTenantWithKey(h, ["webhooks:read"], "Reader");
-    const refused = await h.call({ method: "POST", url: `/v1/webhooks/registry/${id}/rotate-secret`, token: reader.key, tenantId: reader.tenantId, body: {}, headers: { "idempotency-key": `rot-r-${Date.now()}` } });
+    const refused = await h.call({
+      method: "POST",
+      url: `/v1/webhooks/registry/${id}/rotate-secret`,
+      token: reader.key,
+      tenantId: reader.tenantId,
+      body: {},
+      headers: { "idempotency-key": `rot-r-${Date.now()}` },
+    });
     expect(refused.statusCode).toBe(403);
 
     await new Promise((r) => setTimeout(r, 5));

@@ -14,8 +14,10 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 type Method = "GET" | "POST" | "PATCH" | "DELETE";
-const as = (who: { key: string; tenantId: string }) => (method: Method, url: string, body?: unknown, headers: Record<string, string> = {}) =>
-  h.call({ method, url, token: who.key, tenantId: who.tenantId, body, headers: { ...(method === "GET" ? {} : { "idempotency-key": `k-${++key}` }), ...headers } });
+const as =
+  (who: { key: string; tenantId: string }) =>
+  (method: Method, url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    h.call({ method, url, token: who.key, tenantId: who.tenantId, body, headers: { ...(method === "GET" ? {} : { "idempotency-key": `k-${++key}` }), ...headers } });
 const call = (...args: Parameters<ReturnType<typeof as>>) => as(t)(...args);
 const minSeq = (res: { headers: Record<string, unknown> }) => ({ "x-zen-min-seq": String(res.headers["x-zen-seq"]) });
 const eventsOf = async (aggregateId: string) =>
@@ -84,7 +86,10 @@ describe("inbound sources: CRUD", () => {
     expect(unsigned.statusCode).toBe(422);
     expect(unsigned.json().error.code).toBe("unprocessable");
     // An id or timestamp header the signature does not cover would let a captured request be replayed as new.
-    for (const [settings, placeholder] of [[{ ...hmac, idHeader: "X-Id" }, "{id}"], [{ ...hmac, signedContent: "{body}" }, "{timestamp}"]] as const) {
+    for (const [settings, placeholder] of [
+      [{ ...hmac, idHeader: "X-Id" }, "{id}"],
+      [{ ...hmac, signedContent: "{body}" }, "{timestamp}"],
+    ] as const) {
       const refused = await call("POST", "/v1/webhooks/sources", { name: "Acme", scheme: "hmac", hmac: settings });
       expect({ status: refused.statusCode, code: refused.json().error.code }).toEqual({ status: 422, code: "unprocessable" });
       expect(refused.json().error.message).toContain(placeholder);
@@ -130,9 +135,7 @@ describe("inbound sources: CRUD", () => {
 
   it("documents the source and inbound routes in the OpenAPI document", async () => {
     const doc = (await h.call({ method: "GET", url: "/docs/openapi.json", token: null })).json();
-    expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/v1/webhooks/sources", "/v1/webhooks/sources/{id}", "/v1/inbound/{tenantId}/{sourceId}"]),
-    );
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/webhooks/sources", "/v1/webhooks/sources/{id}", "/v1/inbound/{tenantId}/{sourceId}"]));
     expect(JSON.stringify(doc)).toContain("The signing secret: shown only now");
     expect(doc.paths["/v1/inbound/{tenantId}/{sourceId}"].post.responses).toHaveProperty("202");
   });

@@ -22,7 +22,16 @@ const register = (tenant: typeof a, path: string) =>
   h.call({ method: "POST", url: "/v1/webhooks/registry", token: tenant.key, tenantId: tenant.tenantId, body: { url: `https://example.com/${path}`, eventTypes: ["*"] } });
 const exportEvents = async (tenant: typeof a, query = "", asTenant = tenant.tenantId) => {
   const res = await h.call({ method: "GET", url: `/v1/streams/events${query}`, token: tenant.key, tenantId: asTenant });
-  return { res, lines: res.statusCode === 200 ? res.body.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Line) : [] };
+  return {
+    res,
+    lines:
+      res.statusCode === 200
+        ? res.body
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => JSON.parse(line) as Line)
+        : [],
+  };
 };
 
 describe("GET /v1/streams/events", () => {

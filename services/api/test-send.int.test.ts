@@ -84,7 +84,10 @@ describe("POST /v1/webhooks/test", () => {
     const [audited, ...more] = await eventsAfter(seqBefore);
     expect(more).toEqual([]);
     expect(audited).toMatchObject({
-      type: "tenant.test_sent", aggregateType: "tenant", aggregateId: t.tenantId, actor: { kind: "apikey", id: t.keyId },
+      type: "tenant.test_sent",
+      aggregateType: "tenant",
+      aggregateId: t.tenantId,
+      actor: { kind: "apikey", id: t.keyId },
       data: { webhookId: hits[0]!.headers["webhook-id"], eventType: "invoice.paid", url: `${base}/bare`, status: 200, latencyMs: out.latencyMs },
     });
     expect(JSON.stringify(audited)).not.toMatch(/hush|frag|whsec_/);
@@ -96,7 +99,9 @@ describe("POST /v1/webhooks/test", () => {
 
   it("signs with the endpoint's own secret for endpointId, and returns no secret", async () => {
     const created = await open.inject({
-      method: "POST", url: "/v1/webhooks/registry", headers: { ...headers(), "idempotency-key": "test-send-register-endpoint" },
+      method: "POST",
+      url: "/v1/webhooks/registry",
+      headers: { ...headers(), "idempotency-key": "test-send-register-endpoint" },
       payload: JSON.stringify({ url: `${base}/endpoint`, eventTypes: ["*"], deliveryPolicy: { timeoutMs: 2_000 } }),
     });
     expect(created.statusCode).toBe(201);
@@ -112,15 +117,21 @@ describe("POST /v1/webhooks/test", () => {
     expect(verify(hits[0]!, secret)).toMatchObject({ type: "invoice.paid", data: event.payload });
     expect(String(hits[0]!.headers["webhook-id"])).toMatch(/^msg_test_/);
     const audited = await eventsAfter(seqBefore);
-    expect(audited).toEqual([expect.objectContaining({
-      type: "endpoint.test_sent", aggregateType: "endpoint", aggregateId: id,
-      data: { webhookId: hits[0]!.headers["webhook-id"], eventType: "invoice.paid", status: 200, latencyMs: res.json().latencyMs },
-    })]);
+    expect(audited).toEqual([
+      expect.objectContaining({
+        type: "endpoint.test_sent",
+        aggregateType: "endpoint",
+        aggregateId: id,
+        data: { webhookId: hits[0]!.headers["webhook-id"], eventType: "invoice.paid", status: 200, latencyMs: res.json().latencyMs },
+      }),
+    ]);
 
     // another tenant's endpoint is not found, and nothing is sent
     const other = await createTenantWithKey(h, ["webhooks:write"], "Other");
     const foreign = await allowlisted.inject({
-      method: "POST", url: "/v1/webhooks/test", payload: JSON.stringify({ endpointId: id, ...event }),
+      method: "POST",
+      url: "/v1/webhooks/test",
+      payload: JSON.stringify({ endpointId: id, ...event }),
       headers: { authorization: `Bearer ${other.key}`, "x-tenant-id": other.tenantId, "content-type": "application/json" },
     });
     expect(foreign.statusCode).toBe(404);
@@ -162,7 +173,9 @@ describe("POST /v1/webhooks/test", () => {
     expect(ftp.json().error.code).toBe("unprocessable");
     const reader = await createTenantWithKey(h, ["webhooks:read"], "Reader");
     const res = await h.app.inject({
-      method: "POST", url: "/v1/webhooks/test", payload: JSON.stringify({ url: `${base}/x`, ...event }),
+      method: "POST",
+      url: "/v1/webhooks/test",
+      payload: JSON.stringify({ url: `${base}/x`, ...event }),
       headers: { authorization: `Bearer ${reader.key}`, "x-tenant-id": reader.tenantId, "content-type": "application/json" },
     });
     expect(res.statusCode).toBe(403);
@@ -196,7 +209,13 @@ describe("registration refuses literal non-global targets (allowPrivateTargets f
   });
 
   it("accepts a public name (DNS is judged when sending)", async () => {
-    const res = await h.call({ method: "POST", url: "/v1/webhooks/registry", token: t.key, tenantId: t.tenantId, body: { url: "https://example.invalid/x", eventTypes: ["*"] } });
+    const res = await h.call({
+      method: "POST",
+      url: "/v1/webhooks/registry",
+      token: t.key,
+      tenantId: t.tenantId,
+      body: { url: "https://example.invalid/x", eventTypes: ["*"] },
+    });
     expect(res.statusCode).toBe(201);
   });
 });

@@ -43,7 +43,6 @@ export interface CallOptions {
   idempotencyKey?: string | null;
 }
 
-
 /** A fresh Idempotency-Key for a mutation, as a careful client sends (routes like the registry require one). */
 export function idempotencyHeader(method: string | undefined, key: string | null | undefined = randomUUID()): Record<string, string> {
   return IDEMPOTENT_METHODS.has(String(method).toUpperCase()) && key !== null ? { "idempotency-key": key } : {};
@@ -105,7 +104,10 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
       await projector.stop();
       await view.stop();
       for (const bucket of ["event_ids", "idempotency", "ingress"]) {
-        await new Kvm(streams.nc).open(topology.bucketName(bucket)).then((kv) => kv.destroy()).catch(() => false);
+        await new Kvm(streams.nc)
+          .open(topology.bucketName(bucket))
+          .then((kv) => kv.destroy())
+          .catch(() => false);
       }
       await streams.cleanup();
       await db.end();

@@ -70,7 +70,13 @@ export function createAttemptStages(ports: AttemptPorts) {
    * predecessor's events, or a concurrent dispatcher), it reloads: an attempt left without its
    * outcome is resolved from the recorded attempt, anything else is already in hand.
    */
-  async function decideAndAppend(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, command: DeliveryCommand, causeId: string, stored: StoredEvent): Promise<string[]> {
+  async function decideAndAppend(
+    ref: AggregateRef,
+    loaded: LoadedAggregate<DeliveryState>,
+    command: DeliveryCommand,
+    causeId: string,
+    stored: StoredEvent,
+  ): Promise<string[]> {
     const events = deliveryDecider.decide(command, loaded.state);
     const context = { correlationId: stored.envelope.correlationId, causationId: stored.envelope.id, actor: SYSTEM, now: new Date(), traceparent: stored.traceparent };
     try {
@@ -93,13 +99,33 @@ export function createAttemptStages(ports: AttemptPorts) {
     await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:resolve:${loaded.state.lastAttempt.attempt}`, stored);
   }
 
-  const abandon = async (ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, reason: string, causeKey: string, stored: StoredEvent): Promise<Settlement> => {
-    await decideAndAppend(ref, loaded, { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" }, `${ref.aggregateId}:${causeKey}:${waiting.nextAttempt}`, stored);
+  const abandon = async (
+    ref: AggregateRef,
+    loaded: LoadedAggregate<DeliveryState>,
+    waiting: Waiting,
+    reason: string,
+    causeKey: string,
+    stored: StoredEvent,
+  ): Promise<Settlement> => {
+    await decideAndAppend(
+      ref,
+      loaded,
+      { type: "AbandonDelivery", reason, errorClass: "endpoint_unavailable" },
+      `${ref.aggregateId}:${causeKey}:${waiting.nextAttempt}`,
+      stored,
+    );
     return ack;
   };
 
   /** The circuit turned the attempt away: back once it half-opens, or dead now if the retry window ends first. */
-  function circuitClosedTo(ref: AggregateRef, loaded: LoadedAggregate<DeliveryState>, waiting: Waiting, endpoint: EndpointView, retryInMs: number, stored: StoredEvent): Promise<Settlement> {
+  function circuitClosedTo(
+    ref: AggregateRef,
+    loaded: LoadedAggregate<DeliveryState>,
+    waiting: Waiting,
+    endpoint: EndpointView,
+    retryInMs: number,
+    stored: StoredEvent,
+  ): Promise<Settlement> {
     const { maxDurationMs } = effectiveRetryPolicy(endpoint.state);
     // A first series never attempted counts its window from the message's acceptance, so a
     // backlog behind a dead endpoint ends in the DLQ instead of holding consumer slots for days.
@@ -149,7 +175,16 @@ export function createAttemptStages(ports: AttemptPorts) {
     const span = tracing.startSpan("webhook.delivery_attempt", {
       kind: "client",
       parent: stored.traceparent,
-      attributes: tracing.enabled ? { "zen.tenant_id": ref.tenantId, "zen.delivery_id": ref.aggregateId, "zen.endpoint_id": endpoint.endpointId, "zen.message_id": waiting.scheduled.messageId, "zen.attempt": waiting.nextAttempt, "http.request.method": "POST" } : undefined,
+      attributes: tracing.enabled
+        ? {
+            "zen.tenant_id": ref.tenantId,
+            "zen.delivery_id": ref.aggregateId,
+            "zen.endpoint_id": endpoint.endpointId,
+            "zen.message_id": waiting.scheduled.messageId,
+            "zen.attempt": waiting.nextAttempt,
+            "http.request.method": "POST",
+          }
+        : undefined,
     });
     const request = sign(endpoint, waiting.scheduled, span.traceparent);
     return { ref, loaded, waiting, endpoint, admission, request, cause, span, stored };
@@ -176,12 +211,24 @@ export function createAttemptStages(ports: AttemptPorts) {
       responseSnippet: result.responseSnippet,
       retryAfterMs: parseRetryAfterMs(result.retryAfter, now),
     };
-    const command: DeliveryCommand = { type: "RecordAttempt", attempt: observed, policy: effectiveRetryPolicy(endpoint.state), now: now.toISOString(), random: Math.random() };
+    const command: DeliveryCommand = {
+      type: "RecordAttempt",
+      attempt: observed,
+      policy: effectiveRetryPolicy(endpoint.state),
+      now: now.toISOString(),
+      random: Math.random(),
+    };
     let recorded: string[] = [];
     let recordFailed = false;
     try {
       if (tracing.enabled) traceAttempt(span, result);
-      recorded = await decideAndAppend(ref, loaded, command, `${ref.aggregateId}:attempt:${waiting.nextAttempt}`, span.traceparent ? { ...stored, traceparent: span.traceparent } : stored);
+      recorded = await decideAndAppend(
+        ref,
+        loaded,
+        command,
+        `${ref.aggregateId}:attempt:${waiting.nextAttempt}`,
+        span.traceparent ? { ...stored, traceparent: span.traceparent } : stored,
+      );
     } catch (error) {
       recordFailed = true;
       throw error;
@@ -191,13 +238,31 @@ export function createAttemptStages(ports: AttemptPorts) {
       span.end();
       // One line per attempt made, recorded or not (a failed record is redelivered and resolved
       // without sending again, so this line is the attempt's only one).
-      const line = { tenantId: ref.tenantId, deliveryId: ref.aggregateId, endpointId: endpoint.endpointId, messageId: waiting.scheduled.messageId, attempt: waiting.nextAttempt, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, correlationId: stored.envelope.correlationId, ...traceFields(span) };
+      const line = {
+        tenantId: ref.tenantId,
+        deliveryId: ref.aggregateId,
+        endpointId: endpoint.endpointId,
+        messageId: waiting.scheduled.messageId,
+        attempt: waiting.nextAttempt,
+        statusCode: result.statusCode,
+        networkError: result.networkError,
+        latencyMs: result.latencyMs,
+        correlationId: stored.envelope.correlationId,
+        ...traceFields(span),
+      };
       if (recordFailed) logger.warn({ ...line, recorded: false }, "delivery attempt");
       else logger.info(line, "delivery attempt");
     }
     // Counted once recorded: an attempt another dispatcher recorded first is its to count.
     const outcome = attemptOutcomeOf(recorded);
-    if (outcome) ports.metrics?.attemptRecorded({ outcome, statusCode: result.statusCode, durationMs: result.latencyMs, messageReceivedAt: waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined, now });
+    if (outcome)
+      ports.metrics?.attemptRecorded({
+        outcome,
+        statusCode: result.statusCode,
+        durationMs: result.latencyMs,
+        messageReceivedAt: waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined,
+        now,
+      });
     return ack;
   }
 

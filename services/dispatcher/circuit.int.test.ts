@@ -65,8 +65,17 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     const view = createRegistryView({ js: streams.js, topology: streams.topology });
     await view.start();
     const dispatcher = createDispatcher({
-      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger(),
-      sender, secretBox, concurrency: 16, concurrencyPerEndpoint: 8, ...overrides,
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology: streams.topology,
+      logger: quietLogger(),
+      sender,
+      secretBox,
+      concurrency: 16,
+      concurrencyPerEndpoint: 8,
+      ...overrides,
     });
     await dispatcher.start();
     world = { streams, store, view, db, database, stop: () => dispatcher.stop() };
@@ -75,18 +84,29 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
 
   async function register(w: World, endpointId: string, path: string, retryPolicy: Partial<typeof FAST_RETRIES> = FAST_RETRIES) {
     receiver.setSecret(path, SECRET);
-    const { lastSeq } = await seed(w.store)(TENANT, "endpoint", endpointId, [{
-      type: "endpoint.registered",
-      data: { url: receiver.url(path), eventTypes: ["*"], secret: secretBox.encrypt(SECRET), retryPolicy },
-    }]);
+    const { lastSeq } = await seed(w.store)(TENANT, "endpoint", endpointId, [
+      {
+        type: "endpoint.registered",
+        data: { url: receiver.url(path), eventTypes: ["*"], secret: secretBox.encrypt(SECRET), retryPolicy },
+      },
+    ]);
     await w.view.waitFor(lastSeq, 5_000);
   }
 
   async function schedule(w: World, endpointId: string, deliveryId: string) {
-    await seed(w.store)(TENANT, "delivery", deliveryId, [{
-      type: "delivery.scheduled",
-      data: { messageId: `msg_${deliveryId}`, endpointId, eventType: "circuit.test", payload: { id: deliveryId }, messageReceivedAt: new Date().toISOString(), registrySeq: w.view.appliedSeq() },
-    }]);
+    await seed(w.store)(TENANT, "delivery", deliveryId, [
+      {
+        type: "delivery.scheduled",
+        data: {
+          messageId: `msg_${deliveryId}`,
+          endpointId,
+          eventType: "circuit.test",
+          payload: { id: deliveryId },
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: w.view.appliedSeq(),
+        },
+      },
+    ]);
   }
 
   async function eventsOf(w: World, aggregateType: "endpoint" | "delivery", aggregateId: string): Promise<Envelope[]> {
@@ -95,8 +115,7 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     return envelopes;
   }
 
-  const has = async (w: World, aggregateType: "endpoint" | "delivery", id: string, type: string) =>
-    (await eventsOf(w, aggregateType, id)).some((e) => e.type === type);
+  const has = async (w: World, aggregateType: "endpoint" | "delivery", id: string, type: string) => (await eventsOf(w, aggregateType, id)).some((e) => e.type === type);
 
   /** Applies every event stored so far to the read models, as the projector does. */
   async function project(w: World, endpointId: string) {
@@ -122,7 +141,11 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     expect(data).toMatchObject({ consecutiveFailures: 5, reason: expect.stringMatching(/500/) });
     expect(Date.parse(data.halfOpenAt) - Date.parse(opened.occurredAt)).toBeGreaterThanOrEqual(1_400);
     await eventually(() => w.view.endpoint(TENANT, "ep_flaky")?.state.circuit.state === "open", 5_000, "the view to see it open");
-    expect(await project(w, "ep_flaky")).toMatchObject({ id: "ep_flaky", active: true, circuit: { state: "open", halfOpenAt: data.halfOpenAt, failingSince: data.failingSince } });
+    expect(await project(w, "ep_flaky")).toMatchObject({
+      id: "ep_flaky",
+      active: true,
+      circuit: { state: "open", halfOpenAt: data.halfOpenAt, failingSince: data.failingSince },
+    });
 
     // Attempts already in flight when it opened finish; then nothing goes until half-open time.
     await sleep(150);
@@ -141,7 +164,9 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     const circuitEvents = (await eventsOf(w, "endpoint", "ep_flaky")).map((e) => e.type).filter((t) => t.includes("circuit"));
     expect(circuitEvents).toEqual(["endpoint.circuit_opened", "endpoint.circuit_half_opened", "endpoint.circuit_closed"]);
     // Every attempt begun after the circuit opened waited for its half-open time.
-    const late = (await attemptsOf(w, ["dlv_f1", "dlv_f2"])).filter((e) => Date.parse((e.data as EventData<"delivery.attempted">).startedAt) > Date.parse(opened.occurredAt));
+    const late = (await attemptsOf(w, ["dlv_f1", "dlv_f2"])).filter(
+      (e) => Date.parse((e.data as EventData<"delivery.attempted">).startedAt) > Date.parse(opened.occurredAt),
+    );
     expect(late.length).toBeGreaterThan(0);
     for (const e of late) expect(Date.parse((e.data as EventData<"delivery.attempted">).startedAt)).toBeGreaterThanOrEqual(Date.parse(data.halfOpenAt));
 
@@ -185,11 +210,20 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     // The waiting delivery is dead-lettered as its endpoint is disabled: no new attempts go.
     await eventually(() => has(w, "delivery", "dlv_d1", "delivery.dead_lettered"), 10_000, "the delivery to be dead-lettered");
     await eventually(() => w.view.endpoint(TENANT, "ep_down")?.state.status === "disabled", 5_000, "the view to see it disabled");
-    expect(await project(w, "ep_down")).toMatchObject({ active: false, disabledReason: expect.stringMatching(/failing continuously/), circuit: { state: "open", failingSince: firstOpened.failingSince } });
+    expect(await project(w, "ep_down")).toMatchObject({
+      active: false,
+      disabledReason: expect.stringMatching(/failing continuously/),
+      circuit: { state: "open", failingSince: firstOpened.failingSince },
+    });
 
     // PATCH {active: true}: the endpoint is active again with a closed circuit and a fresh run.
     const ref = { tenantId: TENANT, aggregateType: "endpoint" as const, aggregateId: "ep_down" };
-    const { lastSeq } = await w.store.handle(ref, endpointDecider, { type: "UpdateEndpoint", changes: { active: true } }, { causeId: "ep_down.enable", context: testContext() });
+    const { lastSeq } = await w.store.handle(
+      ref,
+      endpointDecider,
+      { type: "UpdateEndpoint", changes: { active: true } },
+      { causeId: "ep_down.enable", context: testContext() },
+    );
     await w.view.waitFor(lastSeq, 5_000);
     expect(w.view.endpoint(TENANT, "ep_down")?.state).toMatchObject({ status: "active", circuit: { state: "closed" } });
     const row = await project(w, "ep_down");
@@ -262,7 +296,17 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
   async function startDispatcher(overrides: Partial<DispatcherDeps>) {
     const { js, jsm, topology } = h.streams;
     const dispatcher = createDispatcher({
-      js, jsm, store: h.deps.store, view, topology, logger: quietLogger(), sender, secretBox, concurrency: 8, concurrencyPerEndpoint: 4, ...overrides,
+      js,
+      jsm,
+      store: h.deps.store,
+      view,
+      topology,
+      logger: quietLogger(),
+      sender,
+      secretBox,
+      concurrency: 8,
+      concurrencyPerEndpoint: 4,
+      ...overrides,
     });
     await dispatcher.start();
     stopDispatcher = () => dispatcher.stop();
@@ -279,7 +323,12 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
   };
 
   async function register(path: string) {
-    const res = await call("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes: ["*"], retryPolicy: FAST_RETRIES }, { "idempotency-key": `register-${path}` });
+    const res = await call(
+      "POST",
+      "/v1/webhooks/registry",
+      { url: receiver.url(path), eventTypes: ["*"], retryPolicy: FAST_RETRIES },
+      { "idempotency-key": `register-${path}` },
+    );
     expect(res.statusCode).toBe(201);
     receiver.setSecret(path, res.json().secret);
     await view.waitFor(Number(res.headers["x-zen-seq"]), 5_000);
@@ -287,10 +336,19 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
   }
 
   async function schedule(endpointId: string, deliveryId: string) {
-    await seed(h.deps.store)(t.tenantId, "delivery", deliveryId, [{
-      type: "delivery.scheduled",
-      data: { messageId: `msg_${deliveryId}`, endpointId, eventType: "circuit.api", payload: { id: deliveryId }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
-    }]);
+    await seed(h.deps.store)(t.tenantId, "delivery", deliveryId, [
+      {
+        type: "delivery.scheduled",
+        data: {
+          messageId: `msg_${deliveryId}`,
+          endpointId,
+          eventType: "circuit.api",
+          payload: { id: deliveryId },
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: view.appliedSeq(),
+        },
+      },
+    ]);
   }
 
   async function eventTypesOf(aggregateType: "endpoint" | "delivery", aggregateId: string): Promise<string[]> {
@@ -354,7 +412,12 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
     const before = receiver.on("/api-gone").length;
     await schedule(endpointId, "dlv_gone_3");
     await eventually(() => has("delivery", "dlv_gone_3", "delivery.succeeded"), 5_000, "a delivery after re-enabling");
-    expect(receiver.on("/api-gone").slice(before).map((r) => [r.webhookId, r.verified])).toEqual([["msg_dlv_gone_3", true]]);
+    expect(
+      receiver
+        .on("/api-gone")
+        .slice(before)
+        .map((r) => [r.webhookId, r.verified]),
+    ).toEqual([["msg_dlv_gone_3", true]]);
     expect(await eventTypesOf("delivery", "dlv_gone_3")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
   });
 });

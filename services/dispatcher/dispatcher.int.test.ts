@@ -45,8 +45,16 @@ describe("dispatcher crash safety", () => {
   async function run(pattern: RegExp, when: "midway" | "after", logger: Logger = quietLogger(), through: HttpSender = sender) {
     const store = crashingStore(streams, pattern, when);
     const dispatcher = createDispatcher({
-      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger,
-      sender: through, secretBox, concurrency: 8, concurrencyPerEndpoint: 4,
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology: streams.topology,
+      logger,
+      sender: through,
+      secretBox,
+      concurrency: 8,
+      concurrencyPerEndpoint: 4,
     });
     await dispatcher.start();
     stopDispatcher = () => dispatcher.stop();
@@ -55,17 +63,27 @@ describe("dispatcher crash safety", () => {
 
   async function schedule(deliveryId: string) {
     const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
-    await seed(store)(TENANT, "delivery", deliveryId, [{
-      type: "delivery.scheduled",
-      data: { messageId: `msg_${deliveryId}`, endpointId: "ep_crash", eventType: "crash.test", payload: { id: deliveryId }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
-    }]);
+    await seed(store)(TENANT, "delivery", deliveryId, [
+      {
+        type: "delivery.scheduled",
+        data: {
+          messageId: `msg_${deliveryId}`,
+          endpointId: "ep_crash",
+          eventType: "crash.test",
+          payload: { id: deliveryId },
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: view.appliedSeq(),
+        },
+      },
+    ]);
     return store;
   }
 
   async function eventsOf(deliveryId: string) {
     const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     const envelopes = [];
-    for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId }))) envelopes.push(envelope);
+    for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId })))
+      envelopes.push(envelope);
     return envelopes;
   }
 
@@ -82,14 +100,32 @@ describe("dispatcher crash safety", () => {
 
   it("logs the attempt with its ids even when recording it fails", async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))), done()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, done) => (
+        lines.push(
+          ...chunk
+            .toString("utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        ),
+        done()
+      ),
+    });
     const crashing = await run(/dlv_unrecorded:attempt:1/, "after", createLogger("info", sink));
     await schedule("dlv_unrecorded");
     await eventually(() => crashing.crashed() && lines.some((l) => l.msg === "delivery attempt" && l.deliveryId === "dlv_unrecorded"), 20_000, "the attempt line");
     const line = lines.find((l) => l.msg === "delivery attempt" && l.deliveryId === "dlv_unrecorded");
     expect(line).toMatchObject({
-      level: 40, tenantId: TENANT, deliveryId: "dlv_unrecorded", endpointId: "ep_crash", messageId: "msg_dlv_unrecorded",
-      attempt: 1, statusCode: 200, recorded: false, correlationId: expect.any(String),
+      level: 40,
+      tenantId: TENANT,
+      deliveryId: "dlv_unrecorded",
+      endpointId: "ep_crash",
+      messageId: "msg_dlv_unrecorded",
+      attempt: 1,
+      statusCode: 200,
+      recorded: false,
+      correlationId: expect.any(String),
     });
   });
 

@@ -42,8 +42,7 @@ interface Entry {
   seen: string;
 }
 
-const recordedKey = ({ state }: EndpointView) =>
-  `${state.status}|${state.circuit.state}|${state.circuit.halfOpenAt ?? ""}|${state.circuit.failingSince ?? ""}`;
+const recordedKey = ({ state }: EndpointView) => `${state.status}|${state.circuit.state}|${state.circuit.halfOpenAt ?? ""}|${state.circuit.failingSince ?? ""}`;
 
 const commandFor = (event: CircuitEvent): EndpointCommand => {
   if (event.type === "endpoint.circuit_opened") return { type: "OpenCircuit", ...event.data };
@@ -87,7 +86,14 @@ export function createEndpointHealth(deps: EndpointHealthDeps) {
     const key = keyOf(endpoint);
     const ref = { tenantId: endpoint.tenantId, aggregateType: "endpoint" as const, aggregateId: endpoint.endpointId };
     const context = { correlationId: cause.stored.envelope.correlationId, causationId: cause.stored.envelope.id, actor: SYSTEM, now: now() };
-    const log = { tenantId: endpoint.tenantId, endpointId: endpoint.endpointId, deliveryId: cause.deliveryId, command: command.type, correlationId: context.correlationId, ...traceFields(cause.stored) };
+    const log = {
+      tenantId: endpoint.tenantId,
+      endpointId: endpoint.endpointId,
+      deliveryId: cause.deliveryId,
+      command: command.type,
+      correlationId: context.correlationId,
+      ...traceFields(cause.stored),
+    };
     const next = (writes.get(key) ?? Promise.resolve())
       .then(async () => {
         const result = await store.handle(ref, endpointDecider, command, { causeId, context });

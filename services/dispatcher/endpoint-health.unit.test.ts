@@ -55,10 +55,12 @@ describe("endpoint health in the dispatcher", () => {
       w.advance(100);
     }
     const halfOpenAt = iso(T0 + 400 + 60_000);
-    expect(w.handled).toEqual([{
-      command: { type: "OpenCircuit", consecutiveFailures: 5, reason: "HTTP 500 from receiver", failingSince: iso(T0), halfOpenAt },
-      causeId: `ep_1:circuit:opened:${halfOpenAt}`,
-    }]);
+    expect(w.handled).toEqual([
+      {
+        command: { type: "OpenCircuit", consecutiveFailures: 5, reason: "HTTP 500 from receiver", failingSince: iso(T0), halfOpenAt },
+        causeId: `ep_1:circuit:opened:${halfOpenAt}`,
+      },
+    ]);
     expect(await w.health.admit(view(), cause)).toEqual({ allowed: false, retryInMs: 59_900 });
     w.advance(59_900);
     const probe = await w.health.admit(view(), cause);
@@ -104,10 +106,12 @@ describe("endpoint health in the dispatcher", () => {
     expect(w.commands()).toEqual([]);
     w.advance(1);
     await w.attempt(503);
-    expect(w.handled).toEqual([{
-      command: { type: "DisableEndpoint", reason: `failing continuously since ${iso(T0)} (longer than 10 seconds)` },
-      causeId: `ep_1:disabled:unhealthy:${iso(T0)}`,
-    }]);
+    expect(w.handled).toEqual([
+      {
+        command: { type: "DisableEndpoint", reason: `failing continuously since ${iso(T0)} (longer than 10 seconds)` },
+        causeId: `ep_1:disabled:unhealthy:${iso(T0)}`,
+      },
+    ]);
   });
 
   it("frees the probe slot of an attempt put back before it was sent", async () => {

@@ -32,7 +32,10 @@ describe("dispatcher flow through per-endpoint lanes", () => {
     streams = await createTestStreams();
     receiver = await startReceiver();
     store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
-    for (const [endpointId, path] of [[HEALTHY, "/healthy"], [HANGING, "/hanging"]] as const) {
+    for (const [endpointId, path] of [
+      [HEALTHY, "/healthy"],
+      [HANGING, "/hanging"],
+    ] as const) {
       await seed(store)(TENANT, "endpoint", endpointId, [
         { type: "endpoint.registered", data: { url: receiver.url(path), eventTypes: ["*"], secret: secretBox.encrypt(SECRET), deliveryPolicy: { timeoutMs: 3_000 } } },
       ]);
@@ -56,8 +59,18 @@ describe("dispatcher flow through per-endpoint lanes", () => {
   /** A dispatcher with the platform's default slots and a flow-control window of `maxHandled`. */
   const dispatcherWith = (maxHandled: number) =>
     createDispatcher({
-      js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger(),
-      sender, secretBox, concurrency: 256, concurrencyPerEndpoint: 32, maxHandled, metrics,
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology: streams.topology,
+      logger: quietLogger(),
+      sender,
+      secretBox,
+      concurrency: 256,
+      concurrencyPerEndpoint: 32,
+      maxHandled,
+      metrics,
     });
 
   const schedule = async (endpointId: string, count: number, batch: string) => {
@@ -68,10 +81,12 @@ describe("dispatcher flow through per-endpoint lanes", () => {
       Array.from({ length: to - from }, (_, k) => {
         const i = from + k;
         const messageId = `msg_${batch}${endpointId.slice(3)}${i}`;
-        return seed(store)(TENANT, "delivery", deliveryIdFor(messageId, endpointId), [{
-          type: "delivery.scheduled",
-          data: { messageId, endpointId, eventType: "flow.test", payload: { i }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
-        }]);
+        return seed(store)(TENANT, "delivery", deliveryIdFor(messageId, endpointId), [
+          {
+            type: "delivery.scheduled",
+            data: { messageId, endpointId, eventType: "flow.test", payload: { i }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
+          },
+        ]);
       }),
     );
 

@@ -16,10 +16,12 @@ describe("outbound limits", () => {
   it("lets an attempt go at once while tokens last, then waits in line in process the exact ms", async () => {
     const { clock, limits } = limitsAt(1_000);
     const admitted: number[] = [];
-    await Promise.all([0, 1, 2].map(async () => {
-      expect(await limits.admit([endpoint])).toEqual({ admitted: true });
-      admitted.push(clock.ms);
-    }));
+    await Promise.all(
+      [0, 1, 2].map(async () => {
+        expect(await limits.admit([endpoint])).toEqual({ admitted: true });
+        admitted.push(clock.ms);
+      }),
+    );
     expect(admitted).toEqual([0, 100, 200]);
   });
 

@@ -339,10 +339,20 @@ describe("createHttpSender's SSRF guard (loopback only: no traffic leaves this m
         const fake = ((_h: string, _o: unknown, cb: (e: null, a: typeof answer) => void) => cb(null, answer)) as unknown as typeof dnsLookup;
         guardedLookup(strict, fake)("rebind.test", { all }, (err, address) => resolve({ err, result: address }));
       });
-    const mixed = [{ address: "127.0.0.1", family: 4 }, { address: "93.184.216.34", family: 4 }, { address: "::ffff:10.0.0.1", family: 6 }];
+    const mixed = [
+      { address: "127.0.0.1", family: 4 },
+      { address: "93.184.216.34", family: 4 },
+      { address: "::ffff:10.0.0.1", family: 6 },
+    ];
     expect(await lookupWith(mixed, true)).toEqual({ err: null, result: [{ address: "93.184.216.34", family: 4 }] });
     expect(await lookupWith(mixed, false)).toEqual({ err: null, result: "93.184.216.34" });
-    const blocked = await lookupWith([{ address: "169.254.169.254", family: 4 }, { address: "::1", family: 6 }], true);
+    const blocked = await lookupWith(
+      [
+        { address: "169.254.169.254", family: 4 },
+        { address: "::1", family: 6 },
+      ],
+      true,
+    );
     expect(blocked.err).toBeInstanceOf(BlockedTargetError);
     expect((blocked.err as Error).message).toBe("target address is in a non-global range (linkLocal)");
   });

@@ -60,8 +60,13 @@ export interface HttpSenderOptions {
 
 const SECRET_HEADERS = new Set(["set-cookie", "cookie", "authorization", "proxy-authorization"]);
 const TIMEOUT_CODES = new Set([
-  "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_ABORTED",
-  "ABORT_ERR", "ETIMEDOUT", "ESOCKETTIMEDOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_ABORTED",
+  "ABORT_ERR",
+  "ETIMEDOUT",
+  "ESOCKETTIMEDOUT",
 ]);
 const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "ENODATA"]);
 

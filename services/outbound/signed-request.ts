@@ -15,7 +15,19 @@ export type OutboundMessage = Pick<EventData<"delivery.scheduled">, "messageId" 
  * `webhook-id` = the message id (the same on every retry), and the body `{type, timestamp, data}`;
  * plus `traceparent` when the attempt is traced.
  */
-export function signedRequest({ url, secrets, scheduled, now, traceparent }: { url: string; secrets: string[]; scheduled: OutboundMessage; now: Date; traceparent?: string }) {
+export function signedRequest({
+  url,
+  secrets,
+  scheduled,
+  now,
+  traceparent,
+}: {
+  url: string;
+  secrets: string[];
+  scheduled: OutboundMessage;
+  now: Date;
+  traceparent?: string;
+}) {
   const body = buildOutboundBody({ eventType: scheduled.eventType, timestamp: scheduled.messageReceivedAt, payload: scheduled.payload });
   const timestamp = Math.floor(now.getTime() / 1000);
   const headers: Record<string, string> = {

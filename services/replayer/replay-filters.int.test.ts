@@ -38,18 +38,24 @@ describe("DLQ replay by eventType, since and until", () => {
 
   /** Appends one delivery's events as they happened at `at` (the read model takes `dead_at` from it). */
   const seedDelivery = (tenantId: string, id: string, eventType: string, at: string, events: DomainEvent[]) =>
-    h.deps.store.append({ tenantId, aggregateType: "delivery", aggregateId: id }, [
-      { type: "delivery.scheduled", data: { messageId: `msg_${id}`, endpointId: "ep_filters", eventType, payload: {}, messageReceivedAt: at, registrySeq: 1 } },
-      ...events,
-    ], { expectedVersion: 0, prevHash: null, causeId: `seed-${id}`, context: { ...testContext(), now: new Date(at) } });
+    h.deps.store.append(
+      { tenantId, aggregateType: "delivery", aggregateId: id },
+      [
+        { type: "delivery.scheduled", data: { messageId: `msg_${id}`, endpointId: "ep_filters", eventType, payload: {}, messageReceivedAt: at, registrySeq: 1 } },
+        ...events,
+      ],
+      { expectedVersion: 0, prevHash: null, causeId: `seed-${id}`, context: { ...testContext(), now: new Date(at) } },
+    );
 
   const dead: DomainEvent[] = [
     { type: "delivery.attempted", data: { attempt: 1, startedAt: DAY(1), latencyMs: 3, statusCode: 400, errorClass: "client_error", error: "HTTP 400" } },
     { type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "client_error", reason: "HTTP 400" } },
   ];
 
-  const as = (i: number) => (method: "GET" | "POST", url: string, body?: unknown, headers: Record<string, string> = {}) =>
-    h.call({ method, url, token: tenants[i]!.key, tenantId: tenants[i]!.tenantId, body, headers });
+  const as =
+    (i: number) =>
+    (method: "GET" | "POST", url: string, body?: unknown, headers: Record<string, string> = {}) =>
+      h.call({ method, url, token: tenants[i]!.key, tenantId: tenants[i]!.tenantId, body, headers });
 
   beforeAll(async () => {
     h = await startApiHarness();
@@ -84,9 +90,7 @@ describe("DLQ replay by eventType, since and until", () => {
 
     const wanted = expected.map((name) => deliveryId(i, name)).sort();
     const events = await readAllEvents(h.streams, h.streams.topology);
-    const replayed = events
-      .filter((e) => e.envelope.type === "delivery.replayed" && e.envelope.tenantId === tenants[i]!.tenantId)
-      .map((e) => e.envelope.aggregateId);
+    const replayed = events.filter((e) => e.envelope.type === "delivery.replayed" && e.envelope.tenantId === tenants[i]!.tenantId).map((e) => e.envelope.aggregateId);
     expect(replayed.sort(), label).toEqual(wanted);
     // The deliveries the filter did not match are still dead, in the DLQ.
     await eventually(async () => (await dlq()).length === allDead.length - wanted.length, 10_000, "the replayed ones to leave the DLQ");

@@ -80,7 +80,10 @@ describe("replayer", () => {
     const replayed = events.filter((e) => e.envelope.type === "delivery.replayed").map((e) => e.envelope.aggregateId);
     expect(replayed.sort()).toEqual(["dlv_1", "dlv_3"]);
     expect(events.filter((e) => e.envelope.type === "replay.completed")).toHaveLength(1);
-    expect(events.find((e) => e.envelope.type === "delivery.replayed")?.envelope).toMatchObject({ causationId: "seed-rpl_one:0", actor: { kind: "system", id: "replayer" } });
+    expect(events.find((e) => e.envelope.type === "delivery.replayed")?.envelope).toMatchObject({
+      causationId: "seed-rpl_one:0",
+      actor: { kind: "system", id: "replayer" },
+    });
   });
 
   it("does nothing more when a finished replay's request is delivered again", async () => {

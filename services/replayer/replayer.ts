@@ -100,7 +100,19 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
   // The filter also brings the replay's own later events (completed, failed): acked unread.
   const filterSubject = topology.aggregateSubject("*", "replay", "*");
   return createReactor(
-    { js, jsm, stream: topology.stream, durable, filterSubject, ackWaitMs: ACK_WAIT_MS, maxAckPending: 1_000, concurrency, errorDelayMs: 2_000, logger, failureMessage: "replay failed for now; the request will be redelivered" },
+    {
+      js,
+      jsm,
+      stream: topology.stream,
+      durable,
+      filterSubject,
+      ackWaitMs: ACK_WAIT_MS,
+      maxAckPending: 1_000,
+      concurrency,
+      errorDelayMs: 2_000,
+      logger,
+      failureMessage: "replay failed for now; the request will be redelivered",
+    },
     { triggers: new Set(["replay.requested"]), handle },
   );
 }

@@ -17,7 +17,14 @@ describe("router under redelivery", () => {
     const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     for (const id of ["ep_a", "ep_b", "ep_c"]) {
       await seed(store)(TENANT, "endpoint", id, [
-        { type: "endpoint.registered", data: { url: `http://127.0.0.1:9/${id}`, eventTypes: id === "ep_c" ? ["other.*"] : ["order.*"], secret: secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") } },
+        {
+          type: "endpoint.registered",
+          data: {
+            url: `http://127.0.0.1:9/${id}`,
+            eventTypes: id === "ep_c" ? ["other.*"] : ["order.*"],
+            secret: secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+          },
+        },
       ]);
     }
     await seed(store)(TENANT, "message", "msg_redelivered", [{ type: "message.received", data: { eventType: "order.paid", payload: { n: 1 } } }]);
@@ -34,10 +41,14 @@ describe("router under redelivery", () => {
     const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger() });
     await router.start();
     try {
-      await eventually(async () => {
-        const events = await readAllEvents(streams, streams.topology);
-        return events.filter((e) => e.envelope.type === "delivery.scheduled").length === 2;
-      }, 20_000, "both deliveries to be scheduled");
+      await eventually(
+        async () => {
+          const events = await readAllEvents(streams, streams.topology);
+          return events.filter((e) => e.envelope.type === "delivery.scheduled").length === 2;
+        },
+        20_000,
+        "both deliveries to be scheduled",
+      );
       await new Promise((r) => setTimeout(r, 1_500)); // room for a wrong second scheduling
     } finally {
       await router.stop();
@@ -47,7 +58,10 @@ describe("router under redelivery", () => {
     const routing = events.filter((e) => e.envelope.type === "routing.decided");
     expect(routing).toHaveLength(1);
     expect(routing[0]!.envelope.data).toMatchObject({
-      targets: [{ endpointId: "ep_a", deliveryId: "dlv_redelivered_a" }, { endpointId: "ep_b", deliveryId: "dlv_redelivered_b" }],
+      targets: [
+        { endpointId: "ep_a", deliveryId: "dlv_redelivered_a" },
+        { endpointId: "ep_b", deliveryId: "dlv_redelivered_b" },
+      ],
     });
     const scheduled = events.filter((e) => e.envelope.type === "delivery.scheduled").map((e) => e.envelope.aggregateId);
     expect(scheduled.sort()).toEqual(["dlv_redelivered_a", "dlv_redelivered_b"]);

@@ -68,7 +68,16 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
     await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
     // One line per routing decision at the default level: the step between the api's and the dispatcher's.
-    logger.info({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, targets: state.routing.targets.length, correlationId: envelope.correlationId, ...traceFields(context) }, "routed");
+    logger.info(
+      {
+        tenantId: envelope.tenantId,
+        messageId: envelope.aggregateId,
+        targets: state.routing.targets.length,
+        correlationId: envelope.correlationId,
+        ...traceFields(context),
+      },
+      "routed",
+    );
     return ack;
   }
 
@@ -102,7 +111,12 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
   async function handle(message: JsMsg): Promise<Settlement> {
     if (!tracing.enabled) return route(toStoredEvent(message), message.info.redelivered);
     const stored = toStoredEvent(message);
-    const attributes = { "zen.tenant_id": stored.envelope.tenantId, "zen.message_id": stored.envelope.aggregateId, "messaging.system": "nats", "zen.stream_seq": stored.seq };
+    const attributes = {
+      "zen.tenant_id": stored.envelope.tenantId,
+      "zen.message_id": stored.envelope.aggregateId,
+      "messaging.system": "nats",
+      "zen.stream_seq": stored.seq,
+    };
     const parent = message.headers?.get(EVENT_HEADERS.traceparent);
     return withSpan(tracing, "webhook.route", { kind: "consumer", parent, attributes }, async (span) => {
       const settlement = await route(stored, message.info.redelivered, span.traceparent);
@@ -113,7 +127,18 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
 
   // The filter also brings the message's own later events (routing.decided): acked unread.
   const reactor = createReactor(
-    { js, jsm, stream: topology.stream, durable, filterSubject: topology.messageEvents, ackWaitMs: ACK_WAIT_MS, maxAckPending: 10_000, concurrency, logger, failureMessage: "routing failed; the message will be redelivered" },
+    {
+      js,
+      jsm,
+      stream: topology.stream,
+      durable,
+      filterSubject: topology.messageEvents,
+      ackWaitMs: ACK_WAIT_MS,
+      maxAckPending: 10_000,
+      concurrency,
+      logger,
+      failureMessage: "routing failed; the message will be redelivered",
+    },
     { triggers: new Set(["message.received"]), handle },
   );
 

@@ -18,7 +18,10 @@ export const DEFAULT_PROCESS_LAYOUT = "api;router,dispatcher,replayer;projector"
 
 /** Parses a ZEN_PROCESSES layout: groups of roles separated by `;`, each role in at most one group. */
 export function parseProcessLayout(text: string): Role[][] {
-  const groups = text.split(";").map((group) => parseRoles(group, "ZEN_PROCESSES")).filter((group) => group.length > 0);
+  const groups = text
+    .split(";")
+    .map((group) => parseRoles(group, "ZEN_PROCESSES"))
+    .filter((group) => group.length > 0);
   const all = groups.flat();
   if (groups.length === 0 || new Set(all).size !== all.length) {
     throw new ConfigError(`ZEN_PROCESSES must be groups of ${ROLES.join(",")} separated by ";", each role at most once (got "${text}")`);
@@ -27,7 +30,10 @@ export function parseProcessLayout(text: string): Role[][] {
 }
 
 function parseRoles(text: string, name: string): Role[] {
-  const roles = text.split(",").map((r) => r.trim()).filter(Boolean);
+  const roles = text
+    .split(",")
+    .map((r) => r.trim())
+    .filter(Boolean);
   const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
   if (unknown.length > 0) throw new ConfigError(`${name} must be a comma-separated subset of ${ROLES.join(",")} (got "${text}")`);
   return roles as Role[];
@@ -49,18 +55,33 @@ const Environment = z.object({
   ZEN_MASTER_KEYS_PREVIOUS: z
     .string()
     .default("")
-    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(",")
+        .map((k) => k.trim())
+        .filter(Boolean),
+    ),
   ZEN_ALLOW_PRIVATE_TARGETS: booleanFlag,
   ZEN_ALLOWED_TARGET_CIDRS: z
     .string()
     .default("")
-    .transform((v) => v.split(",").map((c) => c.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(",")
+        .map((c) => c.trim())
+        .filter(Boolean),
+    )
     .refine((cidrs) => cidrs.every(isValidCidr), "must be comma-separated CIDRs, e.g. 127.0.0.0/8,fd00::/8"),
   /** Exact strings log redaction leaves intact, comma-separated. */
   ZEN_REDACT_ALLOW: z
     .string()
     .default("")
-    .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(",")
+        .map((k) => k.trim())
+        .filter(Boolean),
+    ),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
@@ -68,11 +89,28 @@ const Environment = z.object({
   ZEN_PROCESSES: z.string().default(DEFAULT_PROCESS_LAYOUT),
   /** Port of the ops server (/metrics, /health, /ready) in a process without the api role; unset: none. */
   ZEN_OPS_PORT: z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(0).max(65_535).optional()),
-  ZEN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  ZEN_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
   /** Request line plus headers; above it the api answers 431. */
-  ZEN_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  ZEN_MAX_HEADER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(16 * 1024),
   /** Browser origins CORS lets in, comma-separated; none by default. */
-  ZEN_CORS_ORIGINS: z.string().default("").transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean)),
+  ZEN_CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
   /** The platform-wide ingest bucket per tenant (a tenant's `limits.ingress` overrides it). */
   ZEN_INGRESS_CAPACITY: z.coerce.number().int().min(1).default(2_000),
   ZEN_INGRESS_REFILL_PER_SECOND: z.coerce.number().min(0.001).default(1_000),
@@ -84,7 +122,11 @@ const Environment = z.object({
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
   /** Continuous failure (from the first failure of the run) after which an endpoint is disabled: 5 days. */
-  ZEN_ENDPOINT_DISABLE_AFTER_MS: z.coerce.number().int().min(1_000).default(5 * 24 * 3_600_000),
+  ZEN_ENDPOINT_DISABLE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(5 * 24 * 3_600_000),
   /** The circuit breaker per endpoint: consecutive transient failures that open it, how long it stays open, probes. */
   ZEN_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   ZEN_CIRCUIT_OPEN_MS: z.coerce.number().int().min(100).default(60_000),
@@ -228,7 +270,10 @@ function tracingEnabled(e: z.infer<typeof Environment>): boolean {
   const zen = e.ZEN_TRACING;
   if (zen === "false" || zen === "0") return false;
   if (e.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return false;
-  const exporters = (e.OTEL_TRACES_EXPORTER ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  const exporters = (e.OTEL_TRACES_EXPORTER ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (exporters[0] === "none") return false;
   if (zen === "true" || zen === "1") return true;
   return exporters.length > 0 || Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());

@@ -11,7 +11,13 @@ function capture(allow?: string[]) {
 describe("logger redaction", () => {
   it("blanks authorization and cookie headers in fastify's req and res serializations", () => {
     const { logger, last } = capture();
-    logger.info({ req: { method: "GET", url: "/x", headers: { authorization: "Bearer zk_live_secret", cookie: "s=1", "x-api-key": "k", host: "h" } }, res: { headers: { "set-cookie": "s=2" } } }, "request");
+    logger.info(
+      {
+        req: { method: "GET", url: "/x", headers: { authorization: "Bearer zk_live_secret", cookie: "s=1", "x-api-key": "k", host: "h" } },
+        res: { headers: { "set-cookie": "s=2" } },
+      },
+      "request",
+    );
     const line = last();
     expect(line.req.headers).toEqual({ authorization: "[REDACTED]", cookie: "[REDACTED]", "x-api-key": "[REDACTED]", host: "h" });
     expect(line.res.headers["set-cookie"]).toBe("[REDACTED]");
@@ -40,7 +46,11 @@ describe("logger redaction", () => {
 describe("logger: the redaction module on every string", () => {
   it("redacts the message, plain fields at any depth, and interpolated values", () => {
     const { logger, last } = capture();
-    logger.info({ url: "https://u:p@hooks.example.com/x", detail: { note: "from 203.0.113.9 by carol@example.com", list: ["xoxb-123-abc"] } }, "contact %s about ghp_abcdefghijklmnop", "dave@example.com");
+    logger.info(
+      { url: "https://u:p@hooks.example.com/x", detail: { note: "from 203.0.113.9 by carol@example.com", list: ["xoxb-123-abc"] } },
+      "contact %s about ghp_abcdefghijklmnop",
+      "dave@example.com",
+    );
     const line = last();
     expect(line.url).toBe("https://[REDACTED:url-credentials]hooks.example.com/x");
     expect(line.detail).toEqual({ note: "from [REDACTED:ip] by [REDACTED:email]", list: ["[REDACTED:slack-token]"] });
@@ -60,7 +70,14 @@ describe("logger: the redaction module on every string", () => {
   it("leaves ordinary fields alone and keeps allowlisted strings", () => {
     const { logger, last } = capture(["support@zen.dev"]);
     logger.info({ tenantId: "ten_1", reqId: "3f6c1a2e-0d4b-4c7e-9a51-2b8f0e6d7c11", statusCode: 200, to: "support@zen.dev", cc: "x@example.com" }, "request completed");
-    expect(last()).toMatchObject({ tenantId: "ten_1", reqId: "3f6c1a2e-0d4b-4c7e-9a51-2b8f0e6d7c11", statusCode: 200, to: "support@zen.dev", cc: "[REDACTED:email]", msg: "request completed" });
+    expect(last()).toMatchObject({
+      tenantId: "ten_1",
+      reqId: "3f6c1a2e-0d4b-4c7e-9a51-2b8f0e6d7c11",
+      statusCode: 200,
+      to: "support@zen.dev",
+      cc: "[REDACTED:email]",
+      msg: "request completed",
+    });
   });
 });
 

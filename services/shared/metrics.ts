@@ -326,7 +326,10 @@ export function sampler<T>(source: () => Promise<T>, timeoutMs: number): () => P
   return async () => {
     inFlight ??= Promise.resolve()
       .then(source)
-      .then((value) => (last = value), () => last)
+      .then(
+        (value) => (last = value),
+        () => last,
+      )
       .finally(() => (inFlight = undefined));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));

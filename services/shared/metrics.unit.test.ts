@@ -70,7 +70,8 @@ describe("createMetrics", () => {
     const text = await createMetrics().registry.metrics();
     expect(SIGNATURE_SCHEMES).toHaveLength(6);
     for (const scheme of SIGNATURE_SCHEMES) {
-      for (const reason of SIGNATURE_REASONS) expect(sample(text, `webhook_signature_failures_total{scheme="${scheme}",reason="${reason}"}`), `${scheme} ${reason}`).toBe(0);
+      for (const reason of SIGNATURE_REASONS)
+        expect(sample(text, `webhook_signature_failures_total{scheme="${scheme}",reason="${reason}"}`), `${scheme} ${reason}`).toBe(0);
       for (const outcome of ["accepted", "refused", "rate_limited", "not_found", "error"]) {
         expect(sample(text, `webhook_inbound_requests_total{scheme="${scheme}",outcome="${outcome}"}`), `${scheme} ${outcome}`).toBe(0);
       }
@@ -152,16 +153,19 @@ describe("createMetrics", () => {
   it("reads each source once at a time: overlapping scrapes share one read, and a slow one is not waited for", async () => {
     let reads = 0;
     let answer: ((size: number) => void) | undefined;
-    const metrics = createMetrics({
-      dlqSize: () => {
-        reads++;
-        return new Promise<number>((resolve) => (answer = resolve));
+    const metrics = createMetrics(
+      {
+        dlqSize: () => {
+          reads++;
+          return new Promise<number>((resolve) => (answer = resolve));
+        },
+        consumerPending: async () => {
+          reads += 100;
+          return [{ consumer: "router", pending: 1, ackPending: 2 }];
+        },
       },
-      consumerPending: async () => {
-        reads += 100;
-        return [{ consumer: "router", pending: 1, ackPending: 2 }];
-      },
-    }, { sourceTimeoutMs: 50 });
+      { sourceTimeoutMs: 50 },
+    );
     // Five overlapping scrapes while Postgres hangs: one DLQ read, and one consumer read for both
     // consumer gauges of a scrape (they share it).
     const scrapes = await Promise.all(Array.from({ length: 5 }, () => metrics.registry.metrics()));

@@ -147,7 +147,11 @@ export async function withSpan<T>(tracing: Tracing, name: string, options: Start
     return await fn(span);
   } catch (error) {
     const e = error as { name?: string; message?: string };
-    span.fail(`${e.name ?? "Error"}: ${String(e.message ?? error).split("\n")[0]!.slice(0, 200)}`);
+    span.fail(
+      `${e.name ?? "Error"}: ${String(e.message ?? error)
+        .split("\n")[0]!
+        .slice(0, 200)}`,
+    );
     throw error;
   } finally {
     span.end();

@@ -73,7 +73,11 @@ describe("the tracer facade", () => {
   it("withSpan marks a throw as an error, rethrows it and ends the span", async () => {
     const exporter = new InMemorySpanExporter();
     const tracing = await createTracing({ enabled: true, serviceName: "x" }, { spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    await expect(withSpan(tracing, "boom", {}, async () => { throw new TypeError("bad\nsecond line"); })).rejects.toThrow("bad");
+    await expect(
+      withSpan(tracing, "boom", {}, async () => {
+        throw new TypeError("bad\nsecond line");
+      }),
+    ).rejects.toThrow("bad");
     const [span] = exporter.getFinishedSpans();
     expect(span!.status).toEqual({ code: 2, message: "TypeError: bad" });
     await tracing.shutdown();

@@ -38,10 +38,16 @@ export async function setup(): Promise<void> {
   const postgresUp = await reachable(databaseUrl, 5432);
   if (natsUp && postgresUp) return;
   if (!(await dockerRuns())) {
-    throw new Error(`tests need NATS (${natsUp ? "up" : "down"} at ${natsUrl}) and PostgreSQL (${postgresUp ? "up" : "down"}); start them (bash .ci/services.sh) or run Docker`);
+    throw new Error(
+      `tests need NATS (${natsUp ? "up" : "down"} at ${natsUrl}) and PostgreSQL (${postgresUp ? "up" : "down"}); start them (bash .ci/services.sh) or run Docker`,
+    );
   }
   if (!natsUp) {
-    const nats = await new GenericContainer("nats:2.10-alpine").withCommand(["-js"]).withExposedPorts(4222).withWaitStrategy(Wait.forLogMessage(/Server is ready/)).start();
+    const nats = await new GenericContainer("nats:2.10-alpine")
+      .withCommand(["-js"])
+      .withExposedPorts(4222)
+      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+      .start();
     started.push(nats);
     process.env.NATS_URL = `nats://${nats.getHost()}:${nats.getMappedPort(4222)}`;
   }

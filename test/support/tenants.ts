@@ -16,7 +16,12 @@ export interface TestTenant {
 }
 
 /** Creates a tenant and an API key for it through the operator's api, as a client would. */
-export async function createTenant(baseUrl: string, name: string, scopes: string[] = TENANT_SCOPES, operator: Client = apiClient(baseUrl, { token: ADMIN_TOKEN })): Promise<TestTenant> {
+export async function createTenant(
+  baseUrl: string,
+  name: string,
+  scopes: string[] = TENANT_SCOPES,
+  operator: Client = apiClient(baseUrl, { token: ADMIN_TOKEN }),
+): Promise<TestTenant> {
   const tenant = await operator("POST", "/v1/tenants", { name });
   expect(tenant.status).toBe(201);
   const key = await operator("POST", `/v1/tenants/${tenant.body.id}/api-keys`, { name: `${name} key`, scopes });

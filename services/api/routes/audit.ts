@@ -10,11 +10,17 @@ import { errorResponses, TENANT_ERRORS } from "./shared.js";
 export const auditRoutes: FastifyPluginAsyncZod<{ readModels: ReadModels }> = async (app, { readModels }) => {
   app.addHook("preHandler", minSeqHook(readModels));
 
-  app.get("/v1/audit", {
-    config: { scope: "audit:read" as const, tenantScoped: true },
-    schema: {
-      tags: ["audit"], summary: "List the tenant's audit log: who changed what, when, with which request id", querystring: AuditQuery,
-      response: { 200: ListOf(AuditEntryOut), ...errorResponses(...TENANT_ERRORS) },
+  app.get(
+    "/v1/audit",
+    {
+      config: { scope: "audit:read" as const, tenantScoped: true },
+      schema: {
+        tags: ["audit"],
+        summary: "List the tenant's audit log: who changed what, when, with which request id",
+        querystring: AuditQuery,
+        response: { 200: ListOf(AuditEntryOut), ...errorResponses(...TENANT_ERRORS) },
+      },
     },
-  }, async (request) => readModels.listAudit(tenantOf(request), request.query));
+    async (request) => readModels.listAudit(tenantOf(request), request.query),
+  );
 };

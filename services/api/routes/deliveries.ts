@@ -14,28 +14,44 @@ const tags = ["deliveries"];
 export const deliveryRoutes: FastifyPluginAsyncZod<{ readModels: ReadModels }> = async (app, { readModels }) => {
   app.addHook("preHandler", minSeqHook(readModels));
 
-  app.get("/v1/webhooks/deliveries", {
-    config: read,
-    schema: {
-      tags, summary: "List deliveries", querystring: DeliveryQuery,
-      response: { 200: ListOf(DeliveryOut), ...errorResponses(...TENANT_ERRORS) },
+  app.get(
+    "/v1/webhooks/deliveries",
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: "List deliveries",
+        querystring: DeliveryQuery,
+        response: { 200: ListOf(DeliveryOut), ...errorResponses(...TENANT_ERRORS) },
+      },
     },
-  }, async (request) => readModels.listDeliveries(tenantOf(request), request.query));
+    async (request) => readModels.listDeliveries(tenantOf(request), request.query),
+  );
 
-  app.get("/v1/webhooks/deliveries/:id", {
-    config: read,
-    schema: {
-      tags, summary: "Read a delivery with its attempts and routing decision", params: DeliveryParams,
-      response: { 200: DeliveryDetailOut, ...errorResponses(...TENANT_ERRORS, 404) },
+  app.get(
+    "/v1/webhooks/deliveries/:id",
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: "Read a delivery with its attempts and routing decision",
+        params: DeliveryParams,
+        response: { 200: DeliveryDetailOut, ...errorResponses(...TENANT_ERRORS, 404) },
+      },
     },
-  }, async (request) => {
-    const delivery = await readModels.getDelivery(tenantOf(request), request.params.id);
-    if (!delivery) throw E.notFound("delivery not found");
-    return delivery;
-  });
+    async (request) => {
+      const delivery = await readModels.getDelivery(tenantOf(request), request.params.id);
+      if (!delivery) throw E.notFound("delivery not found");
+      return delivery;
+    },
+  );
 
-  app.get("/v1/webhooks/dlq", {
-    config: read,
-    schema: { tags, summary: "List dead-lettered deliveries", querystring: DlqQuery, response: { 200: ListOf(DlqEntryOut), ...errorResponses(...TENANT_ERRORS) } },
-  }, async (request) => readModels.listDlq(tenantOf(request), request.query));
+  app.get(
+    "/v1/webhooks/dlq",
+    {
+      config: read,
+      schema: { tags, summary: "List dead-lettered deliveries", querystring: DlqQuery, response: { 200: ListOf(DlqEntryOut), ...errorResponses(...TENANT_ERRORS) } },
+    },
+    async (request) => readModels.listDlq(tenantOf(request), request.query),
+  );
 };

@@ -29,5 +29,4 @@ export function renderEndpoint(id: string, state: KnownState, createdAt: string,
   };
 }
 
-export const renderView = (view: EndpointView): EndpointOut =>
-  renderEndpoint(view.endpointId, view.state, view.createdAt, view.updatedAt);
+export const renderView = (view: EndpointView): EndpointOut => renderEndpoint(view.endpointId, view.state, view.createdAt, view.updatedAt);

@@ -130,45 +130,56 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     throw E.unauthorized("the request's signature did not verify");
   }
 
-  app.post("/v1/inbound/:tenantId/:sourceId", {
-    config: { scope: null, ingressLimited: "inbound" },
-    // Every answer counts, a 429 from the ingress limit (before the handler) and a 404 included; the
-    // scheme is the source's when it is known (the view has it before the handler loads it).
-    onResponse: async (request, reply) => {
-      const { tenantId, sourceId } = (request.params ?? {}) as { tenantId?: string; sourceId?: string };
-      const known = tenantId && sourceId ? view.source(tenantId, sourceId)?.state : undefined;
-      metrics.inboundAnswered(schemes.get(request) ?? known?.scheme, reply.statusCode);
-    },
-    schema: {
-      tags: ["inbound"],
-      summary: "Receive a provider's webhook, verified by the source's signing scheme",
-      params: InboundParams,
-      response: {
-        200: z.object({ challenge: z.string() }).describe("Slack's URL verification handshake, answered"),
-        202: IngestOut,
-        ...errorResponses(400, 401, 404, 413, 429, 503),
+  app.post(
+    "/v1/inbound/:tenantId/:sourceId",
+    {
+      config: { scope: null, ingressLimited: "inbound" },
+      // Every answer counts, a 429 from the ingress limit (before the handler) and a 404 included; the
+      // scheme is the source's when it is known (the view has it before the handler loads it).
+      onResponse: async (request, reply) => {
+        const { tenantId, sourceId } = (request.params ?? {}) as { tenantId?: string; sourceId?: string };
+        const known = tenantId && sourceId ? view.source(tenantId, sourceId)?.state : undefined;
+        metrics.inboundAnswered(schemes.get(request) ?? known?.scheme, reply.statusCode);
+      },
+      schema: {
+        tags: ["inbound"],
+        summary: "Receive a provider's webhook, verified by the source's signing scheme",
+        params: InboundParams,
+        response: {
+          200: z.object({ challenge: z.string() }).describe("Slack's URL verification handshake, answered"),
+          202: IngestOut,
+          ...errorResponses(400, 401, 404, 413, 429, 503),
+        },
       },
     },
-  }, async (request, reply) => {
-    const { tenantId, sourceId } = request.params;
-    const { ref, state } = await liveSource(tenantId, sourceId);
-    const at = now();
-    const context: CommandContext = { correlationId: request.id, causationId: null, actor: { kind: "system", id: `inbound:${sourceId}` }, now: at };
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const { scheme, hmac, eventTypeFrom } = state;
-    schemes.set(request, scheme);
-    spans.enter(request, context, { "zen.tenant_id": tenantId, "zen.source_id": sourceId, "zen.scheme": scheme });
+    async (request, reply) => {
+      const { tenantId, sourceId } = request.params;
+      const { ref, state } = await liveSource(tenantId, sourceId);
+      const at = now();
+      const context: CommandContext = { correlationId: request.id, causationId: null, actor: { kind: "system", id: `inbound:${sourceId}` }, now: at };
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const { scheme, hmac, eventTypeFrom } = state;
+      schemes.set(request, scheme);
+      spans.enter(request, context, { "zen.tenant_id": tenantId, "zen.source_id": sourceId, "zen.scheme": scheme });
 
-    const verdict = verifyInbound({ scheme, hmac, secret: secretBox.decrypt(state.secret), request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) } });
-    if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
+      const verdict = verifyInbound({
+        scheme,
+        hmac,
+        secret: secretBox.decrypt(state.secret),
+        request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) },
+      });
+      if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
 
-    const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
-    const challenge = slackChallenge(scheme, message.payload);
-    if (challenge !== undefined) return reply.status(200).send({ challenge });
-    const accepted = await accept(tenantId, sourceId, message, verdict.digest, context);
-    if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
-    spans.enter(request, context, { "zen.message_id": accepted.messageId });
-    request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
-    return withSeq(reply, accepted.lastSeq).status(202).send({ messageId: accepted.messageId, status: "accepted" as const });
-  });
+      const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
+      const challenge = slackChallenge(scheme, message.payload);
+      if (challenge !== undefined) return reply.status(200).send({ challenge });
+      const accepted = await accept(tenantId, sourceId, message, verdict.digest, context);
+      if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
+      spans.enter(request, context, { "zen.message_id": accepted.messageId });
+      request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
+      return withSeq(reply, accepted.lastSeq)
+        .status(202)
+        .send({ messageId: accepted.messageId, status: "accepted" as const });
+    },
+  );
 };

@@ -14,17 +14,25 @@ const tags = ["registry"];
 export const registryReadRoutes: FastifyPluginAsyncZod<{ readModels: ReadModels }> = async (app, { readModels }) => {
   app.addHook("preHandler", minSeqHook(readModels));
 
-  app.get("/v1/webhooks/registry", {
-    config: read,
-    schema: { tags, summary: "List endpoints", querystring: PageQuery, response: { 200: ListOf(EndpointOut), ...errorResponses(...TENANT_ERRORS) } },
-  }, async (request) => readModels.listEndpoints(tenantOf(request), request.query));
+  app.get(
+    "/v1/webhooks/registry",
+    {
+      config: read,
+      schema: { tags, summary: "List endpoints", querystring: PageQuery, response: { 200: ListOf(EndpointOut), ...errorResponses(...TENANT_ERRORS) } },
+    },
+    async (request) => readModels.listEndpoints(tenantOf(request), request.query),
+  );
 
-  app.get("/v1/webhooks/registry/:id", {
-    config: read,
-    schema: { tags, summary: "Read an endpoint", params: EndpointParams, response: { 200: EndpointOut, ...errorResponses(...TENANT_ERRORS, 404) } },
-  }, async (request) => {
-    const endpoint = await readModels.getEndpoint(tenantOf(request), request.params.id);
-    if (!endpoint) throw E.notFound("endpoint not found");
-    return endpoint;
-  });
+  app.get(
+    "/v1/webhooks/registry/:id",
+    {
+      config: read,
+      schema: { tags, summary: "Read an endpoint", params: EndpointParams, response: { 200: EndpointOut, ...errorResponses(...TENANT_ERRORS, 404) } },
+    },
+    async (request) => {
+      const endpoint = await readModels.getEndpoint(tenantOf(request), request.params.id);
+      if (!endpoint) throw E.notFound("endpoint not found");
+      return endpoint;
+    },
+  );
 };

@@ -94,48 +94,63 @@ export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, re
     return loaded.version;
   }
 
-  app.post("/v1/webhooks/dlq/replay", {
-    config: replayRequest,
-    schema: {
-      tags, summary: "Replay dead-lettered deliveries, by ids or by filter (Idempotency-Key required)", body: ReplayIn,
-      response: { 202: ReplayAcceptedOut, ...errorResponses(...TENANT_ERRORS, 409, 413, 415, 422) },
+  app.post(
+    "/v1/webhooks/dlq/replay",
+    {
+      config: replayRequest,
+      schema: {
+        tags,
+        summary: "Replay dead-lettered deliveries, by ids or by filter (Idempotency-Key required)",
+        body: ReplayIn,
+        response: { 202: ReplayAcceptedOut, ...errorResponses(...TENANT_ERRORS, 409, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const key = idempotencyKeyOf(request);
-    const replayId = replayIdFor(authOf(request).principal.kind === "operator" ? "operator" : "tenant", tenantId, key);
-    const ref: AggregateRef = { tenantId, aggregateType: "replay", aggregateId: replayId };
-    const repeat = (seq: number) => withSeq(reply, seq).header(IDEMPOTENT_REPLAYED_HEADER, "true").status(202).send({ replayId });
-    const selection = selectionOf(request.body);
-    const seen = await existing(ref, selection);
-    if (seen !== null) return repeat(seen);
-    const deliveryIds = await deliveriesOf(tenantId, selection);
-    const events = replayDecider.decide({ type: "RequestReplay", selection, deliveryIds }, replayDecider.initialState());
-    const context = commandContext(request, now());
-    try {
-      // Version 0 expected: a concurrent request with the same key loses here and answers as a repeat.
-      const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: `${replayId}:requested`, context });
-      request.log.info({ tenantId, replayId, requested: events[0]?.type === "replay.requested" ? events[0].data.deliveryIds.length : 0, seq: lastSeq }, "replay requested");
-      return withSeq(reply, lastSeq).status(202).send({ replayId });
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError)) throw error;
-      const version = await existing(ref, selection);
-      if (version === null) throw error;
-      return repeat(version);
-    }
-  });
+    async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const key = idempotencyKeyOf(request);
+      const replayId = replayIdFor(authOf(request).principal.kind === "operator" ? "operator" : "tenant", tenantId, key);
+      const ref: AggregateRef = { tenantId, aggregateType: "replay", aggregateId: replayId };
+      const repeat = (seq: number) => withSeq(reply, seq).header(IDEMPOTENT_REPLAYED_HEADER, "true").status(202).send({ replayId });
+      const selection = selectionOf(request.body);
+      const seen = await existing(ref, selection);
+      if (seen !== null) return repeat(seen);
+      const deliveryIds = await deliveriesOf(tenantId, selection);
+      const events = replayDecider.decide({ type: "RequestReplay", selection, deliveryIds }, replayDecider.initialState());
+      const context = commandContext(request, now());
+      try {
+        // Version 0 expected: a concurrent request with the same key loses here and answers as a repeat.
+        const { lastSeq } = await store.append(ref, events, { expectedVersion: 0, prevHash: null, causeId: `${replayId}:requested`, context });
+        request.log.info(
+          { tenantId, replayId, requested: events[0]?.type === "replay.requested" ? events[0].data.deliveryIds.length : 0, seq: lastSeq },
+          "replay requested",
+        );
+        return withSeq(reply, lastSeq).status(202).send({ replayId });
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        const version = await existing(ref, selection);
+        if (version === null) throw error;
+        return repeat(version);
+      }
+    },
+  );
 
-  app.get("/v1/webhooks/dlq/replay/:replayId", {
-    config: replayScope,
-    schema: {
-      tags, summary: "A replay's progress", params: ReplayParams,
-      response: { 200: ReplayOut, ...errorResponses(...TENANT_ERRORS, 404) },
+  app.get(
+    "/v1/webhooks/dlq/replay/:replayId",
+    {
+      config: replayScope,
+      schema: {
+        tags,
+        summary: "A replay's progress",
+        params: ReplayParams,
+        response: { 200: ReplayOut, ...errorResponses(...TENANT_ERRORS, 404) },
+      },
     },
-  }, async (request) => {
-    const row = await reads.getReplay(tenantOf(request), request.params.replayId);
-    if (!row) throw E.notFound("replay not found");
-    return render(row);
-  });
+    async (request) => {
+      const row = await reads.getReplay(tenantOf(request), request.params.replayId);
+      if (!row) throw E.notFound("replay not found");
+      return render(row);
+    },
+  );
 };
 
 /** The selection a body makes, as the event records it: exactly one of ids and filter, else 400. */

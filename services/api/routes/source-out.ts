@@ -21,5 +21,4 @@ export function renderSource(tenantId: string, id: string, state: KnownState, cr
   };
 }
 
-export const renderSourceView = (view: SourceView): SourceOut =>
-  renderSource(view.tenantId, view.sourceId, view.state, view.createdAt, view.updatedAt);
+export const renderSourceView = (view: SourceView): SourceOut => renderSource(view.tenantId, view.sourceId, view.state, view.createdAt, view.updatedAt);

@@ -14,17 +14,25 @@ const tags = ["sources"];
 export const sourceReadRoutes: FastifyPluginAsyncZod<{ readModels: ReadModels }> = async (app, { readModels }) => {
   app.addHook("preHandler", minSeqHook(readModels));
 
-  app.get("/v1/webhooks/sources", {
-    config: read,
-    schema: { tags, summary: "List inbound sources", querystring: PageQuery, response: { 200: ListOf(SourceOut), ...errorResponses(...TENANT_ERRORS) } },
-  }, async (request) => readModels.listSources(tenantOf(request), request.query));
+  app.get(
+    "/v1/webhooks/sources",
+    {
+      config: read,
+      schema: { tags, summary: "List inbound sources", querystring: PageQuery, response: { 200: ListOf(SourceOut), ...errorResponses(...TENANT_ERRORS) } },
+    },
+    async (request) => readModels.listSources(tenantOf(request), request.query),
+  );
 
-  app.get("/v1/webhooks/sources/:id", {
-    config: read,
-    schema: { tags, summary: "Read an inbound source", params: SourceParams, response: { 200: SourceOut, ...errorResponses(...TENANT_ERRORS, 404) } },
-  }, async (request) => {
-    const source = await readModels.getSource(tenantOf(request), request.params.id);
-    if (!source) throw E.notFound("source not found");
-    return source;
-  });
+  app.get(
+    "/v1/webhooks/sources/:id",
+    {
+      config: read,
+      schema: { tags, summary: "Read an inbound source", params: SourceParams, response: { 200: SourceOut, ...errorResponses(...TENANT_ERRORS, 404) } },
+    },
+    async (request) => {
+      const source = await readModels.getSource(tenantOf(request), request.params.id);
+      if (!source) throw E.notFound("source not found");
+      return source;
+    },
+  );
 };

@@ -32,43 +32,62 @@ export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, vi
     return { lastSeq: result.lastSeq, body };
   }
 
-  app.post("/v1/webhooks/sources", {
-    config: write,
-    schema: {
-      tags, summary: "Create an inbound source (its secret is shown once)", body: SourceIn,
-      response: { 201: SourceCreatedOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+  app.post(
+    "/v1/webhooks/sources",
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: "Create an inbound source (its secret is shown once)",
+        body: SourceIn,
+        response: { 201: SourceCreatedOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const { secret: given, ...fields } = request.body;
-    const id = newId("source");
-    // Provider schemes bring the provider's secret (the contract requires it); for the rest we choose one.
-    const secret = given ?? generateSecret(randomBytes(32));
-    const command = { type: "CreateSource" as const, sourceId: id, ...fields, secret: secretBox.encrypt(secret) };
-    const { lastSeq, body } = await run(request, id, command, id);
-    return withSeq(reply, lastSeq).status(201).send({ ...body!, secret });
-  });
-
-  app.patch("/v1/webhooks/sources/:id", {
-    config: write,
-    schema: {
-      tags, summary: "Update an inbound source (a new secret is never shown back)", params: SourceParams, body: SourcePatch,
-      response: { 200: SourceOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+    async (request, reply) => {
+      const { secret: given, ...fields } = request.body;
+      const id = newId("source");
+      // Provider schemes bring the provider's secret (the contract requires it); for the rest we choose one.
+      const secret = given ?? generateSecret(randomBytes(32));
+      const command = { type: "CreateSource" as const, sourceId: id, ...fields, secret: secretBox.encrypt(secret) };
+      const { lastSeq, body } = await run(request, id, command, id);
+      return withSeq(reply, lastSeq)
+        .status(201)
+        .send({ ...body!, secret });
     },
-  }, async (request, reply) => {
-    const id = request.params.id;
-    const { secret, ...changes } = request.body;
-    const sealed = secret === undefined ? {} : { secret: secretBox.encrypt(secret) };
-    const { lastSeq, body } = await run(request, id, { type: "UpdateSource", changes: { ...changes, ...sealed } }, `${id}.${newUlid()}`);
-    return withSeq(reply, lastSeq).status(200).send(body!);
-  });
+  );
 
-  app.delete("/v1/webhooks/sources/:id", {
-    config: write,
-    schema: { tags, summary: "Delete an inbound source", params: SourceParams, response: { 204: NoContent, ...errorResponses(...TENANT_ERRORS, 404) } },
-  }, async (request, reply) => {
-    const id = request.params.id;
-    // Deleted at most once, so the cause is the source itself.
-    const { lastSeq } = await run(request, id, { type: "DeleteSource" }, `${id}.delete`);
-    return withSeq(reply, lastSeq).status(204).send();
-  });
+  app.patch(
+    "/v1/webhooks/sources/:id",
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: "Update an inbound source (a new secret is never shown back)",
+        params: SourceParams,
+        body: SourcePatch,
+        response: { 200: SourceOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id;
+      const { secret, ...changes } = request.body;
+      const sealed = secret === undefined ? {} : { secret: secretBox.encrypt(secret) };
+      const { lastSeq, body } = await run(request, id, { type: "UpdateSource", changes: { ...changes, ...sealed } }, `${id}.${newUlid()}`);
+      return withSeq(reply, lastSeq).status(200).send(body!);
+    },
+  );
+
+  app.delete(
+    "/v1/webhooks/sources/:id",
+    {
+      config: write,
+      schema: { tags, summary: "Delete an inbound source", params: SourceParams, response: { 204: NoContent, ...errorResponses(...TENANT_ERRORS, 404) } },
+    },
+    async (request, reply) => {
+      const id = request.params.id;
+      // Deleted at most once, so the cause is the source itself.
+      const { lastSeq } = await run(request, id, { type: "DeleteSource" }, `${id}.delete`);
+      return withSeq(reply, lastSeq).status(204).send();
+    },
+  );
 };

@@ -22,7 +22,8 @@ const sseMessage = (event: FeedEvent) => `id: ${event.seq}\nevent: ${event.type}
 function lastEventId(header: string | string[] | undefined): number | undefined {
   if (header === undefined) return undefined;
   const text = Array.isArray(header) ? header[0] : header;
-  if (!/^\d{1,15}$/.test(text ?? "")) throw E.invalidRequest("Last-Event-ID must be the id of an event received", [{ path: "headers.last-event-id", message: "a stream sequence" }]);
+  if (!/^\d{1,15}$/.test(text ?? ""))
+    throw E.invalidRequest("Last-Event-ID must be the id of an event received", [{ path: "headers.last-event-id", message: "a stream sequence" }]);
   return Number(text);
 }
 
@@ -31,54 +32,68 @@ function lastEventId(header: string | string[] | undefined): number | undefined 
  * live Server-Sent Events feed. Both read only the tenant's own subjects.
  */
 export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs?: number }> = async (app, { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS }) => {
-  app.get("/v1/streams/events", {
-    config: { scope: "audit:read", tenantScoped: true },
-    schema: {
-      tags: ["audit"],
-      summary: "The tenant's immutable events as NDJSON, in stream order",
-      description: "Each line is `{seq, event}` with the envelope exactly as stored, so its hash chain can be checked. Page on with `afterSeq` = the last line's `seq`; a page with fewer than `limit` lines is the log's end.",
-      querystring: StreamEventsQuery,
-      response: { 200: StreamEventLine.describe("application/x-ndjson: one such object per line"), ...errorResponses(...TENANT_ERRORS) },
+  app.get(
+    "/v1/streams/events",
+    {
+      config: { scope: "audit:read", tenantScoped: true },
+      schema: {
+        tags: ["audit"],
+        summary: "The tenant's immutable events as NDJSON, in stream order",
+        description:
+          "Each line is `{seq, event}` with the envelope exactly as stored, so its hash chain can be checked. Page on with `afterSeq` = the last line's `seq`; a page with fewer than `limit` lines is the log's end.",
+        querystring: StreamEventsQuery,
+        response: { 200: StreamEventLine.describe("application/x-ndjson: one such object per line"), ...errorResponses(...TENANT_ERRORS) },
+      },
     },
-  }, async (request, reply) => {
-    const { afterSeq, since, until, aggregate, limit } = request.query;
-    const events = feed.read(tenantOf(request), {
-      afterSeq, limit, since: since ? new Date(since) : undefined, until: until ? new Date(until) : undefined, aggregate: aggregate ? aggregateOf(aggregate) : undefined,
-    });
-    const lines = async function* () {
-      for await (const event of events) yield ndjsonLine(event);
-    };
-    // Streamed as it is read (fastify sends a stream unserialised); the schema documents one line.
-    return reply.type("application/x-ndjson").send(Readable.from(lines()) as never);
-  });
+    async (request, reply) => {
+      const { afterSeq, since, until, aggregate, limit } = request.query;
+      const events = feed.read(tenantOf(request), {
+        afterSeq,
+        limit,
+        since: since ? new Date(since) : undefined,
+        until: until ? new Date(until) : undefined,
+        aggregate: aggregate ? aggregateOf(aggregate) : undefined,
+      });
+      const lines = async function* () {
+        for await (const event of events) yield ndjsonLine(event);
+      };
+      // Streamed as it is read (fastify sends a stream unserialised); the schema documents one line.
+      return reply.type("application/x-ndjson").send(Readable.from(lines()) as never);
+    },
+  );
 
-  app.get("/v1/webhooks/events", {
-    config: { scope: "deliveries:read", tenantScoped: true },
-    schema: {
-      tags: ["deliveries"],
-      summary: "Server-Sent Events of the tenant's events as they are stored",
-      description: "`id:` is the stream sequence, `event:` the event type, `data:` the envelope. `Last-Event-ID` resumes after that event; a comment line at least every 15 s keeps the connection open.",
-      response: errorResponses(...TENANT_ERRORS),
+  app.get(
+    "/v1/webhooks/events",
+    {
+      config: { scope: "deliveries:read", tenantScoped: true },
+      schema: {
+        tags: ["deliveries"],
+        summary: "Server-Sent Events of the tenant's events as they are stored",
+        description:
+          "`id:` is the stream sequence, `event:` the event type, `data:` the envelope. `Last-Event-ID` resumes after that event; a comment line at least every 15 s keeps the connection open.",
+        response: errorResponses(...TENANT_ERRORS),
+      },
     },
-  }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const afterSeq = lastEventId(request.headers["last-event-id"]);
-    reply.hijack();
-    const out = reply.raw;
-    // Hijacked, so the headers the hooks set (request id, contract version, security headers) are sent here.
-    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) out.setHeader(name, value);
-    out.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    out.write(": connected\n\n");
-    const closed = new AbortController();
-    out.on("close", () => closed.abort());
-    const heartbeat = setInterval(() => out.write(": heartbeat\n\n"), heartbeatMs);
-    try {
-      for await (const event of feed.follow(tenantId, afterSeq, closed.signal)) out.write(sseMessage(event));
-    } catch (error) {
-      request.log.warn({ err: error, tenantId }, "event feed ended");
-    } finally {
-      clearInterval(heartbeat);
-      out.end();
-    }
-  });
+    async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const afterSeq = lastEventId(request.headers["last-event-id"]);
+      reply.hijack();
+      const out = reply.raw;
+      // Hijacked, so the headers the hooks set (request id, contract version, security headers) are sent here.
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) out.setHeader(name, value);
+      out.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      out.write(": connected\n\n");
+      const closed = new AbortController();
+      out.on("close", () => closed.abort());
+      const heartbeat = setInterval(() => out.write(": heartbeat\n\n"), heartbeatMs);
+      try {
+        for await (const event of feed.follow(tenantId, afterSeq, closed.signal)) out.write(sseMessage(event));
+      } catch (error) {
+        request.log.warn({ err: error, tenantId }, "event feed ended");
+      } finally {
+        clearInterval(heartbeat);
+        out.end();
+      }
+    },
+  );
 };

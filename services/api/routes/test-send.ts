@@ -40,9 +40,7 @@ interface Target {
  * send itself is audited (`endpoint.test_sent` or `tenant.test_sent`, secret-free) once it is over.
  */
 export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, secretBox, store, config, sender: given, now }) => {
-  const sender =
-    given ??
-    createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs ?? [] } });
+  const sender = given ?? createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs ?? [] } });
   if (!given) app.addHook("onClose", () => sender.close());
 
   function targetOf(tenantId: string, body: TestSendIn): Target {
@@ -58,28 +56,43 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
     return { url: endpoint.state.url, secrets, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs, endpointId: endpoint.endpointId };
   }
 
-  app.post("/v1/webhooks/test", {
-    config: { scope: "webhooks:write", tenantScoped: true },
-    schema: {
-      tags: ["registry"], summary: "Send one real, signed test request to an endpoint or a URL (audited; no delivery is recorded)", body: TestSendIn,
-      response: { 200: TestSendOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+  app.post(
+    "/v1/webhooks/test",
+    {
+      config: { scope: "webhooks:write", tenantScoped: true },
+      schema: {
+        tags: ["registry"],
+        summary: "Send one real, signed test request to an endpoint or a URL (audited; no delivery is recorded)",
+        body: TestSendIn,
+        response: { 200: TestSendOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+      },
     },
-  }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const { eventType, payload } = request.body;
-    const target = targetOf(tenantId, request.body);
-    const at = now();
-    const messageId = `msg_test_${newUlid()}`;
-    const scheduled = { messageId, eventType, payload, messageReceivedAt: at.toISOString() };
-    const outbound = signedRequest({ url: target.url, secrets: target.secrets, scheduled, now: at });
-    const result = await sender.send({ ...outbound, timeoutMs: target.timeoutMs });
-    const lastSeq = await audit(request, tenantId, target, { webhookId: messageId, eventType, ...outcomeOf(result) });
-    request.log.info(
-      { tenantId, endpointId: target.endpointId, webhookId: messageId, eventType, statusCode: result.statusCode, networkError: result.networkError, latencyMs: result.latencyMs, seq: lastSeq },
-      "test send",
-    );
-    return withSeq(reply, lastSeq).status(200).send(render(result, target.oneOffSecret));
-  });
+    async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const { eventType, payload } = request.body;
+      const target = targetOf(tenantId, request.body);
+      const at = now();
+      const messageId = `msg_test_${newUlid()}`;
+      const scheduled = { messageId, eventType, payload, messageReceivedAt: at.toISOString() };
+      const outbound = signedRequest({ url: target.url, secrets: target.secrets, scheduled, now: at });
+      const result = await sender.send({ ...outbound, timeoutMs: target.timeoutMs });
+      const lastSeq = await audit(request, tenantId, target, { webhookId: messageId, eventType, ...outcomeOf(result) });
+      request.log.info(
+        {
+          tenantId,
+          endpointId: target.endpointId,
+          webhookId: messageId,
+          eventType,
+          statusCode: result.statusCode,
+          networkError: result.networkError,
+          latencyMs: result.latencyMs,
+          seq: lastSeq,
+        },
+        "test send",
+      );
+      return withSeq(reply, lastSeq).status(200).send(render(result, target.oneOffSecret));
+    },
+  );
 
   /** Records the send: on the endpoint it went to, or on the tenant (with the URL, secret-free) for a bare URL. */
   async function audit(request: FastifyRequest, tenantId: string, target: Target, sent: Omit<EventData<"endpoint.test_sent">, "url">): Promise<number> {
