@@ -14,7 +14,8 @@ async function main(): Promise<void> {
   // The bind address is no one's personal data: its start-up line keeps it.
   const logger = createLogger(config.logLevel, undefined, { allow: [...config.redactAllow, config.host] });
   const supervised = !process.env.ZEN_ROLES && config.processes.length > 1;
-  const running = supervised ? await supervise({ script: fileURLToPath(import.meta.url), layout: config.processes, logger }) : await startRoles(config, logger);
+  // Signals count from the first moment: one during start-up stops what has started, once it has.
+  const starting = supervised ? supervise({ script: fileURLToPath(import.meta.url), layout: config.processes, logger }) : startRoles(config, logger);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down: draining consumers");
     const forced = setTimeout(() => process.exit(1), 35_000).unref();
+    const running = await starting.catch(() => process.exit(1));
     await running.stop();
     clearTimeout(forced);
     logger.info("stopped");
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   // A supervised process whose supervisor is gone (killed, crashed) drains and stops.
   process.on("disconnect", () => void shutdown("supervisor gone"));
+  await starting;
 }
 
 async function startRoles(config: ReturnType<typeof loadConfig>, logger: ReturnType<typeof createLogger>) {

@@ -26,6 +26,8 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
       ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
       ZEN_ALLOW_PRIVATE_TARGETS: "true",
       LOG_LEVEL: "warn",
+      // One process, so SIGKILL is a crash of every role at once (not a supervisor's drained children).
+      ZEN_ROLES: "api,router,dispatcher,projector,replayer",
       // Slow enough that the kill lands while most deliveries are still to come.
       ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: "4",
     };
