@@ -29,7 +29,7 @@ describe("registry view", () => {
   afterAll(() => streams.cleanup());
 
   it("answers as the registry stood at any sequence, and forgets only versions no later message needs", async () => {
-    const view = createRegistryView({ js: streams.js, topology: streams.topology, keepHistory: true });
+    const view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology, keepHistory: true });
     await view.start();
     try {
       expect(view.endpointsAsOf("ten_v", seqs[0]! - 1)).toEqual([]);
@@ -47,7 +47,7 @@ describe("registry view", () => {
   });
 
   it("keeps only the latest version when history is not needed", async () => {
-    const view = createRegistryView({ js: streams.js, topology: streams.topology });
+    const view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     expect(view.following()).toBe(false);
     await view.start();
     try {

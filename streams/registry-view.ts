@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
@@ -6,6 +6,9 @@ import { sourceDecider, type SourceState } from "../domain/source/source.js";
 import { tenantDecider, type TenantState } from "../domain/tenant/tenant.js";
 import { toDomainEvent } from "./event-store.js";
 import type { Topology } from "./topology.js";
+
+/** Registry event bodies read at once while the view catches up. */
+const MAX_BODY_READS = 64;
 
 /** One version of an endpoint, valid from stream sequence `seq` until the next version. */
 interface EndpointVersion {
@@ -47,10 +50,13 @@ export interface ApiKeyView {
  */
 export function createRegistryView({
   js,
+  jsm,
   topology,
   keepHistory = false,
 }: {
   js: JetStreamClient;
+  /** Reads the body of each registry event: the view's consumer brings headers only. */
+  jsm: JetStreamManager;
   topology: Topology;
   /**
    * Keep every endpoint version until `forgetBefore` drops it: the router needs them, to route a
@@ -98,25 +104,23 @@ export function createRegistryView({
     sources.set(key, { sourceId: envelope.aggregateId, tenantId: envelope.tenantId, createdAt: previous?.createdAt ?? envelope.occurredAt, updatedAt, state });
   }
 
-  function apply(message: JsMsg): void {
-    const aggregateType = message.headers?.get(EVENT_HEADERS.aggregateType);
-    if (aggregateType === "source") applySource(message.json<Envelope>());
-    if (aggregateType === "tenant" || aggregateType === "apikey" || aggregateType === "endpoint") {
-      const envelope = message.json<Envelope>();
-      if (aggregateType === "tenant") {
-        tenants.set(envelope.aggregateId, tenantDecider.evolve(tenants.get(envelope.aggregateId) ?? tenantDecider.initialState(), toDomainEvent(envelope) as never));
-      } else if (aggregateType === "apikey") {
-        applyApiKey(envelope);
-      } else {
-        applyEndpoint(envelope, message.seq);
-      }
-    }
-    appliedSeq = message.seq;
+  /** Registry events carry what the view folds; message events only move it on. */
+  const REGISTRY_TYPES = new Set(["tenant", "apikey", "endpoint", "source"]);
+
+  function apply(seq: number, aggregateType: string | undefined, envelope: Envelope | undefined): void {
+    if (envelope && aggregateType === "source") applySource(envelope);
+    else if (envelope && aggregateType === "tenant") {
+      tenants.set(envelope.aggregateId, tenantDecider.evolve(tenants.get(envelope.aggregateId) ?? tenantDecider.initialState(), toDomainEvent(envelope) as never));
+    } else if (envelope && aggregateType === "apikey") applyApiKey(envelope);
+    else if (envelope && aggregateType === "endpoint") applyEndpoint(envelope, seq);
+    appliedSeq = seq;
     for (const waiter of waiters) if (waiter.seq <= appliedSeq) waiter.resolve();
   }
 
   async function start(): Promise<void> {
-    const consumer = await js.consumers.get(topology.stream, { filter_subjects: topology.commandBranch, deliver_policy: DeliverPolicy.All });
+    // Headers only: the messages that make up most of the branch move the view on by their
+    // sequence alone; a registry event's body is read by a direct get, many at once, applied in order.
+    const consumer = await js.consumers.get(topology.stream, { filter_subjects: topology.commandBranch, deliver_policy: DeliverPolicy.All, headers_only: true });
     const initial = await consumer.info();
     const messages = await consumer.consume({ max_messages: 1_000 });
     stopConsuming = () => messages.close();
@@ -125,11 +129,23 @@ export function createRegistryView({
     if (initial.num_pending === 0) caughtUp();
     following = true;
     loop = (async () => {
+      const reading: Array<{ message: JsMsg; body?: Promise<Envelope | undefined> }> = [];
+      const applyFirst = async () => {
+        const { message, body } = reading.shift()!;
+        apply(message.seq, message.headers?.get(EVENT_HEADERS.aggregateType), await body);
+        if (message.info.pending === 0) caughtUp();
+      };
       try {
         for await (const message of messages) {
-          apply(message);
-          if (message.info.pending === 0) caughtUp();
+          const registry = REGISTRY_TYPES.has(message.headers?.get(EVENT_HEADERS.aggregateType) ?? "");
+          const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }).then((m) => m?.json<Envelope>()) : undefined;
+          // A rejected read surfaces when it is applied, ending the loop like a consumer error.
+          body?.catch(() => undefined);
+          reading.push({ message, body });
+          while (reading.length > 0 && (reading.length > MAX_BODY_READS || reading[0]!.body === undefined)) await applyFirst();
+          if (message.info.pending === 0 && messages.getPending() === 0) while (reading.length > 0) await applyFirst();
         }
+        while (reading.length > 0) await applyFirst();
       } finally {
         following = false;
       }

@@ -60,7 +60,7 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
   const { js, jsm, topology } = streams;
   const projector = createProjector({ db, js, jsm, topology, logger: createLogger("silent"), lockPollMs: 100 });
   await projector.start();
-  const view = createRegistryView({ js, topology });
+  const view = createRegistryView({ js, jsm, topology });
   await view.start();
   const store = createEventStore({ js, jsm, topology });
   const deps: ApiDeps = {

@@ -62,7 +62,7 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     const db = await createDatabase(database.url);
     await migrate(db);
     const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
-    const view = createRegistryView({ js: streams.js, topology: streams.topology });
+    const view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     await view.start();
     const dispatcher = createDispatcher({
       js: streams.js,
@@ -279,7 +279,7 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
     // The receiver is on loopback, so registration must accept private targets here.
     h = await startApiHarness({ config: { adminToken: ADMIN_TOKEN, maxBodyBytes: MAX_BODY_BYTES, allowPrivateTargets: true } });
     t = await createTenantWithKey(h, ["webhooks:read", "webhooks:write"]);
-    view = createRegistryView({ js: h.streams.js, topology: h.streams.topology });
+    view = createRegistryView({ js: h.streams.js, jsm: h.streams.jsm, topology: h.streams.topology });
     await view.start();
   });
   afterEach(async () => {

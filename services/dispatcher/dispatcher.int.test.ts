@@ -28,7 +28,7 @@ describe("dispatcher crash safety", () => {
       { type: "endpoint.registered", data: { url: receiver.url("/crash"), eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
     ]);
     receiver.setSecret("/crash", SECRET);
-    view = createRegistryView({ js: streams.js, topology: streams.topology });
+    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     await view.start();
   });
   afterEach(async () => {

@@ -43,7 +43,7 @@ describe("dispatcher flow through per-endpoint lanes", () => {
     }
     receiver.behave("/healthy", { status: 200, delayMs: 5 });
     receiver.behave("/hanging", { hang: true });
-    view = createRegistryView({ js: streams.js, topology: streams.topology });
+    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     await view.start();
     dispatcher = dispatcherWith(4_096);
   });

@@ -28,7 +28,7 @@ describe("router under redelivery", () => {
       ]);
     }
     await seed(store)(TENANT, "message", "msg_redelivered", [{ type: "message.received", data: { eventType: "order.paid", payload: { n: 1 } } }]);
-    view = createRegistryView({ js: streams.js, topology: streams.topology });
+    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     await view.start();
   });
   afterAll(async () => {
