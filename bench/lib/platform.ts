@@ -12,7 +12,8 @@ export interface PlatformOptions {
   name: string;
   prefix: string;
   databaseUrl: string;
-  roles?: string;
+  /** `ZEN_ROLES` (default: every role but the replayer, in one process); `null`: unset, so `npm start`'s supervised processes run. */
+  roles?: string | null;
   env?: Record<string, string>;
 }
 
@@ -41,7 +42,7 @@ export function freePort(): Promise<number> {
 /** Starts the compiled platform (`node dist/services/main.js`) and waits until it is up. */
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const port = await freePort();
-  const roles = options.roles ?? "api,router,dispatcher,projector";
+  const roles = options.roles === undefined ? "api,router,dispatcher,projector" : options.roles;
   const env = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "/tmp",
@@ -52,7 +53,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ZEN_STREAM_PREFIX: options.prefix,
     ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
     ZEN_ALLOW_PRIVATE_TARGETS: "true",
-    ZEN_ROLES: roles,
+    ...(roles === null ? {} : { ZEN_ROLES: roles }),
     LOG_LEVEL: "warn",
     NODE_ENV: "development",
     ...options.env,
@@ -79,7 +80,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     stop: (graceMs = 30_000) => tracked.kill(graceMs),
   };
   try {
-    if (roles.split(",").includes("api")) await waitForHealth(url, tracked, 60_000);
+    if (roles === null || roles.split(",").includes("api")) await waitForHealth(url, tracked, 60_000);
     else await waitAlive(tracked, 3_000);
   } catch (error) {
     await tracked.kill(2_000);
