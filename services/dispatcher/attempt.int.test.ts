@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ack, retryLater } from "../../streams/consumers.js";
+import { createEventStore, type EventStore, type StoredEvent } from "../../streams/event-store.js";
+import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
+import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
+import { quietLogger, secretBox, seed } from "../../test/support/spine.js";
+import type { OutboundRequest, SendResult } from "../outbound/index.js";
+import { NOOP_TRACING } from "../shared/tracing.js";
+import { createAttemptStages, type AttemptPorts } from "./attempt.js";
+import { createEndpointHealth } from "./endpoint-health.js";
+import { createLanes } from "./lanes.js";
+import { DispatchStageError } from "./stages.js";
+
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const TENANT = "ten_stages";
+
+/** The stages after the slot (prepare → send → record) against the real store, with a fake sender. */
+describe("the dispatcher's attempt stages", () => {
+  let streams: TestStreams;
+  let store: EventStore;
+  let view: RegistryView;
+  const sent: OutboundRequest[] = [];
+  let answer: (request: OutboundRequest) => Promise<SendResult> = async () => ({ startedAt: new Date(), latencyMs: 3, statusCode: 200 });
+
+  beforeAll(async () => {
+    streams = await createTestStreams();
+    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    await seed(store)(TENANT, "endpoint", "ep_live", [
+      { type: "endpoint.registered", data: { url: "https://hooks.example.invalid/in", eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
+    ]);
+    await seed(store)(TENANT, "endpoint", "ep_gone", [
+      { type: "endpoint.registered", data: { url: "https://hooks.example.invalid/gone", eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
+      { type: "endpoint.deleted", data: {} },
+    ]);
+    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    await view.start();
+  });
+  afterAll(async () => {
+    await view.stop();
+    await streams.cleanup();
+  });
+
+  const stages = (overrides: Partial<AttemptPorts> = {}) =>
+    createAttemptStages({
+      store,
+      view,
+      health: createEndpointHealth({ store, logger: quietLogger() }),
+      secretBox,
+      takeTokens: async () => undefined,
+      circuitComeback: (_endpointId, afterMs) => retryLater(afterMs),
+      send: (request) => (sent.push(request), answer(request)),
+      logger: quietLogger(),
+      tracing: NOOP_TRACING,
+      ...overrides,
+    });
+
+  async function scheduled(deliveryId: string, endpointId: string): Promise<StoredEvent> {
+    const { lastSeq, envelopes } = await seed(store)(TENANT, "delivery", deliveryId, [
+      {
+        type: "delivery.scheduled",
+        data: {
+          messageId: `msg_${deliveryId}`,
+          endpointId,
+          eventType: "stage.test",
+          payload: { deliveryId },
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: view.appliedSeq(),
+        },
+      },
+    ]);
+    return { seq: lastSeq, envelope: envelopes[0]! };
+  }
+
+  const typesOf = async (deliveryId: string) => {
+    const types: string[] = [];
+    for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId })))
+      types.push(envelope.type);
+    return types;
+  };
+  const slot = () => createLanes({ slotsPerEndpoint: 1 }).acquire("ep");
+
+  it("prepare signs the request; send goes out once; record appends the attempt and its outcome and acks", async () => {
+    const trigger = await scheduled("dlv_ok", "ep_live");
+    const settlement = await stages().attemptInSlot(trigger, false, await slot());
+    expect(settlement).toEqual(ack);
+    expect(await typesOf("dlv_ok")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    const request = sent.at(-1)!;
+    expect(request.url).toBe("https://hooks.example.invalid/in");
+    expect(request.headers["webhook-id"]).toBe("msg_dlv_ok");
+    expect(request.headers["webhook-signature"]).toMatch(/^v1,/);
+  });
+
+  it("prepare acks a trigger an attempt has already superseded, sending nothing", async () => {
+    const trigger = await scheduled("dlv_old", "ep_live");
+    await stages().attemptInSlot(trigger, false, await slot());
+    const before = sent.length;
+    // The same trigger redelivered: the delivery has moved on.
+    expect(await stages().attemptInSlot(trigger, true, await slot())).toEqual(ack);
+    expect(sent.length).toBe(before);
+    expect(await typesOf("dlv_old")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+  });
+
+  it("prepare dead-letters a delivery whose endpoint is deleted, without sending", async () => {
+    const before = sent.length;
+    const trigger = await scheduled("dlv_gone", "ep_gone");
+    expect(await stages().attemptInSlot(trigger, false, await slot())).toEqual(ack);
+    expect(sent.length).toBe(before);
+    expect(await typesOf("dlv_gone")).toEqual(["delivery.scheduled", "delivery.dead_lettered"]);
+  });
+
+  it("prepare hands back a rate limit's deferral, sending nothing and recording nothing", async () => {
+    const trigger = await scheduled("dlv_limited", "ep_live");
+    const deferred = await stages({ takeTokens: async () => retryLater(7_000) }).attemptInSlot(trigger, false, await slot());
+    expect(deferred).toEqual({ kind: "nak", delayMs: 7_000 });
+    expect(await typesOf("dlv_limited")).toEqual(["delivery.scheduled"]);
+  });
+
+  it("tags a failure with its stage: a sender that throws fails in send, and nothing is recorded", async () => {
+    const trigger = await scheduled("dlv_throws", "ep_live");
+    answer = async () => {
+      throw new Error("socket exploded");
+    };
+    const failure = await stages()
+      .attemptInSlot(trigger, false, await slot())
+      .catch((error: unknown) => error);
+    answer = async () => ({ startedAt: new Date(), latencyMs: 3, statusCode: 200 });
+    expect(failure).toBeInstanceOf(DispatchStageError);
+    expect((failure as DispatchStageError).stage).toBe("send");
+    expect(await typesOf("dlv_throws")).toEqual(["delivery.scheduled"]);
+  });
+
+  it("record turns a 500 into a scheduled retry, and releases the slot with the attempt's latency", async () => {
+    const trigger = await scheduled("dlv_retry", "ep_live");
+    answer = async () => ({ startedAt: new Date(), latencyMs: 42, statusCode: 500 });
+    const lanes = createLanes({ slotsPerEndpoint: 1 });
+    const held = await lanes.acquire("ep_live");
+    expect(await stages().attemptInSlot(trigger, false, held)).toEqual(ack);
+    answer = async () => ({ startedAt: new Date(), latencyMs: 3, statusCode: 200 });
+    expect(await typesOf("dlv_retry")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.retry_scheduled"]);
+    expect(lanes.load("ep_live")).toMatchObject({ inFlight: 0, recentAttemptMs: 42 });
+  });
+});
