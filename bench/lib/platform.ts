@@ -59,7 +59,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ...options.env,
   };
   const nodeArgs = platformDefaults.cpuProf
-    ? ["--cpu-prof", `--cpu-prof-dir=${platformDefaults.profileDir}`, `--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`]
+    ? [
+        "--cpu-prof",
+        `--cpu-prof-dir=${platformDefaults.profileDir}`,
+        // A supervisor's children inherit these flags: with Node's default names (pid in them) each writes its own file.
+        ...(roles === null ? [] : [`--cpu-prof-name=${options.name}-${Date.now()}.cpuprofile`]),
+      ]
     : [];
   const child = spawn(process.execPath, [...nodeArgs, "dist/services/main.js"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const tracked = track(`platform:${options.name}`, child);
