@@ -7,11 +7,28 @@ import type { Tx } from "../db.js";
 export type KnownEnvelope = { [T in EventType]: TypedEnvelope<EventData<T>, T> }[EventType];
 export type EnvelopeOf<T extends EventType> = Extract<KnownEnvelope, { type: T }>;
 
+/** An event with the stream sequence it was stored at. */
+export interface Sequenced<E extends KnownEnvelope = KnownEnvelope> {
+  seq: number;
+  envelope: E;
+}
+
 /** One read model: the event types it handles and how one event changes its rows. */
 export interface ReadModel {
   name: string;
   handles: readonly EventType[];
   apply: (tx: Tx, envelope: KnownEnvelope, seq: number) => Promise<void>;
+}
+
+/**
+ * A read model for the hot event types: it applies a run of consecutive events of its types at
+ * once, folding them per row in stream order and writing each table with a few set-based
+ * statements. The result equals applying the events one by one.
+ */
+export interface BatchReadModel<T extends EventType = EventType> {
+  name: string;
+  handles: readonly T[];
+  applyAll: (tx: Tx, events: readonly Sequenced<EnvelopeOf<T>>[]) => Promise<void>;
 }
 
 export const isKnownType = (type: string): type is EventType => Object.hasOwn(EventSchemas, type);
