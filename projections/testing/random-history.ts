@@ -1,6 +1,6 @@
 import type { Envelope } from "../../contracts/envelope.js";
 import { parseEnvelope, type Sequenced } from "../read-models/shared.js";
-import { envelopes } from "./harness.js";
+import { envelopes } from "./envelopes.js";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 export function prng(seed: number) {
