@@ -21,7 +21,7 @@ export interface ProjectorDeps {
   js: JetStreamClient;
   topology: Topology;
   logger: ProjectorLogger;
-  /** Most events applied in one transaction (default 500). */
+  /** Most events applied in one transaction (default 1000). */
   batchSize?: number;
   /** How often a standby retries the advisory lock (default 1000 ms). */
   lockPollMs?: number;
