@@ -2,9 +2,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "slonik";
 import { z } from "zod";
 import type { Database } from "./db.js";
-import { applyEvent } from "./read-models/index.js";
+import { applyEvents } from "./read-models/index.js";
 import { withAllTenants } from "./tenant-scope.js";
-import type { KnownEnvelope } from "./read-models/shared.js";
+import type { KnownEnvelope, Sequenced } from "./read-models/shared.js";
 
 /** The checkpoint row of the read models in `projection_checkpoints`. */
 export const READ_MODELS_PROJECTION = "read_models";
@@ -43,7 +43,8 @@ export class CheckpointRewoundError extends Error {
 }
 
 /**
- * Applies a batch in one transaction together with the checkpoint. The checkpoint row is locked
+ * Applies a batch in one transaction together with the checkpoint (the hot events a few set-based
+ * statements per table, see {@link applyEvents}). The checkpoint row is locked
  * first and events at or below it are skipped, so a redelivered event, or a second projector that
  * lost its advisory lock without noticing, changes nothing. With `expectedFrom` (the checkpoint the
  * caller last saw), a lower checkpoint throws {@link CheckpointRewoundError} and applies nothing.
@@ -51,18 +52,20 @@ export class CheckpointRewoundError extends Error {
  */
 export async function applyBatch(db: Database, events: readonly StreamEvent[], expectedFrom = 0): Promise<number> {
   return withAllTenants(db, async (tx) => {
-    await tx.query(sql.unsafe`
-      INSERT INTO projection_checkpoints (projection, last_seq) VALUES (${READ_MODELS_PROJECTION}, 0)
-      ON CONFLICT (projection) DO NOTHING`);
+    // Creates the row on first use and locks it either way (the no-op update takes the row lock).
     const from = await tx.oneFirst(sql.type(Seq)`
-      SELECT last_seq FROM projection_checkpoints WHERE projection = ${READ_MODELS_PROJECTION} FOR UPDATE`);
+      INSERT INTO projection_checkpoints (projection, last_seq) VALUES (${READ_MODELS_PROJECTION}, 0)
+      ON CONFLICT (projection) DO UPDATE SET last_seq = projection_checkpoints.last_seq
+      RETURNING last_seq`);
     if (from < expectedFrom) throw new CheckpointRewoundError(from, expectedFrom);
     let last = from;
+    const fresh: Sequenced[] = [];
     for (const event of events) {
       if (event.seq <= last) continue;
-      if (event.envelope) await applyEvent(tx, event.envelope, event.seq);
+      if (event.envelope) fresh.push({ seq: event.seq, envelope: event.envelope });
       last = event.seq;
     }
+    await applyEvents(tx, fresh);
     if (last > from) {
       await tx.query(sql.unsafe`
         UPDATE projection_checkpoints SET last_seq = ${last} WHERE projection = ${READ_MODELS_PROJECTION}`);

@@ -12,11 +12,13 @@ export {
   READ_MODELS_PROJECTION,
   type StreamEvent,
 } from "./checkpoint.js";
-export { applyEvent, readModels, readModelTables } from "./read-models/index.js";
+export { applyEvent, applyEvents, batchReadModels, readModels, readModelTables } from "./read-models/index.js";
 export {
   parseEnvelope,
   InvalidCursorError,
+  type BatchReadModel,
   type KnownEnvelope,
+  type Sequenced,
   type Page,
   type PageRequest,
   type ReadModel,

@@ -4,6 +4,7 @@ import pRetry, { AbortError } from "p-retry";
 import type { Topology } from "../streams/topology.js";
 import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } from "./checkpoint.js";
 import type { Database } from "./db.js";
+import { createBatcher } from "./batcher.js";
 import { acquireProjectorLock, type ProjectorLock } from "./lock.js";
 import { parseEnvelope } from "./read-models/shared.js";
 
@@ -20,7 +21,7 @@ export interface ProjectorDeps {
   js: JetStreamClient;
   topology: Topology;
   logger: ProjectorLogger;
-  /** Most events applied in one transaction (default 500). */
+  /** Most events applied in one transaction (default 1000). */
   batchSize?: number;
   /** How often a standby retries the advisory lock (default 1000 ms). */
   lockPollMs?: number;
@@ -51,7 +52,7 @@ const STOP_GRACE_MS = 5_000;
 
 export function createProjector(deps: ProjectorDeps): Projector {
   const { db, js, jsm, topology, logger } = deps;
-  const batchSize = deps.batchSize ?? 500;
+  const batchSize = deps.batchSize ?? 1000;
   /** Aborted by `stop()`: no new session, no lock polling. */
   const stopping = new AbortController();
   /** Aborted when a stopping projector stops retrying a failing batch (after STOP_GRACE_MS). */
@@ -73,8 +74,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     }
   };
 
-  const commit = async (batch: JsMsg[]) => {
-    const events = batch.map(decode);
+  const commit = async (events: StreamEvent[]) => {
     const seqs = { first: events[0]?.seq, last: events.at(-1)?.seq };
     const attempt = async () => {
       try {
@@ -104,47 +104,38 @@ export function createProjector(deps: ProjectorDeps): Projector {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    const iter = await consumer.consume({ max_messages: batchSize });
+    // Room for the batch being gathered and the next one, so a batch is waiting when a commit ends.
+    const iter = await consumer.consume({ max_messages: 2 * batchSize });
     messages = iter;
     lock.onLost(() => iter.stop());
     if (stopping.signal.aborted) iter.stop();
     logger.info({ fromSeq: applied + 1, stream: topology.stream }, "projector: consuming");
     state = "projecting";
-    let batch: JsMsg[] = [];
-    let chain = Promise.resolve();
-    let failure: unknown = null;
-    let timer: NodeJS.Timeout | undefined;
-    // Batches commit one after another; after a failure nothing more is committed in this session
-    // (the next one re-reads from the checkpoint), so no event is ever applied out of order.
-    const flush = () => {
-      clearTimeout(timer);
-      const taken = batch;
-      batch = [];
-      if (taken.length > 0) {
-        chain = chain
-          .then(() => (failure ? undefined : commit(taken)))
-          .catch((error: unknown) => {
-            failure ??= error;
-            iter.stop();
-          });
-      }
-      return chain;
-    };
+    // The next batch is decoded while the previous one commits; after a failure nothing more is
+    // committed in this session (the next one re-reads from the checkpoint), so no event is ever
+    // applied out of order.
+    const batcher = createBatcher<JsMsg, StreamEvent[]>({
+      maxSize: batchSize,
+      gatherMs: GATHER_MS,
+      prepare: (batch) => batch.map(decode),
+      commit,
+      onFailure: () => iter.stop(),
+    });
+    let consumeError: { error: unknown } | null = null;
     try {
       for await (const m of iter) {
-        clearTimeout(timer);
-        batch.push(m);
-        const caughtUp = iter.getPending() === 0 && m.info.pending === 0;
-        if (batch.length >= batchSize || caughtUp) await flush();
-        else timer = setTimeout(flush, GATHER_MS);
+        const wait = batcher.push(m, iter.getPending() === 0 && m.info.pending === 0);
+        if (wait) await wait;
       }
+    } catch (error) {
+      consumeError = { error };
     } finally {
-      clearTimeout(timer);
       messages = null;
       state = "down";
     }
-    await flush();
-    if (failure) throw failure;
+    // What was received is committed before the session ends, so no commit outlives it.
+    await batcher.drain();
+    if (consumeError) throw consumeError.error;
   };
 
   const run = async () => {

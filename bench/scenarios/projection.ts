@@ -2,6 +2,7 @@ import { createEndpoint, createTenant } from "../lib/api.js";
 import { durations } from "../lib/durations.js";
 import { sleep } from "../lib/env.js";
 import { pgClient, readModelCheckpoint, streamLastSeq } from "../lib/resources.js";
+import type { RunningPlatform } from "../lib/platform.js";
 import { target, withWorkspace, type Figures, type RunContext, type Scenario } from "../lib/scenario.js";
 import { ratio } from "./ingest.js";
 
@@ -36,7 +37,13 @@ async function catchUp({ receiver, log }: RunContext, events: number, label: str
       const before = await readModelCheckpoint(client);
       if (before !== 0) throw new Error(`read models are not empty (checkpoint ${before})`);
       const spawnedAt = Date.now();
-      const projector = await ws.platform({ name: label, roles: "projector" });
+      // A role without http counts as started 3 s after spawn (lib/platform.ts waitAlive): poll from
+      // spawn meanwhile, or a catch-up shorter than that is measured as 0 events/s.
+      const start: { platform: RunningPlatform | null; error: { error: unknown } | null } = { platform: null, error: null };
+      const starting = ws.platform({ name: label, roles: "projector" }).then(
+        (p) => void (start.platform = p),
+        (error: unknown) => void (start.error = { error }),
+      );
       let first: { t: number; seq: number } | null = null;
       let seq = 0;
       let lastProgress = Date.now();
@@ -55,10 +62,13 @@ async function catchUp({ receiver, log }: RunContext, events: number, label: str
           lastLog = now;
         }
         if (now > deadline || now - lastProgress > 180_000) break;
-        if (projector.process.child.exitCode !== null) throw new Error(`projector exited\n${projector.output()}`);
+        if (start.error) throw start.error.error;
+        if (start.platform && start.platform.process.child.exitCode !== null) throw new Error(`projector exited\n${start.platform.output()}`);
         if (seq < lastSeq) await sleep(100);
       }
       const doneAt = Date.now();
+      await starting;
+      if (start.error) throw start.error.error;
       const finished = seq >= lastSeq;
       const rate = first && doneAt > first.t ? (seq - first.seq) / ((doneAt - first.t) / 1000) : 0;
       log(

@@ -1,156 +1,122 @@
 import { sql } from "slonik";
+import { z } from "zod";
 import type { Tx } from "../db.js";
-import { countReplayed, countReplayOutcome } from "./replays.js";
-import type { EnvelopeOf, KnownEnvelope, ReadModel } from "./shared.js";
+import { deliveryEventTypes, foldDeliveries, type DeliveryChanges, type DeliveryEnvelope, type DeliveryRow } from "./deliveries-fold.js";
+import { addReplayCounts } from "./replays.js";
+import type { BatchReadModel, Sequenced } from "./shared.js";
 
 /**
- * Deliveries, their attempts and the DLQ. Every change to a delivery first updates its row guarded
- * by `last_seq < seq`; the attempt and DLQ rows are written only when that update applied, so an
- * event applied twice (or an older one applied late) changes nothing. Queries: `deliveries-queries.ts`.
+ * Deliveries, their attempts and the DLQ, applied a run of events at a time: the stored rows of
+ * the deliveries the run names are read (under the checkpoint lock, so nothing else writes them),
+ * the run is folded in memory (`deliveries-fold.ts`, each event guarded by `last_seq < seq`), and
+ * each table is written with one set-based statement per kind. Queries: `deliveries-queries.ts`.
  * A replayed delivery (`delivery.replayed`) leaves the DLQ, is pending again with its `replay_id`,
  * and counts towards that replay's progress as it succeeds or dies again (`replays.ts`).
  */
-export const deliveryEventTypes = [
-  "delivery.scheduled",
-  "delivery.attempted",
-  "delivery.succeeded",
-  "delivery.retry_scheduled",
-  "delivery.dead_lettered",
-  "delivery.replayed",
-] as const;
+export { deliveryEventTypes };
 
-const ts = (iso: string) => sql.fragment`${iso}::timestamptz`;
+const Stored = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  messageId: z.string(),
+  endpointId: z.string(),
+  eventType: z.string(),
+  status: z.enum(["pending", "retrying", "succeeded", "dead"]),
+  attempts: z.number(),
+  lastStatusCode: z.number().nullable(),
+  lastErrorClass: z.string().nullable(),
+  lastError: z.string().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  succeededAt: z.string().nullable(),
+  deadAt: z.string().nullable(),
+  deadReason: z.string().nullable(),
+  lastSeq: z.number(),
+  replayId: z.string().nullable(),
+});
 
-/** Inserts the delivery, or starts a new series on a replay; returns whether it applied. */
-async function schedule(tx: Tx, e: EnvelopeOf<"delivery.scheduled">, seq: number): Promise<boolean> {
-  const d = e.data;
-  const row = await tx.maybeOne(sql.unsafe`
-    INSERT INTO deliveries (id, tenant_id, message_id, endpoint_id, event_type, status, attempts,
-                            created_at, updated_at, last_seq)
-    VALUES (${e.aggregateId}, ${e.tenantId}, ${d.messageId}, ${d.endpointId}, ${d.eventType}, 'pending', 0,
-            ${ts(e.occurredAt)}, ${ts(e.occurredAt)}, ${seq})
+/** Timestamps are read as text, which `::timestamptz` reads back exactly (the ISO parser keeps only ms). */
+async function loadDeliveries(tx: Tx, ids: readonly string[]): Promise<Map<string, DeliveryRow>> {
+  const rows = await tx.any(sql.type(Stored)`
+    SELECT id, tenant_id AS "tenantId", message_id AS "messageId", endpoint_id AS "endpointId", event_type AS "eventType",
+           status, attempts, last_status_code AS "lastStatusCode", last_error_class AS "lastErrorClass", last_error AS "lastError",
+           next_attempt_at::text AS "nextAttemptAt", created_at::text AS "createdAt", updated_at::text AS "updatedAt",
+           succeeded_at::text AS "succeededAt", dead_at::text AS "deadAt", dead_reason AS "deadReason",
+           last_seq AS "lastSeq", replay_id AS "replayId"
+    FROM deliveries WHERE id = ANY(${sql.array(ids, "text")})`);
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+async function writeDeliveries(tx: Tx, rows: DeliveryChanges["deliveries"]) {
+  if (rows.length === 0) return;
+  const tuples = rows.map((r) => [
+    r.id, r.tenantId, r.messageId, r.endpointId, r.eventType, r.status, r.attempts, r.lastStatusCode, r.lastErrorClass,
+    r.lastError, r.nextAttemptAt, r.createdAt, r.updatedAt, r.succeededAt, r.deadAt, r.deadReason, r.lastSeq, r.replayId,
+  ]);
+  const types = ["text", "text", "text", "text", "text", "text", "int4", "int4", "text", "text", "timestamptz", "timestamptz",
+    "timestamptz", "timestamptz", "timestamptz", "text", "int8", "text"];
+  await tx.query(sql.unsafe`
+    INSERT INTO deliveries (id, tenant_id, message_id, endpoint_id, event_type, status, attempts, last_status_code,
+                            last_error_class, last_error, next_attempt_at, created_at, updated_at, succeeded_at, dead_at,
+                            dead_reason, last_seq, replay_id)
+    SELECT * FROM ${sql.unnest(tuples, types)}
     ON CONFLICT (id) DO UPDATE SET
-      status = 'pending', next_attempt_at = NULL, succeeded_at = NULL, dead_at = NULL, dead_reason = NULL,
-      updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq
-    WHERE deliveries.last_seq < EXCLUDED.last_seq AND deliveries.tenant_id = EXCLUDED.tenant_id
-    RETURNING id`);
-  if (row) await tx.query(sql.unsafe`DELETE FROM dlq_entries WHERE delivery_id = ${e.aggregateId}`);
-  return row !== null;
+      status = EXCLUDED.status, attempts = EXCLUDED.attempts, last_status_code = EXCLUDED.last_status_code,
+      last_error_class = EXCLUDED.last_error_class, last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at,
+      updated_at = EXCLUDED.updated_at, succeeded_at = EXCLUDED.succeeded_at, dead_at = EXCLUDED.dead_at,
+      dead_reason = EXCLUDED.dead_reason, last_seq = EXCLUDED.last_seq, replay_id = EXCLUDED.replay_id
+    WHERE deliveries.last_seq < EXCLUDED.last_seq AND deliveries.tenant_id = EXCLUDED.tenant_id`);
 }
 
-/** Applies SET clauses to the delivery when `seq` is newer than its row; returns whether it applied. */
-async function updateDelivery(tx: Tx, e: KnownEnvelope, seq: number, set: ReturnType<typeof sql.fragment>[]) {
-  const all = [...set, sql.fragment`updated_at = ${ts(e.occurredAt)}`, sql.fragment`last_seq = ${seq}`];
-  const row = await tx.maybeOne(sql.unsafe`
-    UPDATE deliveries SET ${sql.join(all, sql.fragment`, `)}
-    WHERE id = ${e.aggregateId} AND tenant_id = ${e.tenantId} AND last_seq < ${seq}
-    RETURNING id`);
-  return row !== null;
-}
-
-async function setOutcome(tx: Tx, deliveryId: string, attempt: number, outcome: "succeeded" | "retry" | "dead") {
-  await tx.query(sql.unsafe`
-    UPDATE delivery_attempts SET outcome = ${outcome} WHERE delivery_id = ${deliveryId} AND attempt = ${attempt}`);
-}
-
-async function attempted(tx: Tx, e: EnvelopeOf<"delivery.attempted">, seq: number) {
-  const d = e.data;
-  const applied = await updateDelivery(tx, e, seq, [
-    sql.fragment`attempts = ${d.attempt}`,
-    sql.fragment`last_status_code = ${d.statusCode ?? null}`,
-    sql.fragment`last_error_class = ${d.errorClass}`,
-    sql.fragment`last_error = ${d.error ?? null}`,
-  ]);
-  if (!applied) return;
-  // DO UPDATE: an attempt number seen again (a replay restarting its series) takes the newer facts.
-  await tx.query(sql.unsafe`
-    INSERT INTO delivery_attempts (delivery_id, attempt, tenant_id, started_at, latency_ms, status_code,
-                                   error_class, error, response_snippet, outcome)
-    VALUES (${e.aggregateId}, ${d.attempt}, ${e.tenantId}, ${ts(d.startedAt)}, ${d.latencyMs}, ${d.statusCode ?? null},
-            ${d.errorClass}, ${d.error ?? null}, ${d.responseSnippet ?? null}, NULL)
-    ON CONFLICT (delivery_id, attempt) DO UPDATE SET
-      started_at = EXCLUDED.started_at, latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
-      error_class = EXCLUDED.error_class, error = EXCLUDED.error, response_snippet = EXCLUDED.response_snippet,
-      outcome = NULL`);
-}
-
-async function deadLettered(tx: Tx, e: EnvelopeOf<"delivery.dead_lettered">, seq: number) {
-  const d = e.data;
-  const applied = await updateDelivery(tx, e, seq, [
-    sql.fragment`status = 'dead'`,
-    sql.fragment`next_attempt_at = NULL`,
-    sql.fragment`dead_at = ${ts(e.occurredAt)}`,
-    sql.fragment`dead_reason = ${d.reason}`,
-    sql.fragment`last_error_class = ${d.errorClass}`,
-  ]);
-  if (!applied) return;
-  await setOutcome(tx, e.aggregateId, d.attempt, "dead");
-  await countReplayOutcome(tx, e.aggregateId, "failed");
-  await tx.query(sql.unsafe`
-    INSERT INTO dlq_entries (delivery_id, tenant_id, message_id, endpoint_id, event_type, error_class, reason,
-                             attempts, dead_at)
-    SELECT id, tenant_id, message_id, endpoint_id, event_type, ${d.errorClass}, ${d.reason}, ${d.attempt},
-           ${ts(e.occurredAt)}
-    FROM deliveries WHERE id = ${e.aggregateId}
-    ON CONFLICT (delivery_id) DO UPDATE SET
-      error_class = EXCLUDED.error_class, reason = EXCLUDED.reason, attempts = EXCLUDED.attempts,
-      dead_at = EXCLUDED.dead_at`);
-}
-
-/** A new attempt series: out of the DLQ, pending again, its attempts kept (numbers go on). */
-async function replayed(tx: Tx, e: EnvelopeOf<"delivery.replayed">, seq: number) {
-  const applied = await updateDelivery(tx, e, seq, [
-    sql.fragment`status = 'pending'`,
-    sql.fragment`replay_id = ${e.data.replayId}`,
-    sql.fragment`next_attempt_at = NULL`,
-    sql.fragment`succeeded_at = NULL`,
-    sql.fragment`dead_at = NULL`,
-    sql.fragment`dead_reason = NULL`,
-  ]);
-  if (!applied) return;
-  await tx.query(sql.unsafe`DELETE FROM dlq_entries WHERE delivery_id = ${e.aggregateId}`);
-  await countReplayed(tx, e.tenantId, e.data.replayId);
-}
-
-export async function applyDeliveryEvent(tx: Tx, e: KnownEnvelope, seq: number): Promise<void> {
-  switch (e.type) {
-    case "delivery.scheduled":
-      await schedule(tx, e, seq);
-      return;
-    case "delivery.attempted":
-      return attempted(tx, e, seq);
-    case "delivery.succeeded": {
-      const ok = await updateDelivery(tx, e, seq, [
-        sql.fragment`status = 'succeeded'`,
-        sql.fragment`next_attempt_at = NULL`,
-        sql.fragment`succeeded_at = ${ts(e.occurredAt)}`,
-        sql.fragment`last_status_code = ${e.data.statusCode}`,
-      ]);
-      if (!ok) return;
-      await setOutcome(tx, e.aggregateId, e.data.attempt, "succeeded");
-      await countReplayOutcome(tx, e.aggregateId, "succeeded");
-      return;
-    }
-    case "delivery.retry_scheduled": {
-      const ok = await updateDelivery(tx, e, seq, [
-        sql.fragment`status = 'retrying'`,
-        sql.fragment`next_attempt_at = ${ts(e.data.nextAttemptAt)}`,
-        sql.fragment`last_error_class = ${e.data.errorClass}`,
-      ]);
-      if (ok) await setOutcome(tx, e.aggregateId, e.data.attempt, "retry");
-      return;
-    }
-    case "delivery.dead_lettered":
-      return deadLettered(tx, e, seq);
-    case "delivery.replayed":
-      return replayed(tx, e, seq);
-    default:
-      return;
+async function writeAttempts(tx: Tx, { attempts, outcomes }: DeliveryChanges) {
+  if (attempts.length > 0) {
+    const tuples = attempts.map((a) => [
+      a.deliveryId, a.attempt, a.tenantId, a.startedAt, a.latencyMs, a.statusCode, a.errorClass, a.error, a.responseSnippet, a.outcome,
+    ]);
+    await tx.query(sql.unsafe`
+      INSERT INTO delivery_attempts (delivery_id, attempt, tenant_id, started_at, latency_ms, status_code,
+                                     error_class, error, response_snippet, outcome)
+      SELECT * FROM ${sql.unnest(tuples, ["text", "int4", "text", "timestamptz", "int4", "int4", "text", "text", "text", "text"])}
+      ON CONFLICT (delivery_id, attempt) DO UPDATE SET
+        started_at = EXCLUDED.started_at, latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
+        error_class = EXCLUDED.error_class, error = EXCLUDED.error, response_snippet = EXCLUDED.response_snippet,
+        outcome = EXCLUDED.outcome`);
+  }
+  if (outcomes.length > 0) {
+    const tuples = outcomes.map((o) => [o.deliveryId, o.attempt, o.outcome]);
+    await tx.query(sql.unsafe`
+      UPDATE delivery_attempts a SET outcome = u.outcome
+      FROM ${sql.unnest(tuples, ["text", "int4", "text"])} AS u(delivery_id, attempt, outcome)
+      WHERE a.delivery_id = u.delivery_id AND a.attempt = u.attempt`);
   }
 }
 
-export const deliveriesReadModel: ReadModel = {
+async function writeDlq(tx: Tx, { dlqDeletes, dlqUpserts }: DeliveryChanges) {
+  if (dlqDeletes.length > 0) {
+    await tx.query(sql.unsafe`DELETE FROM dlq_entries WHERE delivery_id = ANY(${sql.array(dlqDeletes, "text")})`);
+  }
+  if (dlqUpserts.length === 0) return;
+  const tuples = dlqUpserts.map((d) => [d.deliveryId, d.tenantId, d.messageId, d.endpointId, d.eventType, d.errorClass, d.reason, d.attempts, d.deadAt]);
+  await tx.query(sql.unsafe`
+    INSERT INTO dlq_entries (delivery_id, tenant_id, message_id, endpoint_id, event_type, error_class, reason, attempts, dead_at)
+    SELECT * FROM ${sql.unnest(tuples, ["text", "text", "text", "text", "text", "text", "text", "int4", "timestamptz"])}
+    ON CONFLICT (delivery_id) DO UPDATE SET
+      error_class = EXCLUDED.error_class, reason = EXCLUDED.reason, attempts = EXCLUDED.attempts, dead_at = EXCLUDED.dead_at`);
+}
+
+async function applyDeliveryEvents(tx: Tx, events: readonly Sequenced<DeliveryEnvelope>[]): Promise<void> {
+  if (events.length === 0) return;
+  const stored = await loadDeliveries(tx, [...new Set(events.map((e) => e.envelope.aggregateId))]);
+  const changes = foldDeliveries(stored, events);
+  await writeDeliveries(tx, changes.deliveries);
+  await writeAttempts(tx, changes);
+  await writeDlq(tx, changes);
+  await addReplayCounts(tx, changes.replays);
+}
+
+export const deliveriesReadModel: BatchReadModel<(typeof deliveryEventTypes)[number]> = {
   name: "deliveries",
   handles: deliveryEventTypes,
-  apply: applyDeliveryEvent,
+  applyAll: applyDeliveryEvents,
 };

@@ -2,7 +2,7 @@ import { sql } from "slonik";
 import { z } from "zod";
 import { RoutingCandidate } from "../../contracts/events.js";
 import type { Queryable, Tx } from "../db.js";
-import type { KnownEnvelope, ReadModel } from "./shared.js";
+import type { BatchReadModel, EnvelopeOf, Sequenced } from "./shared.js";
 
 export const messageEventTypes = ["message.received", "routing.decided"] as const;
 
@@ -27,32 +27,104 @@ export const MessageRow = z.object({
 });
 export type MessageRow = z.infer<typeof MessageRow>;
 
-export async function applyMessageEvent(tx: Tx, envelope: KnownEnvelope, seq: number): Promise<void> {
-  switch (envelope.type) {
-    case "message.received": {
-      const d = envelope.data;
-      await tx.query(sql.unsafe`
-        INSERT INTO messages (id, tenant_id, event_type, event_id, payload, received_at, stream_seq, last_seq)
-        VALUES (${envelope.aggregateId}, ${envelope.tenantId}, ${d.eventType}, ${d.eventId ?? null},
-                ${sql.jsonb(d.payload as Parameters<typeof sql.jsonb>[0])}, ${envelope.occurredAt}::timestamptz, ${seq}, ${seq})
-        ON CONFLICT (id) DO NOTHING`);
-      return;
+type MessageEnvelope = EnvelopeOf<(typeof messageEventTypes)[number]>;
+
+/** What the fold needs of a stored message: whose it is and the last event applied to it. */
+export interface StoredMessage {
+  tenantId: string;
+  lastSeq: number;
+}
+
+/** A message created by the run, with the routing folded in when the run routed it too. */
+export interface NewMessage {
+  id: string;
+  tenantId: string;
+  eventType: string;
+  eventId: string | null;
+  payload: unknown;
+  receivedAt: string;
+  streamSeq: number;
+  routing: unknown;
+  routedAt: string | null;
+  lastSeq: number;
+}
+
+/** The routing of a message stored before the run. */
+export interface RoutingUpdate {
+  id: string;
+  routing: unknown;
+  routedAt: string;
+  lastSeq: number;
+}
+
+/**
+ * Folds a run of message events in stream order, as applying them one by one would: a received
+ * message is created once (a second `message.received` changes nothing); a routing decision
+ * applies to a message of the same tenant whose last event is older.
+ */
+export function foldMessages(stored: ReadonlyMap<string, StoredMessage>, events: readonly Sequenced<MessageEnvelope>[]) {
+  const rows = new Map<string, StoredMessage>(stored);
+  const created = new Map<string, NewMessage>();
+  const routed = new Map<string, RoutingUpdate>();
+  for (const { envelope: e, seq } of events) {
+    const id = e.aggregateId;
+    const row = rows.get(id);
+    if (e.type === "message.received") {
+      if (row) continue;
+      const d = e.data;
+      const message: NewMessage = {
+        id, tenantId: e.tenantId, eventType: d.eventType, eventId: d.eventId ?? null, payload: d.payload,
+        receivedAt: e.occurredAt, streamSeq: seq, routing: null, routedAt: null, lastSeq: seq,
+      };
+      created.set(id, message);
+      rows.set(id, message);
+      continue;
     }
-    case "routing.decided": {
-      const { strategy, registrySeq, candidates, targets } = envelope.data;
-      await tx.query(sql.unsafe`
-        UPDATE messages
-        SET routing = ${sql.jsonb({ strategy, registrySeq, candidates, targets })},
-            routed_at = ${envelope.occurredAt}::timestamptz, last_seq = ${seq}
-        WHERE id = ${envelope.aggregateId} AND tenant_id = ${envelope.tenantId} AND last_seq < ${seq}`);
-      return;
+    if (!row || row.tenantId !== e.tenantId || row.lastSeq >= seq) continue;
+    const { strategy, registrySeq, candidates, targets } = e.data;
+    const change = { routing: { strategy, registrySeq, candidates, targets }, routedAt: e.occurredAt, lastSeq: seq };
+    const fresh = created.get(id);
+    if (fresh) Object.assign(fresh, change);
+    else {
+      routed.set(id, { id, ...change });
+      rows.set(id, { tenantId: row.tenantId, lastSeq: seq });
     }
-    default:
-      return;
+  }
+  return { created: [...created.values()], routed: [...routed.values()] };
+}
+
+const Stored = z.object({ id: z.string(), tenantId: z.string(), lastSeq: z.number() });
+
+async function applyMessageEvents(tx: Tx, events: readonly Sequenced<MessageEnvelope>[]): Promise<void> {
+  if (events.length === 0) return;
+  const ids = [...new Set(events.map((e) => e.envelope.aggregateId))];
+  const rows = await tx.any(sql.type(Stored)`
+    SELECT id, tenant_id AS "tenantId", last_seq AS "lastSeq" FROM messages WHERE id = ANY(${sql.array(ids, "text")})`);
+  const { created, routed } = foldMessages(new Map(rows.map((r) => [r.id, r])), events);
+  if (created.length > 0) {
+    const tuples = created.map((m) => [
+      m.id, m.tenantId, m.eventType, m.eventId, JSON.stringify(m.payload), m.receivedAt, m.streamSeq,
+      m.routing === null ? null : JSON.stringify(m.routing), m.routedAt, m.lastSeq,
+    ]);
+    await tx.query(sql.unsafe`
+      INSERT INTO messages (id, tenant_id, event_type, event_id, payload, received_at, stream_seq, routing, routed_at, last_seq)
+      SELECT * FROM ${sql.unnest(tuples, ["text", "text", "text", "text", "jsonb", "timestamptz", "int8", "jsonb", "timestamptz", "int8"])}
+      ON CONFLICT (id) DO NOTHING`);
+  }
+  if (routed.length > 0) {
+    const tuples = routed.map((r) => [r.id, JSON.stringify(r.routing), r.routedAt, r.lastSeq]);
+    await tx.query(sql.unsafe`
+      UPDATE messages m SET routing = u.routing, routed_at = u.routed_at, last_seq = u.last_seq
+      FROM ${sql.unnest(tuples, ["text", "jsonb", "timestamptz", "int8"])} AS u(id, routing, routed_at, last_seq)
+      WHERE m.id = u.id AND m.last_seq < u.last_seq`);
   }
 }
 
-export const messagesReadModel: ReadModel = { name: "messages", handles: messageEventTypes, apply: applyMessageEvent };
+export const messagesReadModel: BatchReadModel<(typeof messageEventTypes)[number]> = {
+  name: "messages",
+  handles: messageEventTypes,
+  applyAll: applyMessageEvents,
+};
 
 /** The SQL expression building a {@link RoutingView} from a `messages` row aliased `m`. */
 export const routingViewSql = sql.fragment`

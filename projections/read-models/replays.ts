@@ -2,13 +2,14 @@ import { sql, type FragmentSqlToken } from "slonik";
 import { z } from "zod";
 import type { Queryable, Tx } from "../db.js";
 import type { TimeRange } from "./deliveries-queries.js";
+import type { ReplayCounts } from "./deliveries-fold.js";
 import { whereAll, type KnownEnvelope, type ReadModel } from "./shared.js";
 
 /**
  * DLQ replays: one row per replay request, built from the replay's own events. The counters that
  * follow its deliveries (`replayed`, `succeeded`, `failed`) are moved by the deliveries read model
- * through {@link countReplayed} and {@link countReplayOutcome}, only when it applied the delivery
- * event, so an event applied twice counts once.
+ * through {@link addReplayCounts}, only for the delivery events it applied, so an event applied
+ * twice counts once.
  */
 export const replayEventTypes = ["replay.requested", "replay.completed", "replay.failed"] as const;
 
@@ -57,20 +58,19 @@ async function applyReplayEvent(tx: Tx, e: KnownEnvelope, seq: number): Promise<
 
 export const replaysReadModel: ReadModel = { name: "replays", handles: replayEventTypes, apply: applyReplayEvent };
 
-/** A delivery was scheduled again by `replayId`: one more replayed, and the replay is running. */
-export async function countReplayed(tx: Tx, tenantId: string, replayId: string): Promise<void> {
+/**
+ * Moves replay counters by what a run of delivery events did: `replayed` (a delivery scheduled again
+ * by the replay, which is then running) and the outcomes of the deliveries whose current series the
+ * replay started. One statement for every replay the run touched.
+ */
+export async function addReplayCounts(tx: Tx, counts: readonly ReplayCounts[]): Promise<void> {
+  if (counts.length === 0) return;
+  const tuples = counts.map((c) => [c.replayId, c.tenantId, c.replayed, c.succeeded, c.failed]);
   await tx.query(sql.unsafe`
-    UPDATE replays SET replayed = replayed + 1, status = CASE WHEN status = 'pending' THEN 'running' ELSE status END
-    WHERE id = ${replayId} AND tenant_id = ${tenantId}`);
-}
-
-/** A delivery finished: when a replay started its current series, that replay counts the outcome. */
-export async function countReplayOutcome(tx: Tx, deliveryId: string, outcome: "succeeded" | "failed"): Promise<void> {
-  const column = sql.identifier([outcome]);
-  await tx.query(sql.unsafe`
-    UPDATE replays r SET ${column} = r.${column} + 1
-    FROM deliveries d
-    WHERE d.id = ${deliveryId} AND d.replay_id = r.id AND d.tenant_id = r.tenant_id`);
+    UPDATE replays r SET replayed = r.replayed + u.replayed, succeeded = r.succeeded + u.succeeded, failed = r.failed + u.failed,
+                         status = CASE WHEN u.replayed > 0 AND r.status = 'pending' THEN 'running' ELSE r.status END
+    FROM ${sql.unnest(tuples, ["text", "text", "int4", "int4", "int4"])} AS u(id, tenant_id, replayed, succeeded, failed)
+    WHERE r.id = u.id AND r.tenant_id = u.tenant_id`);
 }
 
 /** One replay of the tenant, or null (another tenant's id is null too). */

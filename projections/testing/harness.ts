@@ -3,9 +3,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { sql } from "slonik";
 import { z } from "zod";
-import type { AggregateType } from "../../contracts/common.js";
 import type { Envelope } from "../../contracts/envelope.js";
-import type { EventData, EventType } from "../../contracts/events.js";
 import { createTopology, type Topology } from "../../streams/topology.js";
 import { createTestDatabase } from "../../test/support/postgres.js";
 import { createDatabase, type Database } from "../db.js";
@@ -13,6 +11,8 @@ import { migrate } from "../migrate.js";
 import { createProjector, type Projector, type ProjectorLogger } from "../projector.js";
 import { readModelTables } from "../read-models/index.js";
 import { withAllTenants } from "../tenant-scope.js";
+
+export { envelopes } from "./envelopes.js";
 
 /** Test-only: a database, a stream under a fresh prefix, and helpers to publish and compare. */
 export interface Harness {
@@ -79,34 +79,5 @@ export async function createHarness(): Promise<Harness> {
       await db.end();
       await database.drop();
     },
-  };
-}
-
-/** Builds valid envelopes for one tenant; each event 1 s after the previous unless `at` is given. */
-export function envelopes(tenantId: string, start = Date.parse("2025-01-01T00:00:00.000Z")) {
-  let n = 0;
-  return function event<T extends EventType>(
-    aggregateType: AggregateType,
-    aggregateId: string,
-    type: T,
-    data: EventData<T>,
-    at?: string,
-  ): Envelope {
-    n += 1;
-    return {
-      id: `evt_${tenantId}_${n}_${randomBytes(3).toString("hex")}`,
-      type,
-      schemaVersion: 1,
-      tenantId,
-      aggregateType,
-      aggregateId,
-      occurredAt: at ?? new Date(start + n * 1000).toISOString(),
-      correlationId: `req_${n}`,
-      causationId: null,
-      actor: { kind: "operator", id: "admin" },
-      data,
-      prevHash: null,
-      hash: `hash_${n}`,
-    };
   };
 }

@@ -1,0 +1,33 @@
+import { randomBytes } from "node:crypto";
+import type { AggregateType } from "../../contracts/common.js";
+import type { Envelope } from "../../contracts/envelope.js";
+import type { EventData, EventType } from "../../contracts/events.js";
+
+/** Builds valid envelopes for one tenant; each event 1 s after the previous unless `at` is given. */
+export function envelopes(tenantId: string, start = Date.parse("2025-01-01T00:00:00.000Z")) {
+  let n = 0;
+  return function event<T extends EventType>(
+    aggregateType: AggregateType,
+    aggregateId: string,
+    type: T,
+    data: EventData<T>,
+    at?: string,
+  ): Envelope {
+    n += 1;
+    return {
+      id: `evt_${tenantId}_${n}_${randomBytes(3).toString("hex")}`,
+      type,
+      schemaVersion: 1,
+      tenantId,
+      aggregateType,
+      aggregateId,
+      occurredAt: at ?? new Date(start + n * 1000).toISOString(),
+      correlationId: `req_${n}`,
+      causationId: null,
+      actor: { kind: "operator", id: "admin" },
+      data,
+      prevHash: null,
+      hash: `hash_${n}`,
+    };
+  };
+}
