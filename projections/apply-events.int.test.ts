@@ -32,8 +32,12 @@ describe("applying events set-based", () => {
   const dump = async () => {
     const out: Record<string, string[]> = {};
     for (const table of readModelTables) {
-      out[table] = [...(await withAllTenants(db, (tx) => tx.anyFirst(sql.type(z.object({ row: z.string() }))`
-        SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`)))];
+      out[table] = [
+        ...(await withAllTenants(db, (tx) =>
+          tx.anyFirst(sql.type(z.object({ row: z.string() }))`
+        SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`),
+        )),
+      ];
     }
     return out;
   };

@@ -36,7 +36,10 @@ export async function waitForSeq(db: Database, minSeq: number, timeoutMs: number
 
 /** The checkpoint is below where the caller left it: a rebuild reset it. */
 export class CheckpointRewoundError extends Error {
-  constructor(readonly checkpoint: number, readonly expected: number) {
+  constructor(
+    readonly checkpoint: number,
+    readonly expected: number,
+  ) {
     super(`read-model checkpoint is ${checkpoint}, expected at least ${expected} (rebuilt?)`);
     this.name = "CheckpointRewoundError";
   }

@@ -56,7 +56,12 @@ function scenario(tenantId: string): Envelope[] {
     ),
     attempt(d1, 1, 500),
     ev("delivery", d1, "delivery.retry_scheduled", {
-      attempt: 1, nextAttempt: 2, nextAttemptAt: "2025-01-01T01:00:06.000Z", delayMs: 5000, errorClass: "server_error", reason: "HTTP 500",
+      attempt: 1,
+      nextAttempt: 2,
+      nextAttemptAt: "2025-01-01T01:00:06.000Z",
+      delayMs: 5000,
+      errorClass: "server_error",
+      reason: "HTTP 500",
     }),
     attempt(d2, 1, 200),
     ev("delivery", d2, "delivery.succeeded", { attempt: 1, statusCode: 200 }),
@@ -106,7 +111,10 @@ describe("projector", () => {
       }
     });
     expect(await h.dump()).toEqual(first);
-    await applyBatch(h.db, events.map((e, i) => ({ seq: seqs[i]!, envelope: parseEnvelope(e) })));
+    await applyBatch(
+      h.db,
+      events.map((e, i) => ({ seq: seqs[i]!, envelope: parseEnvelope(e) })),
+    );
     expect(await h.dump()).toEqual(first);
 
     // A restarted projector (and a redelivery from seq 1) changes nothing either.
@@ -220,29 +228,52 @@ describe("projector batches", () => {
     const ev = envelopes(tenantId);
     const attempt = (id: string, n: number, statusCode: number) =>
       ev("delivery", id, "delivery.attempted", {
-        attempt: n, startedAt: `2025-01-01T02:00:0${n}.000Z`, latencyMs: 7 * n, statusCode,
-        errorClass: statusCode < 300 ? "none" : "server_error", ...(statusCode < 300 ? {} : { error: "HTTP 503" }),
+        attempt: n,
+        startedAt: `2025-01-01T02:00:0${n}.000Z`,
+        latencyMs: 7 * n,
+        statusCode,
+        errorClass: statusCode < 300 ? "none" : "server_error",
+        ...(statusCode < 300 ? {} : { error: "HTTP 503" }),
       });
     const retry = (id: string, n: number) =>
       ev("delivery", id, "delivery.retry_scheduled", {
-        attempt: n, nextAttempt: n + 1, nextAttemptAt: `2025-01-01T02:01:0${n}.000Z`, delayMs: 60_000, errorClass: "server_error", reason: "HTTP 503",
+        attempt: n,
+        nextAttempt: n + 1,
+        nextAttemptAt: `2025-01-01T02:01:0${n}.000Z`,
+        delayMs: 60_000,
+        errorClass: "server_error",
+        reason: "HTTP 503",
       });
     const schedule = (id: string) =>
       ev("delivery", id, "delivery.scheduled", {
-        messageId: "msg_l", endpointId: "ep_l", eventType: "order.paid", payload: { n: 1 }, messageReceivedAt: "2025-01-01T00:00:01.000Z", registrySeq: 2,
+        messageId: "msg_l",
+        endpointId: "ep_l",
+        eventType: "order.paid",
+        payload: { n: 1 },
+        messageReceivedAt: "2025-01-01T00:00:01.000Z",
+        registrySeq: 2,
       });
     return [
       ev("tenant", tenantId, "tenant.created", { name: "L" }),
       ev("endpoint", "ep_l", "endpoint.registered", { url: "https://l.example/h", eventTypes: ["*"], secret: SECRET }),
       ev("message", "msg_l", "message.received", { eventType: "order.paid", payload: { n: 1 } }),
       ev("message", "msg_l", "routing.decided", {
-        eventType: "order.paid", strategy: "fanout", registrySeq: 2,
+        eventType: "order.paid",
+        strategy: "fanout",
+        registrySeq: 2,
         candidates: [{ endpointId: "ep_l", matched: true, reason: "*" }],
-        targets: [{ endpointId: "ep_l", deliveryId: "dlv_ok" }, { endpointId: "ep_l", deliveryId: "dlv_dead" }],
+        targets: [
+          { endpointId: "ep_l", deliveryId: "dlv_ok" },
+          { endpointId: "ep_l", deliveryId: "dlv_dead" },
+        ],
       }),
-      schedule("dlv_ok"), attempt("dlv_ok", 1, 503), retry("dlv_ok", 1), attempt("dlv_ok", 2, 200),
+      schedule("dlv_ok"),
+      attempt("dlv_ok", 1, 503),
+      retry("dlv_ok", 1),
+      attempt("dlv_ok", 2, 200),
       ev("delivery", "dlv_ok", "delivery.succeeded", { attempt: 2, statusCode: 200 }),
-      schedule("dlv_dead"), attempt("dlv_dead", 1, 503),
+      schedule("dlv_dead"),
+      attempt("dlv_dead", 1, 503),
       ev("delivery", "dlv_dead", "delivery.dead_lettered", { attempt: 1, errorClass: "server_error", reason: "max attempts reached" }),
       ev("replay", "rpl_l", "replay.requested", { selection: { deliveryIds: ["dlv_dead"] }, deliveryIds: ["dlv_dead"] }),
       ev("delivery", "dlv_dead", "delivery.replayed", { replayId: "rpl_l", series: 2 }),
@@ -256,15 +287,31 @@ describe("projector batches", () => {
     const events = lives("ten_l");
     const seqs = await h.publish(events);
     const last = seqs.at(-1)!;
-    expect(await applyBatch(h.db, events.map((e, i) => ({ seq: seqs[i]!, envelope: parseEnvelope(e) })))).toBe(last);
+    expect(
+      await applyBatch(
+        h.db,
+        events.map((e, i) => ({ seq: seqs[i]!, envelope: parseEnvelope(e) })),
+      ),
+    ).toBe(last);
     const oneBatch = await h.dump();
     const rows = (table: string) => oneBatch[table]!.map((row) => JSON.parse(row as string) as Record<string, unknown>);
-    expect(rows("deliveries").map((d) => [d.id, d.status, d.attempts, d.last_status_code, d.replay_id]).sort()).toEqual([
+    expect(
+      rows("deliveries")
+        .map((d) => [d.id, d.status, d.attempts, d.last_status_code, d.replay_id])
+        .sort(),
+    ).toEqual([
       ["dlv_dead", "succeeded", 2, 200, "rpl_l"],
       ["dlv_ok", "succeeded", 2, 200, null],
     ]);
-    expect(rows("delivery_attempts").map((a) => [a.delivery_id, a.attempt, a.outcome]).sort()).toEqual([
-      ["dlv_dead", 1, "dead"], ["dlv_dead", 2, "succeeded"], ["dlv_ok", 1, "retry"], ["dlv_ok", 2, "succeeded"],
+    expect(
+      rows("delivery_attempts")
+        .map((a) => [a.delivery_id, a.attempt, a.outcome])
+        .sort(),
+    ).toEqual([
+      ["dlv_dead", 1, "dead"],
+      ["dlv_dead", 2, "succeeded"],
+      ["dlv_ok", 1, "retry"],
+      ["dlv_ok", 2, "succeeded"],
     ]);
     expect(rows("dlq_entries")).toEqual([]);
     expect(rows("replays").map((r) => [r.status, r.replayed, r.succeeded, r.failed])).toEqual([["completed", 1, 1, 0]]);

@@ -89,8 +89,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
       minTimeout: 100,
       maxTimeout: 5_000,
       signal: giveUp.signal,
-      onFailedAttempt: ({ error, attemptNumber }) =>
-        logger.error({ err: error, attempt: attemptNumber, ...seqs }, "projector: batch failed, retrying"),
+      onFailedAttempt: ({ error, attemptNumber }) => logger.error({ err: error, attempt: attemptNumber, ...seqs }, "projector: batch failed, retrying"),
     });
   };
 
@@ -100,9 +99,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     await jsm.streams.info(topology.stream); // fails (and is retried) until the stream exists
     const consumer = await js.consumers.get(topology.stream, {
       filter_subjects: topology.allEvents,
-      ...(applied > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
+      ...(applied > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
     // Room for the batch being gathered and the next one, so a batch is waiting when a commit ends.
     const iter = await consumer.consume({ max_messages: 2 * batchSize });

@@ -21,28 +21,58 @@ function tenantEvents(tenant: string, n: number): Envelope[] {
   out.push(ev("endpoint", ep(3), "endpoint.deleted", {}, at(10)));
   out.push(ev("message", msg, "message.received", { eventType: "order.created", payload: { id: 1 } }));
   const targets = Array.from({ length: n }, (_, i) => ({ endpointId: ep((i % 2) + 1), deliveryId: dlv(i + 1) }));
-  out.push(ev("message", msg, "routing.decided", {
-    eventType: "order.created", strategy: "fanout", registrySeq: 5,
-    candidates: [1, 2].map((i) => ({ endpointId: ep(i), matched: true, reason: "*" })), targets,
-  }));
+  out.push(
+    ev("message", msg, "routing.decided", {
+      eventType: "order.created",
+      strategy: "fanout",
+      registrySeq: 5,
+      candidates: [1, 2].map((i) => ({ endpointId: ep(i), matched: true, reason: "*" })),
+      targets,
+    }),
+  );
   targets.forEach(({ endpointId, deliveryId }, i) => {
     // Deliveries 3 and 4 share a timestamp: the id breaks the tie.
     const when = at(100 + (i === 3 ? 2 : i));
-    out.push(ev("delivery", deliveryId, "delivery.scheduled", {
-      messageId: msg, endpointId, eventType: i === 0 ? "order.special" : "order.created", payload: {},
-      messageReceivedAt: when, registrySeq: 5,
-    }, when));
+    out.push(
+      ev(
+        "delivery",
+        deliveryId,
+        "delivery.scheduled",
+        {
+          messageId: msg,
+          endpointId,
+          eventType: i === 0 ? "order.special" : "order.created",
+          payload: {},
+          messageReceivedAt: when,
+          registrySeq: 5,
+        },
+        when,
+      ),
+    );
   });
-  const attempt = (i: number, a: number) => ev("delivery", dlv(i), "delivery.attempted", {
-    attempt: a, startedAt: at(200 + a), latencyMs: a, statusCode: 500, errorClass: "server_error",
-  });
+  const attempt = (i: number, a: number) =>
+    ev("delivery", dlv(i), "delivery.attempted", {
+      attempt: a,
+      startedAt: at(200 + a),
+      latencyMs: a,
+      statusCode: 500,
+      errorClass: "server_error",
+    });
   out.push(attempt(2, 1), attempt(2, 2));
   out.push(ev("delivery", dlv(2), "delivery.dead_lettered", { attempt: 2, errorClass: "server_error", reason: "max attempts" }, at(300)));
   if (n >= 4) {
     out.push(attempt(4, 1), ev("delivery", dlv(4), "delivery.dead_lettered", { attempt: 1, errorClass: "gone", reason: "410" }, at(400)));
-    out.push(attempt(3, 1), ev("delivery", dlv(3), "delivery.retry_scheduled", {
-      attempt: 1, nextAttempt: 2, nextAttemptAt: at(500), delayMs: 5000, errorClass: "server_error", reason: "500",
-    }));
+    out.push(
+      attempt(3, 1),
+      ev("delivery", dlv(3), "delivery.retry_scheduled", {
+        attempt: 1,
+        nextAttempt: 2,
+        nextAttemptAt: at(500),
+        delayMs: 5000,
+        errorClass: "server_error",
+        reason: "500",
+      }),
+    );
   }
   return out;
 }
@@ -92,7 +122,10 @@ describe("read-model queries", () => {
   it("returns a delivery with its attempts in order and the routing decision", async () => {
     const d = await getDelivery(h.db, A, `dlv_${A}_2`);
     expect(d).toMatchObject({ status: "dead", attemptCount: 2, deadReason: "max attempts", lastStatusCode: 500 });
-    expect(d!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, null], [2, "dead"]]);
+    expect(d!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, null],
+      [2, "dead"],
+    ]);
     expect(d!.routing).toMatchObject({ strategy: "fanout", registrySeq: 5, decidedAt: expect.any(String) });
     expect(d!.routing!.targets).toHaveLength(7);
     expect((await getDelivery(h.db, A, `dlv_${A}_3`))!.attempts[0]!.outcome).toBe("retry");
@@ -111,9 +144,7 @@ describe("read-model queries", () => {
     expect(await getEndpoint(h.db, A, `ep_${A}_3`)).toBeNull();
     expect(await getEndpoint(h.db, A, `ep_${A}_1`)).toMatchObject({ active: true, eventTypes: ["*"], description: null });
     const audit = await collect((p) => listAudit(h.db, A, p), 2);
-    expect(audit.flat().map((a) => a.action)).toEqual([
-      "endpoint.deleted", "endpoint.registered", "endpoint.registered", "endpoint.registered", "tenant.created",
-    ]);
+    expect(audit.flat().map((a) => a.action)).toEqual(["endpoint.deleted", "endpoint.registered", "endpoint.registered", "endpoint.registered", "tenant.created"]);
   });
 
   it("keeps tenants apart", async () => {

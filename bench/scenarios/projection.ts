@@ -41,8 +41,12 @@ async function catchUp({ receiver, log }: RunContext, events: number, label: str
       // spawn meanwhile, or a catch-up shorter than that is measured as 0 events/s.
       const start: { platform: RunningPlatform | null; error: { error: unknown } | null } = { platform: null, error: null };
       const starting = ws.platform({ name: label, roles: "projector" }).then(
-        (p) => void (start.platform = p),
-        (error: unknown) => void (start.error = { error }),
+        (p) => {
+          start.platform = p;
+        },
+        (error: unknown) => {
+          start.error = { error };
+        },
       );
       let first: { t: number; seq: number } | null = null;
       let seq = 0;

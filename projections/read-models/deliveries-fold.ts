@@ -126,9 +126,24 @@ export function foldDeliveries(stored: ReadonlyMap<string, DeliveryRow>, events:
       if (e.type !== "delivery.scheduled") continue;
       const d = e.data;
       rows.set(id, {
-        id, tenantId: e.tenantId, messageId: d.messageId, endpointId: d.endpointId, eventType: d.eventType,
-        status: "pending", attempts: 0, lastStatusCode: null, lastErrorClass: null, lastError: null, nextAttemptAt: null,
-        createdAt: at, updatedAt: at, succeededAt: null, deadAt: null, deadReason: null, lastSeq: seq, replayId: null,
+        id,
+        tenantId: e.tenantId,
+        messageId: d.messageId,
+        endpointId: d.endpointId,
+        eventType: d.eventType,
+        status: "pending",
+        attempts: 0,
+        lastStatusCode: null,
+        lastErrorClass: null,
+        lastError: null,
+        nextAttemptAt: null,
+        createdAt: at,
+        updatedAt: at,
+        succeededAt: null,
+        deadAt: null,
+        deadReason: null,
+        lastSeq: seq,
+        replayId: null,
       });
       changed.add(id);
       deleteDlq(id);
@@ -153,9 +168,16 @@ export function foldDeliveries(stored: ReadonlyMap<string, DeliveryRow>, events:
         const d = e.data;
         Object.assign(row, { attempts: d.attempt, lastStatusCode: d.statusCode ?? null, lastErrorClass: d.errorClass, lastError: d.error ?? null });
         attempts.set(key(id, d.attempt), {
-          deliveryId: id, attempt: d.attempt, tenantId: e.tenantId, startedAt: d.startedAt, latencyMs: d.latencyMs,
-          statusCode: d.statusCode ?? null, errorClass: d.errorClass, error: d.error ?? null,
-          responseSnippet: d.responseSnippet ?? null, outcome: null,
+          deliveryId: id,
+          attempt: d.attempt,
+          tenantId: e.tenantId,
+          startedAt: d.startedAt,
+          latencyMs: d.latencyMs,
+          statusCode: d.statusCode ?? null,
+          errorClass: d.errorClass,
+          error: d.error ?? null,
+          responseSnippet: d.responseSnippet ?? null,
+          outcome: null,
         });
         outcomes.delete(key(id, d.attempt));
         break;

@@ -51,11 +51,45 @@ async function loadDeliveries(tx: Tx, ids: readonly string[]): Promise<Map<strin
 async function writeDeliveries(tx: Tx, rows: DeliveryChanges["deliveries"]) {
   if (rows.length === 0) return;
   const tuples = rows.map((r) => [
-    r.id, r.tenantId, r.messageId, r.endpointId, r.eventType, r.status, r.attempts, r.lastStatusCode, r.lastErrorClass,
-    r.lastError, r.nextAttemptAt, r.createdAt, r.updatedAt, r.succeededAt, r.deadAt, r.deadReason, r.lastSeq, r.replayId,
+    r.id,
+    r.tenantId,
+    r.messageId,
+    r.endpointId,
+    r.eventType,
+    r.status,
+    r.attempts,
+    r.lastStatusCode,
+    r.lastErrorClass,
+    r.lastError,
+    r.nextAttemptAt,
+    r.createdAt,
+    r.updatedAt,
+    r.succeededAt,
+    r.deadAt,
+    r.deadReason,
+    r.lastSeq,
+    r.replayId,
   ]);
-  const types = ["text", "text", "text", "text", "text", "text", "int4", "int4", "text", "text", "timestamptz", "timestamptz",
-    "timestamptz", "timestamptz", "timestamptz", "text", "int8", "text"];
+  const types = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int4",
+    "int4",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "int8",
+    "text",
+  ];
   await tx.query(sql.unsafe`
     INSERT INTO deliveries (id, tenant_id, message_id, endpoint_id, event_type, status, attempts, last_status_code,
                             last_error_class, last_error, next_attempt_at, created_at, updated_at, succeeded_at, dead_at,
@@ -72,7 +106,16 @@ async function writeDeliveries(tx: Tx, rows: DeliveryChanges["deliveries"]) {
 async function writeAttempts(tx: Tx, { attempts, outcomes }: DeliveryChanges) {
   if (attempts.length > 0) {
     const tuples = attempts.map((a) => [
-      a.deliveryId, a.attempt, a.tenantId, a.startedAt, a.latencyMs, a.statusCode, a.errorClass, a.error, a.responseSnippet, a.outcome,
+      a.deliveryId,
+      a.attempt,
+      a.tenantId,
+      a.startedAt,
+      a.latencyMs,
+      a.statusCode,
+      a.errorClass,
+      a.error,
+      a.responseSnippet,
+      a.outcome,
     ]);
     await tx.query(sql.unsafe`
       INSERT INTO delivery_attempts (delivery_id, attempt, tenant_id, started_at, latency_ms, status_code,

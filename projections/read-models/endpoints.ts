@@ -3,16 +3,7 @@ import { z } from "zod";
 import { DeliveryPolicy, RateLimit, RetryPolicy } from "../../contracts/common.js";
 import type { EventData } from "../../contracts/events.js";
 import type { Queryable, Tx } from "../db.js";
-import {
-  afterCursor,
-  clampLimit,
-  jsonbOrNull,
-  toPage,
-  type KnownEnvelope,
-  type Page,
-  type PageRequest,
-  type ReadModel,
-} from "./shared.js";
+import { afterCursor, clampLimit, jsonbOrNull, toPage, type KnownEnvelope, type Page, type PageRequest, type ReadModel } from "./shared.js";
 
 export const endpointEventTypes = [
   "endpoint.registered",
@@ -55,11 +46,7 @@ export const EndpointRow = z
   }));
 export type EndpointRow = z.infer<typeof EndpointRow>;
 
-const CLOSED = [
-  sql.fragment`circuit_state = 'closed'`,
-  sql.fragment`circuit_half_open_at = NULL`,
-  sql.fragment`failing_since = NULL`,
-];
+const CLOSED = [sql.fragment`circuit_state = 'closed'`, sql.fragment`circuit_half_open_at = NULL`, sql.fragment`failing_since = NULL`];
 
 /** The SET clauses of one `endpoint.updated`: only the fields it carries; `null` clears. */
 function updateAssignments(data: EventData<"endpoint.updated">): FragmentSqlToken[] {
@@ -103,15 +90,9 @@ export async function applyEndpointEvent(tx: Tx, envelope: KnownEnvelope, seq: n
     case "endpoint.updated":
       return updateEndpoint(tx, envelope, seq, updateAssignments(envelope.data));
     case "endpoint.disabled":
-      return updateEndpoint(tx, envelope, seq, [
-        sql.fragment`active = FALSE`,
-        sql.fragment`disabled_reason = ${envelope.data.reason}`,
-      ]);
+      return updateEndpoint(tx, envelope, seq, [sql.fragment`active = FALSE`, sql.fragment`disabled_reason = ${envelope.data.reason}`]);
     case "endpoint.deleted":
-      return updateEndpoint(tx, envelope, seq, [
-        sql.fragment`active = FALSE`,
-        sql.fragment`deleted_at = ${envelope.occurredAt}::timestamptz`,
-      ]);
+      return updateEndpoint(tx, envelope, seq, [sql.fragment`active = FALSE`, sql.fragment`deleted_at = ${envelope.occurredAt}::timestamptz`]);
     case "endpoint.secret_rotated":
       // No secret column: a rotation only moves `updated_at`.
       return updateEndpoint(tx, envelope, seq, []);

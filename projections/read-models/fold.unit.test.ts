@@ -12,32 +12,79 @@ let seq = 100;
 const at = (e: Envelope, s = ++seq) => ({ seq: s, envelope: parseEnvelope(e)! }) as Sequenced<DeliveryEnvelope>;
 const scheduled = (id: string, from = ev) =>
   from("delivery", id, "delivery.scheduled", {
-    messageId: "msg_1", endpointId: "ep_1", eventType: "order.paid", payload: {}, messageReceivedAt: "2025-01-01T00:00:00.000Z", registrySeq: 1,
+    messageId: "msg_1",
+    endpointId: "ep_1",
+    eventType: "order.paid",
+    payload: {},
+    messageReceivedAt: "2025-01-01T00:00:00.000Z",
+    registrySeq: 1,
   });
 const attempted = (id: string, attempt: number, statusCode: number) =>
   ev("delivery", id, "delivery.attempted", {
-    attempt, startedAt: `2025-01-01T00:00:0${attempt}.000Z`, latencyMs: 10 * attempt, statusCode,
-    errorClass: statusCode < 300 ? "none" : "server_error", ...(statusCode < 300 ? {} : { error: "HTTP 500" }),
+    attempt,
+    startedAt: `2025-01-01T00:00:0${attempt}.000Z`,
+    latencyMs: 10 * attempt,
+    statusCode,
+    errorClass: statusCode < 300 ? "none" : "server_error",
+    ...(statusCode < 300 ? {} : { error: "HTTP 500" }),
   });
 const retry = (id: string, attempt: number) =>
   ev("delivery", id, "delivery.retry_scheduled", {
-    attempt, nextAttempt: attempt + 1, nextAttemptAt: "2025-01-01T00:01:00.000Z", delayMs: 60_000, errorClass: "server_error", reason: "HTTP 500",
+    attempt,
+    nextAttempt: attempt + 1,
+    nextAttemptAt: "2025-01-01T00:01:00.000Z",
+    delayMs: 60_000,
+    errorClass: "server_error",
+    reason: "HTTP 500",
   });
 const stored = (row: Partial<DeliveryRow> & { id: string }): DeliveryRow => ({
-  tenantId: T, messageId: "msg_1", endpointId: "ep_1", eventType: "order.paid", status: "pending", attempts: 0, lastStatusCode: null,
-  lastErrorClass: null, lastError: null, nextAttemptAt: null, createdAt: "2025-01-01 00:00:00+00", updatedAt: "2025-01-01 00:00:00+00",
-  succeededAt: null, deadAt: null, deadReason: null, lastSeq: 50, replayId: null, ...row,
+  tenantId: T,
+  messageId: "msg_1",
+  endpointId: "ep_1",
+  eventType: "order.paid",
+  status: "pending",
+  attempts: 0,
+  lastStatusCode: null,
+  lastErrorClass: null,
+  lastError: null,
+  nextAttemptAt: null,
+  createdAt: "2025-01-01 00:00:00+00",
+  updatedAt: "2025-01-01 00:00:00+00",
+  succeededAt: null,
+  deadAt: null,
+  deadReason: null,
+  lastSeq: 50,
+  replayId: null,
+  ...row,
 });
 const none = { deliveries: [], attempts: [], outcomes: [], dlqDeletes: [], dlqUpserts: [], replays: [] };
 
 describe("foldDeliveries", () => {
   it("folds a whole life in one run to its final rows: scheduled → attempted → retry → attempted → succeeded", () => {
-    const run = [scheduled("d1"), attempted("d1", 1, 500), retry("d1", 1), attempted("d1", 2, 200), ev("delivery", "d1", "delivery.succeeded", { attempt: 2, statusCode: 200 })].map((e) => at(e));
+    const run = [
+      scheduled("d1"),
+      attempted("d1", 1, 500),
+      retry("d1", 1),
+      attempted("d1", 2, 200),
+      ev("delivery", "d1", "delivery.succeeded", { attempt: 2, statusCode: 200 }),
+    ].map((e) => at(e));
     const changes = foldDeliveries(new Map(), run);
     expect(changes.deliveries).toEqual([
-      expect.objectContaining({ id: "d1", status: "succeeded", attempts: 2, lastStatusCode: 200, lastErrorClass: "none", lastError: null, nextAttemptAt: null, lastSeq: run[4]!.seq }),
+      expect.objectContaining({
+        id: "d1",
+        status: "succeeded",
+        attempts: 2,
+        lastStatusCode: 200,
+        lastErrorClass: "none",
+        lastError: null,
+        nextAttemptAt: null,
+        lastSeq: run[4]!.seq,
+      }),
     ]);
-    expect(changes.attempts.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([[1, "retry", 500], [2, "succeeded", 200]]);
+    expect(changes.attempts.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([
+      [1, "retry", 500],
+      [2, "succeeded", 200],
+    ]);
     expect(changes.outcomes).toEqual([]);
     expect(changes.dlqDeletes).toEqual(["d1"]);
     expect(changes.dlqUpserts).toEqual([]);
@@ -46,7 +93,12 @@ describe("foldDeliveries", () => {
   it("changes nothing for events at or below a row's last_seq, of another tenant, or before the delivery exists", () => {
     const row = stored({ id: "d1", lastSeq: 200 });
     expect(foldDeliveries(new Map([["d1", row]]), [at(attempted("d1", 1, 500), 150), at(retry("d1", 1), 200)])).toEqual(none);
-    expect(foldDeliveries(new Map([["d1", stored({ id: "d1" })]]), [at(scheduled("d1", other)), at(other("delivery", "d1", "delivery.succeeded", { attempt: 1, statusCode: 200 }))])).toEqual(none);
+    expect(
+      foldDeliveries(new Map([["d1", stored({ id: "d1" })]]), [
+        at(scheduled("d1", other)),
+        at(other("delivery", "d1", "delivery.succeeded", { attempt: 1, statusCode: 200 })),
+      ]),
+    ).toEqual(none);
     const run = [at(attempted("d2", 1, 200)), at(scheduled("d2"))];
     const early = foldDeliveries(new Map(), run);
     expect(early.attempts).toEqual([]);
@@ -74,7 +126,9 @@ describe("foldDeliveries", () => {
     const replayedThenDead = foldDeliveries(new Map([["d1", row]]), [at(replayed), at(dead2)]);
     expect(replayedThenDead).toMatchObject({
       dlqDeletes: ["d1"],
-      dlqUpserts: [{ deliveryId: "d1", tenantId: T, messageId: "msg_1", endpointId: "ep_1", eventType: "order.paid", errorClass: "timeout", reason: "again", attempts: 3 }],
+      dlqUpserts: [
+        { deliveryId: "d1", tenantId: T, messageId: "msg_1", endpointId: "ep_1", eventType: "order.paid", errorClass: "timeout", reason: "again", attempts: 3 },
+      ],
       replays: [{ replayId: "rpl_1", replayed: 1, failed: 1 }],
       outcomes: [{ deliveryId: "d1", attempt: 3, outcome: "dead" }],
     });

@@ -10,14 +10,7 @@ import { sourcesReadModel } from "./sources.js";
 import { tenantsReadModel } from "./tenants.js";
 
 /** The read models of the rare (registry) events, applied one event at a time, in this order. */
-export const readModels: readonly ReadModel[] = [
-  tenantsReadModel,
-  apiKeysReadModel,
-  endpointsReadModel,
-  replaysReadModel,
-  sourcesReadModel,
-  auditReadModel,
-];
+export const readModels: readonly ReadModel[] = [tenantsReadModel, apiKeysReadModel, endpointsReadModel, replaysReadModel, sourcesReadModel, auditReadModel];
 
 /**
  * The read models of the hot events (messages, routing, deliveries): each applies a run of

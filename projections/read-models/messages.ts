@@ -73,8 +73,16 @@ export function foldMessages(stored: ReadonlyMap<string, StoredMessage>, events:
       if (row) continue;
       const d = e.data;
       const message: NewMessage = {
-        id, tenantId: e.tenantId, eventType: d.eventType, eventId: d.eventId ?? null, payload: d.payload,
-        receivedAt: e.occurredAt, streamSeq: seq, routing: null, routedAt: null, lastSeq: seq,
+        id,
+        tenantId: e.tenantId,
+        eventType: d.eventType,
+        eventId: d.eventId ?? null,
+        payload: d.payload,
+        receivedAt: e.occurredAt,
+        streamSeq: seq,
+        routing: null,
+        routedAt: null,
+        lastSeq: seq,
       };
       created.set(id, message);
       rows.set(id, message);
@@ -103,8 +111,16 @@ async function applyMessageEvents(tx: Tx, events: readonly Sequenced<MessageEnve
   const { created, routed } = foldMessages(new Map(rows.map((r) => [r.id, r])), events);
   if (created.length > 0) {
     const tuples = created.map((m) => [
-      m.id, m.tenantId, m.eventType, m.eventId, JSON.stringify(m.payload), m.receivedAt, m.streamSeq,
-      m.routing === null ? null : JSON.stringify(m.routing), m.routedAt, m.lastSeq,
+      m.id,
+      m.tenantId,
+      m.eventType,
+      m.eventId,
+      JSON.stringify(m.payload),
+      m.receivedAt,
+      m.streamSeq,
+      m.routing === null ? null : JSON.stringify(m.routing),
+      m.routedAt,
+      m.lastSeq,
     ]);
     await tx.query(sql.unsafe`
       INSERT INTO messages (id, tenant_id, event_type, event_id, payload, received_at, stream_seq, routing, routed_at, last_seq)

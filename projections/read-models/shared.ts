@@ -36,9 +36,7 @@ export const isKnownType = (type: string): type is EventType => Object.hasOwn(Ev
 
 const envelopeCheck = compileFastCheck(Envelope);
 const envelopeIsPlain = (raw: unknown): raw is Envelope => envelopeCheck(raw);
-const dataIsPlain = Object.fromEntries(
-  Object.entries(EventSchemas).map(([type, schema]) => [type, compileFastCheck(schema)]),
-) as Record<EventType, FastCheck>;
+const dataIsPlain = Object.fromEntries(Object.entries(EventSchemas).map(([type, schema]) => [type, compileFastCheck(schema)])) as Record<EventType, FastCheck>;
 
 /**
  * Validates an envelope and its data. Returns null for an event type this code does not know
@@ -113,5 +111,4 @@ export function toPage<T>(rows: readonly T[], limit: number, key: (row: T) => Cu
 export const whereAll = (conditions: FragmentSqlToken[]) => sql.join(conditions, sql.fragment` AND `);
 
 /** JSON for a jsonb column; `undefined` and `null` both store SQL NULL. */
-export const jsonbOrNull = (value: unknown) =>
-  value === undefined || value === null ? null : sql.jsonb(value as Parameters<typeof sql.jsonb>[0]);
+export const jsonbOrNull = (value: unknown) => (value === undefined || value === null ? null : sql.jsonb(value as Parameters<typeof sql.jsonb>[0]));

@@ -6,13 +6,7 @@ import type { EventData, EventType } from "../../contracts/events.js";
 /** Builds valid envelopes for one tenant; each event 1 s after the previous unless `at` is given. */
 export function envelopes(tenantId: string, start = Date.parse("2025-01-01T00:00:00.000Z")) {
   let n = 0;
-  return function event<T extends EventType>(
-    aggregateType: AggregateType,
-    aggregateId: string,
-    type: T,
-    data: EventData<T>,
-    at?: string,
-  ): Envelope {
+  return function event<T extends EventType>(aggregateType: AggregateType, aggregateId: string, type: T, data: EventData<T>, at?: string): Envelope {
     n += 1;
     return {
       id: `evt_${tenantId}_${n}_${randomBytes(3).toString("hex")}`,

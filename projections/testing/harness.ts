@@ -66,8 +66,10 @@ export async function createHarness(): Promise<Harness> {
       const out: Record<string, unknown[]> = {};
       for (const table of [...readModelTables, "projection_checkpoints"]) {
         out[table] = [
-          ...(await withAllTenants(db, (tx) => tx.anyFirst(sql.type(z.object({ row: z.string() }))`
-            SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`))),
+          ...(await withAllTenants(db, (tx) =>
+            tx.anyFirst(sql.type(z.object({ row: z.string() }))`
+            SELECT to_jsonb(t)::text AS row FROM ${sql.identifier([table])} t ORDER BY 1`),
+          )),
         ];
       }
       return out;

@@ -43,35 +43,96 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
     const m = r.pick(messages);
     const choice = r.int(13);
     const when = at(i);
-    if (choice === 0) out.push(ev("message", m, "message.received", { eventType: "order.paid", payload: { i, pad: "x".repeat(r.int(40)) }, ...(r.next() < 0.5 ? { eventId: `e${i}` } : {}) }, when));
+    if (choice === 0)
+      out.push(
+        ev(
+          "message",
+          m,
+          "message.received",
+          { eventType: "order.paid", payload: { i, pad: "x".repeat(r.int(40)) }, ...(r.next() < 0.5 ? { eventId: `e${i}` } : {}) },
+          when,
+        ),
+      );
     else if (choice === 1) {
-      out.push(ev("message", m, "routing.decided", {
-        eventType: "order.paid", strategy: "fanout", registrySeq: i,
-        candidates: [{ endpointId: "ep_r1", matched: true, reason: `r${i}` }], targets: [{ endpointId: "ep_r1", deliveryId: d }],
-      }, when));
+      out.push(
+        ev(
+          "message",
+          m,
+          "routing.decided",
+          {
+            eventType: "order.paid",
+            strategy: "fanout",
+            registrySeq: i,
+            candidates: [{ endpointId: "ep_r1", matched: true, reason: `r${i}` }],
+            targets: [{ endpointId: "ep_r1", deliveryId: d }],
+          },
+          when,
+        ),
+      );
     } else if (choice <= 3) {
-      out.push(ev("delivery", d, "delivery.scheduled", {
-        messageId: m, endpointId: "ep_r1", eventType: "order.paid", payload: { i }, messageReceivedAt: when, registrySeq: i,
-      }, when));
+      out.push(
+        ev(
+          "delivery",
+          d,
+          "delivery.scheduled",
+          {
+            messageId: m,
+            endpointId: "ep_r1",
+            eventType: "order.paid",
+            payload: { i },
+            messageReceivedAt: when,
+            registrySeq: i,
+          },
+          when,
+        ),
+      );
     } else if (choice <= 6) {
-      out.push(ev("delivery", d, "delivery.attempted", {
-        attempt, startedAt: when, latencyMs: r.int(500), errorClass,
-        ...(r.next() < 0.7 ? { statusCode: r.pick([200, 500, 503]) } : {}),
-        ...(r.next() < 0.5 ? { error: `boom ${i}`, responseSnippet: `snip ${i}` } : {}),
-      }, when));
+      out.push(
+        ev(
+          "delivery",
+          d,
+          "delivery.attempted",
+          {
+            attempt,
+            startedAt: when,
+            latencyMs: r.int(500),
+            errorClass,
+            ...(r.next() < 0.7 ? { statusCode: r.pick([200, 500, 503]) } : {}),
+            ...(r.next() < 0.5 ? { error: `boom ${i}`, responseSnippet: `snip ${i}` } : {}),
+          },
+          when,
+        ),
+      );
     } else if (choice === 7) out.push(ev("delivery", d, "delivery.succeeded", { attempt, statusCode: 200 }, when));
     else if (choice === 8) {
-      out.push(ev("delivery", d, "delivery.retry_scheduled", {
-        attempt, nextAttempt: attempt + 1, nextAttemptAt: at(i + 5), delayMs: 5000, errorClass, reason: `retry ${i}`,
-      }, when));
+      out.push(
+        ev(
+          "delivery",
+          d,
+          "delivery.retry_scheduled",
+          {
+            attempt,
+            nextAttempt: attempt + 1,
+            nextAttemptAt: at(i + 5),
+            delayMs: 5000,
+            errorClass,
+            reason: `retry ${i}`,
+          },
+          when,
+        ),
+      );
     } else if (choice === 9) out.push(ev("delivery", d, "delivery.dead_lettered", { attempt, errorClass, reason: `dead ${i}` }, when));
     else if (choice === 10) out.push(ev("delivery", d, "delivery.replayed", { replayId: r.pick(["rpl_r1", "rpl_r2"]), series: 2 + r.int(3) }, when));
     else if (choice === 11) out.push(evA("endpoint", "ep_r1", "endpoint.updated", { description: `d${i}` }, when));
-    else if (r.next() < 0.5) out.push(evA("replay", r.pick(["rpl_r1", "rpl_r2"]), "replay.completed", { replayed: deliveries.slice(0, 1 + r.int(3)), skipped: r.int(2) }, when));
+    else if (r.next() < 0.5)
+      out.push(evA("replay", r.pick(["rpl_r1", "rpl_r2"]), "replay.completed", { replayed: deliveries.slice(0, 1 + r.int(3)), skipped: r.int(2) }, when));
     else out.push(evA("replay", "rpl_r2", "replay.requested", { selection: { deliveryIds: deliveries }, deliveryIds: deliveries }, when));
   }
   let seq = 10;
-  return out.map((e) => ({ seq: (seq += 1 + r.int(2)), envelope: parseEnvelope(e)! }));
+  return out.map((e) => {
+    seq += 1 + r.int(2);
+    return { seq, envelope: parseEnvelope(e)! };
+  });
 }
 
 /** Cuts `events` into consecutive batches of random sizes (1 to `max`). */

@@ -3,14 +3,14 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "slonik";
 import { z } from "zod";
-import { createReadModels } from "../services/api/read-models.js";
-import { createTestDatabase, type TestDatabase } from "../test/support/postgres.js";
-import { applyBatch } from "./checkpoint.js";
-import { bypassesRowSecurity, createDatabase, type Database, type Tx } from "./db.js";
-import { migrate } from "./migrate.js";
-import { parseEnvelope } from "./read-models/shared.js";
-import { envelopes } from "./testing/harness.js";
-import { API_READER_ROLE, withAllTenants, withTenant } from "./tenant-scope.js";
+import { createReadModels } from "./read-models.js";
+import { createTestDatabase, type TestDatabase } from "../../test/support/postgres.js";
+import { applyBatch } from "../../projections/checkpoint.js";
+import { bypassesRowSecurity, createDatabase, type Database, type Tx } from "../../projections/db.js";
+import { migrate } from "../../projections/migrate.js";
+import { parseEnvelope } from "../../projections/read-models/shared.js";
+import { envelopes } from "../../projections/testing/harness.js";
+import { API_READER_ROLE, withAllTenants, withTenant } from "../../projections/tenant-scope.js";
 
 const A = "ten_rlsA";
 const B = "ten_rlsB";
@@ -28,7 +28,11 @@ const Catalog = z.object({
 
 /** Two tenants' rows in two tenant tables, written as the migrating (owner, superuser) user. */
 async function seed(db: Database) {
-  for (const [tenant, n] of [[A, 1], [A, 2], [B, 3]] as const) {
+  for (const [tenant, n] of [
+    [A, 1],
+    [A, 2],
+    [B, 3],
+  ] as const) {
     await db.query(sql.unsafe`
       INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type, aggregate_id, request_id, changes)
       VALUES (${`evt_${n}`}, ${tenant}, now(), 'operator', 'admin', 'endpoint.registered', 'endpoint', ${`ep_${n}`}, ${`req_${n}`}, '{}'::jsonb)`);
@@ -84,9 +88,11 @@ describe("row-level security on the read models", () => {
     await db.query(sql.unsafe`GRANT INSERT, UPDATE ON audit_log TO ${sql.identifier([API_READER_ROLE])}`);
     try {
       await expect(
-        withTenant(db, A, (tx) => tx.query(sql.unsafe`
+        withTenant(db, A, (tx) =>
+          tx.query(sql.unsafe`
           INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type, aggregate_id, request_id, changes)
-          VALUES ('evt_forged', ${B}, now(), 'operator', 'admin', 'x', 'endpoint', 'ep_x', 'req_x', '{}'::jsonb)`)),
+          VALUES ('evt_forged', ${B}, now(), 'operator', 'admin', 'x', 'endpoint', 'ep_x', 'req_x', '{}'::jsonb)`),
+        ),
       ).rejects.toThrow(/row-level security/);
       await expect(withTenant(db, A, (tx) => tx.query(sql.unsafe`UPDATE audit_log SET tenant_id = ${B} WHERE event_id = 'evt_1'`))).rejects.toThrow(/row-level security/);
       // Another tenant's rows are not even there to update.
@@ -104,7 +110,8 @@ describe("row-level security on the read models", () => {
   it("a pooled connection reused after one tenant's transaction keeps nothing of it (pool of 1)", async () => {
     const single = await createDatabase(database.url, { maximumPoolSize: 1 });
     const Session = z.object({ pid: z.number(), user: z.string(), tenant: z.string().nullable() });
-    const session = (tx: Pick<Tx, "one">) => tx.one(sql.type(Session)`
+    const session = (tx: Pick<Tx, "one">) =>
+      tx.one(sql.type(Session)`
       SELECT pg_backend_pid() AS pid, current_user::text AS user, current_setting('app.tenant_id', true) AS tenant`);
     try {
       const inside = await withTenant(single, A, async (tx) => ({ seen: await unfilteredTenants(tx), ...(await session(tx)) }));
@@ -135,7 +142,9 @@ describe("row-level security on the read models", () => {
       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
       ORDER BY 1`);
     // The read models of 001–004 at least; any later tenant table (e.g. sources) must pass the same checks.
-    expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(["api_keys", "audit_log", "deliveries", "delivery_attempts", "dlq_entries", "endpoints", "messages", "replays"]));
+    expect(tables.map((t) => t.table)).toEqual(
+      expect.arrayContaining(["api_keys", "audit_log", "deliveries", "delivery_attempts", "dlq_entries", "endpoints", "messages", "replays"]),
+    );
     for (const t of tables) {
       expect({ table: t.table, rls: t.rls, forced: t.forced }).toEqual({ table: t.table, rls: true, forced: true });
       expect(t.policies, t.table).toEqual(["all_tenants", "tenant_isolation"]);
@@ -250,7 +259,10 @@ describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL use
         event("endpoint", `ep_own_${tenant}`, "endpoint.updated", { description: "changed" }),
       ];
     });
-    const applied = await applyBatch(db, events.map((e, i) => ({ seq: i + 1, envelope: parseEnvelope(e) })));
+    const applied = await applyBatch(
+      db,
+      events.map((e, i) => ({ seq: i + 1, envelope: parseEnvelope(e) })),
+    );
     expect(applied).toBe(4);
     const everyTenant = (tx: Pick<Tx, "anyFirst">) => tx.anyFirst(sql.type(TenantRows)`SELECT tenant_id FROM audit_log ORDER BY tenant_id`);
     expect(await withAllTenants(db, everyTenant)).toEqual([A, A, B, B]);
@@ -273,9 +285,11 @@ describe("a non-superuser owner without BYPASSRLS (production's DATABASE_URL use
     expect(await db.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM endpoints`)).toEqual([]);
     const updated = await db.query(sql.unsafe`UPDATE audit_log SET action = action`);
     expect(updated.rowCount).toBe(0);
-    await expect(db.query(sql.unsafe`
+    await expect(
+      db.query(sql.unsafe`
       INSERT INTO audit_log (event_id, tenant_id, occurred_at, actor_kind, actor_id, action, aggregate_type, aggregate_id, request_id, changes)
-      VALUES ('evt_unset', ${A}, now(), 'operator', 'admin', 'x', 'endpoint', 'ep_x', 'req_x', '{}'::jsonb)`)).rejects.toThrow(/row-level security/);
+      VALUES ('evt_unset', ${A}, now(), 'operator', 'admin', 'x', 'endpoint', 'ep_x', 'req_x', '{}'::jsonb)`),
+    ).rejects.toThrow(/row-level security/);
     // The opt-in is transaction-local: the pooled connection forgets it.
     expect(await withAllTenants(db, unfilteredTenants)).toHaveLength(4);
     expect(await unfilteredTenants(db)).toEqual([]);
