@@ -8,12 +8,14 @@
 export const CIRCUIT_COMEBACK_SPACING_MS = 5;
 /** A delivery for a slow endpoint never comes back sooner than this. */
 export const MIN_BUSY_COMEBACK_MS = 1_000;
-/** An attempt in flight this long, and longer than a few typical ones, says the endpoint hangs. */
+/** An endpoint with attempts in flight and none finished for this long (its own time) hangs. */
 export const HANG_EVIDENCE_MS = 1_000;
+/** An endpoint whose attempts take this many times the process's average is slow (if its pace is too). */
+export const SLOW_FACTOR = 4;
 /**
- * A lane that gets one delivery through faster than this (over 200 a second) is fast: its
- * deliveries wait in process however long its line, and go back to the server never. Put back, a
- * loaded fast endpoint would lose its pace to the server's redelivery for nothing.
+ * A lane that gets one delivery through faster than this (over 200 a second) is never slow: its
+ * deliveries wait in process however long its line, and never go back to the server, where a
+ * loaded fast endpoint would lose its pace to redelivery for nothing.
  */
 export const SLOW_PACE_MS = 5;
 /** Before any attempt to an endpoint has finished, its lane takes this many deliveries per slot. */
@@ -31,10 +33,14 @@ export interface LaneLoad {
   recentAttemptMs?: number;
   /** How long its oldest attempt in flight has been going. */
   oldestInFlightMs?: number;
+  /** How long since one of its attempts last finished; absent before any did. */
+  sinceCompletionMs?: number;
   /**
-   * How late this process's event loop runs now: every response waits that long in its queue, so
-   * that much of an attempt's latency is the process's, not the endpoint's.
+   * The recent average attempt across every endpoint of this process. A saturated process makes
+   * every endpoint look slow alike; only one slower than the rest is slow.
    */
+  processAttemptMs?: number;
+  /** How late this process's event loop runs now: that much of any wait is the process's own. */
   processLagMs?: number;
   /** The strictest outbound rate limit (tokens per second) its attempts take from, if any. */
   perSecond?: number;
@@ -52,7 +58,7 @@ export interface AdmissionInput {
   inHand?: { count: number; limit: number };
   /** The endpoint's lane; absent when the delivery already holds a slot. */
   lane?: LaneLoad;
-  /** The longest a delivery may expect to wait in the lane; longer, and it goes back to the server. */
+  /** The longest a delivery may expect to wait in a slow lane; longer, and it goes back to the server. */
   maxQueueWaitMs: number;
 }
 
@@ -65,25 +71,31 @@ export type AdmissionDecision =
   /** Its retry window ends before the circuit half-opens: dead-letter it now, as the retry policy would. */
   | { kind: "expire"; reason: string };
 
-/**
- * How long an attempt to the endpoint takes now, less the process's own lag: its recent average,
- * unless its oldest attempt in flight has been going much longer (a healthy endpoint that began to
- * hang); absent while unproven.
- */
-export function attemptMsOf({ recentAttemptMs, oldestInFlightMs = 0, processLagMs = 0 }: LaneLoad): number | undefined {
-  const own = (ms: number) => Math.max(0, ms - processLagMs);
-  const hanging = own(oldestInFlightMs) > Math.max(HANG_EVIDENCE_MS, 2 * (recentAttemptMs ?? 0));
-  if (hanging) return own(oldestInFlightMs);
-  return recentAttemptMs === undefined ? undefined : own(recentAttemptMs);
+/** What the lane says of its endpoint: how long an attempt takes now (absent while unproven), and whether it is slow. */
+export interface LanePace {
+  attemptMs?: number;
+  /** The time one more delivery takes to get through: its slots' pace or its rate limit, whichever is slower. */
+  perDeliveryMs: number;
+  slow: boolean;
 }
 
 /**
- * The time one more delivery of the lane takes to get through it: its slots' pace or its rate
- * limit, whichever is slower.
+ * Hanging: attempts in flight and none finished for a second of the endpoint's own time. Slow:
+ * hanging, held to under 200 a second by its rate limit, or under 200 a second through its slots
+ * while its attempts take several times the process's average.
  */
-export function perDeliveryMs(lane: LaneLoad, attemptMs: number): number {
-  const bySlots = attemptMs / lane.slots;
-  return lane.perSecond ? Math.max(bySlots, 1_000 / lane.perSecond) : bySlots;
+export function paceOf(lane: LaneLoad): LanePace {
+  const { recentAttemptMs, oldestInFlightMs = 0, processLagMs = 0, perSecond } = lane;
+  const own = (ms: number) => Math.max(0, ms - processLagMs);
+  const stalledMs = Math.min(oldestInFlightMs, lane.sinceCompletionMs ?? oldestInFlightMs);
+  const hanging = lane.inFlight > 0 && own(stalledMs) > HANG_EVIDENCE_MS;
+  const attemptMs = hanging ? own(oldestInFlightMs) : recentAttemptMs;
+  const byRate = perSecond ? 1_000 / perSecond : 0;
+  const bySlots = (attemptMs ?? 0) / lane.slots;
+  const perDeliveryMs = Math.max(bySlots, byRate);
+  const slowerThanTheRest = recentAttemptMs !== undefined && lane.processAttemptMs !== undefined && recentAttemptMs > SLOW_FACTOR * lane.processAttemptMs;
+  const slow = hanging || byRate >= SLOW_PACE_MS || (slowerThanTheRest && bySlots >= SLOW_PACE_MS);
+  return { attemptMs, perDeliveryMs, slow };
 }
 
 export function admitDelivery(input: AdmissionInput): AdmissionDecision {
@@ -102,16 +114,15 @@ export function admitDelivery(input: AdmissionInput): AdmissionDecision {
   if (!lane || (lane.inFlight < lane.slots && lane.queued === 0)) return { kind: "admit" };
   // While the process has room, nobody waits behind this lane: it may hold a quarter of the window.
   if (inHand && inHand.count < inHand.limit / 2 && lane.queued < inHand.limit / 4) return { kind: "admit" };
-  const attemptMs = attemptMsOf(lane);
-  if (attemptMs === undefined) {
+  const pace = paceOf(lane);
+  if (pace.attemptMs === undefined) {
     // No attempt has finished yet (a first burst, or a hang not yet told from a slow start): a
     // short line, and the rest back soon at the circuit's pace rather than all at once.
     if (lane.queued < lane.slots * UNPROVEN_QUEUE_PER_SLOT) return { kind: "admit" };
     return { kind: "defer", reason: "endpoint_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
   }
-  const spacingMs = perDeliveryMs(lane, attemptMs);
-  const expectedWaitMs = (lane.queued + 1) * spacingMs;
-  if (spacingMs < SLOW_PACE_MS || expectedWaitMs <= input.maxQueueWaitMs) return { kind: "admit" };
+  const expectedWaitMs = (lane.queued + 1) * pace.perDeliveryMs;
+  if (!pace.slow || expectedWaitMs <= input.maxQueueWaitMs) return { kind: "admit" };
   // Slow, hanging or rate-limited: the overflow waits on the server, back at the lane's pace.
-  return { kind: "defer", reason: "endpoint_busy", afterMs: Math.max(MIN_BUSY_COMEBACK_MS, expectedWaitMs), spacingMs };
+  return { kind: "defer", reason: "endpoint_busy", afterMs: Math.max(MIN_BUSY_COMEBACK_MS, expectedWaitMs), spacingMs: pace.perDeliveryMs };
 }

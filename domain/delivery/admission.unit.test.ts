@@ -1,13 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  admitDelivery,
-  attemptMsOf,
-  CIRCUIT_COMEBACK_SPACING_MS,
-  MIN_BUSY_COMEBACK_MS,
-  UNPROVEN_QUEUE_PER_SLOT,
-  type AdmissionInput,
-  type LaneLoad,
-} from "./admission.js";
+import { admitDelivery, paceOf, CIRCUIT_COMEBACK_SPACING_MS, MIN_BUSY_COMEBACK_MS, UNPROVEN_QUEUE_PER_SLOT, type AdmissionInput, type LaneLoad } from "./admission.js";
 
 const NOW = 1_000_000;
 const idle: LaneLoad = { inFlight: 0, queued: 0, slots: 32 };
@@ -21,15 +13,15 @@ describe("admitDelivery: a healthy endpoint flows", () => {
 
   it("given every slot taken by an endpoint answering in 2 ms, when a backlog of thousands arrives, then it waits in the lane (no put-back)", () => {
     // 32 slots at 2 ms each: 16 deliveries a millisecond, so 10,000 queued wait 625 ms.
-    expect(admit({ lane: full({ queued: 10_000, recentAttemptMs: 2, oldestInFlightMs: 3 }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ queued: 10_000, recentAttemptMs: 2, oldestInFlightMs: 3, sinceCompletionMs: 1, processAttemptMs: 2 }) })).toEqual({ kind: "admit" });
   });
 
-  it("given a fast endpoint slowed by a busy process (100 ms attempts, 32 slots), when its line is long, then it still waits in process", () => {
-    expect(admit({ lane: full({ queued: 4_000, recentAttemptMs: 100, oldestInFlightMs: 150 }) })).toEqual({ kind: "admit" });
+  it("given a saturated process where attempts take 300 ms alike, when the line is thousands long, then it still waits in process", () => {
+    expect(admit({ lane: full({ queued: 4_000, recentAttemptMs: 300, oldestInFlightMs: 350, sinceCompletionMs: 5, processAttemptMs: 290 }) })).toEqual({ kind: "admit" });
   });
 
   it("given an endpoint whose first attempts were slow (a cold connection), then its line is judged by the average, not by one old attempt", () => {
-    expect(admit({ lane: full({ queued: 100, recentAttemptMs: 40, oldestInFlightMs: 200 }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ queued: 100, recentAttemptMs: 40, oldestInFlightMs: 200, sinceCompletionMs: 10 }) })).toEqual({ kind: "admit" });
   });
 
   it("given no attempt finished yet, then a line of 8 per slot waits, and the rest comes back in a second at the circuit's pace", () => {
@@ -50,7 +42,7 @@ describe("admitDelivery: a healthy endpoint flows", () => {
 
 describe("admitDelivery: only a slow, hanging or rate-limited endpoint's overflow goes back", () => {
   it("given an endpoint whose attempts take 15 s, when its slots are full, then more go back, spaced at its pace", () => {
-    const decision = admit({ lane: full({ queued: 2, recentAttemptMs: 15_000, oldestInFlightMs: 14_000 }) });
+    const decision = admit({ lane: full({ queued: 2, recentAttemptMs: 15_000, oldestInFlightMs: 15_000, sinceCompletionMs: 14_000 }) });
     // One more delivery every 15 000 / 32 ms; this one is the third in line.
     expect(decision).toEqual({ kind: "defer", reason: "endpoint_busy", afterMs: 3 * (15_000 / 32), spacingMs: 15_000 / 32 });
   });
@@ -65,20 +57,21 @@ describe("admitDelivery: only a slow, hanging or rate-limited endpoint's overflo
     });
   });
 
-  it("given an endpoint answering in 300 ms (under 200 a second through 32 slots), then only a line over the wait limit goes back", () => {
-    expect(admit({ lane: full({ queued: 100, recentAttemptMs: 300 }) })).toEqual({ kind: "admit" });
-    expect(admit({ lane: full({ queued: 200, recentAttemptMs: 300 }) })).toMatchObject({ kind: "defer", reason: "endpoint_busy", spacingMs: 300 / 32 });
+  it("given an endpoint answering in 300 ms beside others answering in 10 ms, then only a line over the wait limit goes back", () => {
+    const slow = { recentAttemptMs: 300, oldestInFlightMs: 300, sinceCompletionMs: 5, processAttemptMs: 10 };
+    expect(admit({ lane: full({ queued: 100, ...slow }) })).toEqual({ kind: "admit" });
+    expect(admit({ lane: full({ queued: 200, ...slow }) })).toMatchObject({ kind: "defer", reason: "endpoint_busy", spacingMs: 300 / 32 });
   });
 
   it("never puts a busy endpoint's delivery back for less than a second", () => {
-    const decision = admit({ lane: full({ queued: 20, recentAttemptMs: 2_000 }), maxQueueWaitMs: 100 });
+    const decision = admit({ lane: full({ queued: 20, recentAttemptMs: 2_000, processAttemptMs: 10 }), maxQueueWaitMs: 100 });
     expect(decision).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
     expect(decision.kind === "defer" && decision.afterMs).toBeGreaterThanOrEqual(MIN_BUSY_COMEBACK_MS);
   });
 });
 
 describe("admitDelivery: the process's window", () => {
-  const hanging = full({ queued: 300, recentAttemptMs: 15_000 });
+  const hanging = full({ queued: 300, recentAttemptMs: 15_000, oldestInFlightMs: 15_000, sinceCompletionMs: 10_000 });
 
   it("given a process holding little, then even a slow endpoint's line stays in process, up to a quarter of the window", () => {
     expect(admit({ lane: hanging, inHand: { count: 400, limit: 4_096 } })).toEqual({ kind: "admit" });
@@ -90,26 +83,38 @@ describe("admitDelivery: the process's window", () => {
   });
 });
 
-describe("attemptMsOf: how long an attempt takes now", () => {
-  it("is the recent average while attempts finish", () => {
-    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 8 }))).toBe(5);
+describe("paceOf: slow, or only loaded", () => {
+  it("given attempts finishing all the time, then the endpoint is not hanging, however long one of them runs", () => {
+    expect(paceOf(full({ recentAttemptMs: 5, oldestInFlightMs: 3_000, sinceCompletionMs: 2 }))).toMatchObject({ attemptMs: 5, slow: false });
   });
 
-  it("is the oldest attempt's age once it has run past a second and twice the average (the endpoint began to hang)", () => {
-    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 900 }))).toBe(5);
-    expect(attemptMsOf(full({ recentAttemptMs: 5, oldestInFlightMs: 1_200 }))).toBe(1_200);
-    expect(attemptMsOf(full({ recentAttemptMs: 800, oldestInFlightMs: 1_200 }))).toBe(800);
+  it("given attempts in flight and none finished for over a second, then it hangs, and an attempt takes as long as the oldest has run", () => {
+    expect(paceOf(full({ recentAttemptMs: 5, oldestInFlightMs: 1_500, sinceCompletionMs: 1_400 }))).toMatchObject({ attemptMs: 1_500, slow: true });
+    expect(paceOf(full({ oldestInFlightMs: 3_000 }))).toMatchObject({ attemptMs: 3_000, slow: true });
   });
 
-  it("leaves out the process's own event-loop lag: a saturated dispatcher does not make its endpoints slow", () => {
-    expect(attemptMsOf(full({ recentAttemptMs: 210, oldestInFlightMs: 900, processLagMs: 200 }))).toBe(10);
-    expect(attemptMsOf(full({ recentAttemptMs: 210, oldestInFlightMs: 1_500, processLagMs: 200 }))).toBe(1_300);
-    expect(attemptMsOf(full({ recentAttemptMs: 10, oldestInFlightMs: 15_000, processLagMs: 200 }))).toBe(14_800);
+  it("leaves out the process's own event-loop lag when it looks for a hang", () => {
+    expect(paceOf(full({ recentAttemptMs: 5, oldestInFlightMs: 1_500, sinceCompletionMs: 1_400, processLagMs: 600 }))).toMatchObject({ slow: false });
   });
 
-  it("is unknown before any attempt finished, unless one has been hanging", () => {
-    expect(attemptMsOf(full({ oldestInFlightMs: 500 }))).toBeUndefined();
-    expect(attemptMsOf(full({ oldestInFlightMs: 3_000 }))).toBe(3_000);
+  it("given a saturated process where every endpoint's attempts take 300 ms alike, then none is slow", () => {
+    expect(paceOf(full({ recentAttemptMs: 300, oldestInFlightMs: 400, sinceCompletionMs: 3, processAttemptMs: 280 }))).toMatchObject({ slow: false });
+  });
+
+  it("given an endpoint taking 300 ms where the process's attempts take 10 ms, then it is slow", () => {
+    expect(paceOf(full({ recentAttemptMs: 300, oldestInFlightMs: 400, sinceCompletionMs: 3, processAttemptMs: 10 }))).toMatchObject({
+      perDeliveryMs: 300 / 32,
+      slow: true,
+    });
+  });
+
+  it("given a rate limit under 200 a second, then it is slow at the limit's pace", () => {
+    expect(paceOf(full({ recentAttemptMs: 2, sinceCompletionMs: 1, oldestInFlightMs: 2, perSecond: 25 }))).toEqual({ attemptMs: 2, perDeliveryMs: 40, slow: true });
+    expect(paceOf(full({ recentAttemptMs: 2, sinceCompletionMs: 1, oldestInFlightMs: 2, perSecond: 500 }))).toMatchObject({ slow: false });
+  });
+
+  it("is unproven before any attempt finished and none has hung", () => {
+    expect(paceOf(full({ oldestInFlightMs: 500 }))).toMatchObject({ attemptMs: undefined, slow: false });
   });
 });
 

@@ -9,7 +9,11 @@ interface Lane {
   /** Deliveries waiting for a slot, first come first served; a freed slot goes straight to the first. */
   waiting: Array<(slot: Slot) => void>;
   latencyMs?: number;
+  /** When one of its attempts last finished. */
+  completedAt?: number;
 }
+
+const average = (previous: number | undefined, latest: number) => (previous === undefined ? latest : (1 - LATENCY_WEIGHT) * previous + LATENCY_WEIGHT * latest);
 
 /** A taken slot: give it back once, with the attempt's latency when one was made. */
 export type Slot = { release(latencyMs?: number): void };
@@ -22,6 +26,8 @@ export type Slot = { release(latencyMs?: number): void };
  */
 export function createLanes({ slotsPerEndpoint, now = Date.now }: { slotsPerEndpoint: number; now?: () => number }) {
   const lanes = new Map<string, Lane>();
+  /** Every endpoint's attempts together: what a slow endpoint is slower than. */
+  let processLatencyMs: number | undefined;
 
   const laneOf = (endpointId: string): Lane => {
     const known = lanes.get(endpointId);
@@ -40,7 +46,11 @@ export function createLanes({ slotsPerEndpoint, now = Date.now }: { slotsPerEndp
         if (released) return;
         released = true;
         lane.slotsTakenAt.splice(lane.slotsTakenAt.indexOf(takenAt), 1);
-        if (latencyMs !== undefined) lane.latencyMs = lane.latencyMs === undefined ? latencyMs : (1 - LATENCY_WEIGHT) * lane.latencyMs + LATENCY_WEIGHT * latencyMs;
+        if (latencyMs !== undefined) {
+          lane.latencyMs = average(lane.latencyMs, latencyMs);
+          processLatencyMs = average(processLatencyMs, latencyMs);
+          lane.completedAt = now();
+        }
         const next = lane.waiting.shift();
         if (next) next(take(lane));
       },
@@ -59,6 +69,8 @@ export function createLanes({ slotsPerEndpoint, now = Date.now }: { slotsPerEndp
         slots: slotsPerEndpoint,
         recentAttemptMs: lane.latencyMs,
         oldestInFlightMs: oldest === undefined ? undefined : now() - oldest,
+        sinceCompletionMs: lane.completedAt === undefined ? undefined : now() - lane.completedAt,
+        processAttemptMs: processLatencyMs,
       };
     },
 

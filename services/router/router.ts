@@ -38,7 +38,7 @@ export interface RouterDeps {
  * then one `delivery.scheduled` per target. Every append is idempotent (deterministic ids and
  * optimistic concurrency), so a redelivered message schedules nothing twice.
  */
-export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 64, tracing = NOOP_TRACING }: RouterDeps) {
+export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 512, tracing = NOOP_TRACING }: RouterDeps) {
   const durable = topology.consumerName("router");
   let pruning: NodeJS.Timeout | undefined;
 
