@@ -61,7 +61,7 @@ module.exports = {
       comment: `A role's folder (services/<role>/: api, router, dispatcher, replayer, ops, projector...) imports no other role's; shared code lives in services/{${SHARED_SERVICES}}/. Only services/*.ts at the top (platform, main, probes) wire roles together. The api's test harness (services/api/testing.ts) is a test helper any test may use.`,
       severity: "error",
       from: { path: "^services/([^/]+)/", pathNot: `^services/(${SHARED_SERVICES})/` },
-      to: { path: "^services/[^/]+/", pathNot: [`^services/($1|${SHARED_SERVICES})/`, "^services/api/testing[.]ts$"] },
+      to: { path: ["^services/[^/]+/", "^services/[^/]+[.]ts$"], pathNot: [`^services/($1|${SHARED_SERVICES})/`, "^services/api/testing[.]ts$"] },
     },
     {
       name: "shared-not-to-roles",

@@ -1,13 +1,20 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { setPriority } from "node:os";
 import type { Role } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
 
-/** A child that fails within this long of its start stops the whole platform: it cannot start. */
+/** A child that ran this long before it died restarts after the first delay again, not the last. */
 const START_GRACE_MS = 30_000;
 const FIRST_RESTART_DELAY_MS = 1_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 /** How long SIGTERM lets the children drain before they are killed. */
 const STOP_GRACE_MS = 30_000;
+
+/**
+ * The scheduling niceness of a process that runs only the projector: read models may lag a moment
+ * behind, deliveries and ingest should not wait for their catch-up on shared cores.
+ */
+const PROJECTOR_NICENESS = 10;
 
 /** The message a child sends its supervisor once its roles run. */
 export const STARTED_MESSAGE = "zen-webhooks:started";
@@ -59,6 +66,7 @@ export async function supervise({ script, layout, logger, env = process.env }: S
       let started = false;
       const proc = fork(script, [], { env: child.env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
       child.process = proc;
+      if (proc.pid !== undefined && child.roles.every((role) => role === "projector")) setPriority(proc.pid, PROJECTOR_NICENESS);
       proc.on("message", (message) => {
         if (message !== STARTED_MESSAGE) return;
         started = true;
@@ -70,14 +78,22 @@ export async function supervise({ script, layout, logger, env = process.env }: S
         if (!started) return reject(new ChildStartFailed(`the ${child.roles.join(",")} process exited (${signal ?? code}) before it started`));
         logger.error({ roles: child.roles, code, signal }, "a platform process died; restarting it");
         if (Date.now() - startedAt > START_GRACE_MS) child.restartDelayMs = FIRST_RESTART_DELAY_MS;
-        const delay = child.restartDelayMs;
-        child.restartDelayMs = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
-        setTimeout(
-          () => !stopping && start(child).catch((error: unknown) => logger.error({ err: error, roles: child.roles }, "could not restart a platform process")),
-          delay,
-        );
+        restartLater(child);
       });
     });
+
+  /** Starts the child again after its backoff, and again (the backoff doubled) for as long as that fails. */
+  const restartLater = (child: Child): void => {
+    const delay = child.restartDelayMs;
+    child.restartDelayMs = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
+    setTimeout(() => {
+      if (stopping) return;
+      start(child).catch((error: unknown) => {
+        logger.error({ err: error, roles: child.roles, retryInMs: child.restartDelayMs }, "could not restart a platform process; trying again");
+        restartLater(child);
+      });
+    }, delay);
+  };
 
   const stop = async () => {
     stopping = true;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "./support/nats.js";
 import { ADMIN_TOKEN, apiClient } from "./support/platform.js";
@@ -14,6 +15,9 @@ function childPids(stdout: string[]): Record<string, number> {
   }
   return {};
 }
+
+/** A process's scheduling niceness, from /proc/<pid>/stat (the 19th field). */
+const niceness = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
 
 const alive = (pid: number) => {
   try {
@@ -59,6 +63,9 @@ describe("npm start without ZEN_ROLES: the supervised process layout", () => {
   it("runs the api, the workers and the projector as processes of their own, restarts one killed with SIGKILL, loses nothing, and stops them all on SIGTERM", async () => {
     const pids = childPids(platform!.stdout);
     expect(Object.keys(pids).sort()).toEqual(["api", "projector", "router,dispatcher,replayer"]);
+    // The read models may lag; deliveries and ingest come first on shared cores.
+    expect(niceness(pids.projector!)).toBe(10);
+    expect(niceness(pids.api!)).toBe(0);
 
     const admin = apiClient(base, { token: ADMIN_TOKEN });
     const tenantId = (await admin("POST", "/v1/tenants", { name: "Layout" })).body.id as string;

@@ -12,7 +12,7 @@ export interface Options {
 export const USAGE = `npm run bench -- [--runs N] [--only name,name] [--quick] [--cpu-prof] [--gate [--gate-floor X]]
 
   --runs N       runs of every selected scenario (default 3); targets are checked on medians
-  --only a,b     only these scenarios/ceilings (the ceilings they need run too), e.g. --only e2e
+  --only a,b     only these scenarios/ceilings (the ceilings they need run too), e.g. --only e2e,e2e-start
   --quick        short durations and 1 run: a smoke test of a few minutes (skips projection.rebuild)
   --cpu-prof     run every platform child with --cpu-prof into bench/profiles and summarise the
                  hottest functions at the end

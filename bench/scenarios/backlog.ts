@@ -13,10 +13,10 @@ import { ratio } from "./ingest.js";
  * so when the receiver returns every pending retry is due within seconds and the drain is paced by
  * the dispatcher, not by the schedule. The platform's RSS (VmRSS) is sampled every second.
  *
- * What "queued" means with this dispatcher: nothing is queued in the process. Each delivery is a
- * `delivery.scheduled` or `delivery.retry_scheduled` event in the stream; one not yet due is
- * nak'd with a delay and keeps an unacked slot of the dispatcher's consumer (max_ack_pending
- * 100,000) until redelivered; attempts beyond the per-endpoint window are nak'd for 1–3 s. The
+ * What "queued" means with this dispatcher: each delivery is a `delivery.scheduled` or
+ * `delivery.retry_scheduled` event in the stream; the dispatcher holds at most 4,096 in hand (its
+ * lanes); one not yet due, or behind the open circuit, is nak'd with a delay and keeps an unacked
+ * slot of the dispatcher's consumer (max_ack_pending 100,000) until redelivered. The
  * consumer's ack-pending and pending counts at the end of the fill are reported as `ackPending` and
  * `numPending`.
  */

@@ -63,6 +63,16 @@ const FIRST_SERIES: AttemptSeries = { series: 1, seriesFirstAttempt: 1, replayId
 export const isTerminal = (state: DeliveryState): state is Extract<DeliveryState, { status: "succeeded" | "dead" }> =>
   state.status === "succeeded" || state.status === "dead";
 
+/**
+ * The retry window of a waiting delivery (`maxDurationMs` long): from its series' first attempt,
+ * or, for a first series never attempted, from the message's acceptance, so a backlog behind a dead
+ * endpoint ends in the DLQ instead of waiting for days. A replayed series not yet attempted has none.
+ */
+export function retryWindowOf(waiting: Waiting, maxDurationMs: number): { startedAt: number; maxDurationMs: number } | undefined {
+  const start = waiting.seriesStartedAt ?? (waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined);
+  return start === undefined ? undefined : { startedAt: Date.parse(start), maxDurationMs };
+}
+
 /** True when replay `replayId` started a series of this delivery. */
 export const wasReplayedBy = (state: DeliveryState, replayId: string): boolean => state.status !== "absent" && state.replayIds.includes(replayId);
 

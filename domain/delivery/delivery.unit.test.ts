@@ -3,7 +3,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../contracts/common.j
 import type { EventData } from "../../contracts/events.js";
 import { fold } from "../decider.js";
 import { given } from "../testing/given.js";
-import { deliveryDecider, isTerminal, type DeliveryCommand, type DeliveryEvent, type ObservedAttempt } from "./delivery.js";
+import { deliveryDecider, isTerminal, type DeliveryCommand, type DeliveryEvent, type ObservedAttempt, retryWindowOf } from "./delivery.js";
 
 const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY };
 const T0 = "2024-05-01T12:00:00.000Z";
@@ -225,5 +225,23 @@ describe("delivery: terminal states", () => {
     expect(fold(deliveryDecider, [scheduled, dead])).toEqual({ status: "dead", scheduled: scheduledData, attempts: 0, ...firstSeries });
     expect(isTerminal(fold(deliveryDecider, [scheduled]))).toBe(false);
     expect(isTerminal(fold(deliveryDecider, []))).toBe(false);
+  });
+});
+
+describe("retryWindowOf", () => {
+  const scheduledData = { messageId: "msg_w", endpointId: "ep_w", eventType: "w.test", payload: {}, messageReceivedAt: "2026-01-01T00:00:00.000Z", registrySeq: 1 };
+  const waiting = (extra: Partial<{ series: number; seriesStartedAt: string }>) =>
+    ({ status: "pending", scheduled: scheduledData, nextAttempt: 1, series: 1, seriesFirstAttempt: 1, replayIds: [], ...extra }) as const;
+
+  it("runs from the series' first attempt once there was one", () => {
+    expect(retryWindowOf(waiting({ seriesStartedAt: "2026-01-01T00:05:00.000Z" }), 900_000)).toEqual({ startedAt: Date.parse("2026-01-01T00:05:00.000Z"), maxDurationMs: 900_000 });
+  });
+
+  it("runs from the message's acceptance for a first series never attempted", () => {
+    expect(retryWindowOf(waiting({}), 900_000)).toEqual({ startedAt: Date.parse("2026-01-01T00:00:00.000Z"), maxDurationMs: 900_000 });
+  });
+
+  it("is absent for a replayed series not yet attempted", () => {
+    expect(retryWindowOf(waiting({ series: 2 }), 900_000)).toBeUndefined();
   });
 });

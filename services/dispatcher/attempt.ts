@@ -3,7 +3,7 @@ import type { EventData } from "../../contracts/events.js";
 import { admitDelivery } from "../../domain/delivery/admission.js";
 import { parseRetryAfterMs } from "../../domain/delivery/backoff.js";
 import { classifyAttempt } from "../../domain/delivery/classify.js";
-import { deliveryDecider, type DeliveryCommand, type DeliveryState, type ObservedAttempt } from "../../domain/delivery/delivery.js";
+import { deliveryDecider, retryWindowOf, type DeliveryCommand, type DeliveryState, type ObservedAttempt } from "../../domain/delivery/delivery.js";
 import { effectiveDeliveryPolicy, effectiveRetryPolicy, signingSecrets } from "../../domain/endpoint/endpoint.js";
 import type { Admission } from "../../domain/circuit/breaker.js";
 import { ack, type Settlement } from "../../streams/consumers.js";
@@ -126,17 +126,9 @@ export function createAttemptStages(ports: AttemptPorts) {
     retryInMs: number,
     stored: StoredEvent,
   ): Promise<Settlement> {
-    const { maxDurationMs } = effectiveRetryPolicy(endpoint.state);
-    // A first series never attempted counts its window from the message's acceptance, so a
-    // backlog behind a dead endpoint ends in the DLQ instead of holding consumer slots for days.
-    const windowStart = waiting.seriesStartedAt ?? (waiting.series === 1 ? waiting.scheduled.messageReceivedAt : undefined);
     const now = Date.now();
-    const decision = admitDelivery({
-      now,
-      circuitHalfOpenAt: now + retryInMs,
-      retryWindow: windowStart === undefined ? undefined : { startedAt: Date.parse(windowStart), maxDurationMs },
-      maxQueueWaitMs: 0,
-    });
+    const retryWindow = retryWindowOf(waiting, effectiveRetryPolicy(endpoint.state).maxDurationMs);
+    const decision = admitDelivery({ now, circuitHalfOpenAt: now + retryInMs, retryWindow, maxQueueWaitMs: 0 });
     if (decision.kind === "expire") return abandon(ref, loaded, waiting, decision.reason, "circuit-expired", stored);
     return Promise.resolve(ports.circuitComeback(endpoint.endpointId, decision.kind === "defer" ? decision.afterMs : retryInMs));
   }

@@ -14,7 +14,8 @@ export function createLoopLag() {
   let lagMs = 0;
   const timer = setInterval(() => {
     // The mean includes the sampling resolution itself; nanoseconds to milliseconds.
-    lagMs = Math.max(0, histogram.mean / 1e6 - 10);
+    // An empty window (no sample yet) reads NaN: no lag.
+    lagMs = Number.isFinite(histogram.mean) ? Math.max(0, histogram.mean / 1e6 - 10) : 0;
     histogram.reset();
   }, WINDOW_MS);
   timer.unref();

@@ -2,10 +2,10 @@ import { z } from "zod";
 import { isValidCidr } from "../../domain/targets/address.js";
 import type { TracingConfig } from "./tracing.js";
 
-/** The roles one process can run; `ZEN_ROLES` picks a subset, all by default. */
 /** The shortest operator token accepted when NODE_ENV=production. */
 const MIN_PRODUCTION_ADMIN_TOKEN = 32;
 
+/** The roles one process can run; `ZEN_ROLES` picks a subset. */
 export const ROLES = ["api", "router", "dispatcher", "projector", "replayer"] as const;
 export type Role = (typeof ROLES)[number];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, DEFAULT_PROCESS_LAYOUT, loadConfig, parseProcessLayout } from "./config.js";
 
 describe("configuration from the environment", () => {
   it("runs every role on local defaults with nothing set", () => {
@@ -47,5 +47,22 @@ describe("configuration from the environment", () => {
 
   it("accepts a long operator token in production", () => {
     expect(loadConfig({ NODE_ENV: "production", ZEN_MASTER_KEY: "a".repeat(64), ZEN_ADMIN_TOKEN: "t".repeat(32) }).adminToken).toBe("t".repeat(32));
+  });
+});
+
+describe("ZEN_PROCESSES, the layout npm start runs without ZEN_ROLES", () => {
+  it("parses groups of roles separated by ';', spaces allowed", () => {
+    expect(parseProcessLayout(" api ; router, dispatcher ,replayer;projector ")).toEqual([["api"], ["router", "dispatcher", "replayer"], ["projector"]]);
+  });
+
+  it("defaults to the api, the delivery roles and the projector, each role once", () => {
+    expect(loadConfig({}).processes).toEqual([["api"], ["router", "dispatcher", "replayer"], ["projector"]]);
+    expect(parseProcessLayout(DEFAULT_PROCESS_LAYOUT).flat().sort()).toEqual(["api", "dispatcher", "projector", "replayer", "router"]);
+  });
+
+  it("refuses an unknown role, a role in two groups, and an empty layout", () => {
+    expect(() => parseProcessLayout("api;nonsense")).toThrow(ConfigError);
+    expect(() => parseProcessLayout("api,router;router")).toThrow(/each role at most once/);
+    expect(() => parseProcessLayout(" ; ")).toThrow(ConfigError);
   });
 });
