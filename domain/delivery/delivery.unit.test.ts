@@ -234,7 +234,10 @@ describe("retryWindowOf", () => {
     ({ status: "pending", scheduled: scheduledData, nextAttempt: 1, series: 1, seriesFirstAttempt: 1, replayIds: [], ...extra }) as const;
 
   it("runs from the series' first attempt once there was one", () => {
-    expect(retryWindowOf(waiting({ seriesStartedAt: "2026-01-01T00:05:00.000Z" }), 900_000)).toEqual({ startedAt: Date.parse("2026-01-01T00:05:00.000Z"), maxDurationMs: 900_000 });
+    expect(retryWindowOf(waiting({ seriesStartedAt: "2026-01-01T00:05:00.000Z" }), 900_000)).toEqual({
+      startedAt: Date.parse("2026-01-01T00:05:00.000Z"),
+      maxDurationMs: 900_000,
+    });
   });
 
   it("runs from the message's acceptance for a first series never attempted", () => {
