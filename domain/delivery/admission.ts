@@ -113,7 +113,8 @@ export function admitDelivery(input: AdmissionInput): AdmissionDecision {
   // A free slot, or a short wait behind deliveries that flow: keep it here.
   if (!lane || (lane.inFlight < lane.slots && lane.queued === 0)) return { kind: "admit" };
   // While the process has room, nobody waits behind this lane: it may hold a quarter of the window.
-  if (inHand && inHand.count < inHand.limit / 2 && lane.queued < inHand.limit / 4) return { kind: "admit" };
+  // Not a rate-limited one: its pace is set, and its backlog is better left for every dispatcher.
+  if (!lane.perSecond && inHand && inHand.count < inHand.limit / 2 && lane.queued < inHand.limit / 4) return { kind: "admit" };
   const pace = paceOf(lane);
   if (pace.attemptMs === undefined) {
     // No attempt has finished yet (a first burst, or a hang not yet told from a slow start): a

@@ -78,6 +78,11 @@ describe("admitDelivery: the process's window", () => {
     expect(admit({ lane: { ...hanging, queued: 1_024 }, inHand: { count: 1_100, limit: 4_096 } })).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
   });
 
+  it("given a rate-limited endpoint, then its overflow goes back even while the process has room, for other dispatchers to share", () => {
+    const limited = full({ queued: 300, recentAttemptMs: 2, oldestInFlightMs: 2, sinceCompletionMs: 1, perSecond: 10 });
+    expect(admit({ lane: limited, inHand: { count: 400, limit: 4_096 } })).toMatchObject({ kind: "defer", reason: "endpoint_busy", spacingMs: 100 });
+  });
+
   it("given a process holding half its window or more, then a slow endpoint's overflow goes back", () => {
     expect(admit({ lane: hanging, inHand: { count: 2_048, limit: 4_096 } })).toMatchObject({ kind: "defer", reason: "endpoint_busy" });
   });
