@@ -62,7 +62,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   const tracing = deps.tracing ?? (await createTracing(config.tracing));
   if (!deps.tracing && tracing.enabled) logger.info({ serviceName: config.tracing.serviceName }, "tracing on: spans go to the exporters of the OTEL_* variables");
 
-  const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology });
+  const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology });
   const secretBox = createSecretBox(config.masterKey, config.masterKeysPrevious);
   if (!config.masterKey) logger.warn("ZEN_MASTER_KEY is not set: endpoint secrets are sealed with the development key");
   if (db && (await bypassesRowSecurity(db))) {

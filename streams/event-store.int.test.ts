@@ -16,7 +16,7 @@ describe("event store on JetStream", () => {
 
   beforeAll(async () => {
     streams = await createTestStreams();
-    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
   });
   afterAll(() => streams.cleanup());
 

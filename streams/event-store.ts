@@ -1,10 +1,11 @@
-import { headers as natsHeaders } from "@nats-io/transport-node";
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../contracts/events.js";
 import type { Decider } from "../domain/decider.js";
 import { sealAndSerialise } from "./envelope.js";
+import { createJetStreamAppender } from "./jetstream-appender.js";
 import type { Topology } from "./topology.js";
 
 /** Which aggregate: its subject is derived from these three. */
@@ -68,6 +69,8 @@ export class IntegrityError extends Error {
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
+const MSG_ID_HEADER = "Nats-Msg-Id";
+const EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER = "Nats-Expected-Last-Subject-Sequence";
 const MAX_CACHED_AGGREGATES = 10_000;
 
 interface CacheEntry {
@@ -77,7 +80,7 @@ interface CacheEntry {
 }
 
 export interface EventStoreDeps {
-  js: JetStreamClient;
+  nc: NatsConnection;
   jsm: JetStreamManager;
   topology: Topology;
   /** Conflicting appends are retried this many times after a reload. */
@@ -90,7 +93,8 @@ export interface EventStoreDeps {
  * writer that already holds the latest version pays no round trip. Appends are optimistic
  * (`expect.lastSubjectSequence`) and carry a `Nats-Msg-Id` derived from the command's cause.
  */
-export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: EventStoreDeps) {
+export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5 }: EventStoreDeps) {
+  const appender = createJetStreamAppender(nc);
   const cache = new Map<string, CacheEntry>();
 
   const subjectOf = (ref: AggregateRef) => topology.aggregateSubject(ref.tenantId, ref.aggregateType, ref.aggregateId);
@@ -189,12 +193,10 @@ export function createEventStore({ js, jsm, topology, maxConflictRetries = 5 }: 
     headers.set(EVENT_HEADERS.aggregateId, envelope.aggregateId);
     headers.set(EVENT_HEADERS.correlation, envelope.correlationId);
     if (traceparent) headers.set(EVENT_HEADERS.traceparent, traceparent);
+    headers.set(MSG_ID_HEADER, envelope.id);
+    headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER, String(expectedSeq));
     try {
-      const ack = await js.publish(subject, json, {
-        msgID: envelope.id,
-        expect: { lastSubjectSequence: expectedSeq },
-        headers,
-      });
+      const ack = await appender.publish(subject, json, headers);
       // The same cause already wrote this event: the state it was decided on is stale, and the
       // stored event (not this one) is what the next event must chain to.
       if (ack.duplicate) throw new ConcurrencyError(subject);

@@ -11,7 +11,7 @@ describe("registry view", () => {
 
   beforeAll(async () => {
     streams = await createTestStreams();
-    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     const ref = { tenantId: "ten_v", aggregateType: "endpoint" as const, aggregateId: "ep_v" };
     const secret = secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     let version = 0;

@@ -62,7 +62,7 @@ export async function startApiHarness(overrides: Partial<ApiDeps> = {}): Promise
   await projector.start();
   const view = createRegistryView({ js, jsm, topology });
   await view.start();
-  const store = createEventStore({ js, jsm, topology });
+  const store = createEventStore({ nc: streams.nc, jsm, topology });
   const deps: ApiDeps = {
     config: { adminToken: ADMIN_TOKEN, maxBodyBytes: MAX_BODY_BYTES, allowPrivateTargets: false },
     store,

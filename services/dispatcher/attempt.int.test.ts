@@ -24,7 +24,7 @@ describe("the dispatcher's attempt stages", () => {
 
   beforeAll(async () => {
     streams = await createTestStreams();
-    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     await seed(store)(TENANT, "endpoint", "ep_live", [
       { type: "endpoint.registered", data: { url: "https://hooks.example.invalid/in", eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
     ]);

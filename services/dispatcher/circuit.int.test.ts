@@ -61,7 +61,7 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
     const database = await createTestDatabase();
     const db = await createDatabase(database.url);
     await migrate(db);
-    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     const view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
     await view.start();
     const dispatcher = createDispatcher({

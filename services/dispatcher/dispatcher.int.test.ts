@@ -23,7 +23,7 @@ describe("dispatcher crash safety", () => {
   beforeAll(async () => {
     streams = await createTestStreams();
     receiver = await startReceiver();
-    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     await seed(store)(TENANT, "endpoint", "ep_crash", [
       { type: "endpoint.registered", data: { url: receiver.url("/crash"), eventTypes: ["*"], secret: secretBox.encrypt(SECRET) } },
     ]);
@@ -62,7 +62,7 @@ describe("dispatcher crash safety", () => {
   }
 
   async function schedule(deliveryId: string) {
-    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     await seed(store)(TENANT, "delivery", deliveryId, [
       {
         type: "delivery.scheduled",
@@ -80,7 +80,7 @@ describe("dispatcher crash safety", () => {
   }
 
   async function eventsOf(deliveryId: string) {
-    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     const envelopes = [];
     for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId })))
       envelopes.push(envelope);

@@ -31,7 +31,7 @@ describe("dispatcher flow through per-endpoint lanes", () => {
   beforeAll(async () => {
     streams = await createTestStreams();
     receiver = await startReceiver();
-    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     for (const [endpointId, path] of [
       [HEALTHY, "/healthy"],
       [HANGING, "/hanging"],

@@ -146,7 +146,7 @@ afterAll(async () => {
 
 describe("createHttpSender", () => {
   it("returns the status, headers and a body snippet for a 200", async () => {
-    const result = await sender.send(post("/ok"));
+    const result = await sender.send({ ...post("/ok"), withResponseHeaders: true });
     expect(result.statusCode).toBe(200);
     expect(result.networkError).toBeUndefined();
     expect(result.responseSnippet).toBe("thanks, received");
@@ -154,6 +154,12 @@ describe("createHttpSender", () => {
     expect(result.responseHeaders?.["x-request-from"]).toBe("[REDACTED:ip]");
     expect(Number.isInteger(result.latencyMs)).toBe(true);
     expect(result.startedAt).toBeInstanceOf(Date);
+  });
+
+  it("leaves the response headers out unless asked for them", async () => {
+    const result = await sender.send(post("/ok"));
+    expect(result.statusCode).toBe(200);
+    expect(result.responseHeaders).toBeUndefined();
   });
 
   it("keeps connections alive across sequential requests", async () => {
@@ -170,7 +176,7 @@ describe("createHttpSender", () => {
   });
 
   it("never follows redirects", async () => {
-    const result = await sender.send(post("/redirect"));
+    const result = await sender.send({ ...post("/redirect"), withResponseHeaders: true });
     expect(result.statusCode).toBe(301);
     expect(result.responseHeaders?.location).toBe(`${baseUrl.replace("127.0.0.1", "[REDACTED:ip]")}/target`);
     expect(targetHits).toBe(0);
@@ -249,7 +255,7 @@ describe("createHttpSender", () => {
   });
 
   it("redacts secrets in the snippet and secret headers", async () => {
-    const result = await sender.send(post("/leaky"));
+    const result = await sender.send({ ...post("/leaky"), withResponseHeaders: true });
     expect(result.statusCode).toBe(400);
     expect(result.responseSnippet).not.toContain("alice@example.com");
     expect(result.responseSnippet).not.toContain("sk-abcdef0123456789");

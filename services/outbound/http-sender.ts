@@ -11,6 +11,8 @@ export interface OutboundRequest {
   body: string;
   /** One deadline covering connect, headers and the whole (bounded) body read. */
   timeoutMs: number;
+  /** Return the response's headers, redacted (a test send shows them; an attempt records none). */
+  withResponseHeaders?: boolean;
 }
 
 /** `blocked_target`: the SSRF guard refused the address (nothing was sent); the domain treats it as dead. */
@@ -27,7 +29,7 @@ export interface SendResult {
   error?: string;
   /** The raw `Retry-After` header, when present. */
   retryAfter?: string;
-  /** Lower-cased names; repeated headers joined with ", "; values redacted. */
+  /** Asked for by `withResponseHeaders`: lower-cased names; repeated headers joined with ", "; values redacted. */
   responseHeaders?: Record<string, string>;
   /** The start of the response body, redacted, at most `snippetBytes` UTF-8 bytes. */
   responseSnippet?: string;
@@ -105,9 +107,9 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
       });
       const body = await readBounded(res.body, maxBodyBytes);
       const result: SendResult = { startedAt, latencyMs: elapsed(), statusCode: res.statusCode };
-      const headers = flattenHeaders(res.headers);
-      if (headers["retry-after"] !== undefined) result.retryAfter = headers["retry-after"];
-      result.responseHeaders = redactHeaders(headers);
+      const retryAfter = res.headers["retry-after"];
+      if (retryAfter !== undefined) result.retryAfter = Array.isArray(retryAfter) ? retryAfter.join(", ") : retryAfter;
+      if (req.withResponseHeaders) result.responseHeaders = redactHeaders(flattenHeaders(res.headers));
       if (body.length > 0) result.responseSnippet = truncateUtf8(redact(body.toString("utf8")), snippetBytes);
       return result;
     } catch (err) {

@@ -49,7 +49,7 @@ describe("replayer", () => {
 
   beforeAll(async () => {
     streams = await createTestStreams();
-    store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     for (const n of [1, 3, 4]) await seed(ACME, "delivery", `dlv_${n}`, [scheduled(n), attempted, dead]);
     await seed(ACME, "delivery", "dlv_2", [scheduled(2)]);
     await seed(GLOBEX, "delivery", "dlv_9", [scheduled(9), attempted, dead]);

@@ -14,7 +14,7 @@ describe("router under redelivery", () => {
 
   beforeAll(async () => {
     streams = await createTestStreams();
-    const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+    const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
     for (const id of ["ep_a", "ep_b", "ep_c"]) {
       await seed(store)(TENANT, "endpoint", id, [
         {

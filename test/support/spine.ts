@@ -22,7 +22,7 @@ export function seed(store: EventStore) {
  * (`"after"`: a crash before the ack).
  */
 export function crashingStore(streams: TestStreams, pattern: RegExp, when: "midway" | "after"): EventStore & { crashed: () => boolean } {
-  const store = createEventStore({ js: streams.js, jsm: streams.jsm, topology: streams.topology });
+  const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
   let crashed = false;
   return {
     ...store,

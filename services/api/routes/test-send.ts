@@ -75,7 +75,7 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
       const messageId = `msg_test_${newUlid()}`;
       const scheduled = { messageId, eventType, payload, messageReceivedAt: at.toISOString() };
       const outbound = signedRequest({ url: target.url, secrets: target.secrets, scheduled, now: at });
-      const result = await sender.send({ ...outbound, timeoutMs: target.timeoutMs });
+      const result = await sender.send({ ...outbound, timeoutMs: target.timeoutMs, withResponseHeaders: true });
       const lastSeq = await audit(request, tenantId, target, { webhookId: messageId, eventType, ...outcomeOf(result) });
       request.log.info(
         {
