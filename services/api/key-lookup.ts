@@ -38,10 +38,10 @@ export function createKeyLookup({ store, view }: Pick<ApiDeps, "store" | "view">
     return { keyId, tenantId, state };
   }
 
-  return async function findKey(token: string): Promise<FoundKey | null> {
+  /** `keyHash`: the token's sha256 in hex, when the caller has it already. */
+  return async function findKey(token: string, keyHash = sha256Hex(token)): Promise<FoundKey | null> {
     const keyId = keyIdOf(token);
     if (!keyId) return null;
-    const keyHash = sha256Hex(token);
     const seen = view.apiKeyByHash(keyHash);
     if (seen) return { keyId: seen.keyId, tenantId: seen.tenantId, state: seen.state };
     if (!guard.mayRead(keyId.slice("key_".length), keyHash)) return null;

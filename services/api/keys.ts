@@ -17,7 +17,8 @@ export interface NewApiKey {
   keyPrefix: string;
 }
 
-export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
+export const sha256Digest = (text: string): Buffer => createHash("sha256").update(text).digest();
+export const sha256Hex = (text: string): string => sha256Digest(text).toString("hex");
 
 export function generateApiKey(): NewApiKey {
   const id = newUlid();
@@ -33,5 +34,5 @@ export function keyIdOf(key: string): string | null {
 
 /** Constant-time equality of two strings, compared by their sha256 digests (so lengths never leak). */
 export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
+  return timingSafeEqual(sha256Digest(a), sha256Digest(b));
 }
