@@ -1,6 +1,45 @@
-import { AckPolicy, DeliverPolicy, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { Envelope } from "../contracts/envelope.js";
 import type { StoredEvent } from "./event-store.js";
+
+/**
+ * The `expires` of every consume loop's pull requests (the client's default is 30 s). It also sets
+ * how fast a loop recovers from a NATS restart: on reconnect the client re-checks its consumer and,
+ * while the server is still coming back, waits one `expires` before asking again, so with the
+ * default nothing was consumed for up to 40 s after the server was back. Idle heartbeats come every
+ * half of it; at 2 s (heartbeats every second) deliveries at a low rate stalled now and then for
+ * 2–3 s, so not shorter.
+ */
+export const CONSUME_EXPIRES_MS = 5_000;
+
+/** What a consume loop's notifications say of its server side; `progressed()` is called on each message. */
+export interface ConsumeWatch {
+  /** True from missed heartbeats (or a consumer or stream gone) until a heartbeat or a message arrives. */
+  stalled(): boolean;
+  progressed(): void;
+}
+
+/**
+ * Watches a consume loop's notifications, so readiness can tell a loop that iterates from one that
+ * gets nothing: after a NATS restart the loop lives on while its pulls go unanswered.
+ */
+export function watchConsume(messages: ConsumerMessages): ConsumeWatch {
+  let stalled = false;
+  void (async () => {
+    for await (const note of messages.status()) {
+      if (note.type === "heartbeat") stalled = false;
+      else if (note.type === "heartbeats_missed" || note.type === "consumer_not_found" || note.type === "stream_not_found" || note.type === "no_responders") {
+        stalled = true;
+      }
+    }
+  })().catch(() => undefined);
+  return {
+    stalled: () => stalled,
+    progressed: () => {
+      stalled = false;
+    },
+  };
+}
 
 /** What to do with a message once it has been handled: the one place ack/nak/term is decided. */
 export type Settlement = { kind: "ack" } | { kind: "nak"; delayMs: number } | { kind: "term" };

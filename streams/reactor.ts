@@ -1,11 +1,18 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { ensureDurable, settle, type Settlement } from "./consumers.js";
+import { CONSUME_EXPIRES_MS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
 
 /** The first wait before re-opening a consume loop that ended; it doubles up to {@link MAX_RESTART_DELAY_MS}. */
 export const RESTART_DELAY_MS = 2_000;
 const MAX_RESTART_DELAY_MS = 30_000;
+/**
+ * The ack wait of every reactor's durable: how long the messages a crashed process held wait before
+ * another process (or its own restart) takes them over. Short, because a restart should not leave
+ * deliveries waiting long; a message held longer (a slow attempt, a lane) is kept by `working()`
+ * every third of it, so only a process that died (or froze) loses its messages to another.
+ */
+export const TAKEOVER_AFTER_MS = 6_000;
 /** How long a handler may throw before its message comes back (unless the reactor says otherwise). */
 const DEFAULT_ERROR_DELAY_MS = 1_000;
 
@@ -45,8 +52,9 @@ export interface Reactor {
   /** Creates or updates the durable consumer, then consumes in the background. */
   start(): Promise<void>;
   /**
-   * True while the consume loop iterates. False once it ended without `stop()` (the consumer or its
-   * stream was deleted, the subscription failed) until a re-open succeeds, and after `stop()`.
+   * True while the consume loop iterates and its server side answers. False once it ended without
+   * `stop()` (the consumer or its stream was deleted, the subscription failed) until a re-open
+   * succeeds, while its heartbeats are missed (NATS restarting), and after `stop()`.
    */
   running(): boolean;
   /** Stops pulling, waits for the handlers in flight, then returns. */
@@ -66,6 +74,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   /** Each message in hand, and when it arrived. */
   const inHand = new Map<JsMsg, number>();
   let messages: ConsumerMessages | undefined;
+  let watch: ConsumeWatch | undefined;
   let done: Promise<void> | undefined;
   let live = false;
   let wake: (() => void) | undefined;
@@ -74,7 +83,13 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   const open = async () => {
     const consumer = await js.consumers.get(config.stream, durable);
     // The client buffers at most this many pulled messages ahead of the handlers.
-    return consumer.consume({ max_messages: Math.min(Math.max(config.concurrency, 64), 1_000), abort_on_missing_resource: true });
+    const opened = await consumer.consume({
+      max_messages: Math.min(Math.max(config.concurrency, 64), 1_000),
+      abort_on_missing_resource: true,
+      expires: CONSUME_EXPIRES_MS,
+    });
+    watch = watchConsume(opened);
+    return opened;
   };
 
   const run = async (message: JsMsg) => {
@@ -91,6 +106,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
 
   const iterate = async (iter: ConsumerMessages) => {
     for await (const message of iter) {
+      watch?.progressed();
       const type = message.headers?.get(EVENT_HEADERS.type);
       if (!type || !handler.triggers.has(type)) {
         message.ack();
@@ -150,7 +166,8 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
       heartbeat.unref();
       done = loop();
     },
-    running: () => live,
+    // A loop with every slot taken pulls nothing, so its heartbeats stop too: that is no stall.
+    running: () => live && !(watch?.stalled() && inHand.size < config.concurrency),
     async stop() {
       stopping.abort();
       await messages?.close();

@@ -4,6 +4,7 @@ import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
 import { sourceDecider, type SourceState } from "../domain/source/source.js";
 import { tenantDecider, type TenantState } from "../domain/tenant/tenant.js";
+import { CONSUME_EXPIRES_MS, watchConsume, type ConsumeWatch } from "./consumers.js";
 import { toDomainEvent } from "./event-store.js";
 import type { Topology } from "./topology.js";
 
@@ -74,6 +75,7 @@ export function createRegistryView({
   let stopConsuming: (() => Promise<unknown>) | undefined;
   let loop: Promise<void> | undefined;
   let following = false;
+  let watch: ConsumeWatch | undefined;
 
   function applyEndpoint(envelope: Envelope, seq: number): void {
     const byId = endpoints.get(envelope.tenantId) ?? new Map<string, EndpointVersion[]>();
@@ -122,7 +124,8 @@ export function createRegistryView({
     // sequence alone; a registry event's body is read by a direct get, many at once, applied in order.
     const consumer = await js.consumers.get(topology.stream, { filter_subjects: topology.commandBranch, deliver_policy: DeliverPolicy.All, headers_only: true });
     const initial = await consumer.info();
-    const messages = await consumer.consume({ max_messages: 1_000 });
+    const messages = await consumer.consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
+    watch = watchConsume(messages);
     stopConsuming = () => messages.close();
     let caughtUp: () => void = () => {};
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
@@ -137,6 +140,7 @@ export function createRegistryView({
       };
       try {
         for await (const message of messages) {
+          watch.progressed();
           const registry = REGISTRY_TYPES.has(message.headers?.get(EVENT_HEADERS.aggregateType) ?? "");
           const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }).then((m) => m?.json<Envelope>()) : undefined;
           // A rejected read surfaces when it is applied, ending the loop like a consumer error.
@@ -216,8 +220,8 @@ export function createRegistryView({
     forgetBefore,
     openCircuits,
     appliedSeq: () => appliedSeq,
-    /** True from `start()` while the view's consume loop iterates; false before, once it ended, and after `stop()`. */
-    following: () => following,
+    /** True from `start()` while the view's consume loop iterates and its heartbeats come; false before, while they are missed, once it ended, and after `stop()`. */
+    following: () => following && !watch?.stalled(),
     tenant: (tenantId: string) => tenants.get(tenantId),
     /** The inbound source as it stands now. */
     source: (tenantId: string, sourceId: string) => sources.get(`${tenantId}/${sourceId}`),

@@ -9,7 +9,7 @@ import { endpointIdOf } from "../../domain/routing/fanout.js";
 import { DomainError } from "../../domain/errors.js";
 import { retryLater, toStoredEvent, type Settlement } from "../../streams/consumers.js";
 import type { EventStore, StoredEvent } from "../../streams/event-store.js";
-import { createReactor } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
 import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import type { HttpSender } from "../outbound/index.js";
@@ -26,8 +26,6 @@ import { createLoopLag } from "./loop-lag.js";
 import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
 import { inStage, untagged } from "./stages.js";
 
-/** How long a crashed dispatcher's messages wait before another dispatcher takes them over. */
-const ACK_WAIT_MS = 20_000;
 /**
  * A retry that is not yet due keeps its unacked slot until the server redelivers it (2.9 has no
  * message scheduling), so the consumer must allow far more unacked messages than are ever retrying.
@@ -179,7 +177,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       stream: topology.stream,
       durable: topology.consumerName("dispatcher"),
       filterSubject: topology.deliveryBranch,
-      ackWaitMs: ACK_WAIT_MS,
+      ackWaitMs: TAKEOVER_AFTER_MS,
       maxAckPending: MAX_ACK_PENDING,
       concurrency: maxHandled,
       logger,

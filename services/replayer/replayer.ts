@@ -5,14 +5,12 @@ import { deliveryDecider, wasReplayedBy } from "../../domain/delivery/delivery.j
 import { DomainError } from "../../domain/errors.js";
 import { replayDecider, tallyReplay } from "../../domain/replay/replay.js";
 import { ack, toStoredEvent, type Settlement } from "../../streams/consumers.js";
-import { createReactor } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
 import type { AggregateRef, CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { Topology } from "../../streams/topology.js";
 import { traceFields, type Logger } from "../shared/logger.js";
 
 const SYSTEM: Actor = { kind: "system", id: "replayer" };
-/** How long a crashed replayer's requests wait before another replayer takes them over. */
-const ACK_WAIT_MS = 30_000;
 /** A request that keeps failing is given up (`replay.failed`) on this delivery of its event. */
 const MAX_TRIES = 8;
 const DeliveryId = prefixedId("delivery");
@@ -106,7 +104,7 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
       stream: topology.stream,
       durable,
       filterSubject,
-      ackWaitMs: ACK_WAIT_MS,
+      ackWaitMs: TAKEOVER_AFTER_MS,
       maxAckPending: 1_000,
       concurrency,
       errorDelayMs: 2_000,

@@ -5,7 +5,7 @@ import type { EventData } from "../../contracts/events.js";
 import { deliveryDecider } from "../../domain/delivery/delivery.js";
 import { messageDecider } from "../../domain/message/message.js";
 import { ack, retryLater, toStoredEvent, type Settlement } from "../../streams/consumers.js";
-import { createReactor } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
 import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
@@ -15,8 +15,6 @@ import { NOOP_TRACING, withSpan, type Tracing } from "../shared/tracing.js";
 const SYSTEM: Actor = { kind: "system", id: "router" };
 /** How long a message waits for the registry view to reach its sequence before it is retried. */
 const VIEW_WAIT_MS = 10_000;
-/** How long a crashed router's messages wait before another router takes them over. */
-const ACK_WAIT_MS = 15_000;
 /** How often endpoint versions older than every unrouted message are forgotten. */
 const PRUNE_EVERY_MS = 30_000;
 
@@ -133,7 +131,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
       stream: topology.stream,
       durable,
       filterSubject: topology.messageEvents,
-      ackWaitMs: ACK_WAIT_MS,
+      ackWaitMs: TAKEOVER_AFTER_MS,
       maxAckPending: 10_000,
       concurrency,
       logger,

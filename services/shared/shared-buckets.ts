@@ -1,4 +1,4 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TokenBucket } from "../../contracts/common.js";
@@ -29,6 +29,10 @@ const MAX_ROUNDS = 8;
 const WRONG_LAST_SEQUENCE = 10071;
 /** Records of buckets nobody touched for a day are dropped (a missing record is a full bucket). */
 const RECORD_TTL_MS = 24 * 3600 * 1000;
+/** A lease request not answered by then is given up (a request lost in a reconnect waited the client's 5 s). */
+const LEASE_TIMEOUT_MS = 1_000;
+/** After the shared record could not be reached, takes come from this process's own buckets for this long. */
+const DEGRADED_MS = 1_000;
 
 interface Lease {
   /** Leases of a key in the order cut, so a late waiter never puts an older one back. */
@@ -57,7 +61,13 @@ export const chunkSize = (bucket: TokenBucket): number =>
  * at worst, a few percent of the rate.
  */
 export async function createSharedBuckets(nc: NatsConnection, topology: Topology, purpose: string): Promise<SharedBuckets> {
-  const kv = await new Kvm(nc).create(topology.bucketName(purpose), { ttl: RECORD_TTL_MS, replicas: topology.replicas });
+  const name = topology.bucketName(purpose);
+  await new Kvm(nc).create(name, { ttl: RECORD_TTL_MS, replicas: topology.replicas });
+  const kv = await new Kvm(jetstream(nc, { timeout: LEASE_TIMEOUT_MS })).open(name);
+  // While NATS cannot answer (a restart, a reconnect), a limit holds per process rather than
+  // failing every request of the tenant: N processes admit up to N times the rate for that while.
+  const local = createLocalBuckets();
+  let degradedUntilMs = 0;
   const leases = new Map<string, Lease>();
   const inflight = new Map<string, Promise<Lease | number>>();
   const known = new Map<string, Seen>();
@@ -88,6 +98,18 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
   }
 
   async function take(key: string, bucket: TokenBucket, nowMs = Date.now()): Promise<Take> {
+    if (nowMs < degradedUntilMs) return local.take(key, bucket, nowMs);
+    try {
+      return await takeShared(key, bucket, nowMs);
+    } catch {
+      // The shared record is out of reach (a timeout, no responders, a reconnect, JetStream still
+      // recovering): this process's own bucket answers until it is back.
+      degradedUntilMs = Date.now() + DEGRADED_MS;
+      return local.take(key, bucket, nowMs);
+    }
+  }
+
+  async function takeShared(key: string, bucket: TokenBucket, nowMs: number): Promise<Take> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const held = leases.get(key);
       if (held && held.tokens >= 1 && held.expiresAtMs > nowMs) {
@@ -116,12 +138,19 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
   }
 
   function giveBack(key: string, leaseSerial: number, nowMs = Date.now()): void {
+    if (leaseSerial === LOCAL_SERIAL) {
+      local.giveBack(key, leaseSerial, nowMs);
+      return;
+    }
     const held = leases.get(key);
     if (held?.serial === leaseSerial && held.expiresAtMs > nowMs) held.tokens += 1;
   }
 
   return { take, giveBack };
 }
+
+/** Tokens of this process's own buckets carry this serial (leases count from 1). */
+const LOCAL_SERIAL = 0;
 
 /** The shared bucket as last read or written; no level: full (never used, or expired). */
 type Seen = { level: BucketLevel | undefined; revision: number };
@@ -155,7 +184,7 @@ export function createLocalBuckets(): SharedBuckets {
       const level = levelAt(bucket, levels.get(key), nowMs);
       if (level.tokens < 1) return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level)) };
       levels.set(key, { tokens: level.tokens - 1, atMs: nowMs });
-      return { allowed: true, remaining: level.tokens - 1, serial: 0 };
+      return { allowed: true, remaining: level.tokens - 1, serial: LOCAL_SERIAL };
     },
     giveBack(key) {
       const level = levels.get(key);

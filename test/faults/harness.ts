@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { expect } from "vitest";
+import type { Client, TestTenant } from "../support/tenants.js";
+import type { Receiver } from "../support/receiver.js";
+
+/** One endpoint per receiver path, subscribed to the load's event type, its secret given to the receiver. */
+export async function createEndpoints(tenant: TestTenant, receiver: Receiver, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const endpoint = await tenant.client("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes: ["fault.*"] });
+    expect(endpoint.status).toBe(201);
+    receiver.setSecret(path, endpoint.body.secret);
+  }
+}
+
+/** One ingest request of the load: its number (in the payload), when it was sent and answered, and how. */
+export interface Sent {
+  n: number;
+  sentAt: number;
+  answeredAt: number;
+  status: number;
+  messageId?: string;
+}
+
+/**
+ * A steady ingest load (`perSecond` requests, each numbered in its payload as `n`) until `stop()`.
+ * Requests run concurrently; each answer (or failure, status 0) is recorded.
+ */
+export function startLoad(client: Client, perSecond: number, eventType = "fault.test") {
+  const sent: Sent[] = [];
+  const pending = new Set<Promise<void>>();
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    const started = Date.now();
+    while (running) {
+      const number = n++;
+      const sentAt = Date.now();
+      const request = client("POST", "/v1/webhooks/ingest", { eventType, payload: { n: number } }, {})
+        .then((response) => {
+          sent.push({ n: number, sentAt, answeredAt: Date.now(), status: response.status, messageId: response.body?.messageId });
+        })
+        .catch(() => {
+          sent.push({ n: number, sentAt, answeredAt: Date.now(), status: 0 });
+        });
+      pending.add(request);
+      void request.finally(() => pending.delete(request));
+      const due = started + (n * 1000) / perSecond;
+      await sleep(Math.max(0, due - Date.now()));
+    }
+  })();
+  return {
+    sent,
+    async stop(): Promise<Sent[]> {
+      running = false;
+      await loop;
+      await Promise.all(pending);
+      return sent;
+    },
+  };
+}
+
+/** What a fault scenario ends with, counted as Jepsen counts: by what was acknowledged and what arrived. */
+export interface Tally {
+  accepted: number;
+  /** Acknowledged (202) but never delivered to some endpoint. */
+  lost: number;
+  /** Delivered though never sent by the load (a delivery nobody asked for). */
+  unexpected: number;
+  /** Delivered though the request got no 202 (it failed or timed out after the event was stored). */
+  indeterminate: number;
+  duplicates: number;
+  unverified: number;
+  /** The longest wait of an accepted message for its delivery, counted from its 202 or from `clearedAt`, whichever is later (ms). */
+  maxWaitAfterClearMs: number;
+  /** Answers other than 202 after `clearedAt` + 1 s. */
+  failuresAfterClear: number;
+}
+
+/** Counts the load's requests against what the receiver got on `paths` (each path one endpoint). */
+export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], clearedAt: number): Tally {
+  const acceptedByN = new Map(sent.filter((s) => s.status === 202).map((s) => [s.n, s] as const));
+  const sentNumbers = new Set(sent.map((s) => s.n));
+  let lost = 0;
+  let unexpected = 0;
+  let indeterminate = 0;
+  let duplicates = 0;
+  let unverified = 0;
+  let maxWaitAfterClearMs = 0;
+  for (const path of paths) {
+    const firstArrival = new Map<number, number>();
+    for (const request of receiver.on(path)) {
+      if (!request.verified) unverified++;
+      const n = request.body.data.n as number;
+      if (firstArrival.has(n)) duplicates++;
+      else firstArrival.set(n, request.at);
+    }
+    for (const [n, s] of acceptedByN) {
+      const at = firstArrival.get(n);
+      if (at === undefined) lost++;
+      else maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, at - Math.max(s.answeredAt, clearedAt));
+    }
+    for (const n of firstArrival.keys()) {
+      if (!sentNumbers.has(n)) unexpected++;
+      else if (!acceptedByN.has(n)) indeterminate++;
+    }
+  }
+  const failuresAfterClear = sent.filter((s) => s.status !== 202 && s.sentAt >= clearedAt + 1_000).length;
+  return { accepted: acceptedByN.size, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear };
+}
+
+/** Waits (bounded) until every accepted request arrived on every path, or nothing new arrived for `stallMs`. */
+export async function waitForDeliveries(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], timeoutMs: number, stallMs = 20_000): Promise<void> {
+  const wanted = sent.filter((s) => s.status === 202).length * paths.length;
+  const deadline = Date.now() + timeoutMs;
+  let lastCount = -1;
+  let lastChange = Date.now();
+  while (Date.now() < deadline) {
+    const accepted = new Set(sent.filter((s) => s.status === 202).map((s) => s.n));
+    let arrived = 0;
+    for (const path of paths)
+      arrived += new Set(
+        receiver
+          .on(path)
+          .map((r) => r.body.data.n as number)
+          .filter((n) => accepted.has(n)),
+      ).size;
+    if (arrived >= wanted) return;
+    if (arrived !== lastCount) {
+      lastCount = arrived;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > stallMs) return;
+    await sleep(100);
+  }
+}
+
+/**
+ * What every scenario must end with: nothing acknowledged lost, nothing delivered that was never
+ * sent, every request verified, each delivery within 10 s of the fault's end, ingest answering 202
+ * from a second after it. Reports the figures first, so a failing run shows them all.
+ */
+export function expectRecovered(scenario: string, t: Tally, minAccepted: number): void {
+  report(scenario, t);
+  expect(t.accepted).toBeGreaterThan(minAccepted);
+  expect(t.lost).toBe(0);
+  expect(t.unexpected).toBe(0);
+  expect(t.unverified).toBe(0);
+  expect(t.maxWaitAfterClearMs).toBeLessThanOrEqual(10_000);
+  expect(t.failuresAfterClear).toBe(0);
+}
+
+/** One line per scenario, so a CI log shows every figure. */
+export function report(scenario: string, t: Tally): void {
+  console.log(
+    `[faults] ${scenario}: accepted ${t.accepted}, lost ${t.lost}, unexpected ${t.unexpected}, indeterminate ${t.indeterminate}, ` +
+      `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms, failures after recovery ${t.failuresAfterClear}`,
+  );
+}
