@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import pRetry, { AbortError } from "p-retry";
-import { CONSUME_EXPIRES_MS } from "../streams/consumers.js";
+import { CONSUME_EXPIRES_MS, watchConsume, type ConsumeWatch } from "../streams/consumers.js";
 import type { Topology } from "../streams/topology.js";
 import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } from "./checkpoint.js";
 import type { Database } from "./db.js";
@@ -29,9 +29,10 @@ export interface ProjectorDeps {
 }
 
 /**
- * Where the projector is: `projecting` while its session's consume loop iterates, `standby` while it
- * waits for the advisory lock another process holds (ready to take over), `down` otherwise (not
- * started or stopped, setting a session up, or between a failed session and the next).
+ * Where the projector is: `projecting` while its session's consume loop iterates and its heartbeats
+ * come, `standby` while it waits for the advisory lock another process holds (ready to take over),
+ * `down` otherwise (not started or stopped, setting a session up, between a failed session and the
+ * next, or while its heartbeats are missed: NATS restarting).
  */
 export type ProjectorState = "projecting" | "standby" | "down";
 
@@ -62,6 +63,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
   let messages: ConsumerMessages | null = null;
   let running: Promise<void> | null = null;
   let state: ProjectorState = "down";
+  let watch: ConsumeWatch | undefined;
 
   const decode = (m: JsMsg): StreamEvent => {
     try {
@@ -105,6 +107,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     // Room for the batch being gathered and the next one, so a batch is waiting when a commit ends.
     const iter = await consumer.consume({ max_messages: 2 * batchSize, expires: CONSUME_EXPIRES_MS });
     messages = iter;
+    watch = watchConsume(iter);
     lock.onLost(() => iter.stop());
     if (stopping.signal.aborted) iter.stop();
     logger.info({ fromSeq: applied + 1, stream: topology.stream }, "projector: consuming");
@@ -122,6 +125,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
     let consumeError: { error: unknown } | null = null;
     try {
       for await (const m of iter) {
+        watch.progressed();
         const wait = batcher.push(m, iter.getPending() === 0 && m.info.pending === 0);
         if (wait) await wait;
       }
@@ -175,6 +179,6 @@ export function createProjector(deps: ProjectorDeps): Projector {
       running = null;
     },
     appliedSeq: () => applied,
-    state: () => state,
+    state: () => (state === "projecting" && watch?.stalled() ? "down" : state),
   };
 }

@@ -12,33 +12,41 @@ import type { StoredEvent } from "./event-store.js";
  */
 export const CONSUME_EXPIRES_MS = 5_000;
 
-/** What a consume loop's notifications say of its server side; `progressed()` is called on each message. */
+/** What a consume loop's traffic says of its server side; `progressed()` is called on each message. */
 export interface ConsumeWatch {
-  /** True from missed heartbeats (or a consumer or stream gone) until a heartbeat or a message arrives. */
+  /** True after missed heartbeats (or a consumer or stream gone), or a silence of {@link SILENCE_LIMIT_MS}, until a heartbeat or a message. */
   stalled(): boolean;
   progressed(): void;
 }
 
 /**
- * Watches a consume loop's notifications, so readiness can tell a loop that iterates from one that
- * gets nothing: after a NATS restart the loop lives on while its pulls go unanswered.
+ * A loop that got neither a message nor a heartbeat for this long has lost its server side: idle
+ * pulls get a heartbeat every half `expires`, so this is three of them missed. It also covers what
+ * the client reports nothing of: while it is disconnected, and while it re-checks its consumer
+ * after a reconnect.
  */
-export function watchConsume(messages: ConsumerMessages): ConsumeWatch {
-  let stalled = false;
+const SILENCE_LIMIT_MS = 1.5 * CONSUME_EXPIRES_MS;
+
+/**
+ * Watches a consume loop's heartbeats and messages, so readiness can tell a loop that iterates from
+ * one that gets nothing: after a NATS restart the loop lives on while its pulls go unanswered.
+ */
+export function watchConsume(messages: ConsumerMessages, now: () => number = Date.now): ConsumeWatch {
+  let lastSignAt = now();
+  let missed = false;
+  const progressed = () => {
+    lastSignAt = now();
+    missed = false;
+  };
   void (async () => {
     for await (const note of messages.status()) {
-      if (note.type === "heartbeat") stalled = false;
+      if (note.type === "heartbeat") progressed();
       else if (note.type === "heartbeats_missed" || note.type === "consumer_not_found" || note.type === "stream_not_found" || note.type === "no_responders") {
-        stalled = true;
+        missed = true;
       }
     }
   })().catch(() => undefined);
-  return {
-    stalled: () => stalled,
-    progressed: () => {
-      stalled = false;
-    },
-  };
+  return { stalled: () => missed || now() - lastSignAt > SILENCE_LIMIT_MS, progressed };
 }
 
 /** What to do with a message once it has been handled: the one place ack/nak/term is decided. */

@@ -47,13 +47,24 @@ export function createJetStreamAppender(nc: NatsConnection, timeoutMs = 5_000) {
       waiting.reject(status === 503 ? new NoRespondersError(message.subject) : new Error(`JetStream answered status ${status ?? "unknown"}`));
       return;
     }
-    const answer = message.json<ApiAnswer>();
+    let answer: ApiAnswer;
+    try {
+      answer = message.json<ApiAnswer>();
+    } catch {
+      waiting.reject(new Error("JetStream answered a publish with something that is not JSON"));
+      return;
+    }
     if (answer.error) waiting.reject(new JetStreamApiError(answer.error));
     else if (!answer.stream) waiting.reject(new Error("invalid JetStream publish acknowledgement"));
     else waiting.resolve({ stream: answer.stream, seq: answer.seq ?? 0, duplicate: answer.duplicate === true });
   };
 
-  nc.subscribe(`${inbox}.*`, { callback: (_error, message) => settle(message) });
+  // An error here (the subscription closed with the connection) carries no message: closed() rejects the rest.
+  nc.subscribe(`${inbox}.*`, {
+    callback: (error, message) => {
+      if (!error) settle(message);
+    },
+  });
 
   const sweeper = setInterval(() => {
     const now = Date.now();

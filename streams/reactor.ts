@@ -10,9 +10,10 @@ const MAX_RESTART_DELAY_MS = 30_000;
  * The ack wait of every reactor's durable: how long the messages a crashed process held wait before
  * another process (or its own restart) takes them over. Short, because a restart should not leave
  * deliveries waiting long; a message held longer (a slow attempt, a lane) is kept by `working()`
- * every third of it, so only a process that died (or froze) loses its messages to another.
+ * every second, so only a process that died (or froze) loses its messages to another.
  */
 export const TAKEOVER_AFTER_MS = 6_000;
+const BEATS_PER_ACK_WAIT = 6;
 /** How long a handler may throw before its message comes back (unless the reactor says otherwise). */
 const DEFAULT_ERROR_DELAY_MS = 1_000;
 
@@ -64,7 +65,7 @@ export interface Reactor {
 /**
  * The one consumer skeleton every reactor (router, dispatcher, replayer) runs on: durable set-up,
  * a pull loop with at most `concurrency` messages in hand, one settlement per message by
- * {@link settle}, `working()` for messages held longer than a third of the ack wait (one timer for
+ * {@link settle}, `working()` for messages held longer than a sixth of the ack wait (one timer for
  * all), and a loop that re-opens itself (every 2 s, doubling to 30 s) when the consumer or its
  * stream goes away — without re-creating a deleted consumer, which would deliver its filter again.
  */
@@ -118,9 +119,13 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     }
   };
 
-  /** Keeps every message held past a third of the ack wait from being redelivered elsewhere. */
+  /**
+   * Keeps every message held past a sixth of the ack wait from being redelivered elsewhere: beating
+   * every sixth, a message gets its first `working()` within a third, so an event loop late by up
+   * to two thirds of the ack wait still keeps it.
+   */
   const beat = () => {
-    const heldSince = Date.now() - config.ackWaitMs / 3;
+    const heldSince = Date.now() - config.ackWaitMs / BEATS_PER_ACK_WAIT;
     for (const [message, since] of inHand) if (since <= heldSince) message.working();
   };
 
@@ -162,7 +167,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
       await ensureDurable(config.jsm, config.stream, { durable, filterSubject: config.filterSubject, ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending });
       messages = await open();
       live = true;
-      heartbeat = setInterval(beat, Math.max(1, config.ackWaitMs / 3));
+      heartbeat = setInterval(beat, Math.max(1, config.ackWaitMs / BEATS_PER_ACK_WAIT));
       heartbeat.unref();
       done = loop();
     },

@@ -2,9 +2,11 @@ import type { ScenarioReport } from "./report.js";
 
 /**
  * The CI throughput gate (`--gate`): e2e delivered/s must reach this fraction of ceiling.ingest
- * measured in the same run. The one place the floor is set; `--gate-floor X` overrides it.
+ * measured in the same run. The one place the floor is set; `--gate-floor X` overrides it. Half the
+ * quick e2e's ratio on the slowest-to-platform machine seen (0.08–0.10 on a Xeon whose raw limits
+ * are twice the EPYC's, where it was 0.12): noise does not trip it, a 2× regression does.
  */
-export const GATE_FLOOR = 0.1;
+export const GATE_FLOOR = 0.05;
 
 /** Figures that count a loss or a forged delivery: any of them above 0 in any run fails the gate. */
 const LOSS_FIGURES = ["lost", "latLost", "unverified"] as const;

@@ -1,6 +1,14 @@
 import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import type { TokenBucket } from "../../contracts/common.js";
 import { levelAt, waitForToken, type BucketLevel } from "../../domain/limits/token-bucket.js";
 import type { Topology } from "../../streams/topology.js";
@@ -101,9 +109,9 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
     if (nowMs < degradedUntilMs) return local.take(key, bucket, nowMs);
     try {
       return await takeShared(key, bucket, nowMs);
-    } catch {
-      // The shared record is out of reach (a timeout, no responders, a reconnect, JetStream still
-      // recovering): this process's own bucket answers until it is back.
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      // The shared record is out of reach: this process's own bucket answers until it is back.
       degradedUntilMs = Date.now() + DEGRADED_MS;
       return local.take(key, bucket, nowMs);
     }
@@ -147,6 +155,15 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
   }
 
   return { take, giveBack };
+}
+
+/** JetStream's "temporarily unavailable" (its API answering while it recovers after a restart). */
+const UNAVAILABLE_STATUS = 503;
+
+/** NATS or JetStream could not answer now: a timeout, no responders, a connection down or reconnecting. */
+function unreachable(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) return error.status === UNAVAILABLE_STATUS;
+  return [TimeoutError, NoRespondersError, RequestError, ConnectionError, ClosedConnectionError, DrainingConnectionError].some((type) => error instanceof type);
 }
 
 /** Tokens of this process's own buckets carry this serial (leases count from 1). */

@@ -33,17 +33,20 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   async function start(): Promise<void> {
     const server = spawn(NATS_SERVER_BIN, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], { stdio: "ignore" });
     child = server;
+    let failed: Error | undefined;
+    server.once("error", (error) => (failed = error));
     exited = new Promise((resolve) => server.once("exit", () => resolve()));
     const deadline = Date.now() + 15_000;
     while (!(await accepts(port))) {
-      if (server.exitCode !== null) throw new Error(`nats-server exited with ${server.exitCode} (port ${port})`);
+      if (failed) throw new Error(`cannot run ${NATS_SERVER_BIN}: ${failed.message}`);
+      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`nats-server exited (${server.exitCode ?? server.signalCode}, port ${port})`);
       if (Date.now() > deadline) throw new Error(`nats-server did not accept on port ${port} within 15 s`);
       await sleep(25);
     }
   }
 
   async function stop(options: { kill?: boolean } = {}): Promise<void> {
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill(options.kill ? "SIGKILL" : "SIGTERM");
     await exited;
   }
