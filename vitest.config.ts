@@ -29,8 +29,6 @@ export default defineConfig({
         test: {
           name: "faults",
           globalSetup: ["test/support/global-setup.ts"],
-          // After the other projects, alone: its liveness figures are timings on a shared machine.
-          sequence: { groupOrder: 1 },
           include: ["test/faults/**/*.fault.test.ts"],
           testTimeout: 240_000,
           hookTimeout: 120_000,

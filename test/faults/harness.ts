@@ -68,14 +68,21 @@ export interface Tally {
   unexpected: number;
   duplicates: number;
   unverified: number;
-  /** The longest wait of an accepted message for its delivery, counted from its 202 or from `clearedAt`, whichever is later (ms). */
+  /**
+   * The longest wait of an accepted message for its delivery, counted from its 202 or from the end
+   * of the last fault that ended before the delivery, whichever is later (ms).
+   */
   maxWaitAfterClearMs: number;
   /** Answers other than 202 after `clearedAt` + 1 s. */
   failuresAfterClear: number;
 }
 
-/** Counts the load's requests against what the receiver got on `paths` (each path one endpoint). */
-export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], clearedAt: number): Tally {
+/**
+ * Counts the load's requests against what the receiver got on `paths` (each path one endpoint);
+ * `clearedAt`: when each fault ended (the restarted process ready, the server back), oldest first.
+ */
+export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], clearedAt: readonly number[]): Tally {
+  const lastClearBefore = (at: number) => clearedAt.findLast((cleared) => cleared <= at) ?? 0;
   const acceptedByN = new Map(sent.filter((s) => s.status === 202).map((s) => [s.n, s] as const));
   let lost = 0;
   let unexpected = 0;
@@ -93,11 +100,12 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
     for (const [n, s] of acceptedByN) {
       const at = firstArrival.get(n);
       if (at === undefined) lost++;
-      else maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, at - Math.max(s.answeredAt, clearedAt));
+      else maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, at - Math.max(s.answeredAt, lastClearBefore(at)));
     }
     for (const n of firstArrival.keys()) if (!acceptedByN.has(n)) unexpected++;
   }
-  const failuresAfterClear = sent.filter((s) => s.status !== 202 && s.sentAt >= clearedAt + 1_000).length;
+  const lastClear = clearedAt.at(-1) ?? 0;
+  const failuresAfterClear = sent.filter((s) => s.status !== 202 && s.sentAt >= lastClear + 1_000).length;
   return { accepted: acceptedByN.size, lost, unexpected, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear };
 }
 
@@ -139,6 +147,38 @@ export function expectRecovered(scenario: string, t: Tally, minAccepted: number)
   expect(t.unverified).toBe(0);
   expect(t.maxWaitAfterClearMs).toBeLessThanOrEqual(10_000);
   expect(t.failuresAfterClear).toBe(0);
+}
+
+/**
+ * The read models agree with the receiver: every accepted message's delivery to each endpoint is
+ * `succeeded` (so every pair is terminal, none dead), and the DLQ is empty. Waits (bounded) for the
+ * projector to catch up.
+ */
+export async function expectReadModelsAgree(client: Client, accepted: number, endpoints: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let succeeded = 0;
+  while (Date.now() < deadline) {
+    succeeded = await countDeliveries(client, "succeeded");
+    if (succeeded === accepted * endpoints) break;
+    await sleep(500);
+  }
+  expect(succeeded).toBe(accepted * endpoints);
+  expect(await countDeliveries(client)).toBe(accepted * endpoints);
+  const dlq = await client("GET", "/v1/webhooks/dlq?limit=1");
+  expect(dlq.body.data).toEqual([]);
+}
+
+async function countDeliveries(client: Client, status?: string): Promise<number> {
+  let count = 0;
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ limit: "500", ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
+    const page: { status: number; body: { data: unknown[]; nextCursor: string | null } } = await client("GET", `/v1/webhooks/deliveries?${query}`);
+    expect(page.status).toBe(200);
+    count += page.body.data.length;
+    cursor = page.body.nextCursor;
+  } while (cursor);
+  return count;
 }
 
 /** One line per scenario, so a CI log shows every figure. */

@@ -4,7 +4,7 @@ import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { startPrivateNats, type PrivateNats } from "../support/private-nats.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
-import { createEndpoints, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const PATHS = ["/a", "/b"];
 const RATE = 60;
@@ -38,6 +38,8 @@ describe("nats-server restarted under load (same store)", () => {
     const sent = await load.stop();
     await waitForDeliveries(sent, receiver, PATHS, 60_000);
 
-    expectRecovered("nats-server restart", tally(sent, receiver, PATHS, clearedAt), RATE * 10);
+    const t = tally(sent, receiver, PATHS, [clearedAt]);
+    expectRecovered("nats-server restart", t, RATE * 10);
+    await expectReadModelsAgree(tenant.client, t.accepted, PATHS.length);
   });
 });

@@ -1,0 +1,95 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "../support/nats.js";
+import { ADMIN_TOKEN } from "../support/platform.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
+import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "../support/process.js";
+import { startReceiver, type Receiver } from "../support/receiver.js";
+import { createTenant } from "../support/tenants.js";
+import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+
+const PATHS = ["/a", "/b"];
+const RATE = 150;
+
+/**
+ * A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and the order its
+ * processes are killed in (kill -9 under load, each restarted 3 s later).
+ */
+const LAYOUTS = [
+  // Every role in a process of its own, as a scaled-out deployment runs them; the delivery path
+  // first, while its work is in hand.
+  { name: "split roles", processes: ["api", "router", "dispatcher", "projector", "replayer"], killOrder: ["dispatcher", "router", "api", "projector", "replayer"] },
+  // One process for everything: the crash takes every role at once.
+  { name: "all roles in one process", processes: ["api,router,dispatcher,projector,replayer"], killOrder: ["api,router,dispatcher,projector,replayer"] },
+];
+
+describe.each(LAYOUTS)("$name: kill -9 of each process in turn, each restarted after 3 s", ({ name, processes: layout, killOrder }) => {
+  const prefix = uniquePrefix();
+  let database: TestDatabase;
+  let receiver: Receiver;
+  const processes = new Map<string, PlatformProcess>();
+  const ports = new Map<string, number>();
+  let common: Record<string, string>;
+
+  const readyUrl = (role: string) => `http://127.0.0.1:${ports.get(role)}/ready`;
+
+  async function start(role: string): Promise<void> {
+    const port = ports.get(role)!;
+    const withApi = role.split(",").includes("api");
+    const env = { ...common, ZEN_ROLES: role, ...(withApi ? { PORT: String(port) } : { ZEN_OPS_PORT: String(port), PORT: String(await freePort()) }) };
+    processes.set(role, spawnPlatform(env));
+    await waitForHttp(readyUrl(role), 60_000);
+  }
+
+  async function kill(role: string): Promise<void> {
+    const running = processes.get(role)!;
+    running.child.kill("SIGKILL");
+    await running.exited;
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    receiver = await startReceiver();
+    common = {
+      NATS_URL: TEST_NATS_URL,
+      DATABASE_URL: database.url,
+      ZEN_STREAM_PREFIX: prefix,
+      ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
+      ZEN_ALLOW_PRIVATE_TARGETS: "true",
+      LOG_LEVEL: "warn",
+    };
+    for (const role of layout) ports.set(role, await freePort());
+    await start(layout[0]!);
+    await Promise.all(layout.slice(1).map(start));
+  });
+  afterAll(async () => {
+    for (const running of processes.values()) running.child.kill("SIGKILL");
+    await Promise.all([...processes.values()].map((running) => running.exited));
+    await receiver?.close();
+    await deleteTestStream(prefix);
+    await database?.drop();
+  });
+
+  it("loses nothing, every delivery arrives within 10 s of the restart before it, and the read models agree", async () => {
+    const base = `http://127.0.0.1:${ports.get(layout[0]!)}`;
+    const tenant = await createTenant(base, name);
+    await createEndpoints(tenant, receiver, PATHS);
+    const load = startLoad(tenant.client, RATE);
+    const clearedAt: number[] = [];
+    await sleep(4_000);
+    for (const role of killOrder) {
+      await kill(role);
+      await sleep(3_000);
+      await start(role);
+      clearedAt.push(Date.now());
+      await sleep(2_000);
+    }
+    await sleep(3_000);
+    const sent = await load.stop();
+    await waitForDeliveries(sent, receiver, PATHS, 90_000);
+
+    const t = tally(sent, receiver, PATHS, clearedAt);
+    expectRecovered(`${name}, kill -9 of ${killOrder.join(" · ")} in turn`, t, RATE * 8);
+    await expectReadModelsAgree(tenant.client, t.accepted, PATHS.length);
+  });
+});
