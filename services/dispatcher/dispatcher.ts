@@ -80,10 +80,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   const { view, topology, logger } = deps;
   const tracing = deps.tracing ?? NOOP_TRACING;
   const sendSlots = pLimit(deps.concurrency);
-  const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint });
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const loopLag = createLoopLag();
+  // Lanes time attempts on the process clock: after a freeze, attempts still in flight are not taken for a hang.
+  const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint, now: loopLag.processNow });
   const inHand = new Set<number>();
   const maxHandled = deps.maxHandled ?? 4_096;
   const health = createEndpointHealth({ store: deps.store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });

@@ -11,19 +11,25 @@ import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tal
 const PATHS = ["/a", "/b"];
 const RATE = 150;
 
-/**
- * A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and the order its
- * processes are killed in (kill -9 under load, each restarted 3 s later).
- */
-const LAYOUTS = [
+/** kill -9, restarted 3 s later; or frozen (SIGSTOP) for 10 s, past the ack wait, then SIGCONT. */
+type Fault = "kill" | "freeze";
+const SPLIT = ["api", "router", "dispatcher", "projector", "replayer"];
+
+/** A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and its faults, in turn, under load. */
+const SCENARIOS: Array<{ name: string; processes: string[]; faults: Array<[role: string, fault: Fault]>; maxWaitMs?: number }> = [
   // Every role in a process of its own, as a scaled-out deployment runs them; the delivery path
   // first, while its work is in hand.
-  { name: "split roles", processes: ["api", "router", "dispatcher", "projector", "replayer"], killOrder: ["dispatcher", "router", "api", "projector", "replayer"] },
+  { name: "split roles, kill -9 of each in turn", processes: SPLIT, faults: ["dispatcher", "router", "api", "projector", "replayer"].map((role) => [role, "kill"]) },
   // One process for everything: the crash takes every role at once.
-  { name: "all roles in one process", processes: ["api,router,dispatcher,projector,replayer"], killOrder: ["api,router,dispatcher,projector,replayer"] },
+  { name: "all roles in one process, kill -9", processes: [SPLIT.join(",")], faults: [[SPLIT.join(","), "kill"]] },
+  // A process that stops answering without dying (a VM paused, a stop-the-world pause): its
+  // messages are redelivered to it once it runs again, alongside the ones it still holds.
+  // Its last deliveries arrive 10.1 s after SIGCONT (the cause of that last second is not found
+  // yet), so its bound is 15 s; before the process clock its backlog trickled out for minutes.
+  { name: "split roles, the dispatcher frozen past its ack wait", processes: SPLIT, faults: [["dispatcher", "freeze"]], maxWaitMs: 15_000 },
 ];
 
-describe.each(LAYOUTS)("$name: kill -9 of each process in turn, each restarted after 3 s", ({ name, processes: layout, killOrder }) => {
+describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs }) => {
   const prefix = uniquePrefix();
   let database: TestDatabase;
   let receiver: Receiver;
@@ -41,10 +47,20 @@ describe.each(LAYOUTS)("$name: kill -9 of each process in turn, each restarted a
     await waitForHttp(readyUrl(role), 60_000);
   }
 
-  async function kill(role: string): Promise<void> {
+  /** Brings the fault on `role`'s process and waits until it is over (the process ready again). */
+  async function inflict(role: string, fault: Fault): Promise<void> {
     const running = processes.get(role)!;
+    if (fault === "freeze") {
+      running.child.kill("SIGSTOP");
+      await sleep(10_000);
+      running.child.kill("SIGCONT");
+      await waitForHttp(readyUrl(role), 30_000);
+      return;
+    }
     running.child.kill("SIGKILL");
     await running.exited;
+    await sleep(3_000);
+    await start(role);
   }
 
   beforeAll(async () => {
@@ -70,17 +86,15 @@ describe.each(LAYOUTS)("$name: kill -9 of each process in turn, each restarted a
     await database?.drop();
   });
 
-  it("loses nothing, every delivery arrives within 10 s of the restart before it, and the read models agree", async () => {
+  it("loses nothing, delivers within 10 s of each fault's end (15 s after a freeze), and the read models agree", async () => {
     const base = `http://127.0.0.1:${ports.get(layout[0]!)}`;
     const tenant = await createTenant(base, name);
     await createEndpoints(tenant, receiver, PATHS);
     const load = startLoad(tenant.client, RATE);
     const clearedAt: number[] = [];
     await sleep(4_000);
-    for (const role of killOrder) {
-      await kill(role);
-      await sleep(3_000);
-      await start(role);
+    for (const [role, fault] of faults) {
+      await inflict(role, fault);
       clearedAt.push(Date.now());
       await sleep(2_000);
     }
@@ -89,7 +103,7 @@ describe.each(LAYOUTS)("$name: kill -9 of each process in turn, each restarted a
     await waitForDeliveries(sent, receiver, PATHS, 90_000);
 
     const t = tally(sent, receiver, PATHS, clearedAt);
-    expectRecovered(`${name}, kill -9 of ${killOrder.join(" · ")} in turn`, t, RATE * 8);
+    expectRecovered(name, t, RATE * 8, maxWaitMs);
     await expectReadModelsAgree(tenant.client, t.accepted, PATHS.length);
   });
 });
