@@ -40,6 +40,6 @@ describe("nats-server restarted under load (same store)", () => {
 
     const t = tally(sent, receiver, PATHS, [clearedAt]);
     expectRecovered("nats-server restart", t, RATE * 10);
-    await expectReadModelsAgree(tenant.client, t.accepted, PATHS.length);
+    await expectReadModelsAgree(tenant.client, t, PATHS.length);
   });
 });

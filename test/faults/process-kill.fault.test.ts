@@ -104,6 +104,6 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs 
 
     const t = tally(sent, receiver, PATHS, clearedAt);
     expectRecovered(name, t, RATE * 8, maxWaitMs);
-    await expectReadModelsAgree(tenant.client, t.accepted, PATHS.length);
+    await expectReadModelsAgree(tenant.client, t, PATHS.length);
   });
 });
