@@ -1,6 +1,7 @@
 import { Agent } from "undici";
 import type { Readable } from "node:stream";
 import { redact } from "../../domain/redaction/redact.js";
+import { processClock } from "../shared/process-clock.js";
 import { compileTargetPolicy, type TargetPolicy } from "../../domain/targets/policy.js";
 import { BLOCKED_TARGET_CODE, guardedConnector } from "./target-connector.js";
 
@@ -60,6 +61,8 @@ export interface HttpSenderOptions {
   targetPolicy?: TargetPolicy;
 }
 
+/** How much later than the deadline undici's own wall-clock timeouts stop a request nobody aborted. */
+const BACKSTOP_MARGIN_MS = 30_000;
 const SECRET_HEADERS = new Set(["set-cookie", "cookie", "authorization", "proxy-authorization"]);
 const TIMEOUT_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
@@ -91,7 +94,16 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
     const t0 = performance.now();
     const elapsed = () => Math.round(performance.now() - t0);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), req.timeoutMs);
+    // The deadline runs on the process clock: a freeze of this process is not the receiver's time,
+    // and a timer overdue after one fires before the answer already waiting in the socket is read.
+    const deadlineAt = processClock.now() + req.timeoutMs;
+    let timer: NodeJS.Timeout;
+    const expireAtDeadline = () => {
+      const leftMs = deadlineAt - processClock.now();
+      if (leftMs <= 0) controller.abort();
+      else timer = setTimeout(expireAtDeadline, leftMs);
+    };
+    timer = setTimeout(expireAtDeadline, req.timeoutMs);
     try {
       const url = new URL(req.url);
       const res = await agent.request({
@@ -101,9 +113,9 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
         headers: req.headers,
         body: req.body,
         signal: controller.signal,
-        // backstops: the abort signal above is the real, total deadline
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
+        // backstops, on the wall clock: the abort signal above is the real, total deadline
+        headersTimeout: req.timeoutMs + BACKSTOP_MARGIN_MS,
+        bodyTimeout: req.timeoutMs + BACKSTOP_MARGIN_MS,
       });
       const body = await readBounded(res.body, maxBodyBytes);
       const result: SendResult = { startedAt, latencyMs: elapsed(), statusCode: res.statusCode };

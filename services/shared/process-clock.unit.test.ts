@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLoopLag, type LoopLag } from "./loop-lag.js";
+import { createProcessClock, type ProcessClock } from "./process-clock.js";
 
 const busyFor = (ms: number) => {
   const until = Date.now() + ms;
@@ -10,25 +10,25 @@ const busyFor = (ms: number) => {
 };
 
 describe("the process clock", () => {
-  let clock: LoopLag;
+  let clock: ProcessClock;
   afterEach(() => clock.stop());
 
   it("given an event loop that runs, when 300 ms pass, then the process clock moves about as far", async () => {
-    clock = createLoopLag();
-    const before = clock.processNow();
+    clock = createProcessClock();
+    const before = clock.now();
     await sleep(300);
     // Not all of it on a loaded machine: a tick held up past 100 ms counts as the process's own stall.
-    expect(clock.processNow() - before).toBeGreaterThanOrEqual(100);
+    expect(clock.now() - before).toBeGreaterThanOrEqual(100);
   });
 
   it("given an event loop blocked for 600 ms, when asked during and after, then it stood (nearly) still", async () => {
-    clock = createLoopLag();
+    clock = createProcessClock();
     await sleep(120);
-    const before = clock.processNow();
+    const before = clock.now();
     busyFor(600);
     // Asked before any timer ran again: the stall not yet accounted for is left out too.
-    expect(clock.processNow() - before).toBeLessThan(150);
+    expect(clock.now() - before).toBeLessThan(150);
     await sleep(200);
-    expect(clock.processNow() - before).toBeLessThan(400);
+    expect(clock.now() - before).toBeLessThan(400);
   });
 });
