@@ -148,16 +148,16 @@ export async function waitForDeliveries(sent: readonly Sent[], receiver: Receive
 
 /**
  * What every scenario must end with: nothing acknowledged lost, nothing delivered that was refused
- * or never sent, every request verified, each delivery within `maxWaitMs` (10 s) of the fault's end, ingest answering 202
+ * or never sent, every request verified, each delivery within 10 s of the fault's end, ingest answering 202
  * from a second after it. Reports the figures first, so a failing run shows them all.
  */
-export function expectRecovered(scenario: string, t: Tally, minAccepted: number, maxWaitMs = 10_000): void {
+export function expectRecovered(scenario: string, t: Tally, minAccepted: number): void {
   report(scenario, t);
   expect(t.accepted).toBeGreaterThan(minAccepted);
   expect(t.lost).toBe(0);
   expect(t.unexpected).toBe(0);
   expect(t.unverified).toBe(0);
-  expect(t.maxWaitAfterClearMs).toBeLessThanOrEqual(maxWaitMs);
+  expect(t.maxWaitAfterClearMs).toBeLessThanOrEqual(10_000);
   expect(t.failuresAfterClear).toBe(0);
 }
 

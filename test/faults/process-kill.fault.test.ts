@@ -11,26 +11,18 @@ import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tal
 const PATHS = ["/a", "/b"];
 const RATE = 150;
 
-/** kill -9, restarted 3 s later; or frozen (SIGSTOP) for 10 s, past the ack wait, then SIGCONT. */
-type Fault = "kill" | "freeze";
 const SPLIT = ["api", "router", "dispatcher", "projector", "replayer"];
 
-/** A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and its faults, in turn, under load. */
-const SCENARIOS: Array<{ name: string; processes: string[]; faults: Array<[role: string, fault: Fault]>; maxWaitMs?: number }> = [
+/** A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and the processes killed (kill -9 under load, each restarted 3 s later), in turn. */
+const SCENARIOS: Array<{ name: string; processes: string[]; kills: string[] }> = [
   // Every role in a process of its own, as a scaled-out deployment runs them; the delivery path
   // first, while its work is in hand.
-  { name: "split roles, kill -9 of each in turn", processes: SPLIT, faults: ["dispatcher", "router", "api", "projector", "replayer"].map((role) => [role, "kill"]) },
+  { name: "split roles, kill -9 of each in turn", processes: SPLIT, kills: ["dispatcher", "router", "api", "projector", "replayer"] },
   // One process for everything: the crash takes every role at once.
-  { name: "all roles in one process, kill -9", processes: [SPLIT.join(",")], faults: [[SPLIT.join(","), "kill"]] },
-  // A process that stops answering without dying (a VM paused, a stop-the-world pause): its
-  // messages are redelivered to it once it runs again, alongside the ones it still holds.
-  // Its last deliveries arrive 5–10.2 s after SIGCONT (what takes the freeze's own 10 s in some runs
-  // is not found yet), so its bound is 15 s; before the process clock its backlog trickled out for
-  // minutes, or its attempts timed out on overdue timers and the circuit opened for a minute.
-  { name: "split roles, the dispatcher frozen past its ack wait", processes: SPLIT, faults: [["dispatcher", "freeze"]], maxWaitMs: 15_000 },
+  { name: "all roles in one process, kill -9", processes: [SPLIT.join(",")], kills: [SPLIT.join(",")] },
 ];
 
-describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs }) => {
+describe.each(SCENARIOS)("$name", ({ name, processes: layout, kills }) => {
   const prefix = uniquePrefix();
   let database: TestDatabase;
   let receiver: Receiver;
@@ -48,16 +40,9 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs 
     await waitForHttp(readyUrl(role), 60_000);
   }
 
-  /** Brings the fault on `role`'s process and waits until it is over (the process ready again). */
-  async function inflict(role: string, fault: Fault): Promise<void> {
+  /** kill -9 of `role`'s process; it is started again 3 s later (resolves once it is ready). */
+  async function killAndRestart(role: string): Promise<void> {
     const running = processes.get(role)!;
-    if (fault === "freeze") {
-      running.child.kill("SIGSTOP");
-      await sleep(10_000);
-      running.child.kill("SIGCONT");
-      await waitForHttp(readyUrl(role), 30_000);
-      return;
-    }
     running.child.kill("SIGKILL");
     await running.exited;
     await sleep(3_000);
@@ -87,15 +72,15 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs 
     await database?.drop();
   });
 
-  it("loses nothing, delivers within 10 s of each fault's end (15 s after a freeze), and the read models agree", async () => {
+  it("loses nothing, delivers within 10 s of each fault's end, and the read models agree", async () => {
     const base = `http://127.0.0.1:${ports.get(layout[0]!)}`;
     const tenant = await createTenant(base, name);
     await createEndpoints(tenant, receiver, PATHS);
     const load = startLoad(tenant.client, RATE);
     const clearedAt: number[] = [];
     await sleep(4_000);
-    for (const [role, fault] of faults) {
-      await inflict(role, fault);
+    for (const role of kills) {
+      await killAndRestart(role);
       clearedAt.push(Date.now());
       await sleep(2_000);
     }
@@ -104,7 +89,7 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, faults, maxWaitMs 
     await waitForDeliveries(sent, receiver, PATHS, 90_000);
 
     const t = tally(sent, receiver, PATHS, clearedAt);
-    expectRecovered(name, t, RATE * 8, maxWaitMs);
+    expectRecovered(name, t, RATE * 8);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);
   });
 });
