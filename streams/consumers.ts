@@ -31,11 +31,11 @@ const SILENCE_LIMIT_MS = 1.5 * CONSUME_EXPIRES_MS;
  * Watches a consume loop's heartbeats and messages, so readiness can tell a loop that iterates from
  * one that gets nothing: after a NATS restart the loop lives on while its pulls go unanswered.
  */
-export function watchConsume(messages: ConsumerMessages, now: () => number = Date.now): ConsumeWatch {
-  let lastSignAt = now();
+export function watchConsume(messages: ConsumerMessages): ConsumeWatch {
+  let lastSignAt = Date.now();
   let missed = false;
   const progressed = () => {
-    lastSignAt = now();
+    lastSignAt = Date.now();
     missed = false;
   };
   void (async () => {
@@ -46,7 +46,7 @@ export function watchConsume(messages: ConsumerMessages, now: () => number = Dat
       }
     }
   })().catch(() => undefined);
-  return { stalled: () => missed || now() - lastSignAt > SILENCE_LIMIT_MS, progressed };
+  return { stalled: () => missed || Date.now() - lastSignAt > SILENCE_LIMIT_MS, progressed };
 }
 
 /** What to do with a message once it has been handled: the one place ack/nak/term is decided. */

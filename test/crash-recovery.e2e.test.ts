@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "./support/nats.js";
-import { ADMIN_TOKEN, apiClient } from "./support/platform.js";
+import { deleteTestStream, uniquePrefix } from "./support/nats.js";
+import { ADMIN_TOKEN, apiClient, platformProcessEnv } from "./support/platform.js";
 import { createTestDatabase } from "./support/postgres.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "./support/process.js";
 import { eventually, startReceiver, type Receiver } from "./support/receiver.js";
@@ -19,13 +19,8 @@ describe("a SIGKILL while deliveries are in flight loses no accepted event", () 
     database = await createTestDatabase();
     const port = await freePort();
     env = {
+      ...platformProcessEnv(database.url, prefix),
       PORT: String(port),
-      NATS_URL: TEST_NATS_URL,
-      DATABASE_URL: database.url,
-      ZEN_STREAM_PREFIX: prefix,
-      ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
-      ZEN_ALLOW_PRIVATE_TARGETS: "true",
-      LOG_LEVEL: "warn",
       // One process, so SIGKILL is a crash of every role at once (not a supervisor's drained children).
       ZEN_ROLES: "api,router,dispatcher,projector,replayer",
       // Slow enough that the kill lands while most deliveries are still to come.

@@ -16,6 +16,7 @@ import type { HttpSender } from "../outbound/index.js";
 import type { Logger } from "../shared/logger.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { SecretBox } from "../shared/secret-box.js";
+import { processClock } from "../shared/process-clock.js";
 import { createLocalBuckets, type SharedBuckets } from "../shared/shared-buckets.js";
 import { NOOP_TRACING, type Tracing } from "../shared/tracing.js";
 import { createAttemptStages } from "./attempt.js";
@@ -84,7 +85,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const comebacks = createComebacks();
   const loopLag = createLoopLag();
   // Lanes time attempts on the process clock: after a freeze, attempts still in flight are not taken for a hang.
-  const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint, now: loopLag.processNow });
+  const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint, now: processClock.now });
   const inHand = new Set<number>();
   const maxHandled = deps.maxHandled ?? 4_096;
   const health = createEndpointHealth({ store: deps.store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });

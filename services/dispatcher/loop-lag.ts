@@ -1,14 +1,12 @@
-import { processClock } from "../shared/process-clock.js";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 /** How often the event loop's delay is read (and its histogram started afresh). */
 const WINDOW_MS = 500;
 
 /**
- * This process's event-loop delay over the last half second (its mean, in ms), and a clock of the
- * time it ran. When the process itself is saturated every response waits in its queue this long,
- * so an attempt's latency minus this is what the endpoint took: a busy dispatcher never mistakes a
- * fast endpoint for a slow one, nor a frozen one (SIGSTOP, a VM paused) every endpoint for a hang.
+ * This process's event-loop delay over the last half second (its mean, in ms). When the process
+ * itself is saturated every response waits in its queue this long, so an attempt's latency minus
+ * this is what the endpoint took: a busy dispatcher never mistakes a fast endpoint for a slow one.
  */
 export function createLoopLag() {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -23,8 +21,6 @@ export function createLoopLag() {
   timer.unref();
   return {
     lagMs: () => lagMs,
-    /** Milliseconds on the process clock (`services/shared/process-clock.ts`). */
-    processNow: processClock.now,
     stop: () => {
       clearInterval(timer);
       histogram.disable();

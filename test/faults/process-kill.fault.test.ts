@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "../support/nats.js";
-import { ADMIN_TOKEN } from "../support/platform.js";
+import { deleteTestStream, uniquePrefix } from "../support/nats.js";
+import { platformProcessEnv } from "../support/platform.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "../support/process.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
@@ -52,14 +52,7 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, kills }) => {
   beforeAll(async () => {
     database = await createTestDatabase();
     receiver = await startReceiver();
-    common = {
-      NATS_URL: TEST_NATS_URL,
-      DATABASE_URL: database.url,
-      ZEN_STREAM_PREFIX: prefix,
-      ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
-      ZEN_ALLOW_PRIVATE_TARGETS: "true",
-      LOG_LEVEL: "warn",
-    };
+    common = platformProcessEnv(database.url, prefix);
     for (const role of layout) ports.set(role, await freePort());
     await start(layout[0]!);
     await Promise.all(layout.slice(1).map(start));

@@ -17,6 +17,18 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
+/** What a platform process spawned by a test needs: the machine's NATS, its own database and stream prefix, quiet logs. */
+export function platformProcessEnv(databaseUrl: string, prefix: string): Record<string, string> {
+  return {
+    NATS_URL: TEST_NATS_URL,
+    DATABASE_URL: databaseUrl,
+    ZEN_STREAM_PREFIX: prefix,
+    ZEN_ADMIN_TOKEN: ADMIN_TOKEN,
+    ZEN_ALLOW_PRIVATE_TARGETS: "true",
+    LOG_LEVEL: "warn",
+  };
+}
+
 /** The whole platform in this process, on its own stream prefix and database, api on a free port. */
 export async function startTestPlatform(env: Record<string, string> = {}, deps: PlatformDeps = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
