@@ -1,3 +1,4 @@
+import { NoRespondersError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../contracts/common.js";
 import { endpointDecider } from "../domain/endpoint/endpoint.js";
@@ -6,6 +7,7 @@ import { secretBox } from "../test/support/spine.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
 import { verifyChain } from "./envelope.js";
 import { ConcurrencyError, createEventStore, type EventStore } from "./event-store.js";
+import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 
 const actor: Actor = { kind: "system", id: "test" };
 const context = () => ({ correlationId: "req-1", causationId: null, actor, now: new Date() });
@@ -37,14 +39,63 @@ describe("event store on JetStream", () => {
     expect(events).toHaveLength(1);
   });
 
+  const eventsOf = async (ref: ReturnType<typeof tenantRef>) => {
+    const events = [];
+    for await (const event of store.readSubject(store.subjectOf(ref))) events.push(event);
+    return events;
+  };
+
   it("stores an append repeated with the same cause (the same msgID) once, and says the state was stale", async () => {
     const ref = tenantRef("ten_dupe");
     await store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
-    const again = store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: context() });
+    const later = { ...context(), now: new Date(Date.now() + 1_000) };
+    const again = store.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "same-cause", context: later });
     await expect(again).rejects.toBeInstanceOf(ConcurrencyError);
-    const events = [];
-    for await (const event of store.readSubject(store.subjectOf(ref))) events.push(event);
-    expect(events).toHaveLength(1);
+    expect(await eventsOf(ref)).toHaveLength(1);
+  });
+
+  describe("an append whose answer is lost", () => {
+    /** The real appender behind a script: each call's step says what the store gets back. */
+    const scripted = (steps: ("send-then-lose" | "lose" | "no-responders" | "send")[]) => {
+      const real = createJetStreamAppender(streams.nc);
+      const calls: string[] = [];
+      const appender: Pick<JetStreamAppender, "publish"> = {
+        async publish(subject, data, headers, timeout) {
+          const step = steps[calls.length] ?? "send";
+          calls.push(step);
+          if (step === "send") return real.publish(subject, data, headers, timeout);
+          if (step === "send-then-lose") await real.publish(subject, data, headers, timeout);
+          throw step === "no-responders" ? new NoRespondersError(subject) : new TimeoutError();
+        },
+      };
+      return { calls, store: createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology, appender }) };
+    };
+
+    it("is re-sent: when the first send was stored, the duplicate answer is this append's success, stored once", async () => {
+      const { calls, store: lossy } = scripted(["send-then-lose"]);
+      const ref = tenantRef("ten_lost_answer");
+      const { lastSeq } = await lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "lost", context: context() });
+      const events = await eventsOf(ref);
+      expect(events.map((event) => event.seq)).toEqual([lastSeq]);
+      expect(calls).toEqual(["send-then-lose", "send"]);
+    });
+
+    it("is re-sent until JetStream answers, through no-responders answers (a server starting up)", async () => {
+      const { calls, store: lossy } = scripted(["lose", "no-responders", "no-responders", "send"]);
+      const ref = tenantRef("ten_lost_never_sent");
+      const { lastSeq } = await lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "never", context: context() });
+      expect((await eventsOf(ref)).map((event) => event.seq)).toEqual([lastSeq]);
+      expect(calls).toEqual(["lose", "no-responders", "no-responders", "send"]);
+    });
+
+    it("is not re-sent when the first answer is no responders: nothing was stored", async () => {
+      const { calls, store: lossy } = scripted(["no-responders"]);
+      const ref = tenantRef("ten_no_responders");
+      const failed = lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "nr", context: context() });
+      await expect(failed).rejects.toBeInstanceOf(NoRespondersError);
+      expect(calls).toEqual(["no-responders"]);
+      expect(await eventsOf(ref)).toHaveLength(0);
+    });
   });
 
   it("handles a command against the loaded state, refusing a second create", async () => {

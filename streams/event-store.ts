@@ -1,11 +1,12 @@
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { headers as natsHeaders, NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../contracts/events.js";
 import type { Decider } from "../domain/decider.js";
 import { sealAndSerialise } from "./envelope.js";
-import { createJetStreamAppender } from "./jetstream-appender.js";
+import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 import type { Topology } from "./topology.js";
 
 /** Which aggregate: its subject is derived from these three. */
@@ -72,6 +73,13 @@ const WRONG_LAST_SEQUENCE = 10071;
 const MSG_ID_HEADER = "Nats-Msg-Id";
 const EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER = "Nats-Expected-Last-Subject-Sequence";
 const MAX_CACHED_AGGREGATES = 10_000;
+/**
+ * How long an append whose answer was lost (a timeout, a reconnect) is re-sent until one comes:
+ * the first send may be stored, and only an answer to the same message id says whether it was.
+ */
+const RESOLVE_UNANSWERED_MS = 10_000;
+/** The pause between re-sends that found JetStream not answering yet (a server starting up). */
+const RESEND_PAUSE_MS = 200;
 
 interface CacheEntry {
   state: unknown;
@@ -85,6 +93,8 @@ export interface EventStoreDeps {
   topology: Topology;
   /** Conflicting appends are retried this many times after a reload. */
   maxConflictRetries?: number;
+  /** What publishes the events; a test passes one that loses answers. */
+  appender?: Pick<JetStreamAppender, "publish">;
 }
 
 /**
@@ -93,8 +103,7 @@ export interface EventStoreDeps {
  * writer that already holds the latest version pays no round trip. Appends are optimistic
  * (`expect.lastSubjectSequence`) and carry a `Nats-Msg-Id` derived from the command's cause.
  */
-export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5 }: EventStoreDeps) {
-  const appender = createJetStreamAppender(nc);
+export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, appender = createJetStreamAppender(nc) }: EventStoreDeps) {
   const cache = new Map<string, CacheEntry>();
 
   const subjectOf = (ref: AggregateRef) => topology.aggregateSubject(ref.tenantId, ref.aggregateType, ref.aggregateId);
@@ -195,16 +204,31 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5 }: 
     if (traceparent) headers.set(EVENT_HEADERS.traceparent, traceparent);
     headers.set(MSG_ID_HEADER, envelope.id);
     headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER, String(expectedSeq));
-    try {
-      const ack = await appender.publish(subject, json, headers);
-      // The same cause already wrote this event: the state it was decided on is stale, and the
-      // stored event (not this one) is what the next event must chain to.
-      if (ack.duplicate) throw new ConcurrencyError(subject);
-      return ack.seq;
-    } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
-      throw error;
+    let giveUpAt = Number.POSITIVE_INFINITY;
+    for (;;) {
+      try {
+        const ack = await appender.publish(subject, json, headers, Number.isFinite(giveUpAt) ? Math.max(1, giveUpAt - Date.now()) : undefined);
+        // The same cause already wrote an event with this id: this very envelope (an earlier send of
+        // this append, its answer lost) is success; any other means the state it was decided on is
+        // stale, and the stored event (not this one) is what the next event must chain to.
+        if (ack.duplicate && (await storedHash(ack.seq)) !== envelope.hash) throw new ConcurrencyError(subject);
+        return ack.seq;
+      } catch (error) {
+        if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
+        // Unanswered: stored or not, only a re-send with the same message id can tell. After one,
+        // "no responders" (JetStream still starting) says nothing about the earlier sends either.
+        const unanswered = error instanceof TimeoutError || (Number.isFinite(giveUpAt) && error instanceof NoRespondersError);
+        if (!unanswered) throw error;
+        if (!Number.isFinite(giveUpAt)) giveUpAt = Date.now() + RESOLVE_UNANSWERED_MS;
+        if (Date.now() >= giveUpAt) throw error;
+        if (error instanceof NoRespondersError) await sleep(RESEND_PAUSE_MS);
+      }
     }
+  }
+
+  async function storedHash(seq: number): Promise<string | undefined> {
+    const message = await jsm.direct.getMessage(topology.stream, { seq });
+    return message?.json<Envelope>().hash;
   }
 
   /**

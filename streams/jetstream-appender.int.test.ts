@@ -1,7 +1,7 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { headers, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
+import { connect, headers, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestStreams, type TestStreams } from "../test/support/nats.js";
+import { createTestStreams, TEST_NATS_URL, type TestStreams } from "../test/support/nats.js";
 import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 
 describe("JetStream appender", () => {
@@ -57,6 +57,25 @@ describe("JetStream appender", () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     } finally {
       subscription.unsubscribe();
+    }
+  });
+
+  it("expires a publish still unanswered when the connection comes back, long before its timeout", async () => {
+    const nc = await connect({ servers: TEST_NATS_URL, reconnectTimeWait: 50 });
+    const silent = `${streams.topology.prefix}.silent-reconnect`;
+    const subscription = streams.nc.subscribe(silent);
+    try {
+      await streams.nc.flush();
+      const patient = createJetStreamAppender(nc, 60_000);
+      const started = Date.now();
+      const unanswered = patient.publish(silent, "{}", headers()).catch((error: unknown) => error);
+      await nc.flush();
+      await nc.reconnect();
+      expect(await unanswered).toBeInstanceOf(TimeoutError);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      subscription.unsubscribe();
+      await nc.close();
     }
   });
 });

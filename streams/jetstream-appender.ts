@@ -76,6 +76,17 @@ export function createJetStreamAppender(nc: NatsConnection, timeoutMs = 5_000) {
   }, SWEEP_EVERY_MS);
   sweeper.unref();
 
+  // A publish still unanswered when the connection comes back may have been stored with its answer
+  // lost in the break: expired now, so its caller re-sends it (the same message id tells) at once
+  // rather than after the full timeout.
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== "reconnect") continue;
+      for (const waiting of pending.values()) waiting.reject(new TimeoutError());
+      pending.clear();
+    }
+  })();
+
   void nc.closed().then(() => {
     clearInterval(sweeper);
     for (const waiting of pending.values()) waiting.reject(new ClosedConnectionError());
@@ -83,12 +94,15 @@ export function createJetStreamAppender(nc: NatsConnection, timeoutMs = 5_000) {
   });
 
   return {
-    /** Publishes `data` to `subject`; resolves with the stream's acknowledgement. */
-    publish(subject: string, data: string | Uint8Array, headers: MsgHdrs): Promise<PubAck> {
+    /**
+     * Publishes `data` to `subject`; resolves with the stream's acknowledgement. A `TimeoutError`
+     * leaves it unknown whether the message was stored.
+     */
+    publish(subject: string, data: string | Uint8Array, headers: MsgHdrs, timeout = timeoutMs): Promise<PubAck> {
       const id = ++counter;
       return new Promise<PubAck>((resolve, reject) => {
         nc.publish(subject, data, { reply: `${inbox}.${id}`, headers });
-        pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
+        pending.set(id, { resolve, reject, deadline: Date.now() + timeout });
       });
     },
   };
