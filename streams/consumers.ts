@@ -17,6 +17,11 @@ export interface ConsumeWatch {
   /** True after missed heartbeats (or a consumer or stream gone), or a silence of {@link SILENCE_LIMIT_MS}, until a heartbeat or a message. */
   stalled(): boolean;
   progressed(): void;
+  /**
+   * True once the loop was stopped because the client recreated its ordered consumer (after a
+   * server restart): its owner opens a fresh one after the last message it handled.
+   */
+  recreated(): boolean;
 }
 
 /**
@@ -34,6 +39,7 @@ const SILENCE_LIMIT_MS = 1.5 * CONSUME_EXPIRES_MS;
 export function watchConsume(messages: ConsumerMessages): ConsumeWatch {
   let lastSignAt = Date.now();
   let missed = false;
+  let recreated = false;
   const progressed = () => {
     lastSignAt = Date.now();
     missed = false;
@@ -43,10 +49,15 @@ export function watchConsume(messages: ConsumerMessages): ConsumeWatch {
       if (note.type === "heartbeat") progressed();
       else if (note.type === "heartbeats_missed" || note.type === "consumer_not_found" || note.type === "stream_not_found" || note.type === "no_responders") {
         missed = true;
+      } else if (note.type === "ordered_consumer_recreated") {
+        // @nats-io/jetstream 3.3 and 3.4 pull a recreated ordered consumer with a batch of 0 (the
+        // old pulls still counted as pending): nothing more comes until two heartbeats are missed.
+        recreated = true;
+        messages.stop();
       }
     }
   })().catch(() => undefined);
-  return { stalled: () => missed || Date.now() - lastSignAt > SILENCE_LIMIT_MS, progressed };
+  return { stalled: () => missed || Date.now() - lastSignAt > SILENCE_LIMIT_MS, progressed, recreated: () => recreated };
 }
 
 /** What to do with a message once it has been handled: the one place ack/nak/term is decided. */

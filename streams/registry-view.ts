@@ -1,4 +1,5 @@
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
@@ -10,6 +11,9 @@ import type { Topology } from "./topology.js";
 
 /** Registry event bodies read at once while the view catches up. */
 const MAX_BODY_READS = 64;
+/** Attempts, and the pause between them, to re-open the view's consumer after the client recreated it. */
+const REOPEN_ATTEMPTS = 40;
+const REOPEN_PAUSE_MS = 250;
 
 /** One version of an endpoint, valid from stream sequence `seq` until the next version. */
 interface EndpointVersion {
@@ -76,6 +80,7 @@ export function createRegistryView({
   let loop: Promise<void> | undefined;
   let following = false;
   let watch: ConsumeWatch | undefined;
+  let stopped = false;
 
   function applyEndpoint(envelope: Envelope, seq: number): void {
     const byId = endpoints.get(envelope.tenantId) ?? new Map<string, EndpointVersion[]>();
@@ -119,37 +124,70 @@ export function createRegistryView({
     for (const waiter of waiters) if (waiter.seq <= appliedSeq) waiter.resolve();
   }
 
+  /**
+   * An ordered consumer of the branch after `appliedSeq`. Headers only: the messages that make up
+   * most of the branch move the view on by their sequence alone; a registry event's body is read by
+   * a direct get, many at once, applied in order.
+   */
+  const openConsumer = () =>
+    js.consumers.get(topology.stream, {
+      filter_subjects: topology.commandBranch,
+      headers_only: true,
+      ...(appliedSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: appliedSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
+    });
+
+  /** Applies what one consume brings, in order, until it ends. */
+  async function follow(messages: ConsumerMessages, consumeWatch: ConsumeWatch, caughtUp: () => void): Promise<void> {
+    const reading: Array<{ message: JsMsg; body?: Promise<Envelope | undefined> }> = [];
+    const applyFirst = async () => {
+      const { message, body } = reading.shift()!;
+      apply(message.seq, message.headers?.get(EVENT_HEADERS.aggregateType), await body);
+      if (message.info.pending === 0) caughtUp();
+    };
+    for await (const message of messages) {
+      consumeWatch.progressed();
+      const registry = REGISTRY_TYPES.has(message.headers?.get(EVENT_HEADERS.aggregateType) ?? "");
+      const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }).then((m) => m?.json<Envelope>()) : undefined;
+      // A rejected read surfaces when it is applied, ending the loop like a consumer error.
+      body?.catch(() => undefined);
+      reading.push({ message, body });
+      while (reading.length > 0 && (reading.length > MAX_BODY_READS || reading[0]!.body === undefined)) await applyFirst();
+      if (message.info.pending === 0 && messages.getPending() === 0) while (reading.length > 0) await applyFirst();
+    }
+    while (reading.length > 0) await applyFirst();
+  }
+
   async function start(): Promise<void> {
-    // Headers only: the messages that make up most of the branch move the view on by their
-    // sequence alone; a registry event's body is read by a direct get, many at once, applied in order.
-    const consumer = await js.consumers.get(topology.stream, { filter_subjects: topology.commandBranch, deliver_policy: DeliverPolicy.All, headers_only: true });
-    const initial = await consumer.info();
-    const messages = await consumer.consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
-    watch = watchConsume(messages);
-    stopConsuming = () => messages.close();
+    const consume = async () => {
+      const messages = await (await openConsumer()).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
+      const consumeWatch = watchConsume(messages);
+      watch = consumeWatch;
+      stopConsuming = () => messages.close();
+      return { messages, consumeWatch };
+    };
+    const initial = await (await openConsumer()).info();
+    let current = await consume();
     let caughtUp: () => void = () => {};
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
     if (initial.num_pending === 0) caughtUp();
     following = true;
     loop = (async () => {
-      const reading: Array<{ message: JsMsg; body?: Promise<Envelope | undefined> }> = [];
-      const applyFirst = async () => {
-        const { message, body } = reading.shift()!;
-        apply(message.seq, message.headers?.get(EVENT_HEADERS.aggregateType), await body);
-        if (message.info.pending === 0) caughtUp();
-      };
       try {
-        for await (const message of messages) {
-          watch.progressed();
-          const registry = REGISTRY_TYPES.has(message.headers?.get(EVENT_HEADERS.aggregateType) ?? "");
-          const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }).then((m) => m?.json<Envelope>()) : undefined;
-          // A rejected read surfaces when it is applied, ending the loop like a consumer error.
-          body?.catch(() => undefined);
-          reading.push({ message, body });
-          while (reading.length > 0 && (reading.length > MAX_BODY_READS || reading[0]!.body === undefined)) await applyFirst();
-          if (message.info.pending === 0 && messages.getPending() === 0) while (reading.length > 0) await applyFirst();
+        for (;;) {
+          await follow(current.messages, current.consumeWatch, caughtUp);
+          if (stopped || !current.consumeWatch.recreated()) return;
+          // The client recreated the consumer after a server restart: a fresh one from after the last applied.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              current = await consume();
+              break;
+            } catch (error) {
+              if (stopped || attempt >= REOPEN_ATTEMPTS) throw error;
+              await sleep(REOPEN_PAUSE_MS);
+            }
+          }
+          if (stopped) await current.messages.close();
         }
-        while (reading.length > 0) await applyFirst();
       } finally {
         following = false;
       }
@@ -232,6 +270,7 @@ export function createRegistryView({
       return keyId === undefined ? undefined : apiKeys.get(keyId);
     },
     async stop(): Promise<void> {
+      stopped = true;
       await stopConsuming?.();
       await loop;
       for (const waiter of waiters) waiters.delete(waiter);

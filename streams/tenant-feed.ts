@@ -1,7 +1,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType } from "../contracts/common.js";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { CONSUME_EXPIRES_MS } from "./consumers.js";
+import { CONSUME_EXPIRES_MS, watchConsume } from "./consumers.js";
 import type { Topology } from "./topology.js";
 
 /** One event of the log as stored: its stream sequence, when it was stored, and its envelope's exact JSON. */
@@ -71,20 +71,28 @@ export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
 
     /** The tenant's events after `afterSeq` (or from now on), as they are stored, until `signal` aborts. */
     async *follow(tenantId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncGenerator<FeedEvent> {
-      const consumer = await js.consumers.get(stream, {
-        filter_subjects: topology.tenantEvents(tenantId),
-        ...(afterSeq === undefined ? { deliver_policy: DeliverPolicy.New } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 }),
-      });
-      const messages = await consumer.consume({ max_messages: 256, expires: CONSUME_EXPIRES_MS });
-      const stop = () => messages.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      try {
-        for await (const message of messages) {
-          yield { seq: message.seq, time: new Date(message.info.timestampNanos / 1e6), type: message.headers?.get(EVENT_HEADERS.type) ?? "", json: message.string() };
+      let lastSeq = afterSeq ?? (await jsm.streams.info(stream)).state.last_seq;
+      for (;;) {
+        const consumer = await js.consumers.get(stream, {
+          filter_subjects: topology.tenantEvents(tenantId),
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: lastSeq + 1,
+        });
+        const messages = await consumer.consume({ max_messages: 256, expires: CONSUME_EXPIRES_MS });
+        const watch = watchConsume(messages);
+        const stop = () => messages.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const message of messages) {
+            lastSeq = message.seq;
+            yield { seq: message.seq, time: new Date(message.info.timestampNanos / 1e6), type: message.headers?.get(EVENT_HEADERS.type) ?? "", json: message.string() };
+          }
+        } finally {
+          signal.removeEventListener("abort", stop);
+          messages.stop();
         }
-      } finally {
-        signal.removeEventListener("abort", stop);
-        messages.stop();
+        // The client recreated the consumer after a server restart: a fresh one from after the last sent.
+        if (signal.aborted || !watch.recreated()) return;
       }
     },
   };
