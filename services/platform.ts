@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import { bypassesRowSecurity, createDatabase, ensureDatabaseExists, type Database } from "../projections/db.js";
 import { migrate } from "../projections/migrate.js";
@@ -55,9 +56,9 @@ interface Stoppable {
 /** Starts the roles of `config.roles` in this process, sharing one NATS connection and one pool. */
 export async function startPlatform(config: Config, logger: Logger, deps: PlatformDeps = {}): Promise<Platform> {
   const topology = createTopology(config.streamPrefix, config.streamReplicas);
-  const streams = await connectNats(config);
+  const streams = await connectNats(config, logger);
   const needsDatabase = config.roles.includes("api") || config.roles.includes("projector");
-  const db = needsDatabase ? await connectDatabase(config) : undefined;
+  const db = needsDatabase ? await connectDatabase(config, logger) : undefined;
   await ensureEventStream(streams.jsm, topology, config.streamReplicas);
   const tracing = deps.tracing ?? (await createTracing(config.tracing));
   if (!deps.tracing && tracing.enabled) logger.info({ serviceName: config.tracing.serviceName }, "tracing on: spans go to the exporters of the OTEL_* variables");
@@ -162,23 +163,74 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   };
 }
 
-async function connectNats(config: Config): Promise<Streams> {
-  try {
-    return await connectStreams(config.natsUrl);
-  } catch (error) {
-    throw new DependencyUnreachable(`cannot reach NATS with JetStream at ${config.natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`);
+/** Network errors, and Postgres refusing connections while it starts or stops, are worth waiting out. */
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "57P03", "57P01", "08006", "08001"]);
+
+/**
+ * Runs `connect` until it succeeds, once a second for up to `config.startupWaitSeconds` while
+ * `transient` says the failure may pass (a dependency starting beside us, as in a compose file or
+ * a pod), with one warning line per failed attempt; then `unreachable` says what to do.
+ */
+async function waitFor<T>(
+  config: Config,
+  logger: Logger,
+  what: string,
+  connect: () => Promise<T>,
+  unreachable: (error: unknown) => DependencyUnreachable,
+  transient: (error: unknown) => boolean = () => true,
+): Promise<T> {
+  const giveUpAt = Date.now() + config.startupWaitSeconds * 1_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect();
+    } catch (error) {
+      if (!transient(error) || Date.now() + STARTUP_RETRY_MS > giveUpAt) throw unreachable(error);
+      const secondsLeft = Math.round((giveUpAt - Date.now()) / 1_000);
+      logger.warn({ attempt, reason: describe(error) }, `waiting for ${what}: retrying in 1 s, giving up in ${secondsLeft} s (ZEN_STARTUP_WAIT_SECONDS)`);
+      await sleep(STARTUP_RETRY_MS);
+    }
   }
 }
 
-async function connectDatabase(config: Config): Promise<Database> {
+const STARTUP_RETRY_MS = 1_000;
+
+function connectNats(config: Config, logger: Logger): Promise<Streams> {
+  return waitFor(
+    config,
+    logger,
+    `NATS at ${config.natsUrl}`,
+    () => connectStreams(config.natsUrl),
+    (error) => new DependencyUnreachable(`cannot reach NATS with JetStream at ${config.natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`),
+  );
+}
+
+async function connectDatabase(config: Config, logger: Logger): Promise<Database> {
+  const unreachable = (error: unknown) =>
+    new DependencyUnreachable(`cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`);
+  const db = await waitFor(
+    config,
+    logger,
+    `PostgreSQL at ${withoutPassword(config.databaseUrl)}`,
+    async () => {
+      await ensureDatabaseExists(config.databaseUrl);
+      return createDatabase(config.databaseUrl);
+    },
+    unreachable,
+    (error) => TRANSIENT_CODES.has(errorCode(error) ?? ""),
+  );
   try {
-    await ensureDatabaseExists(config.databaseUrl);
-    const db = await createDatabase(config.databaseUrl);
     await migrate(db);
     return db;
   } catch (error) {
-    throw new DependencyUnreachable(`cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`);
+    await db.end();
+    throw unreachable(error);
   }
+}
+
+/** The `code` of an error or of its cause (slonik wraps the driver's). */
+function errorCode(error: unknown): string | undefined {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code;
 }
 
 function describe(error: unknown): string {

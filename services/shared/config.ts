@@ -134,6 +134,8 @@ const Environment = z.object({
   /** `/ready` says `degraded` when the read models are more than this many events behind, or behind and still for ZEN_READY_STALL_MS. */
   ZEN_READY_MAX_LAG_EVENTS: z.coerce.number().int().min(0).default(10_000),
   ZEN_READY_STALL_MS: z.coerce.number().int().min(1_000).default(60_000),
+  /** How long start-up waits for NATS and Postgres to answer (a retry a second) before it gives up; 0: no wait. */
+  ZEN_STARTUP_WAIT_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
   NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Tracing: `true` turns it on, `false` off whatever the `OTEL_*` variables say; unset follows them. */
@@ -187,6 +189,8 @@ export interface Config {
   circuit: { failureThreshold: number; halfOpenAfterMs: number; maxProbes: number };
   /** Read-model lag that makes `/ready` say `degraded` (`ZEN_READY_MAX_LAG_EVENTS`, `ZEN_READY_STALL_MS`). */
   readyLag: { maxLagEvents: number; stallMs: number };
+  /** How long start-up waits for NATS and Postgres (`ZEN_STARTUP_WAIT_SECONDS`). */
+  startupWaitSeconds: number;
   logLevel: string;
   /** Traces (README "Tracing"): off unless `ZEN_TRACING=true` or an `OTEL_*` exporter is configured. */
   tracing: TracingConfig;
@@ -236,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
     circuit: { failureThreshold: e.ZEN_CIRCUIT_FAILURE_THRESHOLD, halfOpenAfterMs: e.ZEN_CIRCUIT_OPEN_MS, maxProbes: e.ZEN_CIRCUIT_MAX_PROBES },
     readyLag: { maxLagEvents: e.ZEN_READY_MAX_LAG_EVENTS, stallMs: e.ZEN_READY_STALL_MS },
+    startupWaitSeconds: e.ZEN_STARTUP_WAIT_SECONDS,
     logLevel: e.LOG_LEVEL,
     tracing: { enabled: tracingEnabled(e), serviceName: e.OTEL_SERVICE_NAME || "zen-webhooks" },
   };
