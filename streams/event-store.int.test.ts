@@ -1,4 +1,4 @@
-import { NoRespondersError, TimeoutError } from "@nats-io/transport-node";
+import { ConnectionError, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../contracts/common.js";
 import { endpointDecider } from "../domain/endpoint/endpoint.js";
@@ -56,7 +56,7 @@ describe("event store on JetStream", () => {
 
   describe("an append whose answer is lost", () => {
     /** The real appender behind a script: each call's step says what the store gets back. */
-    const scripted = (steps: ("send-then-lose" | "lose" | "no-responders" | "send")[]) => {
+    const scripted = (steps: ("send-then-lose" | "lose" | "no-responders" | "not-connected" | "send")[]) => {
       const real = createJetStreamAppender(streams.nc);
       const calls: string[] = [];
       const appender: Pick<JetStreamAppender, "publish"> = {
@@ -65,6 +65,7 @@ describe("event store on JetStream", () => {
           calls.push(step);
           if (step === "send") return real.publish(subject, data, headers, timeout);
           if (step === "send-then-lose") await real.publish(subject, data, headers, timeout);
+          if (step === "not-connected") throw new ConnectionError("disconnected from NATS: not sent");
           throw step === "no-responders" ? new NoRespondersError(subject) : new TimeoutError();
         },
       };
@@ -80,20 +81,23 @@ describe("event store on JetStream", () => {
       expect(calls).toEqual(["send-then-lose", "send"]);
     });
 
-    it("is re-sent until JetStream answers, through no-responders answers (a server starting up)", async () => {
-      const { calls, store: lossy } = scripted(["lose", "no-responders", "no-responders", "send"]);
+    it("is re-sent until JetStream answers, through no-responders answers (a server starting up) and refusals while disconnected", async () => {
+      const { calls, store: lossy } = scripted(["lose", "not-connected", "no-responders", "send"]);
       const ref = tenantRef("ten_lost_never_sent");
       const { lastSeq } = await lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "never", context: context() });
       expect((await eventsOf(ref)).map((event) => event.seq)).toEqual([lastSeq]);
-      expect(calls).toEqual(["lose", "no-responders", "no-responders", "send"]);
+      expect(calls).toEqual(["lose", "not-connected", "no-responders", "send"]);
     });
 
-    it("is not re-sent when the first answer is no responders: nothing was stored", async () => {
-      const { calls, store: lossy } = scripted(["no-responders"]);
-      const ref = tenantRef("ten_no_responders");
-      const failed = lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "nr", context: context() });
-      await expect(failed).rejects.toBeInstanceOf(NoRespondersError);
-      expect(calls).toEqual(["no-responders"]);
+    it.each([
+      ["no responders", "no-responders", NoRespondersError],
+      ["not sent (disconnected)", "not-connected", ConnectionError],
+    ] as const)("is not re-sent when the first answer is %s: nothing was stored", async (_, step, errorClass) => {
+      const { calls, store: lossy } = scripted([step]);
+      const ref = tenantRef(`ten_first_${step}`);
+      const failed = lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: step, context: context() });
+      await expect(failed).rejects.toBeInstanceOf(errorClass);
+      expect(calls).toEqual([step]);
       expect(await eventsOf(ref)).toHaveLength(0);
     });
   });

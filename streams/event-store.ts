@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { headers as natsHeaders, NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { ConnectionError, headers as natsHeaders, NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
@@ -78,7 +78,7 @@ const MAX_CACHED_AGGREGATES = 10_000;
  * the first send may be stored, and only an answer to the same message id says whether it was.
  */
 const RESOLVE_UNANSWERED_MS = 10_000;
-/** The pause between re-sends that found JetStream not answering yet (a server starting up). */
+/** The pause between re-sends that found JetStream not answering yet (a server starting up) or NATS away. */
 const RESEND_PAUSE_MS = 200;
 
 interface CacheEntry {
@@ -216,12 +216,14 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
       } catch (error) {
         if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
         // Unanswered: stored or not, only a re-send with the same message id can tell. After one,
-        // "no responders" (JetStream still starting) says nothing about the earlier sends either.
-        const unanswered = error instanceof TimeoutError || (Number.isFinite(giveUpAt) && error instanceof NoRespondersError);
+        // "no responders" (JetStream still starting) and "not sent" (still disconnected) say
+        // nothing about the earlier sends either.
+        const resending = Number.isFinite(giveUpAt);
+        const unanswered = error instanceof TimeoutError || (resending && (error instanceof NoRespondersError || error instanceof ConnectionError));
         if (!unanswered) throw error;
         if (!Number.isFinite(giveUpAt)) giveUpAt = Date.now() + RESOLVE_UNANSWERED_MS;
         if (Date.now() >= giveUpAt) throw error;
-        if (error instanceof NoRespondersError) await sleep(RESEND_PAUSE_MS);
+        if (!(error instanceof TimeoutError)) await sleep(RESEND_PAUSE_MS);
       }
     }
   }

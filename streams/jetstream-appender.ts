@@ -1,5 +1,14 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { ClosedConnectionError, createInbox, NoRespondersError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  createInbox,
+  NoRespondersError,
+  TimeoutError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 
 /** What JetStream answers a publish with: where the message was stored, or why it was not. */
 export interface PubAck {
@@ -76,12 +85,17 @@ export function createJetStreamAppender(nc: NatsConnection, timeoutMs = 5_000) {
   }, SWEEP_EVERY_MS);
   sweeper.unref();
 
-  // A publish still unanswered when the connection comes back may have been stored with its answer
-  // lost in the break: expired now, so its caller re-sends it (the same message id tells) at once
-  // rather than after the full timeout.
+  // While the connection is down a publish is refused at once rather than buffered by the client:
+  // a buffered one would be stored when the connection comes back, after its caller was told it
+  // failed. A publish still unanswered when the connection comes back may have been stored with its
+  // answer lost in the break: expired then, so its caller re-sends it (the same message id tells)
+  // at once rather than after the full timeout.
+  let disconnected = false;
   void (async () => {
     for await (const status of nc.status()) {
+      if (status.type === "disconnect") disconnected = true;
       if (status.type !== "reconnect") continue;
+      disconnected = false;
       for (const waiting of pending.values()) waiting.reject(new TimeoutError());
       pending.clear();
     }
@@ -96,9 +110,10 @@ export function createJetStreamAppender(nc: NatsConnection, timeoutMs = 5_000) {
   return {
     /**
      * Publishes `data` to `subject`; resolves with the stream's acknowledgement. A `TimeoutError`
-     * leaves it unknown whether the message was stored.
+     * leaves it unknown whether the message was stored; a `ConnectionError` says it was not sent.
      */
     publish(subject: string, data: string | Uint8Array, headers: MsgHdrs, timeout = timeoutMs): Promise<PubAck> {
+      if (disconnected) return Promise.reject(new ConnectionError("disconnected from NATS: not sent"));
       const id = ++counter;
       return new Promise<PubAck>((resolve, reject) => {
         nc.publish(subject, data, { reply: `${inbox}.${id}`, headers });

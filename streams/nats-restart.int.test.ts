@@ -1,14 +1,16 @@
+import { ConnectionError, headers } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrivateNats, type PrivateNats } from "../test/support/private-nats.js";
 import { eventually } from "../test/support/receiver.js";
 import { testContext } from "../test/support/spine.js";
 import { connectStreams, ensureEventStream, type Streams } from "./connection.js";
 import { createEventStore, type EventStore } from "./event-store.js";
+import { createJetStreamAppender } from "./jetstream-appender.js";
 import { createRegistryView } from "./registry-view.js";
 import { createTenantFeed, type FeedEvent } from "./tenant-feed.js";
 import { createTopology } from "./topology.js";
 
-describe("ordered consumers across a NATS restart (killed, so no shutdown notice reaches their pulls)", () => {
+describe("across a NATS restart (killed, so no shutdown notice reaches the pulls)", () => {
   let nats: PrivateNats;
   let streams: Streams;
   let store: EventStore;
@@ -99,5 +101,27 @@ describe("ordered consumers across a NATS restart (killed, so no shutdown notice
       following.abort();
       await tailing;
     }
+  });
+
+  it("the appender refuses a publish at once while NATS is away, rather than buffer it to be stored after its caller was told it failed", async () => {
+    const appender = createJetStreamAppender(streams.nc, 30_000);
+    const subject = topology.aggregateSubject("ten_away", "tenant", "ten_away");
+    const disconnected = (async () => {
+      for await (const status of streams.nc.status()) if (status.type === "disconnect") return;
+    })();
+    await nats.stop({ kill: true });
+    await disconnected;
+    const started = Date.now();
+    const refused = await appender.publish(subject, "{}", headers()).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ConnectionError);
+    expect(Date.now() - started).toBeLessThan(100);
+
+    await nats.start();
+    await eventually(async () => (await appender.publish(subject, "{}", headers()).catch(() => undefined)) !== undefined, 15_000, "a publish after the restart");
+    // Only the publish after the restart was stored: the subject's first message is its last.
+    const first = await streams.jsm.direct.getMessage(topology.stream, { seq: 1, next_by_subj: subject });
+    const last = await streams.jsm.direct.getMessage(topology.stream, { last_by_subj: subject });
+    expect(first?.seq).toBeDefined();
+    expect(first?.seq).toBe(last?.seq);
   });
 });
