@@ -1,12 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "vitest";
 import type { Client, TestTenant } from "../support/tenants.js";
-import type { Receiver } from "../support/receiver.js";
+import type { ReceivedRequest, Receiver } from "../support/receiver.js";
 
-/** One endpoint per receiver path, subscribed to the load's event type, its secret given to the receiver. */
-export async function createEndpoints(tenant: TestTenant, receiver: Receiver, paths: readonly string[]): Promise<void> {
+/**
+ * One endpoint per receiver path, subscribed to the load's event type, its secret given to the
+ * receiver; `settings` adds to each (a retry or delivery policy).
+ */
+export async function createEndpoints(tenant: TestTenant, receiver: Receiver, paths: readonly string[], settings: Record<string, unknown> = {}): Promise<void> {
   for (const path of paths) {
-    const endpoint = await tenant.client("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes: ["fault.*"] });
+    const endpoint = await tenant.client("POST", "/v1/webhooks/registry", { url: receiver.url(path), eventTypes: ["fault.*"], ...settings });
     expect(endpoint.status).toBe(201);
     receiver.setSecret(path, endpoint.body.secret);
   }
@@ -99,7 +102,8 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
   let maxWaitAfterClearMs = 0;
   for (const path of paths) {
     const firstArrival = new Map<number, number>();
-    for (const request of receiver.on(path)) {
+    // Delivered: answered 2xx. A request the receiver refused (503) or let hang was an attempt, not a delivery.
+    for (const request of receiver.on(path).filter(delivered)) {
       if (!request.verified) unverified++;
       const n = request.body.data.n as number;
       if (firstArrival.has(n)) duplicates++;
@@ -121,6 +125,8 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
   return { accepted: acceptedByN.size, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear };
 }
 
+const delivered = (request: ReceivedRequest) => request.answered !== undefined && request.answered < 300;
+
 /** Waits (bounded) until every accepted request arrived on every path, or nothing new arrived for `stallMs`. */
 export async function waitForDeliveries(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], timeoutMs: number, stallMs = 20_000): Promise<void> {
   const wanted = sent.filter((s) => s.status === 202).length * paths.length;
@@ -134,6 +140,7 @@ export async function waitForDeliveries(sent: readonly Sent[], receiver: Receive
       arrived += new Set(
         receiver
           .on(path)
+          .filter(delivered)
           .map((r) => r.body.data.n as number)
           .filter((n) => accepted.has(n)),
       ).size;

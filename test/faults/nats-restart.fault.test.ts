@@ -6,10 +6,9 @@ import { startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
 import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
-const PATHS = ["/a", "/b"];
 const RATE = 60;
 
-describe("nats-server restarted under load (same store)", () => {
+describe("the nats-server under load (a server of the test's own, same store)", () => {
   let nats: PrivateNats;
   let platform: TestPlatform;
   let receiver: Receiver;
@@ -25,13 +24,18 @@ describe("nats-server restarted under load (same store)", () => {
     await nats?.cleanup();
   });
 
-  it("loses nothing, delivers within 10 s of the server's return, and ingest answers 202 again at once", async () => {
-    const tenant = await createTenant(platform.url, "nats restart");
+  /**
+   * Runs the load on a fresh tenant with two endpoints of its own (`/<key>-a`, `/<key>-b`), takes the
+   * server away for `downMs` after 3 s, and checks everything once it is back.
+   */
+  async function scenario(name: string, key: string, downMs: number): Promise<void> {
+    const PATHS = [`/${key}-a`, `/${key}-b`];
+    const tenant = await createTenant(platform.url, name);
     await createEndpoints(tenant, receiver, PATHS);
     const load = startLoad(tenant.client, RATE);
     await sleep(3_000);
     await nats.stop();
-    await sleep(200);
+    await sleep(downMs);
     await nats.start();
     const clearedAt = Date.now();
     await sleep(12_000);
@@ -39,7 +43,15 @@ describe("nats-server restarted under load (same store)", () => {
     await waitForDeliveries(sent, receiver, PATHS, 60_000);
 
     const t = tally(sent, receiver, PATHS, [clearedAt]);
-    expectRecovered("nats-server restart", t, RATE * 10);
+    expectRecovered(name, t, RATE * 10);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);
+  }
+
+  it("restarted (down 0.2 s, same store): loses nothing, delivers within 10 s of the server's return, and ingest answers 202 again at once", async () => {
+    await scenario("nats-server restart", "restart", 200);
+  });
+
+  it("stopped for 30 s: ingest refuses what it cannot store (and delivers none of it), and all is back within 10 s of the server's return", async () => {
+    await scenario("nats-server stopped for 30 s", "stopped", 30_000);
   });
 });

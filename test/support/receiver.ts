@@ -21,6 +21,8 @@ export interface ReceivedRequest {
   at: number;
   /** The W3C trace context it carried, if any. */
   traceparent?: string;
+  /** The status it was answered with; absent when it hung, was reset or had its body dribbled. */
+  answered?: number;
 }
 
 /**
@@ -54,8 +56,9 @@ export async function startReceiver() {
         verified = false;
       }
       const traceparent = typeof req.headers.traceparent === "string" ? req.headers.traceparent : undefined;
-      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified, at: Date.now(), traceparent });
       const behaviour = nextBehaviour(path);
+      const answered = "status" in behaviour && !("slowBody" in behaviour) ? behaviour.status : undefined;
+      received.push({ path, webhookId: String(req.headers["webhook-id"]), body: JSON.parse(raw || "{}"), verified, at: Date.now(), traceparent, answered });
       if ("hang" in behaviour) return void hanging.add(res);
       if ("reset" in behaviour) return void req.socket.destroy();
       if ("slowBody" in behaviour) {
