@@ -84,6 +84,8 @@ export interface Tally {
   maxWaitAfterClearMs: number;
   /** Answers other than 202 after `clearedAt` + 1 s. */
   failuresAfterClear: number;
+  /** The lost ones, by endpoint path, for the report. */
+  lostMessages: Array<{ path: string; n: number; messageId?: string }>;
 }
 
 /**
@@ -93,7 +95,7 @@ export interface Tally {
 export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], clearedAt: readonly number[]): Tally {
   const lastClearBefore = (at: number) => clearedAt.findLast((cleared) => cleared <= at) ?? 0;
   const acceptedByN = new Map(sent.filter((s) => s.status === 202).map((s) => [s.n, s] as const));
-  let lost = 0;
+  const lostMessages: Tally["lostMessages"] = [];
   let unexpected = 0;
   let indeterminate = 0;
   const unanswered = new Set(sent.filter((s) => s.status === 0).map((s) => s.n));
@@ -111,7 +113,7 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
     }
     for (const [n, s] of acceptedByN) {
       const at = firstArrival.get(n);
-      if (at === undefined) lost++;
+      if (at === undefined) lostMessages.push({ path, n, messageId: s.messageId });
       else maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, at - Math.max(s.answeredAt, lastClearBefore(at)));
     }
     for (const n of firstArrival.keys()) {
@@ -122,7 +124,17 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
   }
   const lastClear = clearedAt.at(-1) ?? 0;
   const failuresAfterClear = sent.filter((s) => s.status !== 202 && s.sentAt >= lastClear + 1_000).length;
-  return { accepted: acceptedByN.size, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear };
+  return {
+    accepted: acceptedByN.size,
+    lost: lostMessages.length,
+    lostMessages,
+    unexpected,
+    indeterminate,
+    duplicates,
+    unverified,
+    maxWaitAfterClearMs,
+    failuresAfterClear,
+  };
 }
 
 const delivered = (request: ReceivedRequest) => request.answered !== undefined && request.answered < 300;
@@ -208,4 +220,18 @@ export function report(scenario: string, t: Tally): void {
     `[faults] ${scenario}: accepted ${t.accepted}, lost ${t.lost}, unexpected ${t.unexpected}, indeterminate ${t.indeterminate}, ` +
       `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms, failures after recovery ${t.failuresAfterClear}`,
   );
+}
+
+/**
+ * For each lost message, what the read models hold of its deliveries (none: never routed; pending:
+ * routed, never attempted), so a failing run says where it stopped. Call before the expectations.
+ */
+export async function explainLost(client: Client, t: Tally): Promise<void> {
+  for (const { path, n, messageId } of t.lostMessages.slice(0, 10)) {
+    const deliveries = messageId ? await client("GET", `/v1/webhooks/deliveries?messageId=${messageId}`) : undefined;
+    const states = (deliveries?.body?.data ?? []).map(
+      (d: { endpointId: string; status: string; attempts: number }) => `${d.endpointId} ${d.status} (${d.attempts} attempts)`,
+    );
+    console.log(`[faults] lost: n=${n} ${messageId ?? "?"} on ${path}; deliveries in the read models: ${states.join("; ") || "none"}`);
+  }
 }

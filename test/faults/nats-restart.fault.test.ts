@@ -4,7 +4,7 @@ import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { startPrivateNats, type PrivateNats } from "../support/private-nats.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
-import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const RATE = 60;
 
@@ -43,6 +43,7 @@ describe("the nats-server under load (a server of the test's own, same store)", 
     await waitForDeliveries(sent, receiver, PATHS, 60_000);
 
     const t = tally(sent, receiver, PATHS, [clearedAt]);
+    await explainLost(tenant.client, t);
     expectRecovered(name, t, RATE * 10);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);
   }

@@ -4,7 +4,7 @@ import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../support/private-postgres.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
-import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const PATHS = ["/pg-a", "/pg-b"];
 const RATE = 60;
@@ -45,6 +45,7 @@ describe("PostgreSQL stopped for 30 s under load (a cluster of the test's own)",
     // Not one request refused, during the outage either.
     expect(sent.filter((s) => s.status !== 202).map((s) => s.status)).toEqual([]);
     const t = tally(sent, receiver, PATHS, [clearedAt]);
+    await explainLost(tenant.client, t);
     expectRecovered("postgres stopped for 30 s", t, RATE * 40);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);
   });

@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "../support/process.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
-import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const PATHS = ["/a", "/b"];
 const RATE = 150;
@@ -82,6 +82,7 @@ describe.each(SCENARIOS)("$name", ({ name, processes: layout, kills }) => {
     await waitForDeliveries(sent, receiver, PATHS, 90_000);
 
     const t = tally(sent, receiver, PATHS, clearedAt);
+    await explainLost(tenant.client, t);
     expectRecovered(name, t, RATE * 8);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);
   });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { startReceiver, type Behaviour, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
-import { createEndpoints, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const RATE = 30;
 const FAULT_MS = 20_000;
@@ -55,6 +55,7 @@ describe("receivers failing for 20 s under load, then answering again", () => {
       for (const path of fault.paths) expect(receiver.on(path).filter((r) => r.answered !== 200).length, path).toBeGreaterThan(5);
       await waitForDeliveries(sent, receiver, fault.paths, 60_000);
       const t = tally(sent, receiver, fault.paths, [clearedAt]);
+      await explainLost(tenant.client, t);
       expectRecovered(fault.name, t, RATE * 25);
       await expectReadModelsAgree(tenant.client, t, fault.paths.length);
     }
