@@ -1,4 +1,4 @@
-import { Agent } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import type { Readable } from "node:stream";
 import { redact } from "../../domain/redaction/redact.js";
 import { processClock } from "../shared/process-clock.js";
@@ -73,6 +73,8 @@ const TIMEOUT_CODES = new Set([
   "ETIMEDOUT",
   "ESOCKETTIMEDOUT",
 ]);
+/** The connection failed under a request: closed or reset by the other side. */
+const SOCKET_CODES = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA", "ENODATA"]);
 
 export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
@@ -81,13 +83,32 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
   const connectTimeout = options.connectTimeoutMs ?? 10_000;
   const rules = compileTargetPolicy(options.targetPolicy);
   // undici 7 never follows redirects unless the redirect interceptor is composed in: we don't.
-  const agent = new Agent({
-    connections: options.connectionsPerOrigin ?? 64,
-    pipelining: 1,
-    connectTimeout,
-    // A connector function replaces undici's own, so it carries the connect timeout itself.
-    ...(rules.guarded ? { connect: guardedConnector(rules, { timeout: connectTimeout }) } : {}),
-  });
+  const newAgent = () =>
+    new Agent({
+      connections: options.connectionsPerOrigin ?? 64,
+      pipelining: 1,
+      connectTimeout,
+      // A connector function replaces undici's own, so it carries the connect timeout itself.
+      ...(rules.guarded ? { connect: guardedConnector(rules, { timeout: connectTimeout }) } : {}),
+    });
+  let agent = newAgent();
+  let agentLongStalls = processClock.longStalls();
+  /**
+   * After the process stood still for seconds (SIGSTOP, a paused VM), receivers may have closed
+   * the idle keep-alive sockets meanwhile without this process seeing it: a request written to one
+   * fails as a network error, and a few of them open the circuit. New requests go to a fresh pool;
+   * the old one closes once its requests in flight end.
+   */
+  const currentAgent = () => {
+    const longStalls = processClock.longStalls();
+    if (longStalls !== agentLongStalls) {
+      const stale = agent;
+      agent = newAgent();
+      agentLongStalls = longStalls;
+      void stale.close().catch(() => undefined);
+    }
+    return agent;
+  };
 
   async function send(req: OutboundRequest): Promise<SendResult> {
     const startedAt = new Date();
@@ -104,9 +125,9 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
       else timer = setTimeout(expireAtDeadline, leftMs);
     };
     timer = setTimeout(expireAtDeadline, req.timeoutMs);
-    try {
-      const url = new URL(req.url);
-      const res = await agent.request({
+    const url = new URL(req.url);
+    const request = () =>
+      currentAgent().request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: "POST",
@@ -117,6 +138,17 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
         headersTimeout: req.timeoutMs + BACKSTOP_MARGIN_MS,
         bodyTimeout: req.timeoutMs + BACKSTOP_MARGIN_MS,
       });
+    const longStallsAtStart = processClock.longStalls();
+    try {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request();
+      } catch (err) {
+        // Written (or about to be) when the process froze, on a socket the receiver closed as idle
+        // meanwhile: this process's fault, not the endpoint's. Once more, on a fresh connection.
+        if (processClock.longStalls() === longStallsAtStart || controller.signal.aborted || !errorCodes(err).some((c) => SOCKET_CODES.has(c))) throw err;
+        res = await request();
+      }
       const body = await readBounded(res.body, maxBodyBytes);
       const result: SendResult = { startedAt, latencyMs: elapsed(), statusCode: res.statusCode };
       const retryAfter = res.headers["retry-after"];

@@ -9,13 +9,16 @@ const STALL_TOLERANCE_MS = 50;
  * the other side took, not what the process lost: an attempt in flight across a freeze is neither
  * a hang nor a timeout.
  */
-export function createProcessClock() {
+export function createProcessClock({ longStallMs = 3_000 }: { longStallMs?: number } = {}) {
   let stalledMs = 0;
+  let longStalls = 0;
   let lastTickAt = Date.now();
   const unaccounted = (at: number) => Math.max(0, at - lastTickAt - TICK_MS - STALL_TOLERANCE_MS);
   const ticker = setInterval(() => {
     const at = Date.now();
-    stalledMs += unaccounted(at);
+    const stall = unaccounted(at);
+    if (stall > longStallMs) longStalls++;
+    stalledMs += stall;
     lastTickAt = at;
   }, TICK_MS);
   ticker.unref();
@@ -25,6 +28,8 @@ export function createProcessClock() {
       const at = Date.now();
       return at - stalledMs - unaccounted(at);
     },
+    /** How many times the event loop stood still for longer than `longStallMs` (3 s), one going on included. */
+    longStalls: () => longStalls + (unaccounted(Date.now()) > longStallMs ? 1 : 0),
     stop: () => clearInterval(ticker),
   };
 }

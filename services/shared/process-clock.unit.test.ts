@@ -31,4 +31,16 @@ describe("the process clock", () => {
     await sleep(200);
     expect(clock.now() - before).toBeLessThan(400);
   });
+
+  it("given an event loop blocked longer than the long-stall threshold, then it counts one long stall, during it and after", async () => {
+    clock = createProcessClock({ longStallMs: 300 });
+    await sleep(120);
+    busyFor(200);
+    await sleep(120);
+    expect(clock.longStalls()).toBe(0);
+    busyFor(500);
+    expect(clock.longStalls()).toBe(1);
+    await sleep(120);
+    expect(clock.longStalls()).toBe(1);
+  });
 });

@@ -227,11 +227,34 @@ export function report(scenario: string, t: Tally): void {
  * routed, never attempted), so a failing run says where it stopped. Call before the expectations.
  */
 export async function explainLost(client: Client, t: Tally): Promise<void> {
-  for (const { path, n, messageId } of t.lostMessages.slice(0, 10)) {
+  for (const [index, { path, n, messageId }] of t.lostMessages.slice(0, 10).entries()) {
     const deliveries = messageId ? await client("GET", `/v1/webhooks/deliveries?messageId=${messageId}`) : undefined;
-    const states = (deliveries?.body?.data ?? []).map(
-      (d: { endpointId: string; status: string; attempts: number }) => `${d.endpointId} ${d.status} (${d.attempts} attempts)`,
+    const found: Array<{
+      id: string;
+      endpointId: string;
+      status: string;
+      attempts: number;
+      lastStatusCode: number | null;
+      lastErrorClass: string | null;
+      lastError: string | null;
+      nextAttemptAt: string | null;
+    }> = deliveries?.body?.data ?? [];
+    const states = found.map(
+      (d) =>
+        `${d.endpointId} ${d.status} (${d.attempts} attempts; last ${d.lastStatusCode ?? d.lastErrorClass ?? "-"} ${d.lastError ?? ""}; next ${d.nextAttemptAt ?? "-"})`,
     );
     console.log(`[faults] lost: n=${n} ${messageId ?? "?"} on ${path}; deliveries in the read models: ${states.join("; ") || "none"}`);
+    if (index > 0 || !found[0]) continue;
+    // The first one's attempts, when each started and how long it took.
+    const detail = await client("GET", `/v1/webhooks/deliveries/${found[0].id}`);
+    for (const a of (detail.body?.attempts ?? []) as Array<{
+      startedAt: string;
+      latencyMs: number;
+      statusCode: number | null;
+      errorClass: string;
+      error: string | null;
+    }>) {
+      console.log(`[faults]   attempt started ${a.startedAt} (${Date.parse(a.startedAt)}), ${a.latencyMs} ms: ${a.statusCode ?? a.errorClass} ${a.error ?? ""}`);
+    }
   }
 }

@@ -1,0 +1,105 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { deleteTestStream, uniquePrefix } from "../support/nats.js";
+import { platformProcessEnv } from "../support/platform.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
+import { freePort, spawnPlatform, waitForHttp, type PlatformProcess } from "../support/process.js";
+import { startReceiver, type Receiver } from "../support/receiver.js";
+import { createTenant } from "../support/tenants.js";
+import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
+
+const PATHS = ["/a", "/b"];
+const RATE = 150;
+
+/** Every role in a process of its own, as a scaled-out deployment runs them. */
+export const SPLIT = ["api", "router", "dispatcher", "projector", "replayer"];
+
+/** kill -9, restarted 3 s later; or frozen (SIGSTOP) for 10 s, past the ack wait, then SIGCONT. */
+type Fault = "kill" | "freeze";
+
+/** A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and its faults, in turn, under load. */
+export interface ProcessScenario {
+  name: string;
+  processes: string[];
+  faults: Array<[role: string, fault: Fault]>;
+}
+
+/** Runs each scenario: its processes spawned, a load of 150 events/s, its faults in turn, then the tally. */
+export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
+  describe.each(scenarios)("$name", ({ name, processes: layout, faults }) => {
+    const prefix = uniquePrefix();
+    let database: TestDatabase;
+    let receiver: Receiver;
+    const processes = new Map<string, PlatformProcess>();
+    const ports = new Map<string, number>();
+    let common: Record<string, string>;
+
+    const readyUrl = (role: string) => `http://127.0.0.1:${ports.get(role)}/ready`;
+
+    async function start(role: string): Promise<void> {
+      const port = ports.get(role)!;
+      const withApi = role.split(",").includes("api");
+      const env = { ...common, ZEN_ROLES: role, ...(withApi ? { PORT: String(port) } : { ZEN_OPS_PORT: String(port), PORT: String(await freePort()) }) };
+      processes.set(role, spawnPlatform(env));
+      await waitForHttp(readyUrl(role), 60_000);
+    }
+
+    /**
+     * Brings the fault on `role`'s process, waits until the process is ready again, and says when the
+     * fault ended: the restarted process ready, or the frozen one running again (it works before its
+     * `/ready` is asked).
+     */
+    async function inflict(role: string, fault: Fault): Promise<number> {
+      const running = processes.get(role)!;
+      if (fault === "freeze") {
+        running.child.kill("SIGSTOP");
+        await sleep(10_000);
+        running.child.kill("SIGCONT");
+        const resumedAt = Date.now();
+        await waitForHttp(readyUrl(role), 30_000);
+        return resumedAt;
+      }
+      running.child.kill("SIGKILL");
+      await running.exited;
+      await sleep(3_000);
+      await start(role);
+      return Date.now();
+    }
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      receiver = await startReceiver();
+      common = platformProcessEnv(database.url, prefix);
+      for (const role of layout) ports.set(role, await freePort());
+      await start(layout[0]!);
+      await Promise.all(layout.slice(1).map(start));
+    });
+    afterAll(async () => {
+      for (const running of processes.values()) running.child.kill("SIGKILL");
+      await Promise.all([...processes.values()].map((running) => running.exited));
+      await receiver?.close();
+      await deleteTestStream(prefix);
+      await database?.drop();
+    });
+
+    it("loses nothing, delivers within 10 s of each fault's end, and the read models agree", async () => {
+      const base = `http://127.0.0.1:${ports.get(layout[0]!)}`;
+      const tenant = await createTenant(base, name);
+      await createEndpoints(tenant, receiver, PATHS);
+      const load = startLoad(tenant.client, RATE);
+      const clearedAt: number[] = [];
+      await sleep(4_000);
+      for (const [role, fault] of faults) {
+        clearedAt.push(await inflict(role, fault));
+        await sleep(2_000);
+      }
+      await sleep(3_000);
+      const sent = await load.stop();
+      await waitForDeliveries(sent, receiver, PATHS, 90_000);
+
+      const t = tally(sent, receiver, PATHS, clearedAt);
+      await explainLost(tenant.client, t);
+      expectRecovered(name, t, RATE * 8);
+      await expectReadModelsAgree(tenant.client, t, PATHS.length);
+    });
+  });
