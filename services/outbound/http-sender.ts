@@ -125,8 +125,7 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
       else timer = setTimeout(expireAtDeadline, leftMs);
     };
     timer = setTimeout(expireAtDeadline, req.timeoutMs);
-    const url = new URL(req.url);
-    const request = () =>
+    const request = (url: URL) =>
       currentAgent().request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
@@ -140,14 +139,15 @@ export function createHttpSender(options: HttpSenderOptions = {}): HttpSender {
       });
     const longStallsAtStart = processClock.longStalls();
     try {
+      const url = new URL(req.url);
       let res: Dispatcher.ResponseData;
       try {
-        res = await request();
+        res = await request(url);
       } catch (err) {
         // Written (or about to be) when the process froze, on a socket the receiver closed as idle
         // meanwhile: this process's fault, not the endpoint's. Once more, on a fresh connection.
         if (processClock.longStalls() === longStallsAtStart || controller.signal.aborted || !errorCodes(err).some((c) => SOCKET_CODES.has(c))) throw err;
-        res = await request();
+        res = await request(url);
       }
       const body = await readBounded(res.body, maxBodyBytes);
       const result: SendResult = { startedAt, latencyMs: elapsed(), statusCode: res.statusCode };
