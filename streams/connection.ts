@@ -15,8 +15,14 @@ export interface Streams {
  */
 export async function connectStreams(url: string, name = "zen-webhooks"): Promise<Streams> {
   const nc = await connectCoalescing({ servers: url.split(","), name, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
-  const jsm = await jetstreamManager(nc);
-  return { nc, js: jetstream(nc), jsm };
+  try {
+    const jsm = await jetstreamManager(nc);
+    return { nc, js: jetstream(nc), jsm };
+  } catch (error) {
+    // No JetStream behind this server (yet): a start-up retry must not leave this connection reconnecting.
+    await nc.close();
+    throw error;
+  }
 }
 
 /**

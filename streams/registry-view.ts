@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
@@ -158,15 +158,16 @@ export function createRegistryView({
   }
 
   async function start(): Promise<void> {
-    const consume = async () => {
-      const messages = await (await openConsumer()).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
+    const consume = async (consumer?: Consumer) => {
+      const messages = await (consumer ?? (await openConsumer())).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
       const consumeWatch = watchConsume(messages);
       watch = consumeWatch;
       stopConsuming = () => messages.close();
       return { messages, consumeWatch };
     };
-    const initial = await (await openConsumer()).info();
-    let current = await consume();
+    const first = await openConsumer();
+    const initial = await first.info();
+    let current = await consume(first);
     let caughtUp: () => void = () => {};
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
     if (initial.num_pending === 0) caughtUp();

@@ -82,6 +82,8 @@ export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
         const watch = watchConsume(messages);
         const stop = () => messages.stop();
         signal.addEventListener("abort", stop, { once: true });
+        // Aborted while the consumer was being (re-)opened: the listener came too late to stop it.
+        if (signal.aborted) stop();
         try {
           for await (const message of messages) {
             lastSeq = message.seq;
