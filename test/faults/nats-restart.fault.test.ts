@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
 import { startPrivateNats, type PrivateNats } from "../support/private-nats.js";
-import { startReceiver, type Receiver } from "../support/receiver.js";
+import { eventually, startReceiver, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
 import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
@@ -35,10 +35,14 @@ describe("the nats-server under load (a server of the test's own, same store)", 
     const load = startLoad(tenant.client, RATE);
     await sleep(3_000);
     await nats.stop();
+    const readyMeanwhile = downMs >= 10_000 ? sleep(downMs / 2).then(() => fetch(`${platform.url}/ready`)) : undefined;
     await sleep(downMs);
     await nats.start();
     const clearedAt = Date.now();
-    await sleep(12_000);
+    // `/ready` never says ready while the server is away, and says it again within 10 s of its return.
+    if (readyMeanwhile) expect((await readyMeanwhile).status).toBe(503);
+    await eventually(async () => (await fetch(`${platform.url}/ready`)).status === 200, 10_000, "/ready 200 after the server's return");
+    await sleep(12_000 - (Date.now() - clearedAt));
     const sent = await load.stop();
     await waitForDeliveries(sent, receiver, PATHS, 60_000);
 
