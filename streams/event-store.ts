@@ -204,10 +204,11 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
     if (traceparent) headers.set(EVENT_HEADERS.traceparent, traceparent);
     headers.set(MSG_ID_HEADER, envelope.id);
     headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER, String(expectedSeq));
-    let giveUpAt = Number.POSITIVE_INFINITY;
+    /** Set once a send went unanswered: re-sends go on until then. */
+    let giveUpAt: number | undefined;
     for (;;) {
       try {
-        const ack = await appender.publish(subject, json, headers, Number.isFinite(giveUpAt) ? Math.max(1, giveUpAt - Date.now()) : undefined);
+        const ack = await appender.publish(subject, json, headers, giveUpAt === undefined ? undefined : Math.max(1, giveUpAt - Date.now()));
         // The same cause already wrote an event with this id: this very envelope (an earlier send of
         // this append, its answer lost) is success; any other means the state it was decided on is
         // stale, and the stored event (not this one) is what the next event must chain to.
@@ -218,10 +219,9 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
         // Unanswered: stored or not, only a re-send with the same message id can tell. After one,
         // "no responders" (JetStream still starting) and "not sent" (still disconnected) say
         // nothing about the earlier sends either.
-        const resending = Number.isFinite(giveUpAt);
-        const unanswered = error instanceof TimeoutError || (resending && (error instanceof NoRespondersError || error instanceof ConnectionError));
+        const unanswered = error instanceof TimeoutError || (giveUpAt !== undefined && (error instanceof NoRespondersError || error instanceof ConnectionError));
         if (!unanswered) throw error;
-        if (!Number.isFinite(giveUpAt)) giveUpAt = Date.now() + RESOLVE_UNANSWERED_MS;
+        giveUpAt ??= Date.now() + RESOLVE_UNANSWERED_MS;
         if (Date.now() >= giveUpAt) throw error;
         if (!(error instanceof TimeoutError)) await sleep(RESEND_PAUSE_MS);
       }
