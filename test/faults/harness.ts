@@ -82,6 +82,11 @@ export interface Tally {
    * of the last fault that ended before the delivery, whichever is later (ms).
    */
   maxWaitAfterClearMs: number;
+  /**
+   * The same longest wait, per fault: entry i for deliveries that arrived after fault i ended and
+   * before the next one did (so a failing run says which fault was slow to recover from).
+   */
+  maxWaitByFaultMs: number[];
   /** Answers other than 202 after `clearedAt` + 1 s. */
   failuresAfterClear: number;
   /** The lost ones, by endpoint path, for the report. */
@@ -89,11 +94,21 @@ export interface Tally {
 }
 
 /**
- * Counts the load's requests against what the receiver got on `paths` (each path one endpoint);
- * `clearedAt`: when each fault ended (the restarted process ready, the server back), oldest first.
+ * One fault of a scenario: when it ended (the restarted process ready, the server back) and, for a
+ * fault during which the platform cannot deliver, when it began. A delivery that arrives between the
+ * two did not wait after the fault's end, so its wait is not counted; without `startedAt` every
+ * delivery's wait counts (a fault the delivery path must ride through, like Postgres away).
  */
-export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], clearedAt: readonly number[]): Tally {
-  const lastClearBefore = (at: number) => clearedAt.findLast((cleared) => cleared <= at) ?? 0;
+export interface FaultWindow {
+  startedAt?: number;
+  clearedAt: number;
+}
+
+/** Counts the load's requests against what the receiver got on `paths` (each path one endpoint); `faults` oldest first. */
+export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly string[], faults: readonly FaultWindow[]): Tally {
+  const lastClearIndex = (at: number) => faults.findLastIndex((fault) => fault.clearedAt <= at);
+  const duringFault = (at: number) => faults.some((fault) => fault.startedAt !== undefined && fault.startedAt <= at && at < fault.clearedAt);
+  const maxWaitByFaultMs = faults.map(() => 0);
   const acceptedByN = new Map(sent.filter((s) => s.status === 202).map((s) => [s.n, s] as const));
   const lostMessages: Tally["lostMessages"] = [];
   let unexpected = 0;
@@ -114,7 +129,12 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
     for (const [n, s] of acceptedByN) {
       const at = firstArrival.get(n);
       if (at === undefined) lostMessages.push({ path, n, messageId: s.messageId });
-      else maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, at - Math.max(s.answeredAt, lastClearBefore(at)));
+      else if (!duringFault(at)) {
+        const fault = lastClearIndex(at);
+        const wait = at - Math.max(s.answeredAt, faults[fault]?.clearedAt ?? 0);
+        maxWaitAfterClearMs = Math.max(maxWaitAfterClearMs, wait);
+        if (fault >= 0) maxWaitByFaultMs[fault] = Math.max(maxWaitByFaultMs[fault]!, wait);
+      }
     }
     for (const n of firstArrival.keys()) {
       if (acceptedByN.has(n)) continue;
@@ -122,7 +142,7 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
       else unexpected++;
     }
   }
-  const lastClear = clearedAt.at(-1) ?? 0;
+  const lastClear = faults.at(-1)?.clearedAt ?? 0;
   const failuresAfterClear = sent.filter((s) => s.status !== 202 && s.sentAt >= lastClear + 1_000).length;
   return {
     accepted: acceptedByN.size,
@@ -133,6 +153,7 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
     duplicates,
     unverified,
     maxWaitAfterClearMs,
+    maxWaitByFaultMs,
     failuresAfterClear,
   };
 }
@@ -218,7 +239,8 @@ async function countDeliveries(client: Client, status?: string): Promise<number>
 export function report(scenario: string, t: Tally): void {
   console.log(
     `[faults] ${scenario}: accepted ${t.accepted}, lost ${t.lost}, unexpected ${t.unexpected}, indeterminate ${t.indeterminate}, ` +
-      `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms, failures after recovery ${t.failuresAfterClear}`,
+      `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms ` +
+      `(per fault: ${t.maxWaitByFaultMs.join(", ") || "-"} ms), failures after recovery ${t.failuresAfterClear}`,
   );
 }
 

@@ -34,6 +34,7 @@ describe("the nats-server under load (a server of the test's own, same store)", 
     await createEndpoints(tenant, receiver, PATHS);
     const load = startLoad(tenant.client, RATE);
     await sleep(3_000);
+    const startedAt = Date.now();
     await nats.stop();
     const readyMeanwhile = downMs >= 10_000 ? sleep(downMs / 2).then(() => fetch(`${platform.url}/ready`)) : undefined;
     await sleep(downMs);
@@ -48,7 +49,7 @@ describe("the nats-server under load (a server of the test's own, same store)", 
 
     // The fault happened: a server away for seconds refused requests meanwhile.
     if (downMs >= 5_000) expect(sent.filter((s) => s.status === 503).length).toBeGreaterThan((RATE * downMs) / 2_000);
-    const t = tally(sent, receiver, PATHS, [clearedAt]);
+    const t = tally(sent, receiver, PATHS, [{ startedAt, clearedAt }]);
     await explainLost(tenant.client, t);
     expectRecovered(name, t, RATE * 10);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);

@@ -44,7 +44,7 @@ describe("PostgreSQL stopped for 30 s under load (a cluster of the test's own)",
 
     // Not one request refused, during the outage either.
     expect(sent.filter((s) => s.status !== 202).map((s) => s.status)).toEqual([]);
-    const t = tally(sent, receiver, PATHS, [clearedAt]);
+    const t = tally(sent, receiver, PATHS, [{ clearedAt }]);
     await explainLost(tenant.client, t);
     expectRecovered("postgres stopped for 30 s", t, RATE * 40);
     await expectReadModelsAgree(tenant.client, t, PATHS.length);

@@ -54,7 +54,7 @@ describe("receivers failing for 20 s under load, then answering again", () => {
       // The fault happened: each endpoint had attempts refused or left hanging.
       for (const path of fault.paths) expect(receiver.on(path).filter((r) => r.answered !== 200).length, path).toBeGreaterThan(5);
       await waitForDeliveries(sent, receiver, fault.paths, 60_000);
-      const t = tally(sent, receiver, fault.paths, [clearedAt]);
+      const t = tally(sent, receiver, fault.paths, [{ clearedAt }]);
       await explainLost(tenant.client, t);
       expectRecovered(fault.name, t, RATE * 25);
       await expectReadModelsAgree(tenant.client, t, fault.paths.length);
