@@ -74,7 +74,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
   const stopping: Stoppable[] = [];
   let view: RegistryView | undefined;
   if (config.roles.some((role) => role !== "projector")) {
-    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology, keepHistory: config.roles.includes("router") });
+    view = createRegistryView({ js: streams.js, jsm: streams.jsm, topology, keepHistory: config.roles.includes("router"), logger });
     await view.start();
   }
   // One metrics registry for every role of this process; its gauges read the probes on each scrape.

@@ -61,4 +61,37 @@ describe("registry view", () => {
     }
     expect(view.following()).toBe(false);
   });
+
+  it("re-opens after a body it cannot read, then applies it and what came after", async () => {
+    // The view reads registry bodies only through `jsm.direct.getMessage`: the first read fails.
+    let failures = 1;
+    const warnings: string[] = [];
+    const jsm = {
+      direct: {
+        getMessage: (...args: Parameters<typeof streams.jsm.direct.getMessage>) =>
+          failures-- > 0 ? Promise.reject(new Error("direct get refused")) : streams.jsm.direct.getMessage(...args),
+      },
+    } as unknown as typeof streams.jsm;
+    const view = createRegistryView({ js: streams.js, jsm, topology: streams.topology, logger: { warn: (_: unknown, message: string) => warnings.push(message) } });
+    const started = view.start();
+    try {
+      await started;
+      expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("disabled");
+      expect(warnings).toEqual(["registry view: its consume failed; re-opening it after the last applied event"]);
+      expect(view.following()).toBe(true);
+      // And it goes on following: a later registry event arrives.
+      const ref = { tenantId: "ten_v", aggregateType: "endpoint" as const, aggregateId: "ep_v" };
+      const loaded = await store.load(ref, { initialState: () => null, evolve: () => null, decide: () => [] }, { fresh: true });
+      const { lastSeq } = await store.append(ref, [{ type: "endpoint.updated" as const, data: { active: true } }], {
+        expectedVersion: loaded.version,
+        prevHash: loaded.lastHash,
+        causeId: "v-after-failure",
+        context: testContext(),
+      });
+      expect(await view.waitFor(lastSeq, 5_000)).toBe(true);
+      expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("active");
+    } finally {
+      await view.stop();
+    }
+  });
 });

@@ -11,9 +11,15 @@ import type { Topology } from "./topology.js";
 
 /** Registry event bodies read at once while the view catches up. */
 const MAX_BODY_READS = 64;
-/** Attempts, and the pause between them, to re-open the view's consumer after the client recreated it. */
-const REOPEN_ATTEMPTS = 40;
+/** The first pause before the view's consumer is re-opened again after a failed re-open; it doubles up to the maximum. */
 const REOPEN_PAUSE_MS = 250;
+const MAX_REOPEN_PAUSE_MS = 5_000;
+
+/** One consume of the view's consumer, and what its traffic says. */
+interface Consuming {
+  messages: ConsumerMessages;
+  consumeWatch: ConsumeWatch;
+}
 
 /** One version of an endpoint, valid from stream sequence `seq` until the next version. */
 interface EndpointVersion {
@@ -58,6 +64,7 @@ export function createRegistryView({
   jsm,
   topology,
   keepHistory = false,
+  logger,
 }: {
   js: JetStreamClient;
   /** Reads the body of each registry event: the view's consumer brings headers only. */
@@ -68,6 +75,8 @@ export function createRegistryView({
    * backlog as of each message's own sequence. Other roles read only the latest version.
    */
   keepHistory?: boolean;
+  /** Where a failed consume (a body that cannot be read, a consumer that cannot be re-opened) is told. */
+  logger?: { warn(details: object, message: string): void };
 }) {
   const tenants = new Map<string, TenantState>();
   const apiKeys = new Map<string, ApiKeyView>();
@@ -80,7 +89,7 @@ export function createRegistryView({
   let loop: Promise<void> | undefined;
   let following = false;
   let watch: ConsumeWatch | undefined;
-  let stopped = false;
+  const stopping = new AbortController();
 
   function applyEndpoint(envelope: Envelope, seq: number): void {
     const byId = endpoints.get(envelope.tenantId) ?? new Map<string, EndpointVersion[]>();
@@ -157,14 +166,16 @@ export function createRegistryView({
     while (reading.length > 0) await applyFirst();
   }
 
+  /** Consumes `consumer`, or a fresh one from after the last applied event. */
+  async function consume(consumer?: Consumer): Promise<Consuming> {
+    const messages = await (consumer ?? (await openConsumer())).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
+    const consumeWatch = watchConsume(messages);
+    watch = consumeWatch;
+    stopConsuming = () => messages.close();
+    return { messages, consumeWatch };
+  }
+
   async function start(): Promise<void> {
-    const consume = async (consumer?: Consumer) => {
-      const messages = await (consumer ?? (await openConsumer())).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
-      const consumeWatch = watchConsume(messages);
-      watch = consumeWatch;
-      stopConsuming = () => messages.close();
-      return { messages, consumeWatch };
-    };
     const first = await openConsumer();
     const initial = await first.info();
     let current = await consume(first);
@@ -172,28 +183,42 @@ export function createRegistryView({
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
     if (initial.num_pending === 0) caughtUp();
     following = true;
+    // Every end of a consume but `stop()` opens a fresh consumer from after the last applied event:
+    // the client recreated the old one after a server restart (and pulls it with a batch of 0), or a
+    // body read or the consumer failed. Until then the view holds back nothing it applied, and says
+    // it is not following.
     loop = (async () => {
-      try {
-        for (;;) {
+      while (!stopping.signal.aborted) {
+        try {
           await follow(current.messages, current.consumeWatch, caughtUp);
-          if (stopped || !current.consumeWatch.recreated()) return;
-          // The client recreated the consumer after a server restart: a fresh one from after the last applied.
-          for (let attempt = 1; ; attempt++) {
-            try {
-              current = await consume();
-              break;
-            } catch (error) {
-              if (stopped || attempt >= REOPEN_ATTEMPTS) throw error;
-              await sleep(REOPEN_PAUSE_MS);
-            }
-          }
-          if (stopped) await current.messages.close();
+        } catch (error) {
+          logger?.warn({ err: error, appliedSeq }, "registry view: its consume failed; re-opening it after the last applied event");
+          await current.messages.close();
         }
-      } finally {
         following = false;
+        const reopened = await reopen();
+        if (!reopened) break;
+        current = reopened;
+        following = true;
       }
+      following = false;
     })();
     await ready;
+  }
+
+  /** Opens the view's consumer again, pausing longer after each refusal, until it opens or `stop()`. */
+  async function reopen(): Promise<Consuming | undefined> {
+    for (let pauseMs = REOPEN_PAUSE_MS; !stopping.signal.aborted; pauseMs = Math.min(pauseMs * 2, MAX_REOPEN_PAUSE_MS)) {
+      try {
+        const opened = await consume();
+        if (!stopping.signal.aborted) return opened;
+        await opened.messages.close();
+      } catch (error) {
+        logger?.warn({ err: error, appliedSeq }, "registry view: cannot re-open its consumer yet");
+        await sleep(pauseMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+      }
+    }
+    return undefined;
   }
 
   /** Resolves true once the view has applied stream sequence `seq`, false after `timeoutMs`. */
@@ -271,7 +296,7 @@ export function createRegistryView({
       return keyId === undefined ? undefined : apiKeys.get(keyId);
     },
     async stop(): Promise<void> {
-      stopped = true;
+      stopping.abort();
       await stopConsuming?.();
       await loop;
       for (const waiter of waiters) waiters.delete(waiter);
