@@ -1,3 +1,4 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
 import { ConnectionError, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../contracts/common.js";
@@ -56,7 +57,7 @@ describe("event store on JetStream", () => {
 
   describe("an append whose answer is lost", () => {
     /** The real appender behind a script: each call's step says what the store gets back. */
-    const scripted = (steps: ("send-then-lose" | "lose" | "no-responders" | "not-connected" | "send")[]) => {
+    const scripted = (steps: ("send-then-lose" | "lose" | "no-responders" | "not-connected" | "unavailable" | "send")[]) => {
       const real = createJetStreamAppender(streams.nc);
       const calls: string[] = [];
       const appender: Pick<JetStreamAppender, "publish"> = {
@@ -66,11 +67,20 @@ describe("event store on JetStream", () => {
           if (step === "send") return real.publish(subject, data, headers, timeout);
           if (step === "send-then-lose") await real.publish(subject, data, headers, timeout);
           if (step === "not-connected") throw new ConnectionError("disconnected from NATS: not sent");
+          if (step === "unavailable") throw new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" });
           throw step === "no-responders" ? new NoRespondersError(subject) : new TimeoutError();
         },
       };
       return { calls, store: createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology, appender }) };
     };
+
+    it("is re-sent through a stream error after an unanswered first send that was stored: the duplicate answer is success", async () => {
+      const { calls, store: lossy } = scripted(["send-then-lose", "unavailable"]);
+      const ref = tenantRef("ten_lost_then_unavailable");
+      const { lastSeq } = await lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "lost-unavailable", context: context() });
+      expect((await eventsOf(ref)).map((event) => event.seq)).toEqual([lastSeq]);
+      expect(calls).toEqual(["send-then-lose", "unavailable", "send"]);
+    });
 
     it("is re-sent: when the first send was stored, the duplicate answer is this append's success, stored once", async () => {
       const { calls, store: lossy } = scripted(["send-then-lose"]);
@@ -81,12 +91,12 @@ describe("event store on JetStream", () => {
       expect(calls).toEqual(["send-then-lose", "send"]);
     });
 
-    it("is re-sent until JetStream answers, through no-responders answers (a server starting up) and refusals while disconnected", async () => {
-      const { calls, store: lossy } = scripted(["lose", "not-connected", "no-responders", "send"]);
+    it("is re-sent until JetStream answers, through no-responders answers (a server starting up), refusals while disconnected and errors of a stream without a leader", async () => {
+      const { calls, store: lossy } = scripted(["lose", "not-connected", "no-responders", "unavailable", "send"]);
       const ref = tenantRef("ten_lost_never_sent");
       const { lastSeq } = await lossy.append(ref, created("x"), { expectedVersion: 0, prevHash: null, causeId: "never", context: context() });
       expect((await eventsOf(ref)).map((event) => event.seq)).toEqual([lastSeq]);
-      expect(calls).toEqual(["lose", "not-connected", "no-responders", "send"]);
+      expect(calls).toEqual(["lose", "not-connected", "no-responders", "unavailable", "send"]);
     });
 
     it.each([

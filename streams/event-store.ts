@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConnectionError, headers as natsHeaders, NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
@@ -217,9 +217,9 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
       } catch (error) {
         if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
         // Unanswered: stored or not, only a re-send with the same message id can tell. After one,
-        // "no responders" (JetStream still starting) and "not sent" (still disconnected) say
-        // nothing about the earlier sends either.
-        const unanswered = error instanceof TimeoutError || (giveUpAt !== undefined && (error instanceof NoRespondersError || error instanceof ConnectionError));
+        // any other failure ("no responders" while JetStream starts, "not sent" while disconnected,
+        // a stream without a leader yet) says nothing about the earlier sends either.
+        const unanswered = error instanceof TimeoutError || giveUpAt !== undefined;
         if (!unanswered) throw error;
         giveUpAt ??= Date.now() + RESOLVE_UNANSWERED_MS;
         if (Date.now() >= giveUpAt) throw error;
