@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
+import { AuthorizationError, UserAuthenticationExpiredError } from "@nats-io/transport-node";
 import { bypassesRowSecurity, createDatabase, ensureDatabaseExists, type Database } from "../projections/db.js";
 import { migrate } from "../projections/migrate.js";
 import { createProjector } from "../projections/projector.js";
@@ -195,36 +196,46 @@ async function waitFor<T>(
 const STARTUP_RETRY_MS = 1_000;
 
 function connectNats(config: Config, logger: Logger): Promise<Streams> {
+  // A NATS URL's user part may be a token: none of it is shown.
+  const natsUrl = config.natsUrl.replace(/\/\/[^/@,]*@/g, "//***@");
   return waitFor(
     config,
     logger,
-    `NATS at ${config.natsUrl}`,
+    `NATS at ${natsUrl}`,
     () => connectStreams(config.natsUrl),
-    (error) => new DependencyUnreachable(`cannot reach NATS with JetStream at ${config.natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`),
+    (error) =>
+      new DependencyUnreachable(
+        refusedCredentials(error)
+          ? `NATS at ${natsUrl} refused the credentials (${describe(error)}): set NATS_URL with a user and password or token the server accepts`
+          : `cannot reach NATS with JetStream at ${natsUrl} (${describe(error)}): start nats-server with -js, or set NATS_URL`,
+      ),
+    // Credentials do not start to work by waiting.
+    (error) => !refusedCredentials(error),
   );
 }
 
-async function connectDatabase(config: Config, logger: Logger): Promise<Database> {
-  const unreachable = (error: unknown) =>
-    new DependencyUnreachable(`cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`);
-  const db = await waitFor(
+const refusedCredentials = (error: unknown) => error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError;
+
+/** Connects to Postgres, creating the database if missing, and migrates it: all of it retried while Postgres may be starting. */
+function connectDatabase(config: Config, logger: Logger): Promise<Database> {
+  return waitFor(
     config,
     logger,
     `PostgreSQL at ${withoutPassword(config.databaseUrl)}`,
     async () => {
       await ensureDatabaseExists(config.databaseUrl);
-      return createDatabase(config.databaseUrl);
+      const db = await createDatabase(config.databaseUrl);
+      try {
+        await migrate(db);
+        return db;
+      } catch (error) {
+        await db.end();
+        throw error;
+      }
     },
-    unreachable,
+    (error) => new DependencyUnreachable(`cannot reach PostgreSQL at ${withoutPassword(config.databaseUrl)} (${describe(error)}): start PostgreSQL, or set DATABASE_URL`),
     (error) => TRANSIENT_CODES.has(errorCode(error) ?? ""),
   );
-  try {
-    await migrate(db);
-    return db;
-  } catch (error) {
-    await db.end();
-    throw unreachable(error);
-  }
 }
 
 /** The `code` of an error or of its cause (slonik wraps the driver's). */

@@ -25,6 +25,19 @@ describe("starting without a reachable dependency", () => {
     await expectOneClearLine({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/zen" }, /PostgreSQL.*DATABASE_URL/);
   });
 
+  it("does not wait out credentials NATS refuses, and never prints them", async () => {
+    const nats = await startPrivateNats(["--user", "zen", "--pass", "right-password"]);
+    try {
+      const started = Date.now();
+      const url = nats.url.replace("//", "//zen:wrong-password@");
+      const run = await expectOneClearLine({ NATS_URL: url, ZEN_STARTUP_WAIT_SECONDS: "20" }, /NATS.*refused the credentials.*NATS_URL/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(run.stderr.join("") + run.stdout.join("")).not.toContain("wrong-password");
+    } finally {
+      await nats.cleanup();
+    }
+  });
+
   it("names the bad setting when the configuration is invalid", async () => {
     await expectOneClearLine({ ZEN_ROLES: "api,nonsense" }, /ZEN_ROLES/);
   });

@@ -22,16 +22,16 @@ export interface PrivateNats {
 
 /**
  * A nats-server of the test's own, with JetStream on its own port and store directory, so a test can
- * stop, kill and restart it without touching the machine's server.
+ * stop, kill and restart it without touching the machine's server; `extraArgs` go to its command line.
  */
-export async function startPrivateNats(): Promise<PrivateNats> {
+export async function startPrivateNats(extraArgs: string[] = []): Promise<PrivateNats> {
   const port = await freePort();
   const store = mkdtempSync(join(tmpdir(), "zen-nats-"));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   async function start(): Promise<void> {
-    const server = spawn(NATS_SERVER_BIN, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], { stdio: "ignore" });
+    const server = spawn(NATS_SERVER_BIN, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store, ...extraArgs], { stdio: "ignore" });
     child = server;
     let failed: Error | undefined;
     server.once("error", (error) => (failed = error));
