@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import pRetry, { AbortError } from "p-retry";
-import { CONSUME_EXPIRES_MS, watchConsume, type ConsumeWatch } from "../streams/consumers.js";
+import { CONSUME_PULLS, watchConsume, type ConsumeWatch } from "../streams/consumers.js";
 import type { Topology } from "../streams/topology.js";
 import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } from "./checkpoint.js";
 import type { Database } from "./db.js";
@@ -105,7 +105,7 @@ export function createProjector(deps: ProjectorDeps): Projector {
       ...(applied > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
     // Room for the batch being gathered and the next one, so a batch is waiting when a commit ends.
-    const iter = await consumer.consume({ max_messages: 2 * batchSize, expires: CONSUME_EXPIRES_MS });
+    const iter = await consumer.consume({ max_messages: 2 * batchSize, ...CONSUME_PULLS });
     messages = iter;
     watch = watchConsume(iter);
     lock.onLost(() => iter.stop());

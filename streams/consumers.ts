@@ -6,11 +6,19 @@ import type { StoredEvent } from "./event-store.js";
  * The `expires` of every consume loop's pull requests (the client's default is 30 s). It also sets
  * how fast a loop recovers from a NATS restart: on reconnect the client re-checks its consumer and,
  * while the server is still coming back, waits one `expires` before asking again, so with the
- * default nothing was consumed for up to 40 s after the server was back. Idle heartbeats come every
- * half of it; at 2 s (heartbeats every second) deliveries at a low rate stalled now and then for
- * 2–3 s, so not shorter.
+ * default nothing was consumed for up to 40 s after the server was back. At 2 s deliveries at a low
+ * rate stalled now and then for 2–3 s, so not shorter.
  */
 export const CONSUME_EXPIRES_MS = 5_000;
+/**
+ * The idle heartbeat every consume loop asks the server for. Two missed make the client pull again
+ * (after checking its consumer): a pull lost with a cluster node whose consumer leader moved, or
+ * to a consumer recreated elsewhere, is noticed after 2 s, not after the default's 5 s (half of
+ * `expires`, twice).
+ */
+export const CONSUME_HEARTBEAT_MS = 1_000;
+/** The pull settings of every consume loop: see the two above. */
+export const CONSUME_PULLS = { expires: CONSUME_EXPIRES_MS, idle_heartbeat: CONSUME_HEARTBEAT_MS } as const;
 
 /** What a consume loop's traffic says of its server side; `progressed()` is called on each message. */
 export interface ConsumeWatch {
@@ -26,7 +34,7 @@ export interface ConsumeWatch {
 
 /**
  * A loop that got neither a message nor a heartbeat for this long has lost its server side: idle
- * pulls get a heartbeat every half `expires`, so this is three of them missed. It also covers what
+ * pulls get a heartbeat every second, so this is several of them missed. It also covers what
  * the client reports nothing of: while it is disconnected, and while it re-checks its consumer
  * after a reconnect.
  */

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { CONSUME_EXPIRES_MS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
+import { CONSUME_PULLS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
 
 /** The first wait before re-opening a consume loop that ended; it doubles up to {@link MAX_RESTART_DELAY_MS}. */
 export const RESTART_DELAY_MS = 2_000;
@@ -87,7 +87,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     const opened = await consumer.consume({
       max_messages: Math.min(Math.max(config.concurrency, 64), 1_000),
       abort_on_missing_resource: true,
-      expires: CONSUME_EXPIRES_MS,
+      ...CONSUME_PULLS,
     });
     watch = watchConsume(opened);
     return opened;

@@ -5,7 +5,7 @@ import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
 import { sourceDecider, type SourceState } from "../domain/source/source.js";
 import { tenantDecider, type TenantState } from "../domain/tenant/tenant.js";
-import { CONSUME_EXPIRES_MS, watchConsume, type ConsumeWatch } from "./consumers.js";
+import { CONSUME_PULLS, watchConsume, type ConsumeWatch } from "./consumers.js";
 import { toDomainEvent } from "./event-store.js";
 import type { Topology } from "./topology.js";
 
@@ -168,7 +168,7 @@ export function createRegistryView({
 
   /** Consumes `consumer`, or a fresh one from after the last applied event. */
   async function consume(consumer?: Consumer): Promise<Consuming> {
-    const messages = await (consumer ?? (await openConsumer())).consume({ max_messages: 1_000, expires: CONSUME_EXPIRES_MS });
+    const messages = await (consumer ?? (await openConsumer())).consume({ max_messages: 1_000, ...CONSUME_PULLS });
     const consumeWatch = watchConsume(messages);
     watch = consumeWatch;
     stopConsuming = () => messages.close();

@@ -1,7 +1,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType } from "../contracts/common.js";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { CONSUME_EXPIRES_MS, watchConsume } from "./consumers.js";
+import { CONSUME_PULLS, watchConsume } from "./consumers.js";
 import type { Topology } from "./topology.js";
 
 /** One event of the log as stored: its stream sequence, when it was stored, and its envelope's exact JSON. */
@@ -78,7 +78,7 @@ export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
           deliver_policy: DeliverPolicy.StartSequence,
           opt_start_seq: lastSeq + 1,
         });
-        const messages = await consumer.consume({ max_messages: 256, expires: CONSUME_EXPIRES_MS });
+        const messages = await consumer.consume({ max_messages: 256, ...CONSUME_PULLS });
         const watch = watchConsume(messages);
         const stop = () => messages.stop();
         signal.addEventListener("abort", stop, { once: true });
