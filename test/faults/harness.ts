@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { expect } from "vitest";
+import { expect, inject } from "vitest";
+import { appendRow } from "./suite.js";
 import type { Client, TestTenant } from "../support/tenants.js";
 import type { ReceivedRequest, Receiver } from "../support/receiver.js";
 
@@ -235,13 +236,15 @@ async function countDeliveries(client: Client, status?: string): Promise<number>
   return count;
 }
 
-/** One line per scenario, so a CI log shows every figure. */
+/** One line per scenario, so a CI log shows every figure, and its row in the suite's closing table. */
 export function report(scenario: string, t: Tally): void {
   console.log(
     `[faults] ${scenario}: accepted ${t.accepted}, lost ${t.lost}, unexpected ${t.unexpected}, indeterminate ${t.indeterminate}, ` +
       `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms ` +
       `(per fault: ${t.maxWaitByFaultMs.join(", ") || "-"} ms), failures after recovery ${t.failuresAfterClear}`,
   );
+  const { accepted, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear } = t;
+  appendRow(inject("faultsReport"), { scenario, accepted, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear });
 }
 
 /**

@@ -9,8 +9,6 @@ import { createTenant } from "../support/tenants.js";
 import { createEndpoints, explainLost, type FaultWindow, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
 
 const PATHS = ["/a", "/b"];
-/** Events a second, each to two endpoints. */
-const RATE = 150;
 
 /** Every role in a process of its own, as a scaled-out deployment runs them. */
 export const SPLIT = ["api", "router", "dispatcher", "projector", "replayer"];
@@ -21,13 +19,15 @@ type Fault = "kill" | "freeze";
 /** A process layout (each entry the `ZEN_ROLES` of one process, the api's first) and its faults, in turn, under load. */
 export interface ProcessScenario {
   name: string;
+  /** Events a second of the steady load, each to two endpoints. */
+  rate: number;
   processes: string[];
   faults: Array<[role: string, fault: Fault]>;
 }
 
 /** Runs each scenario: its processes spawned, a steady load, its faults in turn, then the tally. */
 export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
-  describe.each(scenarios)("$name", ({ name, processes: layout, faults }) => {
+  describe.each(scenarios)("$name", ({ name, rate, processes: layout, faults }) => {
     const prefix = uniquePrefix();
     let database: TestDatabase;
     let receiver: Receiver;
@@ -88,7 +88,7 @@ export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
       const base = `http://127.0.0.1:${ports.get(layout[0]!)}`;
       const tenant = await createTenant(base, name);
       await createEndpoints(tenant, receiver, PATHS);
-      const load = startLoad(tenant.client, RATE);
+      const load = startLoad(tenant.client, rate);
       const windows: FaultWindow[] = [];
       await sleep(4_000);
       for (const [role, fault] of faults) {
@@ -101,7 +101,7 @@ export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
 
       const t = tally(sent, receiver, PATHS, windows);
       await explainLost(tenant.client, t);
-      expectRecovered(name, t, RATE * 8);
+      expectRecovered(name, t, rate * 8);
       await expectReadModelsAgree(tenant.client, t, PATHS.length);
     });
   });
