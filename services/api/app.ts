@@ -9,7 +9,7 @@ import { clientErrorHandler, DEFAULT_MAX_HEADER_BYTES, registerHardening } from 
 import { createIdempotencyStore } from "./idempotency-store.js";
 import { idempotencyPlugin } from "./idempotency.js";
 import { createIngressLimiter } from "./ingress-limit.js";
-import { ingressPlugin } from "./ingress-plugin.js";
+import { DEFAULT_INGRESS, ingressPlugin } from "./ingress-plugin.js";
 import { createKeyUsage } from "./key-usage.js";
 import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin } from "./plumbing.js";
@@ -101,6 +101,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     now,
     metrics,
     tracing: deps.tracing,
+    ingress,
+    ingressDefaults: deps.config.ingress ?? DEFAULT_INGRESS,
   });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
   return app as unknown as FastifyInstance;

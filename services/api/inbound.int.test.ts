@@ -124,8 +124,14 @@ const PROVIDERS: Provider[] = [
   },
 ];
 
-const inbound = (path: string, body: string, headers: Record<string, string>, app = h.app) =>
-  app.inject({ method: "POST", url: path, payload: body, headers: { "content-type": "application/json", ...headers } });
+/**
+ * Each request from an address of its own (loopback) unless one is given: the per-address budget of
+ * unverified requests is only what the tests that name an address are about.
+ */
+let addresses = 0;
+const freshAddress = () => `127.${(++addresses >> 16) & 255}.${(addresses >> 8) & 255}.${addresses & 255}`;
+const inbound = (path: string, body: string, headers: Record<string, string>, app = h.app, remoteAddress = freshAddress()) =>
+  app.inject({ method: "POST", url: path, payload: body, headers: { "content-type": "application/json", ...headers }, remoteAddress });
 
 async function createSource(provider: Provider) {
   const res = await h.call({
@@ -346,7 +352,14 @@ describe("inbound replay under a fresh delivery id", () => {
 });
 
 describe("inbound rate limiting", () => {
-  it("spends a bucket of the tenant's own for its inbound routes, before verifying, leaving its ingest alone", async () => {
+  const github = PROVIDERS[1]!;
+  const signedGithub = async (secret: string) => {
+    const deliveryId = randomUUID();
+    const body = JSON.stringify({ ref: "refs/heads/main", delivery: deliveryId });
+    return { body, headers: await github.headers({ secret, body, deliveryId, at: nowSeconds() }) };
+  };
+
+  it("spends a bucket of the tenant's own only for verified inbound requests, leaving its ingest alone", async () => {
     const limited = await createTenantWithKey(h, ["webhooks:write", "ingest"], "Limited");
     const limits = await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 3, refillPerSecond: 0.001 } } });
     expect(limits.statusCode).toBe(200);
@@ -358,23 +371,52 @@ describe("inbound rate limiting", () => {
       body: { name: "github", scheme: "github" },
       headers: { "idempotency-key": `src-${++key}` },
     });
-    const source = created.json() as { id: string; inboundPath: string };
+    const source = created.json() as { id: string; secret: string; inboundPath: string };
     // The limits are read from the registry view, which follows the stream.
     await h.deps.view.waitFor(Number(created.headers["x-zen-seq"]), 5_000);
 
+    // Forged requests spend nothing of the tenant's.
     const forged = await Promise.all(
       Array.from({ length: 5 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": "sha256=00" })),
     );
-    expect(forged.map((res) => res.statusCode).sort()).toEqual([401, 401, 401, 429, 429]);
-    const refused = forged.find((res) => res.statusCode === 429)!;
+    expect(forged.map((res) => res.statusCode)).toEqual([401, 401, 401, 401, 401]);
+    const signed = [];
+    for (let i = 0; i < 5; i++) {
+      const { body, headers } = await signedGithub(source.secret);
+      signed.push(await inbound(source.inboundPath, body, headers));
+    }
+    expect(signed.map((res) => res.statusCode)).toEqual([202, 202, 202, 429, 429]);
+    const refused = signed[3]!;
     expect(refused.json().error.code).toBe("rate_limited");
     expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     expect(refused.headers["ratelimit-remaining"]).toBe("0");
-    // Only the verified (and refused) requests left events behind.
-    expect(await rejectionsOf(source.id)).toHaveLength(3);
 
     const ingest = await h.call({ method: "POST", url: "/v1/webhooks/ingest", token: limited.key, tenantId: limited.tenantId, body: { eventType: "a.b", payload: {} } });
     expect(ingest.statusCode).toBe(202);
+  });
+
+  it("cuts a flood of unknown-source and forged requests off per address, and the tenant's signed requests are still accepted, from that address too", async () => {
+    const source = await createSource(github);
+    const flooder = "127.200.0.1";
+    const unknown = `/v1/inbound/${t.tenantId}/src_${"0".repeat(26)}`;
+    const flood = [];
+    for (let i = 0; i < 30; i++) {
+      flood.push(
+        i % 2 === 0
+          ? await inbound(unknown, "{}", {}, h.app, flooder)
+          : await inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": `sha256=${"0".repeat(64)}` }, h.app, flooder),
+      );
+    }
+    const statuses = flood.map((res) => res.statusCode);
+    // The address's budget (a burst of 20) answered; the rest are refused before any look-up or record.
+    expect(statuses.slice(0, 20).every((status) => status === 404 || status === 401)).toBe(true);
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(8);
+    expect(flood.find((res) => res.statusCode === 429)!.json().error.code).toBe("rate_limited");
+
+    for (const from of [flooder, undefined]) {
+      const { body, headers } = await signedGithub(source.secret);
+      expect((await inbound(source.inboundPath, body, headers, h.app, from)).statusCode).toBe(202);
+    }
   });
 });
 

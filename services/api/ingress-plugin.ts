@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import fp from "fastify-plugin";
 import type { TokenBucket } from "../../contracts/common.js";
 import type { RegistryPort } from "./deps.js";
@@ -7,12 +7,8 @@ import type { IngressDecision, IngressLimiter } from "./ingress-limit.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
-    /**
-     * The route spends the tenant's ingress bucket (429 `rate_limited` when it is empty);
-     * `"inbound"`: the tenant named in the path, in a bucket of its own (same limits), since anyone
-     * may call an inbound route and must not drain the tenant's ingest.
-     */
-    ingressLimited?: boolean | "inbound";
+    /** The route spends the tenant's ingress bucket (429 `rate_limited` when it is empty). */
+    ingressLimited?: boolean;
   }
 }
 
@@ -29,24 +25,31 @@ function rateLimitHeaders(decision: IngressDecision): Record<string, string> {
 }
 
 /**
- * Spends one token of the tenant's ingress bucket (its `limits.ingress`, else the platform's) on
- * each request of an `ingressLimited` route, after authentication and before the body is read.
+ * Spends one token of the bucket under `key`: answers 429 `rate_limited` when it is empty, else
+ * sets the RateLimit headers on the reply.
+ */
+export async function spendIngress(limiter: IngressLimiter, key: string, bucket: TokenBucket, reply: FastifyReply): Promise<void> {
+  const decision = await limiter.take(key, bucket);
+  const headers = rateLimitHeaders(decision);
+  if (!decision.allowed) throw E.rateLimited(decision.retryAfterSeconds, headers);
+  reply.headers(headers);
+}
+
+/** The tenant's ingress bucket: its `limits.ingress`, else the platform's. */
+export const ingressBucketOf = (tenant: ReturnType<RegistryPort["tenant"]>, defaults: TokenBucket): TokenBucket =>
+  (tenant?.status === "active" ? tenant.limits.ingress : undefined) ?? defaults;
+
+/**
+ * Spends one token of the tenant's ingress bucket on each request of an `ingressLimited` route,
+ * after authentication and before the body is read.
  */
 export const ingressPlugin = fp<{ limiter: IngressLimiter; view: Pick<RegistryPort, "tenant">; defaults?: TokenBucket }>(
   async (app: FastifyInstance, { limiter, view, defaults = DEFAULT_INGRESS }) => {
     app.addHook("onRequest", async (request, reply) => {
-      const limited = request.routeOptions.config?.ingressLimited;
-      if (!limited) return;
-      const inbound = limited === "inbound";
-      const tenantId = inbound ? (request.params as { tenantId?: string }).tenantId : (request.auth?.tenantId ?? undefined);
-      const tenant = tenantId === undefined ? undefined : view.tenant(tenantId);
-      // An unknown tenant in an inbound path is a 404 later; it gets no bucket.
-      if (!tenantId || (inbound && tenant?.status !== "active")) return;
-      const bucket = (tenant?.status === "active" ? tenant.limits.ingress : undefined) ?? defaults;
-      const decision = await limiter.take(inbound ? `${tenantId}.inbound` : tenantId, bucket);
-      const headers = rateLimitHeaders(decision);
-      if (!decision.allowed) throw E.rateLimited(decision.retryAfterSeconds, headers);
-      reply.headers(headers);
+      if (!request.routeOptions.config?.ingressLimited) return;
+      const tenantId = request.auth?.tenantId;
+      if (!tenantId) return;
+      await spendIngress(limiter, tenantId, ingressBucketOf(view.tenant(tenantId), defaults), reply);
     });
   },
   { name: "zen-ingress-limit", dependencies: ["zen-auth"] },

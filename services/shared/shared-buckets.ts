@@ -192,15 +192,27 @@ async function write(kv: KV, key: string, level: BucketLevel, revision: number):
 /**
  * Buckets of this process only, with the same contract and no leases: for unit tests, for a
  * dispatcher built without shared buckets (its integration tests), where one process is all there
- * is, and for limits that are per process by design (the inbound route's recorded refusals).
+ * is, and for limits that are per process by design (the inbound route's recorded refusals and
+ * its per-address limit). At most `maxKeys` buckets are kept: past that, the least recently used
+ * one (taken from or refused) is forgotten and starts full again, so keys chosen by callers cannot
+ * grow memory without bound.
  */
-export function createLocalBuckets(): SharedBuckets {
+export function createLocalBuckets(maxKeys = Number.POSITIVE_INFINITY): SharedBuckets {
   const levels = new Map<string, BucketLevel>();
+  const keep = (key: string, level: BucketLevel) => {
+    levels.delete(key);
+    levels.set(key, level);
+    if (levels.size > maxKeys) levels.delete(levels.keys().next().value!);
+  };
   return {
     async take(key, bucket, nowMs = Date.now()) {
       const level = levelAt(bucket, levels.get(key), nowMs);
-      if (level.tokens < 1) return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level)) };
-      levels.set(key, { tokens: level.tokens - 1, atMs: nowMs });
+      if (level.tokens < 1) {
+        // Still in use: a key refused again and again is the last one to forget.
+        keep(key, levels.get(key)!);
+        return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level)) };
+      }
+      keep(key, { tokens: level.tokens - 1, atMs: nowMs });
       return { allowed: true, remaining: level.tokens - 1, serial: LOCAL_SERIAL };
     },
     giveBack(key) {

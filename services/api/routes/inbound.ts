@@ -17,6 +17,8 @@ import { NOOP_TRACING } from "../../shared/tracing.js";
 import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
+import type { IngressLimiter } from "../ingress-limit.js";
+import { ingressBucketOf, spendIngress } from "../ingress-plugin.js";
 import { withSeq } from "../plumbing.js";
 import { requestSpans } from "../request-span.js";
 import { createStoreReadGuard } from "../store-read-guard.js";
@@ -35,7 +37,24 @@ export const INBOUND_SIGNATURE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Refusals recorded as `signature.rejected` events, per source and api process. */
 const RECORDED_REJECTIONS: TokenBucket = { capacity: 10, refillPerSecond: 1 };
 
-type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & { deliveries: EventIdClaims; signatures: EventIdClaims; now: () => Date; metrics: Metrics };
+/**
+ * Requests that do not verify, or name no live source, per client address and api process: past
+ * this they are answered 429 without a look-up, a refusal event or a tenant token.
+ */
+export const UNVERIFIED_PER_ADDRESS: TokenBucket = { capacity: 20, refillPerSecond: 2 };
+/** Client addresses whose unverified requests are counted at once, per api process (the least recent forgotten). */
+const MAX_ADDRESSES = 10_000;
+
+type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & {
+  deliveries: EventIdClaims;
+  signatures: EventIdClaims;
+  now: () => Date;
+  metrics: Metrics;
+  /** The tenants' ingress buckets: a verified request spends one token of the tenant's inbound bucket. */
+  ingress: IngressLimiter;
+  ingressDefaults: TokenBucket;
+  unverifiedPerAddress?: TokenBucket;
+};
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
 const TenantId = prefixedId("tenant");
 const SourceId = prefixedId("source");
@@ -46,7 +65,10 @@ const SourceId = prefixedId("source");
  * exactly like ingest (202 only after JetStream acked it). Refusals are 401 and a `signature.rejected`
  * event on the source.
  */
-export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, deliveries, signatures, now, metrics, tracing = NOOP_TRACING }) => {
+export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
+  app,
+  { store, view, secretBox, deliveries, signatures, now, metrics, tracing = NOOP_TRACING, ingress, ingressDefaults, unverifiedPerAddress = UNVERIFIED_PER_ADDRESS },
+) => {
   // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
@@ -59,8 +81,26 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   // when its id is recent, at most once per 30 s while it is missing, and within a few reads a second.
   const storeReads = createStoreReadGuard();
 
-  /** The source if it exists and is live; everything else is the same bare 404. */
-  async function liveSource(tenantId: string, sourceId: string) {
+  // Anyone may call this route, so only a verified request spends the tenant's inbound bucket:
+  // unknown sources and bad signatures spend a bucket of the caller's address instead, and a flood
+  // of them cannot shut the tenant's real webhooks out.
+  const unverified = createLocalBuckets(MAX_ADDRESSES);
+  async function spendUnverified(request: FastifyRequest): Promise<void> {
+    const taken = await unverified.take(request.ip, unverifiedPerAddress);
+    if (!taken.allowed) throw E.rateLimited(Math.ceil(taken.waitMs / 1_000), {});
+  }
+
+  /** The source if it exists and is live; everything else is the same bare 404 (or 429 past the address's budget). */
+  async function liveSource(request: FastifyRequest, tenantId: string, sourceId: string) {
+    try {
+      return await lookUpSource(tenantId, sourceId);
+    } catch (error) {
+      if (error instanceof E.ApiError && error.status === 404) await spendUnverified(request);
+      throw error;
+    }
+  }
+
+  async function lookUpSource(tenantId: string, sourceId: string) {
     if (!TenantId.safeParse(tenantId).success || !SourceId.safeParse(sourceId).success) throw E.notFound();
     const ref = { tenantId, aggregateType: "source" as const, aggregateId: sourceId };
     const seen = view.source(tenantId, sourceId)?.state;
@@ -133,7 +173,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
   app.post(
     "/v1/inbound/:tenantId/:sourceId",
     {
-      config: { scope: null, ingressLimited: "inbound" },
+      config: { scope: null },
       // Every answer counts, a 429 from the ingress limit (before the handler) and a 404 included; the
       // scheme is the source's when it is known (the view has it before the handler loads it).
       onResponse: async (request, reply) => {
@@ -154,7 +194,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
     },
     async (request, reply) => {
       const { tenantId, sourceId } = request.params;
-      const { ref, state } = await liveSource(tenantId, sourceId);
+      const { ref, state } = await liveSource(request, tenantId, sourceId);
       const at = now();
       const context: CommandContext = { correlationId: request.id, causationId: null, actor: { kind: "system", id: `inbound:${sourceId}` }, now: at };
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -168,7 +208,12 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, v
         secret: secretBox.decrypt(state.secret),
         request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) },
       });
-      if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
+      if (!verdict.ok) {
+        await spendUnverified(request);
+        return refuse(request, ref, scheme, { reason: verdict.reason }, context);
+      }
+      // The tenant's own inbound bucket (its ingress limits, kept apart from its ingest).
+      await spendIngress(ingress, `${tenantId}.inbound`, ingressBucketOf(view.tenant(tenantId), ingressDefaults), reply);
 
       const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
       const challenge = slackChallenge(scheme, message.payload);
