@@ -129,7 +129,7 @@ describe("event store on JetStream", () => {
     await store.handle(
       ref,
       endpointDecider,
-      { type: "RegisterEndpoint", endpointId: "ep_retry", url: "https://example.com/a", eventTypes: ["*"], secret },
+      { type: "RegisterEndpoint", endpointId: "ep_retry", url: "https://example.com/a", eventTypes: ["*"], secret, secretKeyBytes: { base64: 24, text: 38 } },
       { causeId: "reg", context: context() },
     );
     const updates = ["b", "c", "d", "e"].map((path, i) =>

@@ -2,6 +2,7 @@ import type { DomainEventOf, EventData } from "../../contracts/events.js";
 import { CLOSED_CIRCUIT, type EndpointCircuit } from "../circuit/breaker.js";
 import type { Decider } from "../decider.js";
 import { DomainError } from "../errors.js";
+import { assertStrongSecret, type SecretKeyBytes } from "../signing/secret-strength.js";
 import { compact } from "../shared/equal.js";
 import { assertNever } from "../shared/exhaustive.js";
 import { EncryptedSecret, MAX_ROTATION_GRACE_SECONDS } from "../../contracts/common.js";
@@ -20,14 +21,17 @@ export {
   type EndpointRecord,
 } from "./record.js";
 
-/** Commands the endpoint aggregate accepts. `secret` is already encrypted (`enc:v1:…`). */
+/**
+ * Commands the endpoint aggregate accepts. `secret` is already encrypted (`enc:v1:…`); `secretKeyBytes`
+ * says how long its key is, so a weak one is refused here.
+ */
 export type EndpointCommand =
-  | ({ type: "RegisterEndpoint"; endpointId: string } & EventData<"endpoint.registered">)
+  | ({ type: "RegisterEndpoint"; endpointId: string; secretKeyBytes: SecretKeyBytes } & EventData<"endpoint.registered">)
   | { type: "UpdateEndpoint"; changes: EndpointChanges }
   | { type: "DisableEndpoint"; reason: string }
   | { type: "DeleteEndpoint" }
   /** `secret` is the new one, encrypted; the current one signs beside it for `graceSeconds` from `now`. */
-  | { type: "RotateSecret"; secret: string; graceSeconds: number; now: string }
+  | { type: "RotateSecret"; secret: string; secretKeyBytes: SecretKeyBytes; graceSeconds: number; now: string }
   | ({ type: "OpenCircuit" } & EventData<"endpoint.circuit_opened">)
   | { type: "HalfOpenCircuit" }
   | { type: "CloseCircuit" }
@@ -70,8 +74,9 @@ const recordOf = (state: LiveState | Extract<EndpointState, { status: "deleted" 
 
 const register = (command: Extract<EndpointCommand, { type: "RegisterEndpoint" }>, state: EndpointState): EndpointEvent[] => {
   if (state.status !== "absent") throw new DomainError("conflict", "endpoint already exists");
-  const { type: _type, endpointId, ...data } = command;
+  const { type: _type, endpointId, secretKeyBytes, ...data } = command;
   assertEndpointId(endpointId);
+  assertStrongSecret("endpoint", secretKeyBytes);
   const registered = compact(data);
   assertValidRecord(registered);
   return [{ type: "endpoint.registered", data: registered }];
@@ -88,8 +93,9 @@ const update = (changes: EndpointChanges, state: EndpointState): EndpointEvent[]
 
 const rotateSecret = (command: Extract<EndpointCommand, { type: "RotateSecret" }>, state: EndpointState): EndpointEvent[] => {
   requireLive(state);
-  const { secret, graceSeconds, now } = command;
+  const { secret, secretKeyBytes, graceSeconds, now } = command;
   if (!EncryptedSecret.safeParse(secret).success) throw new DomainError("unprocessable", "secret must be encrypted before it is recorded");
+  assertStrongSecret("endpoint", secretKeyBytes);
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
     throw new DomainError("unprocessable", `graceSeconds must be a whole number from 0 to ${MAX_ROTATION_GRACE_SECONDS}`);
   }

@@ -15,7 +15,9 @@ import {
 
 const secret = "enc:v1:k1:c2VjcmV0Ynl0ZXM=";
 const base = { url: "https://example.com/hook", eventTypes: ["invoice.*"], secret };
-const register: EndpointCommand = { type: "RegisterEndpoint", endpointId: "ep_1", ...base };
+/** A 32-byte key however it is read. */
+const strong = { base64: 32, text: 52 };
+const register: EndpointCommand = { type: "RegisterEndpoint", endpointId: "ep_1", ...base, secretKeyBytes: strong };
 const registered: EndpointEvent = { type: "endpoint.registered", data: base };
 const disabled: EndpointEvent = { type: "endpoint.disabled", data: { reason: "HTTP 410 from receiver" } };
 const deleted: EndpointEvent = { type: "endpoint.deleted", data: {} };
@@ -40,7 +42,7 @@ describe("endpoint: register", () => {
       metadata: { team: "billing" },
     };
     given(endpointDecider, [])
-      .when({ type: "RegisterEndpoint", endpointId: "ep_1", ...full })
+      .when({ type: "RegisterEndpoint", endpointId: "ep_1", ...full, secretKeyBytes: strong })
       .then([{ type: "endpoint.registered", data: full }]);
   });
 
@@ -226,10 +228,28 @@ describe("endpoint: effective policies", () => {
   });
 });
 
+describe("endpoint: weak secrets", () => {
+  // whsec_==================== decodes to an empty key: anyone could sign for it.
+  it.each([
+    { base64: 0, text: 26 },
+    { base64: 15, text: 26 },
+  ])("refuses to register with a key under 16 bytes (%o)", (secretKeyBytes) => {
+    given(endpointDecider, [])
+      .when({ ...register, secretKeyBytes } as EndpointCommand)
+      .thenThrows("unprocessable");
+  });
+
+  it("registers with a key of exactly 16 bytes", () => {
+    given(endpointDecider, [])
+      .when({ ...register, secretKeyBytes: { base64: 16, text: 28 } } as EndpointCommand)
+      .then([registered]);
+  });
+});
+
 describe("endpoint: rotate secret", () => {
   const next = "enc:v1:k1:bmV3c2VjcmV0";
   const now = "2025-03-01T12:00:00.000Z";
-  const rotate = (graceSeconds: number): EndpointCommand => ({ type: "RotateSecret", secret: next, graceSeconds, now });
+  const rotate = (graceSeconds: number, secretKeyBytes = strong): EndpointCommand => ({ type: "RotateSecret", secret: next, secretKeyBytes, graceSeconds, now });
   const rotated: EndpointEvent = { type: "endpoint.secret_rotated", data: { secret: next, previousExpiresAt: "2025-03-02T12:00:00.000Z" } };
 
   it("records the new encrypted secret and when the old one stops signing (time from the command)", () => {
@@ -260,6 +280,7 @@ describe("endpoint: rotate secret", () => {
     ["a grace over 7 days", { graceSeconds: MAX_ROTATION_GRACE_SECONDS + 1 }],
     ["a fractional grace", { graceSeconds: 1.5 }],
     ["an invalid time", { now: "yesterday" }],
+    ["a new key under 16 bytes", { secretKeyBytes: { base64: 15, text: 26 } }],
   ])("refuses %s", (_, override) => {
     given(endpointDecider, [registered])
       .when({ ...rotate(60), ...override } as EndpointCommand)

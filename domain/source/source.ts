@@ -3,6 +3,7 @@ import type { DomainEventOf, EventData } from "../../contracts/events.js";
 import { SIGNED_CONTENT_PLACEHOLDERS, type HmacConfig } from "../../contracts/inbound.js";
 import type { Decider } from "../decider.js";
 import { DomainError } from "../errors.js";
+import { assertStrongSecret, type SecretKeyBytes } from "../signing/secret-strength.js";
 import { compact, deepEqual } from "../shared/equal.js";
 import { assertNever } from "../shared/exhaustive.js";
 
@@ -12,10 +13,13 @@ export type SourceRecord = EventData<"source.created">;
 /** The fields a `source.updated` may carry. */
 export type SourceChanges = EventData<"source.updated">;
 
-/** Commands the source aggregate accepts. Secrets arrive already encrypted (`enc:v1:…`). */
+/**
+ * Commands the source aggregate accepts. Secrets arrive already encrypted (`enc:v1:…`), with
+ * `secretKeyBytes` saying how long their key is, so a weak one is refused here.
+ */
 export type SourceCommand =
-  | ({ type: "CreateSource"; sourceId: string } & SourceRecord)
-  | { type: "UpdateSource"; changes: SourceChanges }
+  | ({ type: "CreateSource"; sourceId: string; secretKeyBytes: SecretKeyBytes } & SourceRecord)
+  | { type: "UpdateSource"; changes: SourceChanges; secretKeyBytes?: SecretKeyBytes }
   | { type: "DeleteSource" }
   | ({ type: "RejectSignature" } & Omit<EventData<"signature.rejected">, "scheme">);
 
@@ -85,15 +89,17 @@ const diff = (record: SourceRecord, requested: SourceChanges): SourceChanges => 
 
 const create = (command: Extract<SourceCommand, { type: "CreateSource" }>, state: SourceState): SourceEvent[] => {
   if (state.status !== "absent") throw new DomainError("conflict", "source already exists");
-  const { type: _type, sourceId, ...data } = command;
+  const { type: _type, sourceId, secretKeyBytes, ...data } = command;
   if (!prefixedId("source").safeParse(sourceId).success) refuse(`invalid source id ${JSON.stringify(sourceId)}`);
+  assertStrongSecret(data.scheme, secretKeyBytes);
   const created = compact(data);
   assertValidSource(created);
   return [{ type: "source.created", data: created }];
 };
 
-const update = (changes: SourceChanges, state: SourceState): SourceEvent[] => {
+const update = (changes: SourceChanges, secretKeyBytes: SecretKeyBytes | undefined, state: SourceState): SourceEvent[] => {
   const record = recordOf(requireActive(state));
+  if (changes.secret !== undefined) assertStrongSecret(record.scheme, secretKeyBytes);
   const changed = diff(record, changes);
   if (Object.keys(changed).length === 0) return [];
   assertValidSource(applySourceChanges(record, changed));
@@ -105,7 +111,7 @@ const decide = (command: SourceCommand, state: SourceState): SourceEvent[] => {
     case "CreateSource":
       return create(command, state);
     case "UpdateSource":
-      return update(command.changes, state);
+      return update(command.changes, command.secretKeyBytes, state);
     case "DeleteSource":
       requireActive(state);
       return [{ type: "source.deleted", data: {} }];

@@ -7,12 +7,18 @@ import { sourceDecider, type SourceCommand, type SourceEvent } from "./source.js
 const secret = "enc:v1:k1:c2VjcmV0Ynl0ZXM=";
 const rolled = "enc:v1:k1:bmV3c2VjcmV0";
 const base = { name: "GitHub", scheme: "github" as const, secret };
-const create: SourceCommand = { type: "CreateSource", sourceId: "src_1", ...base };
+/** A 32-byte key however its scheme reads it. */
+const strong = { base64: 32, text: 32 };
+const create: SourceCommand = { type: "CreateSource", sourceId: "src_1", ...base, secretKeyBytes: strong };
 const created: SourceEvent = { type: "source.created", data: base };
 const deleted: SourceEvent = { type: "source.deleted", data: {} };
 const hmac: HmacConfig = { algorithm: "sha256", header: "X-Signature", encoding: "hex" };
 const hmacCreated: SourceEvent = { type: "source.created", data: { name: "Acme", scheme: "hmac", secret, hmac } };
-const update = (changes: Extract<SourceCommand, { type: "UpdateSource" }>["changes"]): SourceCommand => ({ type: "UpdateSource", changes });
+const update = (changes: Extract<SourceCommand, { type: "UpdateSource" }>["changes"], secretKeyBytes = strong): SourceCommand => ({
+  type: "UpdateSource",
+  changes,
+  ...(changes.secret === undefined ? {} : { secretKeyBytes }),
+});
 
 describe("source: create", () => {
   it("creates a source", () => {
@@ -28,7 +34,7 @@ describe("source: create", () => {
       eventTypeFrom: { jsonPointer: "/kind" },
     };
     given(sourceDecider, [])
-      .when({ type: "CreateSource", sourceId: "src_1", ...data })
+      .when({ type: "CreateSource", sourceId: "src_1", ...data, secretKeyBytes: strong })
       .then([{ type: "source.created", data }]);
   });
 
@@ -61,6 +67,45 @@ describe("source: create", () => {
     expect(attempt({ ...hmac, idHeader: "X-Id" })).toThrow(/hmac\.idHeader .*\{id\}.*signedContent/);
     expect(attempt({ ...hmac, timestampHeader: "X-Ts", signedContent: "{body}" })).toThrow(/hmac\.timestampHeader .*\{timestamp\}.*signedContent/);
     expect(attempt({ ...hmac, idHeader: "X-Id", timestampHeader: "X-Ts", signedContent: "{id}.{timestamp}.{body}" })()).toHaveLength(1);
+  });
+});
+
+describe("source: weak secrets", () => {
+  it.each([
+    // Standard Webhooks reads the base64 after whsec_: "whsec_........" decodes to no key at all.
+    ["standard-webhooks", { base64: 0, text: 14 }],
+    ["standard-webhooks", { base64: 15, text: 26 }],
+    // The providers' schemes and hmac read the text itself.
+    ["github", { base64: 6, text: 8 }],
+    ["stripe", { base64: 11, text: 15 }],
+    ["slack", { base64: 0, text: 0 }],
+    ["shopify", { base64: 9, text: 12 }],
+    ["hmac", { base64: 11, text: 15 }],
+  ] as const)("refuses a %s secret whose key is under 16 bytes (%o), on create and on update", (scheme, secretKeyBytes) => {
+    const settings = scheme === "hmac" ? { hmac } : {};
+    given(sourceDecider, [])
+      .when({ ...create, scheme, ...settings, secretKeyBytes })
+      .thenThrows("unprocessable");
+    const createdAs: SourceEvent = { type: "source.created", data: { ...base, scheme, ...settings } };
+    given(sourceDecider, [createdAs])
+      .when(update({ secret: rolled }, secretKeyBytes))
+      .thenThrows("unprocessable");
+  });
+
+  it("reads the key as the scheme does: 16 bytes of text pass for github, not for standard-webhooks when they decode to less", () => {
+    const sixteenChars = { base64: 12, text: 16 };
+    given(sourceDecider, [])
+      .when({ ...create, secretKeyBytes: sixteenChars })
+      .then([created]);
+    given(sourceDecider, [])
+      .when({ ...create, scheme: "standard-webhooks", secretKeyBytes: sixteenChars })
+      .thenThrows("unprocessable");
+  });
+
+  it("refuses a new secret given without its key length", () => {
+    given(sourceDecider, [created])
+      .when({ type: "UpdateSource", changes: { secret: rolled } })
+      .thenThrows("unprocessable");
   });
 });
 

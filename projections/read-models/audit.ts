@@ -52,9 +52,16 @@ export type AuditRow = z.infer<typeof AuditRow>;
 
 const handled = new Set<string>(auditEventTypes);
 
-/** What an audit row shows of an event: its data without hidden fields, replays' id lists as counts; redacted. */
+/** What an audit row says of a secret an event set or changed: that it did, never its value. */
+export const SECRET_CHANGED = "[changed]";
+
+/**
+ * What an audit row shows of an event: its data without hidden fields, replays' id lists as counts;
+ * redacted; a secret set or changed shows as {@link SECRET_CHANGED}.
+ */
 export function auditChanges(e: KnownEnvelope): Record<string, unknown> {
-  return redactObject(changesOf(e));
+  const changes = redactObject(changesOf(e));
+  return "secret" in (e.data as object) ? { ...changes, secret: SECRET_CHANGED } : changes;
 }
 
 function changesOf(e: KnownEnvelope): Record<string, unknown> {

@@ -23,7 +23,7 @@ const as =
 const after = (res: { headers: Record<string, unknown> }) => ({ "x-zen-min-seq": String(res.headers["x-zen-seq"]) });
 
 describe("GET /v1/audit", () => {
-  it("lists a mutation with its actor, request id and redacted changes; never a secret", async () => {
+  it("lists a mutation with its actor, request id and redacted changes; that a secret was set or changed, never the secret", async () => {
     const created = await as(a)(
       "POST",
       "/v1/webhooks/registry",
@@ -54,17 +54,17 @@ describe("GET /v1/audit", () => {
         url: "https://example.com/a",
         description: "owner [REDACTED:email], from [REDACTED:ip]",
         metadata: { apiToken: "[REDACTED]", note: "Bearer [REDACTED:credentials]" },
+        secret: "[changed]",
       },
     });
-    expect(registered.changes).not.toHaveProperty("secret");
     const rotation = data.find((e) => e.action === "endpoint.secret_rotated")!;
     expect(rotation).toMatchObject({
       actor: { kind: "apikey", id: a.keyId },
       aggregateId: id,
       requestId: "req-audit-rotate-1",
-      changes: { previousExpiresAt: expect.any(String) },
+      changes: { previousExpiresAt: expect.any(String), secret: "[changed]" },
     });
-    expect(Object.keys(rotation.changes)).toEqual(["previousExpiresAt"]);
+    expect(Object.keys(rotation.changes).sort()).toEqual(["previousExpiresAt", "secret"]);
     const text = res.body;
     for (const leaked of [secret, rotated.json().secret, "enc:v1:", "alice@example.com", "zk_leaked"]) expect(text).not.toContain(leaked);
     // The operator creating the tenant and its key is audited as the operator.

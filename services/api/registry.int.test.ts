@@ -63,6 +63,20 @@ describe("registry", () => {
     expect(patch.statusCode).toBe(400);
   });
 
+  it("refuses a well-formed secret whose key is under 16 bytes: whsec_ and padding is an empty key anyone can sign with", async () => {
+    for (const weak of ["whsec_====================", `whsec_${Buffer.alloc(15, 7).toString("base64")}`]) {
+      const refused = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/weak", eventTypes: ["*"], secret: weak });
+      expect({ weak, status: refused.statusCode, code: refused.json().error.code }).toEqual({ weak, status: 422, code: "unprocessable" });
+      expect(refused.json().error.message).toMatch(/at least 16 bytes/);
+    }
+    const sixteen = await call("POST", "/v1/webhooks/registry", {
+      url: "https://example.com/ok",
+      eventTypes: ["*"],
+      secret: `whsec_${Buffer.alloc(16, 7).toString("base64")}`,
+    });
+    expect(sixteen.statusCode).toBe(201);
+  });
+
   it("another tenant's endpoint is 404", async () => {
     const created = await call("POST", "/v1/webhooks/registry", { url: "https://example.com/b", eventTypes: ["*"] });
     const other = await createTenantWithKey(h, ["webhooks:read", "webhooks:write"], "Other");

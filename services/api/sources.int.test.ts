@@ -124,13 +124,45 @@ describe("inbound sources: CRUD", () => {
     expect((await as(ingestOnly)("GET", "/v1/webhooks/sources")).statusCode).toBe(403);
   });
 
-  it("audits source changes without their secrets", async () => {
+  it("audits source changes: that the secret was set or changed, never the secret", async () => {
     const created = await call("POST", "/v1/webhooks/sources", { name: "Audited", scheme: "github" });
-    expect(await waitForSeq(h.db, Number(created.headers["x-zen-seq"]), 5_000)).toBe(true);
+    const rolled = "another-provider-secret-0123456789";
+    const patched = await call("PATCH", `/v1/webhooks/sources/${created.json().id}`, { secret: rolled });
+    expect(patched.statusCode).toBe(200);
+    expect(await waitForSeq(h.db, Number(patched.headers["x-zen-seq"]), 5_000)).toBe(true);
     const audit = await listAudit(h.db, t.tenantId);
-    const row = audit.data.find((r) => r.aggregateId === created.json().id);
-    expect(row).toMatchObject({ action: "source.created", aggregateType: "source", changes: { name: "Audited", scheme: "github" } });
-    expect(row!.changes).not.toHaveProperty("secret");
+    const rows = audit.data.filter((r) => r.aggregateId === created.json().id);
+    expect(rows.find((r) => r.action === "source.created")).toMatchObject({
+      aggregateType: "source",
+      changes: { name: "Audited", scheme: "github", secret: "[changed]" },
+    });
+    expect(rows.find((r) => r.action === "source.updated")?.changes).toEqual({ secret: "[changed]" });
+    const text = JSON.stringify(rows);
+    for (const leaked of [created.json().secret, rolled, "enc:v1:"]) expect(text).not.toContain(leaked);
+  });
+
+  it("refuses a secret whose key is under 16 bytes, on create and on update, for every scheme, and changes nothing", async () => {
+    // 16 base64 characters are a 12-byte Standard Webhooks key; "........" (below) is 8 bytes of text.
+    for (const [scheme, weak] of [
+      ["standard-webhooks", `whsec_${Buffer.alloc(12, 7).toString("base64")}`],
+      ["stripe", "whsec_short"],
+      ["slack", "0123456789abcde"],
+      ["shopify", "shpss_short"],
+    ] as const) {
+      const refused = await call("POST", "/v1/webhooks/sources", { name: "weak", scheme, secret: weak });
+      expect({ scheme, status: refused.statusCode, code: refused.json().error.code }).toEqual({ scheme, status: 422, code: "unprocessable" });
+    }
+    for (const scheme of ["standard-webhooks", "github", "hmac"] as const) {
+      const settings = scheme === "hmac" ? { hmac: { algorithm: "sha256", header: "X-Sig", encoding: "hex" } } : {};
+      const created = await call("POST", "/v1/webhooks/sources", { name: `strong ${scheme}`, scheme, ...settings });
+      expect(created.statusCode).toBe(201);
+      const weakened = await call("PATCH", `/v1/webhooks/sources/${created.json().id}`, { secret: "........" });
+      expect({ scheme, status: weakened.statusCode, code: weakened.json().error?.code }).toEqual({ scheme, status: 422, code: "unprocessable" });
+      expect(weakened.json().error.message).toMatch(/at least 16 bytes/);
+      // Nothing changed: the source still verifies with the secret it was created with.
+      const events = (await readAllEvents(h.streams, h.streams.topology)).filter((e) => e.envelope.aggregateId === created.json().id);
+      expect(events.map((e) => e.envelope.type)).toEqual(["source.created"]);
+    }
   });
 
   it("documents the source and inbound routes in the OpenAPI document", async () => {

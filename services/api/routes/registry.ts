@@ -4,6 +4,7 @@ import { newId, newUlid } from "../../shared/ids.js";
 import { NoContent } from "../../../contracts/http/common.js";
 import { EndpointCreatedOut, EndpointIn, EndpointOut, EndpointParams, EndpointPatch, RotateSecretIn, RotateSecretOut } from "../../../contracts/http/endpoints.js";
 import { endpointDecider, type EndpointCommand, type EndpointState } from "../../../domain/endpoint/endpoint.js";
+import { measureSecret } from "../../../domain/signing/secret-strength.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
 import type { EventData } from "../../../contracts/events.js";
 import type { AppendResult } from "../../../streams/event-store.js";
@@ -56,7 +57,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
       assertPublicTarget(fields.url, config.allowPrivateTargets, config.allowedTargetCidrs);
       const id = newId("endpoint");
       const secret = given ?? generateSecret(randomBytes(32));
-      const command = { type: "RegisterEndpoint" as const, endpointId: id, ...fields, secret: secretBox.encrypt(secret) };
+      const command = { type: "RegisterEndpoint" as const, endpointId: id, ...fields, secret: secretBox.encrypt(secret), secretKeyBytes: measureSecret(secret) };
       const { lastSeq, body } = await run(request, id, command, id);
       return withSeq(reply, lastSeq)
         .status(201)
@@ -114,7 +115,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
       const id = request.params.id;
       const { graceSeconds } = RotateSecretIn.parse(request.body ?? {});
       const secret = generateSecret(randomBytes(32));
-      const command = { type: "RotateSecret" as const, secret: secretBox.encrypt(secret), graceSeconds, now: now().toISOString() };
+      const command = { type: "RotateSecret" as const, secret: secretBox.encrypt(secret), secretKeyBytes: measureSecret(secret), graceSeconds, now: now().toISOString() };
       const { lastSeq, envelopes } = await run(request, id, command, `${id}.rotate.${newUlid()}`);
       // The replaced secret's expiry as the event recorded it (the decider computed it from `now`).
       const recorded = envelopes.find((e) => e.type === "endpoint.secret_rotated");

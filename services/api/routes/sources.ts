@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { NoContent } from "../../../contracts/http/common.js";
 import { SourceCreatedOut, SourceIn, SourceOut, SourceParams, SourcePatch } from "../../../contracts/http/sources.js";
 import { sourceDecider, type SourceCommand } from "../../../domain/source/source.js";
+import { measureSecret } from "../../../domain/signing/secret-strength.js";
 import { generateSecret } from "../../../domain/signing/standard-webhooks.js";
 import { newId, newUlid } from "../../shared/ids.js";
 import { tenantOf } from "../auth.js";
@@ -48,7 +49,7 @@ export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, vi
       const id = newId("source");
       // Provider schemes bring the provider's secret (the contract requires it); for the rest we choose one.
       const secret = given ?? generateSecret(randomBytes(32));
-      const command = { type: "CreateSource" as const, sourceId: id, ...fields, secret: secretBox.encrypt(secret) };
+      const command = { type: "CreateSource" as const, sourceId: id, ...fields, secret: secretBox.encrypt(secret), secretKeyBytes: measureSecret(secret) };
       const { lastSeq, body } = await run(request, id, command, id);
       return withSeq(reply, lastSeq)
         .status(201)
@@ -72,7 +73,8 @@ export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, vi
       const id = request.params.id;
       const { secret, ...changes } = request.body;
       const sealed = secret === undefined ? {} : { secret: secretBox.encrypt(secret) };
-      const { lastSeq, body } = await run(request, id, { type: "UpdateSource", changes: { ...changes, ...sealed } }, `${id}.${newUlid()}`);
+      const measured = secret === undefined ? {} : { secretKeyBytes: measureSecret(secret) };
+      const { lastSeq, body } = await run(request, id, { type: "UpdateSource", changes: { ...changes, ...sealed }, ...measured }, `${id}.${newUlid()}`);
       return withSeq(reply, lastSeq).status(200).send(body!);
     },
   );
