@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../support/platform.js";
+import { startPrivateNats, type PrivateNats } from "../support/private-nats.js";
 import { startReceiver, type Behaviour, type Receiver } from "../support/receiver.js";
 import { createTenant } from "../support/tenants.js";
 import { createEndpoints, explainLost, expectReadModelsAgree, expectRecovered, startLoad, tally, waitForDeliveries } from "./harness.js";
@@ -22,27 +23,31 @@ const FAULTS: Array<{ name: string; paths: string[]; behaviour: Behaviour; setti
 ];
 
 describe("receivers failing for 20 s under load, then answering again", () => {
+  let nats: PrivateNats;
   let platform: TestPlatform;
   let receiver: Receiver;
 
   beforeAll(async () => {
+    nats = await startPrivateNats();
     receiver = await startReceiver();
-    platform = await startTestPlatform({ LOG_LEVEL: "warn", ZEN_CIRCUIT_OPEN_MS: "2000" });
+    platform = await startTestPlatform({ NATS_URL: nats.url, LOG_LEVEL: "warn", ZEN_CIRCUIT_OPEN_MS: "2000" });
   });
   afterAll(async () => {
     await platform?.stop();
     await receiver?.close();
+    await nats?.cleanup();
   });
 
   it("loses nothing, delivers within 10 s of the receiver's return, dead-letters nothing, and the read models agree", async () => {
     const runs = await Promise.all(
       FAULTS.map(async (fault) => {
         const tenant = await createTenant(platform.url, fault.name);
-        await createEndpoints(tenant, receiver, fault.paths, fault.settings);
-        return { fault, tenant, load: startLoad(tenant.client, RATE) };
+        const endpointIds = await createEndpoints(tenant, receiver, fault.paths, fault.settings);
+        return { fault, tenant, endpointIds, load: startLoad(tenant.client, RATE) };
       }),
     );
     await sleep(3_000);
+    const startedAt = Date.now();
     for (const { fault } of runs) for (const path of fault.paths) receiver.behave(path, fault.behaviour);
     await sleep(FAULT_MS);
     for (const { fault } of runs) for (const path of fault.paths) receiver.behave(path, { status: 200 });
@@ -50,14 +55,14 @@ describe("receivers failing for 20 s under load, then answering again", () => {
     await sleep(10_000);
 
     const results = await Promise.all(runs.map(async (run) => ({ ...run, sent: await run.load.stop() })));
-    for (const { fault, tenant, sent } of results) {
+    for (const { fault, tenant, endpointIds, sent } of results) {
       // The fault happened: each endpoint had attempts refused or left hanging.
       for (const path of fault.paths) expect(receiver.on(path).filter((r) => r.answered !== 200).length, path).toBeGreaterThan(5);
       await waitForDeliveries(sent, receiver, fault.paths, 60_000);
-      const t = tally(sent, receiver, fault.paths, [{ clearedAt }]);
+      const t = tally(sent, receiver, fault.paths, [{ startedAt, clearedAt, blocksDelivery: true }]);
       await explainLost(tenant.client, t);
       expectRecovered(fault.name, t, RATE * 25);
-      await expectReadModelsAgree(tenant.client, t, fault.paths.length);
+      await expectReadModelsAgree(tenant.client, sent, t, endpointIds);
     }
   });
 });
