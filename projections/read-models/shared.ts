@@ -78,11 +78,26 @@ interface CursorKey {
 
 export const encodeCursor = (key: CursorKey) => Buffer.from(JSON.stringify([key.at, key.id])).toString("base64url");
 
+/** The timestamps a cursor may carry: ISO 8601 date and time (as the read models give them), with an optional fraction and offset. */
+const CURSOR_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+
+/**
+ * A time Postgres takes as it is: the strict form above, with a real calendar day (no 2020-02-30)
+ * and clock time. `Date.parse` alone accepts "1" and rolls 2020-02-30 over, which Postgres refuses.
+ */
+function isCursorTime(value: string): boolean {
+  const match = CURSOR_TIME.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
+}
+
 export function decodeCursor(cursor: string): CursorKey {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string") {
-      if (!Number.isNaN(Date.parse(value[0]))) return { at: value[0], id: value[1] };
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string" && isCursorTime(value[0])) {
+      return { at: value[0], id: value[1] };
     }
   } catch {
     // fall through

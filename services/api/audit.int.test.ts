@@ -99,6 +99,9 @@ describe("GET /v1/audit", () => {
     } while (cursor);
     expect(pages).toEqual(all.map((e) => e.id));
     expect((await as(a)("GET", "/v1/audit?since=yesterday")).statusCode).toBe(400);
+    // A forged cursor whose time Postgres would refuse is a 400, never a 500.
+    const forged = Buffer.from(JSON.stringify(["2020-02-30", "x"])).toString("base64url");
+    expect((await as(a)("GET", `/v1/audit?cursor=${forged}`)).statusCode).toBe(400);
   });
 
   it("tenant A never sees tenant B's audit rows, and the scope is required", async () => {

@@ -158,6 +158,14 @@ describe("deliveries", () => {
     expect(list.json()).toEqual({ data: [], nextCursor: null });
     expect((await call("GET", "/v1/webhooks/deliveries?status=bogus")).statusCode).toBe(400);
     expect((await call("GET", "/v1/webhooks/deliveries?cursor=garbage")).statusCode).toBe(400);
+    // Forged cursors with times Postgres refuses are a 400 too, never a 500, on every paged list.
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    for (const path of ["/v1/webhooks/deliveries", "/v1/webhooks/dlq"]) {
+      for (const cursor of [forged(["1", "x"]), forged(["2020-02-30", "x"])]) {
+        const res = await call("GET", `${path}?cursor=${cursor}`);
+        expect({ path, cursor, status: res.statusCode, code: res.json().error?.code }).toEqual({ path, cursor, status: 400, code: "invalid_request" });
+      }
+    }
     expect((await call("GET", "/v1/webhooks/deliveries/dlv_01HZZZZZZZZZZZZZZZZZZZZZZZ")).statusCode).toBe(404);
     expect((await call("GET", "/v1/webhooks/dlq")).json()).toEqual({ data: [], nextCursor: null });
   });
