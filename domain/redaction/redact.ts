@@ -65,6 +65,8 @@ const RULES: readonly Rule[] = [
   { kind: "secret-field", pattern: new RegExp(`(?<keep>"${SECRET_NAME('[^"\\\\\\n]')}"\\s*:\\s*")(?:[^"\\\\]|\\\\.)+`, "gi") },
   // `password=…` in form bodies and query strings
   { kind: "secret-field", pattern: new RegExp(`(?<keep>(?<![\\w.-])${SECRET_NAME("[\\w.-]")}=)[^&\\s"'<>#;,]+`, "gi") },
+  // Query parameters that carry a signature or a one-time code (`?sig=`, `X-Amz-Signature=`, an OAuth `code=`)
+  { kind: "secret-field", pattern: /(?<keep>(?<![\w.-])(?:[\w.-]{0,64}signature|sig|code)=)[^&\s"'<>#;,]+/gi },
   // `X-Api-Key: …` header-like lines; an Authorization scheme stays visible like the credentials rule keeps it
   { kind: "secret-field", pattern: new RegExp(`(?<keep>^[ \\t]*${SECRET_NAME("[\\w-]")}[ \\t]*:[ \\t]*(?:(?:Bearer|Basic)[ \\t]+)?)[^\\r\\n]+`, "gim") },
 ];
@@ -74,7 +76,7 @@ const RULES: readonly Rule[] = [
  * `redact` returns it at once (one scan instead of sixteen: most log strings take this path).
  */
 const CANDIDATE = new RegExp(
-  `@|\\d\\.\\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_|AKIA|ASIA|hooks\\.slack\\.com|${SECRET_KEY_PATTERN.source}`,
+  `@|\\d\\.\\d|:[0-9A-Fa-f]*:|bearer|basic|eyJ|zk_|whsec_|xox|xapp-|gh[pousr]_|github_pat_|[sr]k_|AKIA|ASIA|hooks\\.slack\\.com|sig|code=|${SECRET_KEY_PATTERN.source}`,
   "i",
 );
 

@@ -103,6 +103,11 @@ describe("redact: secrets a receiver echoes in its response body", () => {
       "GET https://api.example.com/v1/me?access_token=EAAB1234xyz&fields=id",
       "GET https://api.example.com/v1/me?access_token=[REDACTED:secret-field]&fields=id",
     ],
+    [
+      "signed-URL and OAuth query parameters",
+      "GET /v1/inbound/x?sig=abc123&code=4/0AfJohX&X-Amz-Signature=9f8e7d&signature=s1&page=2&error_code=E1",
+      "GET /v1/inbound/x?sig=[REDACTED:secret-field]&code=[REDACTED:secret-field]&X-Amz-Signature=[REDACTED:secret-field]&signature=[REDACTED:secret-field]&page=2&error_code=E1",
+    ],
     ["an X-Api-Key header line", "HTTP/1.1 401\nX-Api-Key: 4f7c2a9e-live\nServer: x", "HTTP/1.1 401\nX-Api-Key: [REDACTED:secret-field]\nServer: x"],
     ["an AWS access key id", `creds ${AWS_KEY} leaked`, "creds [REDACTED:aws-access-key] leaked"],
     ["a Slack incoming-webhook URL", `post to ${SLACK_HOOK} now`, "post to https://hooks.slack.com/services/[REDACTED:slack-webhook] now"],

@@ -5,7 +5,7 @@ import type { ApiDeps } from "./deps.js";
 import { registerDocs } from "./docs.js";
 import { createEventIdClaims, openClaims } from "./event-ids.js";
 import { createErrorHandler, notFoundHandler } from "./error-handler.js";
-import { clientErrorHandler, DEFAULT_MAX_HEADER_BYTES, registerHardening } from "./hardening.js";
+import { clientErrorHandler, DEFAULT_MAX_HEADER_BYTES, registerHardening, registerRequestDeadline } from "./hardening.js";
 import { createIdempotencyStore } from "./idempotency-store.js";
 import { idempotencyPlugin } from "./idempotency.js";
 import { createIngressLimiter } from "./ingress-limit.js";
@@ -34,6 +34,9 @@ import { healthRoutes, RequestLogController } from "../shared/ops-http.js";
 
 export type { ApiDeps, Readiness, RegistryPort } from "./deps.js";
 
+/** The request and idle-connection timeouts when the configuration names none (`ZEN_REQUEST_TIMEOUT_MS`, `ZEN_CONNECTION_TIMEOUT_MS`). */
+const DEFAULT_TIMEOUTS = { requestMs: 30_000, connectionMs: 120_000 };
+
 /**
  * The api as a Fastify app, not listening: `main` calls `listen`, tests call `inject`. Plumbing and
  * auth are app-wide hooks; each group of routes is a plugin in its own scope, given only the ports
@@ -45,9 +48,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     genReqId,
     requestIdHeader: false,
     bodyLimit: deps.config.maxBodyBytes,
+    // Headers that take longer than this are a 408 (the body has its own deadline, `registerRequestDeadline`);
+    // a connection silent both ways is closed.
+    requestTimeout: deps.config.timeouts?.requestMs ?? DEFAULT_TIMEOUTS.requestMs,
+    connectionTimeout: deps.config.timeouts?.connectionMs ?? DEFAULT_TIMEOUTS.connectionMs,
     return503OnClosing: true,
     // Oversized request headers get a 431 in the one error shape (`clientErrorHandler`).
-    http: { maxHeaderSize: deps.config.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
+    // Node looks for requests past their timeout only this often (30 s by default): every second.
+    http: { maxHeaderSize: deps.config.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, connectionsCheckingInterval: 1_000 },
     clientErrorHandler,
     // One line per request instead of fastify's two, with the tenant and the route; every line a
     // request logs names its id as `correlationId`.
@@ -75,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_signatures", INBOUND_SIGNATURE_TTL_MS)));
 
   await registerHardening(app as unknown as FastifyInstance, deps.config.corsOrigins ?? []);
+  registerRequestDeadline(app as unknown as FastifyInstance, deps.config.timeouts?.requestMs ?? DEFAULT_TIMEOUTS.requestMs);
   await registerDocs(app as unknown as FastifyInstance);
   await app.register(plumbingPlugin);
   await app.register(metricsPlugin, { metrics });

@@ -21,8 +21,15 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
     error.code === "HPE_HEADER_OVERFLOW"
       ? new ApiError(431, "headers_too_large", "the request headers are too large")
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? new ApiError(408, "invalid_request", "the request took too long to arrive")
+        ? requestTooSlow()
         : new ApiError(400, "invalid_request", "malformed HTTP request");
+  answerAndClose(socket, apiError);
+}
+
+const requestTooSlow = () => new ApiError(408, "invalid_request", "the request took too long to arrive");
+
+/** Writes `apiError` in the one error shape with a fresh request id, and closes the connection. */
+function answerAndClose(socket: Socket, apiError: ApiError): void {
   const requestId = randomUUID();
   const body = JSON.stringify(errorBody(apiError, requestId));
   socket.end(
@@ -30,6 +37,35 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `${HEADERS.requestId}: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
+  socket.destroySoon();
+}
+
+/**
+ * A whole request (headers and body) must arrive within `requestMs`: Node's own `requestTimeout`
+ * stops counting once the headers are in, so a body trickled a byte at a time held a connection
+ * (and a handler) for as long as the client liked. Past the deadline it is answered 408 and the
+ * connection closed; the deadline ends once the body is parsed (before validation) or an answer
+ * went out before it was read.
+ */
+export function registerRequestDeadline(app: FastifyInstance, requestMs: number): void {
+  const deadlines = new WeakMap<object, NodeJS.Timeout>();
+  app.addHook("onRequest", (request, _reply, done) => {
+    const socket = request.raw.socket;
+    deadlines.set(
+      request,
+      setTimeout(() => {
+        if (!socket.destroyed && socket.writable) answerAndClose(socket, requestTooSlow());
+      }, requestMs),
+    );
+    done();
+  });
+  const end = (request: object, _reply: unknown, done: () => void) => {
+    clearTimeout(deadlines.get(request));
+    done();
+  };
+  app.addHook("preValidation", end);
+  app.addHook("onResponse", end);
+  app.addHook("onRequestAbort", (request, done) => end(request, undefined, done));
 }
 
 /**

@@ -111,6 +111,10 @@ const Environment = z.object({
         .map((o) => o.trim())
         .filter(Boolean),
     ),
+  /** How long a client may take to send a whole request (headers and body): past it, 408 and the connection closed. */
+  ZEN_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How long a connection may stay silent both ways before it is closed (the event feeds send a heartbeat every 15 s). */
+  ZEN_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** The platform-wide ingest bucket per tenant (a tenant's `limits.ingress` overrides it). */
   ZEN_INGRESS_CAPACITY: z.coerce.number().int().min(1).default(2_000),
   ZEN_INGRESS_REFILL_PER_SECOND: z.coerce.number().min(0.001).default(1_000),
@@ -177,6 +181,8 @@ export interface Config {
   maxHeaderBytes: number;
   /** Origins CORS allows (`ZEN_CORS_ORIGINS`); empty: no cross-origin access. */
   corsOrigins: string[];
+  /** The whole request's arrival (`ZEN_REQUEST_TIMEOUT_MS`) and an idle connection (`ZEN_CONNECTION_TIMEOUT_MS`). */
+  timeouts: { requestMs: number; connectionMs: number };
   /** The default ingest bucket of every tenant (`ZEN_INGRESS_CAPACITY`, `ZEN_INGRESS_REFILL_PER_SECOND`). */
   ingress: { capacity: number; refillPerSecond: number };
   /** How operator JWTs are verified; undefined: no JWTs accepted. */
@@ -233,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: e.ZEN_MAX_BODY_BYTES,
     maxHeaderBytes: e.ZEN_MAX_HEADER_BYTES,
     corsOrigins: e.ZEN_CORS_ORIGINS,
+    timeouts: { requestMs: e.ZEN_REQUEST_TIMEOUT_MS, connectionMs: e.ZEN_CONNECTION_TIMEOUT_MS },
     ingress: { capacity: e.ZEN_INGRESS_CAPACITY, refillPerSecond: e.ZEN_INGRESS_REFILL_PER_SECOND },
     jwt: jwtConfig(e),
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
