@@ -92,6 +92,9 @@ export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
         } finally {
           signal.removeEventListener("abort", stop);
           messages.stop();
+          // Gone with its client: the server would keep an ordered consumer 5 minutes past its last
+          // pull (the client's fixed inactive threshold), one per connection that ever came.
+          await consumer.delete().catch(() => false);
         }
         // The client recreated the consumer after a server restart: a fresh one from after the last sent.
         if (signal.aborted || !watch.recreated()) return;

@@ -113,7 +113,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     ingress,
     ingressDefaults: deps.config.ingress ?? DEFAULT_INGRESS,
   });
-  await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs });
+  await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs, limits: deps.config.feedLimits });
   return app as unknown as FastifyInstance;
 }
 

@@ -37,7 +37,7 @@ export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpo
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
   config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> &
-    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts">>;
+    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits">>;
   store: EventStore;
   view: RegistryPort;
   /** The read-model database; `readModels` defaults to queries over it. */

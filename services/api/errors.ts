@@ -28,6 +28,9 @@ export const idempotencyKeyInUse = () =>
   new ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly", undefined, { "retry-after": "1" });
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
   new ApiError(429, "rate_limited", "too many requests; slow down", undefined, { ...headers, "retry-after": String(retryAfterSeconds) });
+/** A quota of open connections reached: 429 `rate_limited`, saying which, with `Retry-After`. */
+export const tooManyFeeds = (message: string, retryAfterSeconds: number) =>
+  new ApiError(429, "rate_limited", message, undefined, { "retry-after": String(retryAfterSeconds) });
 export const unauthorized = (message = "missing or invalid credentials") => new ApiError(401, "unauthorized", message);
 export const forbidden = (message: string) => new ApiError(403, "forbidden", message);
 export const notFound = (message = "not found") => new ApiError(404, "not_found", message);

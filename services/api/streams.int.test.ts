@@ -137,4 +137,41 @@ describe("GET /v1/webhooks/events", () => {
     const bad = await readFeed({ ...auth(a), "last-event-id": "abc" }, () => true);
     expect(bad.status).toBe(400);
   });
+
+  /** Opens a feed and waits for its first line (or its refusal); `close()` leaves. */
+  async function openFeed(headers: Record<string, string>) {
+    const abort = new AbortController();
+    const res = await fetch(`${baseUrl}/v1/webhooks/events`, { headers, signal: abort.signal });
+    if (res.status === 200) {
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+    }
+    return { res, close: () => abort.abort() };
+  }
+  const consumerCount = async () => (await h.streams.jsm.consumers.list(h.streams.topology.stream).next()).length;
+
+  it("caps live feeds per tenant (429 naming the cap, others unaffected), and deletes each one's consumer when its client leaves", async () => {
+    const before = await consumerCount();
+    // 40 clients connect and leave, 20 at a time (the cap).
+    for (let round = 0; round < 2; round++) {
+      const feeds = await Promise.all(Array.from({ length: 20 }, () => openFeed(auth(a))));
+      expect(feeds.map((f) => f.res.status)).toEqual(Array(20).fill(200));
+      const refused = await openFeed(auth(a));
+      expect(refused.res.status).toBe(429);
+      const body = (await refused.res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("rate_limited");
+      expect(body.error.message).toMatch(/20 per tenant/);
+      expect(Number(refused.res.headers.get("retry-after"))).toBeGreaterThan(0);
+      // Another tenant is not held back by A's feeds.
+      const otherTenant = await openFeed(auth(b));
+      expect(otherTenant.res.status).toBe(200);
+      otherTenant.close();
+      for (const feed of feeds) feed.close();
+      await expect.poll(consumerCount, { timeout: 5_000, interval: 100 }).toBe(before);
+    }
+    // Below the cap again: a new feed is let in.
+    const again = await openFeed(auth(a));
+    expect(again.res.status).toBe(200);
+    again.close();
+  });
 });

@@ -31,7 +31,19 @@ function lastEventId(header: string | string[] | undefined): number | undefined 
  * The tenant's immutable events, read from the log itself: a page as NDJSON for auditors, and a
  * live Server-Sent Events feed. Both read only the tenant's own subjects.
  */
-export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs?: number }> = async (app, { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS }) => {
+/** Live-feed connections at once, per tenant and per api process (`ZEN_FEED_MAX_PER_TENANT`, `ZEN_FEED_MAX_PER_PROCESS`). */
+export const DEFAULT_FEED_LIMITS = { perTenant: 20, perProcess: 1_000 };
+/** What a refused feed connection is told to wait before it tries again. */
+const FEED_RETRY_AFTER_SECONDS = 5;
+
+export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs?: number; limits?: { perTenant: number; perProcess: number } }> = async (
+  app,
+  { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS, limits = DEFAULT_FEED_LIMITS },
+) => {
+  // Each live connection holds a server-side consumer: bounded per tenant (no tenant takes every
+  // one) and per process.
+  const open = new Map<string, number>();
+  let openInProcess = 0;
   app.get(
     "/v1/streams/events",
     {
@@ -71,12 +83,19 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
         summary: "Server-Sent Events of the tenant's events as they are stored",
         description:
           "`id:` is the stream sequence, `event:` the event type, `data:` the envelope. `Last-Event-ID` resumes after that event; a comment line at least every 15 s keeps the connection open.",
-        response: errorResponses(...TENANT_ERRORS),
+        response: errorResponses(...TENANT_ERRORS, 429),
       },
     },
     async (request, reply) => {
       const tenantId = tenantOf(request);
       const afterSeq = lastEventId(request.headers["last-event-id"]);
+      const ofTenant = open.get(tenantId) ?? 0;
+      if (ofTenant >= limits.perTenant || openInProcess >= limits.perProcess) {
+        const which = ofTenant >= limits.perTenant ? `${limits.perTenant} per tenant` : `${limits.perProcess} per api process`;
+        throw E.tooManyFeeds(`live event feeds are limited to ${which}; close one first`, FEED_RETRY_AFTER_SECONDS);
+      }
+      open.set(tenantId, ofTenant + 1);
+      openInProcess++;
       reply.hijack();
       const out = reply.raw;
       // Hijacked, so the headers the hooks set (request id, contract version, security headers) are sent here.
@@ -93,6 +112,10 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
       } finally {
         clearInterval(heartbeat);
         out.end();
+        const left = (open.get(tenantId) ?? 1) - 1;
+        if (left > 0) open.set(tenantId, left);
+        else open.delete(tenantId);
+        openInProcess--;
       }
     },
   );
