@@ -24,6 +24,8 @@ export const unsupportedContractVersion = (version: string) =>
   new ApiError(400, "unsupported_contract_version", `contract version ${JSON.stringify(version)} is not supported; this server speaks 1`);
 export const idempotencyKeyRequired = () => new ApiError(400, "idempotency_key_required", "this route needs the Idempotency-Key header");
 export const idempotencyConflict = () => new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request (method, path or body)");
+export const idempotencyKeyOfAnother = () =>
+  new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used by another credential, and its answer holds a secret shown only to that one");
 export const idempotencyKeyInUse = () =>
   new ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly", undefined, { "retry-after": "1" });
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>

@@ -19,6 +19,8 @@ export interface StoredResponse {
   status: number;
   headers: Record<string, string>;
   body: string | null;
+  /** The credential that made it (`apikey:<id>`, `operator:<id>`): a response carrying a secret is replayed to it alone. */
+  madeBy?: string;
 }
 
 /** What a claim found: it is ours now, or a finished response, or a conflict, or a request still running. */
@@ -80,7 +82,7 @@ export async function createIdempotencyStore(
     if (record.fp !== fp) return { kind: "conflict" };
     if (record.state === "done") {
       const body = record.sealed && record.body !== null ? box.decrypt(record.body as EncryptedSecret) : record.body;
-      return { kind: "replay", response: { status: record.status, headers: record.headers, body } };
+      return { kind: "replay", response: { status: record.status, headers: record.headers, body, madeBy: record.madeBy } };
     }
     if (nowMs - record.at < staleAfterMs) return { kind: "in_use" };
     return takeOver(kv, key, entry.revision, encode({ state: "running", fp, at: nowMs }));

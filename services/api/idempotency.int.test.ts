@@ -135,6 +135,26 @@ describe("Idempotency-Key", () => {
     expect(replayed.body).toBe(first.body);
   });
 
+  it("replays an answer that shows a secret to the key that made it only; another key of the tenant gets 409 and no secret", async () => {
+    const second = await h.call({ method: "POST", url: `/v1/tenants/${t.tenantId}/api-keys`, body: { name: "second key", scopes: ["webhooks:write"] } });
+    const other = second.json() as { key: string };
+    const first = await register("secret-bound-1", "https://example.com/bound");
+    expect(first.statusCode).toBe(201);
+    const byOther = await h.app.inject({
+      method: "POST",
+      url: "/v1/webhooks/registry",
+      headers: { authorization: `Bearer ${other.key}`, "x-tenant-id": t.tenantId, "content-type": "application/json", "idempotency-key": "secret-bound-1" },
+      payload: JSON.stringify({ url: "https://example.com/bound", eventTypes: ["*"] }),
+    });
+    expect(byOther.statusCode).toBe(409);
+    expect(byOther.json().error.code).toBe("idempotency_conflict");
+    expect(byOther.body).not.toContain(first.json().secret);
+    // The key that made it still gets its answer back.
+    const bySame = await register("secret-bound-1", "https://example.com/bound");
+    expect(bySame.headers["idempotent-replayed"]).toBe("true");
+    expect(bySame.body).toBe(first.body);
+  });
+
   it("is still honoured by another api instance (a restart) on the same NATS prefix", async () => {
     const first = await register("restart-1", "https://example.com/restart");
     // A new app that opens the bucket itself, as a restarted process does; nothing shared in memory.

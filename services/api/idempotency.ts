@@ -18,6 +18,11 @@ declare module "fastify" {
      * `"off"` ignores it.
      */
     idempotency?: "required" | "honoured" | "off";
+    /**
+     * The route's answer shows a secret (a created endpoint's or source's, a rotated one): its
+     * replay goes only to the credential that made it, not to every key of the tenant.
+     */
+    answersSecret?: boolean;
   }
 }
 
@@ -34,6 +39,8 @@ interface Pending {
   bodyDigest: string | null;
   storeKey?: string;
   fingerprint?: string;
+  /** Who asked: `apikey:<id>` or `operator:<id>`. */
+  credential?: string;
   revision?: number;
   /** Refreshes the claim while the request runs; `stop()` answers the claim's latest revision. */
   claim?: ClaimKeeper;
@@ -151,6 +158,7 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
       if (!state) return;
       const auth = authOf(request);
       const who = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : "tenant";
+      state.credential = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : `apikey:${auth.principal.keyId}`;
       state.storeKey = sha256Hex([who, auth.tenantId ?? "-", request.method, request.routeOptions.url, state.key].join("\n"));
       // A request without a body never streamed one: its bytes are the empty string.
       const bodyDigest = state.bodyDigest ?? sha256Hex("");
@@ -162,6 +170,8 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
           state.claim = keepClaim(store, state.storeKey, state.fingerprint, claim.revision, now, request.log);
           return;
         case "replay":
+          // Another key of the tenant may not read a secret this key was shown.
+          if (request.routeOptions.config?.answersSecret && claim.response.madeBy !== state.credential) throw E.idempotencyKeyOfAnother();
           state.replayed = true;
           return replay(reply, claim.response);
         case "conflict":
@@ -192,7 +202,7 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
       }
       const body = payload === null || payload === undefined ? null : payload.toString();
       // Kept before the response leaves, so a retry that follows it at once is replayed, not refused.
-      await completeWithRetries(store, [storeKey, revision, fingerprint, { status: reply.statusCode, headers, body }], request.log);
+      await completeWithRetries(store, [storeKey, revision, fingerprint, { status: reply.statusCode, headers, body, madeBy: state.credential }], request.log);
       return payload;
     });
 

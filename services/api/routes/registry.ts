@@ -18,6 +18,8 @@ import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "config"> & { now: () => Date };
 /** Registry mutations require an Idempotency-Key (API.md "Conventions"). */
 const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
+/** A mutation whose answer shows a secret: its replay goes to the same key only. */
+const writeShowingSecret = { ...write, answersSecret: true };
 const tags = ["registry"];
 
 /** Registry mutations: create, update, delete, rotate the secret. Reads are in `registry-reads.ts`. */
@@ -44,7 +46,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
   app.post(
     "/v1/webhooks/registry",
     {
-      config: write,
+      config: writeShowingSecret,
       schema: {
         tags,
         summary: "Register an endpoint (its secret is shown once)",
@@ -102,7 +104,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
   app.post(
     "/v1/webhooks/registry/:id/rotate-secret",
     {
-      config: write,
+      config: writeShowingSecret,
       schema: {
         tags,
         summary: "Rotate an endpoint's signing secret (the new one is shown once; the old one keeps signing during the grace)",

@@ -14,6 +14,8 @@ import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { now: () => Date };
 const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
+/** A mutation whose answer shows a secret: its replay goes to the same key only. */
+const writeShowingSecret = { ...write, answersSecret: true };
 const tags = ["sources"];
 
 /** Inbound source mutations: create, update, delete. Reads are in `sources-reads.ts`. */
@@ -36,7 +38,7 @@ export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, vi
   app.post(
     "/v1/webhooks/sources",
     {
-      config: write,
+      config: writeShowingSecret,
       schema: {
         tags,
         summary: "Create an inbound source (its secret is shown once)",
