@@ -36,6 +36,10 @@ export const TenantLimitsSet = z
     outbound: TokenBucket.nullable().optional(),
     /** Ingest requests of the tenant. */
     ingress: TokenBucket.nullable().optional(),
+    /** Endpoints the tenant may have (deleted ones not counted); absent: the platform's default. */
+    maxEndpoints: z.number().int().min(1).nullable().optional(),
+    /** Inbound sources the tenant may have; absent: the platform's default. */
+    maxSources: z.number().int().min(1).nullable().optional(),
   })
   .strict();
 

@@ -265,6 +265,18 @@ export function createRegistryView({
     }
   }
 
+  /** How many endpoints and inbound sources the tenant has now, deleted ones not counted: its quotas are checked against these. */
+  function liveCounts(tenantId: string): { endpoints: number; sources: number } {
+    let liveEndpoints = 0;
+    for (const versions of endpoints.get(tenantId)?.values() ?? []) {
+      const status = versions.at(-1)?.state.status;
+      if (status !== undefined && status !== "absent" && status !== "deleted") liveEndpoints += 1;
+    }
+    let liveSources = 0;
+    for (const source of sources.values()) if (source.tenantId === tenantId && source.state.status !== "deleted") liveSources += 1;
+    return { endpoints: liveEndpoints, sources: liveSources };
+  }
+
   /** Endpoints (not deleted) whose recorded circuit is open or half-open: a gauge reads it on each scrape. */
   function openCircuits(): number {
     let open = 0;
@@ -283,6 +295,7 @@ export function createRegistryView({
     endpointsAsOf,
     forgetBefore,
     openCircuits,
+    liveCounts,
     appliedSeq: () => appliedSeq,
     /** True from `start()` while the view's consume loop iterates and its heartbeats come; false before, while they are missed, once it ended, and after `stop()`. */
     following: () => following && !watch?.stalled(),

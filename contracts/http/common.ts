@@ -31,6 +31,7 @@ export const ErrorCode = z.enum([
   "unsupported_media_type",
   "unprocessable",
   "rate_limited",
+  "quota_exceeded",
   "internal_error",
   "dependency_unavailable",
   "read_model_behind",

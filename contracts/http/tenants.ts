@@ -65,6 +65,8 @@ export const TenantLimitsIn = z
   .object({
     outbound: TokenBucket.nullable().optional().describe("Outbound deliveries of all the tenant's endpoints together; off unless set"),
     ingress: TokenBucket.nullable().optional().describe("Ingest requests of the tenant"),
+    maxEndpoints: z.number().int().min(1).max(100_000).nullable().optional().describe("Endpoints the tenant may have; default ZEN_MAX_ENDPOINTS_PER_TENANT"),
+    maxSources: z.number().int().min(1).max(100_000).nullable().optional().describe("Inbound sources the tenant may have; default ZEN_MAX_SOURCES_PER_TENANT"),
   })
   .strict()
   .describe("Per-tenant limits");
@@ -73,6 +75,6 @@ export type TenantLimitsIn = z.infer<typeof TenantLimitsIn>;
 export const TenantLimitsOut = z
   .object({
     tenantId: prefixedId("tenant"),
-    limits: z.object({ outbound: TokenBucket.optional(), ingress: TokenBucket.optional() }),
+    limits: z.object({ outbound: TokenBucket.optional(), ingress: TokenBucket.optional(), maxEndpoints: z.number().optional(), maxSources: z.number().optional() }),
   })
   .describe("A tenant's limits as they stand");

@@ -18,7 +18,11 @@ export type TenantCommand =
 export interface TenantLimits {
   outbound?: TokenBucket;
   ingress?: TokenBucket;
+  maxEndpoints?: number;
+  maxSources?: number;
 }
+
+const LIMIT_KEYS = ["outbound", "ingress", "maxEndpoints", "maxSources"] as const;
 
 /** A tenant is either not yet created or active. */
 export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };
@@ -29,9 +33,9 @@ export type TenantEvent = DomainEventOf<"tenant.created"> | DomainEventOf<"tenan
 /** Only the limits that change: `null` removes one, an equal value is no change. */
 const changedLimits = (current: TenantLimits, requested: Limits): Limits => {
   const changed: Limits = {};
-  for (const key of ["outbound", "ingress"] as const) {
+  for (const key of LIMIT_KEYS) {
     const next = requested[key];
-    if (next !== undefined && !deepEqual(next, current[key] ?? null)) changed[key] = next;
+    if (next !== undefined && !deepEqual(next, current[key] ?? null)) (changed as Record<string, unknown>)[key] = next;
   }
   return changed;
 };
@@ -64,10 +68,10 @@ const evolve = (state: TenantState, event: TenantEvent): TenantState => {
     case "tenant.limits_set": {
       if (state.status === "absent") return state;
       const limits: TenantLimits = { ...state.limits };
-      for (const key of ["outbound", "ingress"] as const) {
+      for (const key of LIMIT_KEYS) {
         const value = event.data[key];
         if (value === null) delete limits[key];
-        else if (value !== undefined) limits[key] = value;
+        else if (value !== undefined) (limits as Record<string, unknown>)[key] = value;
       }
       return { ...state, limits };
     }

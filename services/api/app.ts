@@ -99,7 +99,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes, { readModels });
   await app.register(auditRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
-  await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, now });
+  await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(sourceReadRoutes, { readModels });
   await app.register(inboundRoutes, {
     store: deps.store,

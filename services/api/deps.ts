@@ -32,12 +32,12 @@ export interface ReadinessProbes {
 }
 
 /** The registry view, as far as the api reads it. */
-export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpoint" | "source" | "waitFor">;
+export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpoint" | "source" | "waitFor" | "liveCounts">;
 
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
   config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> &
-    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits">>;
+    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits" | "quotas">>;
   store: EventStore;
   view: RegistryPort;
   /** The read-model database; `readModels` defaults to queries over it. */

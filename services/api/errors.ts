@@ -33,6 +33,9 @@ export const rateLimited = (retryAfterSeconds: number, headers: Record<string, s
 /** A quota of open connections reached: 429 `rate_limited`, saying which, with `Retry-After`. */
 export const tooManyFeeds = (message: string, retryAfterSeconds: number) =>
   new ApiError(429, "rate_limited", message, undefined, { "retry-after": String(retryAfterSeconds) });
+/** A tenant quota reached: 422 `quota_exceeded`, naming the quota and its limit. */
+export const quotaExceeded = (quota: string, limit: number) =>
+  new ApiError(422, "quota_exceeded", `the tenant's ${quota} quota of ${limit} is reached; remove one, or ask the operator to raise it`, { quota, limit });
 export const unauthorized = (message = "missing or invalid credentials") => new ApiError(401, "unauthorized", message);
 export const forbidden = (message: string) => new ApiError(403, "forbidden", message);
 export const notFound = (message = "not found") => new ApiError(404, "not_found", message);

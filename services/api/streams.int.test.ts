@@ -1,3 +1,4 @@
+import { type IncomingHttpHeaders, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../../contracts/envelope.js";
 import { verifyChain } from "../../streams/envelope.js";
@@ -138,15 +139,25 @@ describe("GET /v1/webhooks/events", () => {
     expect(bad.status).toBe(400);
   });
 
-  /** Opens a feed and waits for its first line (or its refusal); `close()` leaves. */
-  async function openFeed(headers: Record<string, string>) {
-    const abort = new AbortController();
-    const res = await fetch(`${baseUrl}/v1/webhooks/events`, { headers, signal: abort.signal });
-    if (res.status === 200) {
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      await reader.read();
-    }
-    return { res, close: () => abort.abort() };
+  /**
+   * Opens a feed and waits for its first line (or its refusal's body); `close()` leaves by
+   * destroying the socket, as a client that goes away does (an aborted `fetch` kept it open).
+   */
+  function openFeed(headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; close(): void }> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${baseUrl}/v1/webhooks/events`, { headers }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        const answer = () => resolve({ status: res.statusCode!, headers: res.headers, body, close: () => req.destroy() });
+        if (res.statusCode === 200) res.once("data", answer);
+        else {
+          res.on("data", (chunk: string) => (body += chunk));
+          res.once("end", answer);
+        }
+      });
+      req.once("error", reject);
+      req.end();
+    });
   }
   const consumerCount = async () => (await h.streams.jsm.consumers.list(h.streams.topology.stream).next()).length;
 
@@ -155,23 +166,23 @@ describe("GET /v1/webhooks/events", () => {
     // 40 clients connect and leave, 20 at a time (the cap).
     for (let round = 0; round < 2; round++) {
       const feeds = await Promise.all(Array.from({ length: 20 }, () => openFeed(auth(a))));
-      expect(feeds.map((f) => f.res.status)).toEqual(Array(20).fill(200));
+      expect(feeds.map((f) => f.status)).toEqual(Array(20).fill(200));
       const refused = await openFeed(auth(a));
-      expect(refused.res.status).toBe(429);
-      const body = (await refused.res.json()) as { error: { code: string; message: string } };
+      expect(refused.status).toBe(429);
+      const body = JSON.parse(refused.body) as { error: { code: string; message: string } };
       expect(body.error.code).toBe("rate_limited");
       expect(body.error.message).toMatch(/20 per tenant/);
-      expect(Number(refused.res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
       // Another tenant is not held back by A's feeds.
       const otherTenant = await openFeed(auth(b));
-      expect(otherTenant.res.status).toBe(200);
+      expect(otherTenant.status).toBe(200);
       otherTenant.close();
       for (const feed of feeds) feed.close();
       await expect.poll(consumerCount, { timeout: 5_000, interval: 100 }).toBe(before);
     }
     // Below the cap again: a new feed is let in.
     const again = await openFeed(auth(a));
-    expect(again.res.status).toBe(200);
+    expect(again.status).toBe(200);
     again.close();
   });
 });

@@ -115,6 +115,9 @@ const Environment = z.object({
   ZEN_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How long a connection may stay silent both ways before it is closed (the event feeds send a heartbeat every 15 s). */
   ZEN_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
+  /** Endpoints and inbound sources a tenant may have, unless the operator set its own (`PUT /v1/tenants/{id}/limits`). */
+  ZEN_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).default(1_000),
+  ZEN_MAX_SOURCES_PER_TENANT: z.coerce.number().int().min(1).default(100),
   /** Live event-feed connections (`GET /v1/webhooks/events`) at once, per tenant and per api process. */
   ZEN_FEED_MAX_PER_TENANT: z.coerce.number().int().min(1).default(20),
   ZEN_FEED_MAX_PER_PROCESS: z.coerce.number().int().min(1).default(1_000),
@@ -188,6 +191,8 @@ export interface Config {
   timeouts: { requestMs: number; connectionMs: number };
   /** Live event-feed connections at once (`ZEN_FEED_MAX_PER_TENANT`, `ZEN_FEED_MAX_PER_PROCESS`). */
   feedLimits: { perTenant: number; perProcess: number };
+  /** Endpoints and sources per tenant by default (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`). */
+  quotas: { maxEndpoints: number; maxSources: number };
   /** The default ingest bucket of every tenant (`ZEN_INGRESS_CAPACITY`, `ZEN_INGRESS_REFILL_PER_SECOND`). */
   ingress: { capacity: number; refillPerSecond: number };
   /** How operator JWTs are verified; undefined: no JWTs accepted. */
@@ -246,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.ZEN_CORS_ORIGINS,
     timeouts: { requestMs: e.ZEN_REQUEST_TIMEOUT_MS, connectionMs: e.ZEN_CONNECTION_TIMEOUT_MS },
     feedLimits: { perTenant: e.ZEN_FEED_MAX_PER_TENANT, perProcess: e.ZEN_FEED_MAX_PER_PROCESS },
+    quotas: { maxEndpoints: e.ZEN_MAX_ENDPOINTS_PER_TENANT, maxSources: e.ZEN_MAX_SOURCES_PER_TENANT },
     ingress: { capacity: e.ZEN_INGRESS_CAPACITY, refillPerSecond: e.ZEN_INGRESS_REFILL_PER_SECOND },
     jwt: jwtConfig(e),
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,

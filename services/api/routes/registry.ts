@@ -13,7 +13,7 @@ import type { ApiDeps } from "../deps.js";
 import { commandContext, withSeq } from "../plumbing.js";
 import { assertPublicTarget } from "../target-guard.js";
 import { renderEndpoint, renderView } from "./endpoint-out.js";
-import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
+import { assertUnderQuota, errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 
 type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "config"> & { now: () => Date };
 /** Registry mutations require an Idempotency-Key (API.md "Conventions"). */
@@ -57,6 +57,7 @@ export const registryRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, 
     async (request, reply) => {
       const { secret: given, ...fields } = request.body;
       assertPublicTarget(fields.url, config.allowPrivateTargets, config.allowedTargetCidrs);
+      assertUnderQuota(view, tenantOf(request), "endpoints", config.quotas);
       const id = newId("endpoint");
       const secret = given ?? generateSecret(randomBytes(32));
       const command = { type: "RegisterEndpoint" as const, endpointId: id, ...fields, secret: secretBox.encrypt(secret), secretKeyBytes: measureSecret(secret) };

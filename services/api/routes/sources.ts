@@ -10,16 +10,16 @@ import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import { commandContext, withSeq } from "../plumbing.js";
 import { renderSource, renderSourceView } from "./source-out.js";
-import { errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
+import { assertUnderQuota, errorResponses, TENANT_ERRORS, VIEW_WAIT_MS } from "./shared.js";
 
-type Deps = Pick<ApiDeps, "store" | "view" | "secretBox"> & { now: () => Date };
+type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "config"> & { now: () => Date };
 const write = { scope: "webhooks:write" as const, tenantScoped: true, idempotency: "required" as const };
 /** A mutation whose answer shows a secret: its replay goes to the same key only. */
 const writeShowingSecret = { ...write, answersSecret: true };
 const tags = ["sources"];
 
 /** Inbound source mutations: create, update, delete. Reads are in `sources-reads.ts`. */
-export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, now }) => {
+export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, view, secretBox, config, now }) => {
   /** Runs a command on one source, then renders it as the registry view shows it afterwards. */
   async function run(request: Parameters<typeof tenantOf>[0], id: string, command: SourceCommand, causeId: string) {
     const tenantId = tenantOf(request);
@@ -48,6 +48,7 @@ export const sourceRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, vi
     },
     async (request, reply) => {
       const { secret: given, ...fields } = request.body;
+      assertUnderQuota(view, tenantOf(request), "sources", config.quotas);
       const id = newId("source");
       // Provider schemes bring the provider's secret (the contract requires it); for the rest we choose one.
       const secret = given ?? generateSecret(randomBytes(32));

@@ -1,0 +1,53 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await startApiHarness();
+});
+afterAll(() => h?.stop());
+
+type Tenant = Awaited<ReturnType<typeof createTenantWithKey>>;
+const as = (t: Tenant) => (method: "POST" | "DELETE", url: string, body?: unknown) =>
+  h.call({ method, url, token: t.key, tenantId: t.tenantId, body, headers: { "idempotency-key": randomUUID() } });
+const setLimits = async (t: Tenant, limits: Record<string, unknown>) => {
+  const res = await h.call({ method: "PUT", url: `/v1/tenants/${t.tenantId}/limits`, body: limits });
+  expect(res.statusCode).toBe(200);
+  await h.deps.view.waitFor(Number(res.headers["x-zen-seq"]), 5_000);
+  return res;
+};
+
+describe("tenant quotas", () => {
+  it("refuses an endpoint past the tenant's quota with 422 quota_exceeded naming it; other tenants are not held to it; a deleted one frees a place", async () => {
+    const limited = await createTenantWithKey(h, ["webhooks:write"], "Quota");
+    const other = await createTenantWithKey(h, ["webhooks:write"], "Unlimited");
+    const set = await setLimits(limited, { maxEndpoints: 2 });
+    expect(set.json().limits).toMatchObject({ maxEndpoints: 2 });
+    const create = (t: Tenant, n: number) => as(t)("POST", "/v1/webhooks/registry", { url: `https://example.com/${n}`, eventTypes: ["*"] });
+
+    const first = await create(limited, 1);
+    expect((await create(limited, 2)).statusCode).toBe(201);
+    const refused = await create(limited, 3);
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "endpoints", limit: 2 } });
+    for (let n = 1; n <= 3; n++) expect((await create(other, n)).statusCode).toBe(201);
+
+    const deleted = await as(limited)("DELETE", `/v1/webhooks/registry/${first.json().id}`);
+    expect(deleted.statusCode).toBe(204);
+    await h.deps.view.waitFor(Number(deleted.headers["x-zen-seq"]), 5_000);
+    expect((await create(limited, 4)).statusCode).toBe(201);
+  });
+
+  it("refuses a source past the tenant's quota, and the operator can lift it", async () => {
+    const limited = await createTenantWithKey(h, ["webhooks:write"], "Sources");
+    await setLimits(limited, { maxSources: 1 });
+    const create = () => as(limited)("POST", "/v1/webhooks/sources", { name: "github", scheme: "github" });
+    expect((await create()).statusCode).toBe(201);
+    const refused = await create();
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "sources", limit: 1 } });
+    await setLimits(limited, { maxSources: null });
+    expect((await create()).statusCode).toBe(201);
+  });
+});
