@@ -161,7 +161,15 @@ describe("read-model queries", () => {
 
   it("refuses a cursor it did not issue, forged ones with times Postgres would not take included", async () => {
     const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-    for (const cursor of ["not-a-cursor", forged(["1", "x"]), forged(["2020-02-30", "x"]), forged(["2020-01-01T25:00:00Z", "x"]), forged(["2020-01-01T00:00:00Z", 1])]) {
+    for (const cursor of [
+      "not-a-cursor",
+      forged(["1", "x"]),
+      forged(["2020-02-30", "x"]),
+      forged(["2020-01-01T25:00:00Z", "x"]),
+      forged(["2020-01-01T00:00:00Z", 1]),
+      forged(["2020-01-01T00:00:00+99", "x"]),
+      forged(["2020-01-01T00:00:00Z", "x\u0000"]),
+    ]) {
       await expect(listDeliveries(h.db, A, { cursor }), cursor).rejects.toBeInstanceOf(InvalidCursorError);
     }
     // The cursors the read models issue pass.

@@ -65,7 +65,8 @@ export const TenantLimitsIn = z
   .object({
     outbound: TokenBucket.nullable().optional().describe("Outbound deliveries of all the tenant's endpoints together; off unless set"),
     ingress: TokenBucket.nullable().optional().describe("Ingest requests of the tenant"),
-    maxEndpoints: z.number().int().min(1).max(100_000).nullable().optional().describe("Endpoints the tenant may have; default ZEN_MAX_ENDPOINTS_PER_TENANT"),
+    // Not more until a routing decision's size is bounded: past ~3,500 endpoints it exceeds NATS's 1 MiB max_payload.
+    maxEndpoints: z.number().int().min(1).max(2_000).nullable().optional().describe("Endpoints the tenant may have, at most 2,000; default ZEN_MAX_ENDPOINTS_PER_TENANT"),
     maxSources: z.number().int().min(1).max(100_000).nullable().optional().describe("Inbound sources the tenant may have; default ZEN_MAX_SOURCES_PER_TENANT"),
   })
   .strict()

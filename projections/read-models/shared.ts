@@ -78,8 +78,13 @@ interface CursorKey {
 
 export const encodeCursor = (key: CursorKey) => Buffer.from(JSON.stringify([key.at, key.id])).toString("base64url");
 
-/** The timestamps a cursor may carry: ISO 8601 date and time (as the read models give them), with an optional fraction and offset. */
-const CURSOR_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+/**
+ * The timestamps a cursor may carry: ISO 8601 date and time (as the read models give them), with an
+ * optional fraction and an offset Postgres takes (Z, or up to ±15:59).
+ */
+const CURSOR_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$/;
+/** The ids a cursor may carry: printable ASCII, as every id the platform issues. */
+const CURSOR_ID = /^[\x21-\x7e]{1,200}$/;
 
 /**
  * A time Postgres takes as it is: the strict form above, with a real calendar day (no 2020-02-30)
@@ -96,7 +101,14 @@ function isCursorTime(value: string): boolean {
 export function decodeCursor(cursor: string): CursorKey {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string" && isCursorTime(value[0])) {
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === "string" &&
+      typeof value[1] === "string" &&
+      isCursorTime(value[0]) &&
+      CURSOR_ID.test(value[1])
+    ) {
       return { at: value[0], id: value[1] };
     }
   } catch {

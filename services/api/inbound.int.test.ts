@@ -359,7 +359,7 @@ describe("inbound rate limiting", () => {
     return { body, headers: await github.headers({ secret, body, deliveryId, at: nowSeconds() }) };
   };
 
-  it("spends a bucket of the tenant's own only for verified inbound requests, leaving its ingest alone", async () => {
+  it("spends a bucket of the tenant's own only for verified requests it stores (not forged ones, not replays), leaving its ingest alone", async () => {
     const limited = await createTenantWithKey(h, ["webhooks:write", "ingest"], "Limited");
     const limits = await h.call({ method: "PUT", url: `/v1/tenants/${limited.tenantId}/limits`, body: { ingress: { capacity: 3, refillPerSecond: 0.001 } } });
     expect(limits.statusCode).toBe(200);
@@ -375,18 +375,24 @@ describe("inbound rate limiting", () => {
     // The limits are read from the registry view, which follows the stream.
     await h.deps.view.waitFor(Number(created.headers["x-zen-seq"]), 5_000);
 
-    // Forged requests spend nothing of the tenant's.
+    // The issue's probe: requests to a source that does not exist spend nothing of the tenant's.
+    for (let i = 0; i < 7; i++) expect((await inbound(`/v1/inbound/${limited.tenantId}/src_${"0".repeat(26)}`, "{}", {})).statusCode).toBe(404);
+    // Nor do forged requests.
     const forged = await Promise.all(
       Array.from({ length: 5 }, () => inbound(source.inboundPath, "{}", { "x-github-delivery": randomUUID(), "x-hub-signature-256": "sha256=00" })),
     );
     expect(forged.map((res) => res.statusCode)).toEqual([401, 401, 401, 401, 401]);
+    const captured = await signedGithub(source.secret);
+    expect((await inbound(source.inboundPath, captured.body, captured.headers)).statusCode).toBe(202);
+    // Nor do replays of a captured signed request.
+    for (let i = 0; i < 4; i++) expect((await inbound(source.inboundPath, captured.body, captured.headers)).statusCode).toBe(401);
     const signed = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const { body, headers } = await signedGithub(source.secret);
       signed.push(await inbound(source.inboundPath, body, headers));
     }
-    expect(signed.map((res) => res.statusCode)).toEqual([202, 202, 202, 429, 429]);
-    const refused = signed[3]!;
+    expect(signed.map((res) => res.statusCode)).toEqual([202, 202, 429, 429]);
+    const refused = signed[2]!;
     expect(refused.json().error.code).toBe("rate_limited");
     expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     expect(refused.headers["ratelimit-remaining"]).toBe("0");

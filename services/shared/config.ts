@@ -116,7 +116,7 @@ const Environment = z.object({
   /** How long a connection may stay silent both ways before it is closed (the event feeds send a heartbeat every 15 s). */
   ZEN_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** Endpoints and inbound sources a tenant may have, unless the operator set its own (`PUT /v1/tenants/{id}/limits`). */
-  ZEN_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).default(1_000),
+  ZEN_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).max(2_000).default(1_000),
   ZEN_MAX_SOURCES_PER_TENANT: z.coerce.number().int().min(1).default(100),
   /** Live event-feed connections (`GET /v1/webhooks/events`) at once, per tenant and per api process. */
   ZEN_FEED_MAX_PER_TENANT: z.coerce.number().int().min(1).default(20),

@@ -91,8 +91,10 @@ export interface Tally {
    * before the next one did (so a failing run says which fault was slow to recover from).
    */
   maxWaitByFaultMs: number[];
-  /** Requests not answered 202 that were sent from a second after a fault's end until the next fault began. */
+  /** Requests not answered 202, sent from a second after a fault's end and answered before the next fault began. */
   failuresAfterClear: number;
+  /** Those requests, for the report: what they were answered and when. */
+  refusedAfterClear: Array<{ n: number; status: number; sentAt: number; answeredAt: number }>;
   /** The lost ones, by endpoint path, for the report. */
   lostMessages: Array<{ path: string; n: number; messageId?: string }>;
 }
@@ -151,8 +153,11 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
       else unexpected++;
     }
   }
-  const afterAFault = (at: number) => faults.some((fault, index) => at >= fault.clearedAt + 1_000 && at < (faults[index + 1]?.startedAt ?? Number.POSITIVE_INFINITY));
-  const failuresAfterClear = sent.filter((s) => s.status !== 202 && afterAFault(s.sentAt)).length;
+  // Sent from a second after a fault's end and answered before the next fault began: a request the
+  // next fault cut off (the api killed while it was in flight) is that fault's, not a slow recovery.
+  const betweenFaults = (s: Sent) =>
+    faults.some((fault, index) => s.sentAt >= fault.clearedAt + 1_000 && s.answeredAt < (faults[index + 1]?.startedAt ?? Number.POSITIVE_INFINITY));
+  const refusedAfterClear = sent.filter((s) => s.status !== 202 && betweenFaults(s));
   return {
     accepted: acceptedByN.size,
     lost: lostMessages.length,
@@ -163,7 +168,8 @@ export function tally(sent: readonly Sent[], receiver: Receiver, paths: readonly
     unverified,
     maxWaitAfterClearMs,
     maxWaitByFaultMs,
-    failuresAfterClear,
+    failuresAfterClear: refusedAfterClear.length,
+    refusedAfterClear: refusedAfterClear.map(({ n, status, sentAt, answeredAt }) => ({ n, status, sentAt, answeredAt })),
   };
 }
 
@@ -263,6 +269,7 @@ export function report(scenario: string, t: Tally): void {
       `duplicates ${t.duplicates}, unverified ${t.unverified}, max wait after recovery ${t.maxWaitAfterClearMs} ms ` +
       `(per fault: ${t.maxWaitByFaultMs.join(", ") || "-"} ms), failures after recovery ${t.failuresAfterClear}`,
   );
+  for (const refused of t.refusedAfterClear.slice(0, 10)) console.log(`[faults] refused after recovery: ${JSON.stringify(refused)}`);
   const { accepted, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear } = t;
   appendRow(inject("faultsReport"), { scenario, accepted, lost, unexpected, indeterminate, duplicates, unverified, maxWaitAfterClearMs, failuresAfterClear });
 }

@@ -108,6 +108,7 @@ export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
       await waitForDeliveries(sent, receiver, PATHS, 90_000);
 
       const t = tally(sent, receiver, PATHS, windows);
+      if (t.failuresAfterClear > 0) console.log(`[faults] ${name}: fault windows ${JSON.stringify(windows)}`);
       await explainLost(tenant.client, t);
       expectRecovered(name, t, rate * 8);
       await expectReadModelsAgree(tenant.client, sent, t, endpointIds);

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ID_PREFIX, prefixedId, type TokenBucket } from "../../../contracts/common.js";
@@ -39,7 +39,7 @@ const RECORDED_REJECTIONS: TokenBucket = { capacity: 10, refillPerSecond: 1 };
 
 /**
  * Requests that do not verify, or name no live source, per client address and api process: past
- * this they are answered 429 without a look-up, a refusal event or a tenant token.
+ * this they are answered 429 instead, without a refusal event or a tenant token.
  */
 export const UNVERIFIED_PER_ADDRESS: TokenBucket = { capacity: 20, refillPerSecond: 2 };
 /** Client addresses whose unverified requests are counted at once, per api process (the least recent forgotten). */
@@ -131,13 +131,17 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
    * already stored, or a signature already bound to another delivery (where the id is not signed, a
    * captured request resent under a fresh id).
    */
-  async function accept(tenantId: string, sourceId: string, message: InboundMessage, signatureDigest: string, context: CommandContext) {
+  async function accept(tenantId: string, sourceId: string, message: InboundMessage, signatureDigest: string, context: CommandContext, reply: FastifyReply) {
     const claim = await deliveries.claim(tenantId, `${sourceId}\n${message.deliveryId}`, newId("message"));
     const signed = await signatures.claim(tenantId, `${sourceId}\n${signatureDigest}`, claim.messageId);
     if (signed.messageId !== claim.messageId) return null;
     const ref = { tenantId, aggregateType: "message" as const, aggregateId: claim.messageId };
     // Claimed earlier: a replay, unless that request died before storing its message.
     if (!claim.fresh && (await store.load(ref, messageDecider, { fresh: true })).state.status !== "absent") return null;
+    // Only a request about to be stored spends the tenant's inbound bucket (its ingress limits,
+    // kept apart from its ingest): a captured request replayed cannot drain it. Refused here, the
+    // claim stays without a message, and the provider's retry is taken as new.
+    await spendIngress(ingress, `${tenantId}.inbound`, ingressBucketOf(view.tenant(tenantId), ingressDefaults), reply);
     const { eventType, payload, deliveryId } = message;
     const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId: deliveryId, sourceId }, messageDecider.initialState());
     try {
@@ -212,14 +216,15 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
         await spendUnverified(request);
         return refuse(request, ref, scheme, { reason: verdict.reason }, context);
       }
-      // The tenant's own inbound bucket (its ingress limits, kept apart from its ingest).
-      await spendIngress(ingress, `${tenantId}.inbound`, ingressBucketOf(view.tenant(tenantId), ingressDefaults), reply);
 
       const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
       const challenge = slackChallenge(scheme, message.payload);
       if (challenge !== undefined) return reply.status(200).send({ challenge });
-      const accepted = await accept(tenantId, sourceId, message, verdict.digest, context);
-      if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
+      const accepted = await accept(tenantId, sourceId, message, verdict.digest, context, reply);
+      if (!accepted) {
+        await spendUnverified(request);
+        return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
+      }
       spans.enter(request, context, { "zen.message_id": accepted.messageId });
       request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
       return withSeq(reply, accepted.lastSeq)
