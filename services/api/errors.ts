@@ -31,8 +31,8 @@ export const idempotencyKeyInUse = () =>
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
   new ApiError(429, "rate_limited", "too many requests; slow down", undefined, { ...headers, "retry-after": String(retryAfterSeconds) });
 /** A quota of open connections reached: 429 `rate_limited`, saying which, with `Retry-After`. */
-export const tooManyFeeds = (message: string, retryAfterSeconds: number) =>
-  new ApiError(429, "rate_limited", message, undefined, { "retry-after": String(retryAfterSeconds) });
+export const tooManyFeeds = (message: string, limit: number, retryAfterSeconds: number) =>
+  new ApiError(429, "rate_limited", message, { quota: "live_feeds", limit }, { "retry-after": String(retryAfterSeconds) });
 /** A tenant quota reached: 422 `quota_exceeded`, naming the quota and its limit. */
 export const quotaExceeded = (quota: string, limit: number) =>
   new ApiError(422, "quota_exceeded", `the tenant's ${quota} quota of ${limit} is reached; remove one, or ask the operator to raise it`, { quota, limit });

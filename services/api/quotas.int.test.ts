@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMetrics, type Metrics } from "../shared/metrics.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
 let h: ApiHarness;
+let metrics: Metrics;
 beforeAll(async () => {
-  h = await startApiHarness();
+  metrics = createMetrics();
+  h = await startApiHarness({ metrics });
 });
+const refusals = async (quota: string) => (await metrics.quotaRefusals.get()).values.find((v) => v.labels.quota === quota)?.value ?? 0;
 afterAll(() => h?.stop());
 
 type Tenant = Awaited<ReturnType<typeof createTenantWithKey>>;
@@ -28,8 +32,10 @@ describe("tenant quotas", () => {
 
     const first = await create(limited, 1);
     expect((await create(limited, 2)).statusCode).toBe(201);
+    const before = await refusals("endpoints");
     const refused = await create(limited, 3);
     expect(refused.statusCode).toBe(422);
+    expect(await refusals("endpoints")).toBe(before + 1);
     expect(refused.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "endpoints", limit: 2 } });
     for (let n = 1; n <= 3; n++) expect((await create(other, n)).statusCode).toBe(201);
 

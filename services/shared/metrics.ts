@@ -127,6 +127,10 @@ export interface AttemptObservation {
  * One per process, handed to whoever records: tests run several platforms in one process, so there
  * is no global registry.
  */
+/** The quotas whose refusals are counted (`webhook_quota_refusals_total{quota}`). */
+export const QUOTAS = ["endpoints", "sources", "live_feeds"] as const;
+export type Quota = (typeof QUOTAS)[number];
+
 export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = SOURCE_TIMEOUT_MS }: { sourceTimeoutMs?: number } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -156,6 +160,14 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
   });
   // Every series exists from the start, so a rate over the first failure is not lost.
   for (const scheme of SIGNATURE_SCHEMES) for (const reason of SIGNATURE_REASONS) signatureFailures.inc({ scheme, reason }, 0);
+
+  const quotaRefusals = new Counter({
+    name: "webhook_quota_refusals_total",
+    help: "Requests refused by a tenant or process quota: endpoints, sources (422 quota_exceeded), live_feeds (429)",
+    labelNames: ["quota"] as const,
+    registers,
+  });
+  for (const quota of QUOTAS) quotaRefusals.inc({ quota }, 0);
 
   const deliveryAttempts = new Counter({
     name: "webhook_delivery_attempts_total",
@@ -207,6 +219,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     ingestRequests,
     inboundRequests,
     signatureFailures,
+    quotaRefusals,
     deliveryAttempts,
     attemptDuration,
     deliveryLatency,
@@ -219,6 +232,10 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
      */
     signatureRejected(scheme: string, reason: SignatureRejectionReason): void {
       signatureFailures.inc({ scheme: schemeLabel(scheme), reason });
+    },
+    /** Counts one request refused by a quota. */
+    quotaRefused(quota: Quota): void {
+      quotaRefusals.inc({ quota });
     },
     /** Counts one answered inbound request. */
     inboundAnswered(scheme: string | undefined, statusCode: number): void {

@@ -157,9 +157,13 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
   /** The scheme of each request whose source was found, for its `webhook_inbound_requests_total` line. */
   const schemes = new WeakMap<FastifyRequest, SourceScheme>();
 
-  /** Counts, logs and records a refused request, then answers 401 (which stands even if the record fails). */
+  /**
+   * Counts a refused request, spends its address's budget (429 past it), then logs and records it
+   * and answers 401 (which stands even if the record fails).
+   */
   async function refuse(request: FastifyRequest, ref: AggregateRef, scheme: SourceScheme, rejected: Rejection, context: CommandContext): Promise<never> {
     metrics.signatureRejected(scheme, rejected.reason);
+    await spendUnverified(request);
     const fields = { tenantId: ref.tenantId, sourceId: ref.aggregateId, scheme, reason: rejected.reason };
     if (!(await mayRecord(ref))) {
       request.log.warn({ ...fields, recorded: false }, "inbound request refused (past the recording rate: counted, not recorded)");
@@ -212,19 +216,13 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
         secret: secretBox.decrypt(state.secret),
         request: { headers: request.headers, body, nowSeconds: Math.floor(at.getTime() / 1000) },
       });
-      if (!verdict.ok) {
-        await spendUnverified(request);
-        return refuse(request, ref, scheme, { reason: verdict.reason }, context);
-      }
+      if (!verdict.ok) return refuse(request, ref, scheme, { reason: verdict.reason }, context);
 
       const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
       const challenge = slackChallenge(scheme, message.payload);
       if (challenge !== undefined) return reply.status(200).send({ challenge });
       const accepted = await accept(tenantId, sourceId, message, verdict.digest, context, reply);
-      if (!accepted) {
-        await spendUnverified(request);
-        return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
-      }
+      if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
       spans.enter(request, context, { "zen.message_id": accepted.messageId });
       request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
       return withSeq(reply, accepted.lastSeq)

@@ -92,7 +92,11 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
       const ofTenant = open.get(tenantId) ?? 0;
       if (ofTenant >= limits.perTenant || openInProcess >= limits.perProcess) {
         const which = ofTenant >= limits.perTenant ? `${limits.perTenant} per tenant` : `${limits.perProcess} per api process`;
-        throw E.tooManyFeeds(`live event feeds are limited to ${which}; close one first`, FEED_RETRY_AFTER_SECONDS);
+        throw E.tooManyFeeds(
+          `live event feeds are limited to ${which}; close one first`,
+          ofTenant >= limits.perTenant ? limits.perTenant : limits.perProcess,
+          FEED_RETRY_AFTER_SECONDS,
+        );
       }
       open.set(tenantId, ofTenant + 1);
       openInProcess++;
