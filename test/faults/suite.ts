@@ -2,6 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import type { Tally } from "./harness.js";
 
 /** The fault suite's bound on this machine: over it, the run fails even when every scenario passed. */
 const SUITE_BOUND_MS = 10 * 60_000;
@@ -14,17 +15,10 @@ declare module "vitest" {
 }
 
 /** One scenario's figures, as its tally reported them. */
-export interface ScenarioRow {
-  scenario: string;
-  accepted: number;
-  lost: number;
-  unexpected: number;
-  indeterminate: number;
-  duplicates: number;
-  unverified: number;
-  maxWaitAfterClearMs: number;
-  failuresAfterClear: number;
-}
+export type ScenarioRow = { scenario: string } & Pick<
+  Tally,
+  "accepted" | "lost" | "unexpected" | "indeterminate" | "duplicates" | "unverified" | "maxWaitAfterClearMs" | "failuresAfterClear"
+>;
 
 export const appendRow = (file: string, row: ScenarioRow) => appendFileSync(file, `${JSON.stringify(row)}\n`);
 
