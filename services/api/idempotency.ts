@@ -157,8 +157,9 @@ export const idempotencyPlugin = fp<{ store: IdempotencyStore; now?: () => numbe
       const state = pending.get(request);
       if (!state) return;
       const auth = authOf(request);
-      const who = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : "tenant";
       state.credential = auth.principal.kind === "operator" ? `operator:${auth.principal.id}` : `apikey:${auth.principal.keyId}`;
+      // Keys are the tenant's (any of its API keys), or one operator's.
+      const who = auth.principal.kind === "operator" ? state.credential : "tenant";
       state.storeKey = sha256Hex([who, auth.tenantId ?? "-", request.method, request.routeOptions.url, state.key].join("\n"));
       // A request without a body never streamed one: its bytes are the empty string.
       const bodyDigest = state.bodyDigest ?? sha256Hex("");

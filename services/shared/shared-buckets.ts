@@ -199,10 +199,12 @@ async function write(kv: KV, key: string, level: BucketLevel, revision: number):
  */
 export function createLocalBuckets(maxKeys = Number.POSITIVE_INFINITY): SharedBuckets {
   const levels = new Map<string, BucketLevel>();
+  const bounded = Number.isFinite(maxKeys);
+  // Only a bounded set keeps its keys in order of use: an unbounded one need not move them.
   const keep = (key: string, level: BucketLevel) => {
-    levels.delete(key);
+    if (bounded) levels.delete(key);
     levels.set(key, level);
-    if (levels.size > maxKeys) levels.delete(levels.keys().next().value!);
+    if (bounded && levels.size > maxKeys) levels.delete(levels.keys().next().value!);
   };
   return {
     async take(key, bucket, nowMs = Date.now()) {
