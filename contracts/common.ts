@@ -71,6 +71,7 @@ export const ID_PREFIX = {
   delivery: "dlv_",
   replay: "rpl_",
   source: "src_",
+  parked: "pkd_",
 } as const;
 export type AggregateType = keyof typeof ID_PREFIX;
 

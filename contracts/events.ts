@@ -159,14 +159,48 @@ export const RoutingCandidate = z
   })
   .strict();
 
-export const RoutingDecided = z
+const RoutingTarget = z.object({ endpointId: z.string(), deliveryId: z.string() }).strict();
+
+/** `routing.decided` version 1: every candidate listed, so its size grew with the tenant's registry. */
+export const RoutingDecidedV1 = z
   .object({
     eventType: z.string(),
     strategy: z.literal("fanout"),
     /** Stream sequence of the message: the registry was read as of this point. */
     registrySeq: z.number().int(),
     candidates: z.array(RoutingCandidate),
-    targets: z.array(z.object({ endpointId: z.string(), deliveryId: z.string() }).strict()),
+    targets: z.array(RoutingTarget),
+  })
+  .strict();
+export type RoutingDecidedV1 = z.infer<typeof RoutingDecidedV1>;
+
+/**
+ * The candidates a version-2 decision lists, the first by endpoint id: enough to show why, while the
+ * event's size grows with its targets alone (all listed), not with the tenant's whole registry.
+ */
+export const MAX_LISTED_CANDIDATES = 100;
+
+/** The whole candidate set of a decision, of which `candidates` lists at most the first 100. */
+export const CandidateSet = z
+  .object({
+    count: z.number().int().min(0),
+    /** How many matched: the number of targets. */
+    matched: z.number().int().min(0),
+    /** `sha256:<hex>` over every candidate, as `domain/routing/candidate-set.ts` defines it. */
+    digest: z.string(),
+  })
+  .strict();
+
+/** `routing.decided` version 2: a bounded list of candidates plus a digest of the whole set. */
+export const RoutingDecided = z
+  .object({
+    eventType: z.string(),
+    strategy: z.literal("fanout"),
+    /** Stream sequence of the message: the registry was read as of this point. */
+    registrySeq: z.number().int(),
+    candidates: z.array(RoutingCandidate).max(MAX_LISTED_CANDIDATES),
+    candidateSet: CandidateSet,
+    targets: z.array(RoutingTarget),
   })
   .strict();
 
@@ -290,6 +324,40 @@ const SourceEventSchemas = {
 
 // --- end of inbound sources ---
 
+// --- parked messages: what a reactor could not handle within its bound ---
+
+/** Why a reactor gave up on a message: its handler kept failing, or kept outliving its deadline. */
+export const ParkReason = z.enum(["handler_failed", "handler_timeout"]);
+export type ParkReason = z.infer<typeof ParkReason>;
+
+/**
+ * A reactor terminated a stream message after `failures` failed handlings in a row, so that it
+ * stops holding the reactor's slots; the message itself stays in the stream, where a replay reads it.
+ */
+export const ParkedAdded = z
+  .object({
+    /** The role whose reactor parked it: `router`, `dispatcher` or `replayer`. */
+    reactor: z.string(),
+    streamSeq: z.number().int().min(1),
+    subject: z.string(),
+    /** The parked message's own event type (header), absent when it had none. */
+    eventType: z.string().optional(),
+    reason: ParkReason,
+    failures: z.number().int().min(1),
+    /** The last failure, redacted and cut to 1,000 characters. */
+    error: z.string(),
+  })
+  .strict();
+
+/** The operator asked for the parked message to be handled again. */
+export const ParkedReplayRequested = z.object({}).strict();
+/** The reactor handled the parked message again, and this time it settled. */
+export const ParkedReplayed = z.object({}).strict();
+/** The replay failed too; the message stays parked and may be replayed again. */
+export const ParkedReplayFailed = z.object({ error: z.string() }).strict();
+
+// --- end of parked messages ---
+
 /** Every event type with the schema of its `data`. */
 export const EventSchemas = {
   "tenant.created": TenantCreated,
@@ -319,6 +387,10 @@ export const EventSchemas = {
   "replay.completed": ReplayCompleted,
   "replay.failed": ReplayFailed,
   ...SourceEventSchemas,
+  "parked.added": ParkedAdded,
+  "parked.replay_requested": ParkedReplayRequested,
+  "parked.replayed": ParkedReplayed,
+  "parked.replay_failed": ParkedReplayFailed,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -328,6 +400,10 @@ export type EventData<T extends EventType> = z.infer<(typeof EventSchemas)[T]>;
 export type DomainEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
 export type DomainEventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
-export const CURRENT_SCHEMA_VERSION = 1;
+/** The schema version events of a type are written with, where it is not 1. */
+export const SCHEMA_VERSIONS: Partial<Record<EventType, number>> = { "routing.decided": 2 };
+
+/** The schema version a new event of `type` is written with; older versions are upcast on read. */
+export const schemaVersionOf = (type: EventType): number => SCHEMA_VERSIONS[type] ?? 1;
 
 export { Actor };

@@ -29,6 +29,8 @@ export {
 } from "./endpoint/endpoint.js";
 
 export { decideFanout, deliveryIdFor, type FanoutInput, type RoutableEndpoint } from "./routing/fanout.js";
+export { boundCandidates, candidateSetDigest, type Candidate, type CandidateSet } from "./routing/candidate-set.js";
+export { upcastEnvelope } from "./upcast.js";
 export { messageDecider, type MessageCommand, type MessageEvent, type MessageState } from "./message/message.js";
 
 export { backoffDelayMs, JITTER_RATIO, MAX_RETRY_AFTER_MS, parseRetryAfterMs } from "./delivery/backoff.js";

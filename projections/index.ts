@@ -43,3 +43,4 @@ export {
 } from "./read-models/deliveries-queries.js";
 export { listAudit, AuditRow, type AuditFilter } from "./read-models/audit.js";
 export { listSources, getSource, SourceRow } from "./read-models/sources.js";
+export { listParked, getParked, ParkedRow, type ParkedFilter } from "./read-models/parked.js";

@@ -5,12 +5,22 @@ import { applyBatch, readModelSeq, waitForSeq } from "./checkpoint.js";
 import { migrate, migrationsApplied } from "./migrate.js";
 import { applyEvent } from "./read-models/index.js";
 import { parseEnvelope } from "./read-models/shared.js";
+import { boundCandidates } from "../domain/routing/candidate-set.js";
 import { rebuildReadModels } from "./rebuild.js";
+import { routingDecidedV1 } from "./testing/envelopes.js";
 import { createHarness, envelopes, type Harness } from "./testing/harness.js";
 
 const SECRET = "enc:v1:k1:c2VjcmV0IGNpcGhlcnRleHQ=";
 
-/** A tenant's registry, one message routed to two endpoints, one delivery dead and one succeeded. */
+const SCENARIO_CANDIDATES = [
+  { endpointId: "ep_1", matched: true, reason: 'pattern "invoice.*" matches' },
+  { endpointId: "ep_2", matched: true, reason: 'pattern "*" matches' },
+];
+
+/**
+ * A tenant's registry, one message routed to two endpoints, one delivery dead and one succeeded.
+ * The routing decision is of schema version 1, as a stream written before version 2 holds.
+ */
 function scenario(tenantId: string): Envelope[] {
   const ev = envelopes(tenantId);
   const [msg, d1, d2] = ["msg_1", "dlv_1", "dlv_2"];
@@ -31,14 +41,11 @@ function scenario(tenantId: string): Envelope[] {
     ev("endpoint", "ep_2", "endpoint.updated", { description: "B", rateLimit: null, metadata: { team: "x" } }),
     ev("message", msg, "message.received", { eventType: "invoice.paid", payload: { amount: 3 }, eventId: "inv_1" }),
     { ...ev("message", msg, "future.thing" as never, {} as never) },
-    ev("message", msg, "routing.decided", {
+    routingDecidedV1(ev, msg, {
       eventType: "invoice.paid",
       strategy: "fanout",
       registrySeq: 6,
-      candidates: [
-        { endpointId: "ep_1", matched: true, reason: 'pattern "invoice.*" matches' },
-        { endpointId: "ep_2", matched: true, reason: 'pattern "*" matches' },
-      ],
+      candidates: SCENARIO_CANDIDATES,
       targets: [
         { endpointId: "ep_1", deliveryId: d1 },
         { endpointId: "ep_2", deliveryId: d2 },
@@ -100,6 +107,8 @@ describe("projector", () => {
     expect(first.delivery_attempts).toHaveLength(3);
     expect(first.dlq_entries).toHaveLength(1);
     expect(first.audit_log).toHaveLength(7);
+    // The version-1 routing decision is projected upcast: its candidate set described as version 2 does.
+    expect((first.messages as string[]).map((row) => JSON.parse(row).routing.candidateSet)).toEqual([boundCandidates(SCENARIO_CANDIDATES).candidateSet]);
     // A secret is never copied, sealed or not: an audit row only says one was set ("secret": "[changed]").
     expect(JSON.stringify(first).replaceAll('\\"secret\\": \\"[changed]\\"', "")).not.toMatch(/enc:v1|deadbeef|keyHash|secret/);
     expect(p.appliedSeq()).toBe(lastSeq);
@@ -262,7 +271,7 @@ describe("projector batches", () => {
         eventType: "order.paid",
         strategy: "fanout",
         registrySeq: 2,
-        candidates: [{ endpointId: "ep_l", matched: true, reason: "*" }],
+        ...boundCandidates([{ endpointId: "ep_l", matched: true, reason: "*" }]),
         targets: [
           { endpointId: "ep_l", deliveryId: "dlv_ok" },
           { endpointId: "ep_l", deliveryId: "dlv_dead" },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../contracts/envelope.js";
+import { boundCandidates } from "../domain/routing/candidate-set.js";
 import { readModelSeq, waitForSeq } from "./checkpoint.js";
 import { listAudit } from "./read-models/audit.js";
 import { getDelivery, listDeliveries, listDlq, type DeliveryFilter } from "./read-models/deliveries-queries.js";
@@ -26,7 +27,7 @@ function tenantEvents(tenant: string, n: number): Envelope[] {
       eventType: "order.created",
       strategy: "fanout",
       registrySeq: 5,
-      candidates: [1, 2].map((i) => ({ endpointId: ep(i), matched: true, reason: "*" })),
+      ...boundCandidates([1, 2].map((i) => ({ endpointId: ep(i), matched: true, reason: "*" }))),
       targets,
     }),
   );
@@ -128,6 +129,7 @@ describe("read-model queries", () => {
     ]);
     expect(d!.routing).toMatchObject({ strategy: "fanout", registrySeq: 5, decidedAt: expect.any(String) });
     expect(d!.routing!.targets).toHaveLength(7);
+    expect(d!.routing!.candidateSet).toMatchObject({ count: 2, matched: 2, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     expect((await getDelivery(h.db, A, `dlv_${A}_3`))!.attempts[0]!.outcome).toBe("retry");
   });
 

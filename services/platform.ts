@@ -12,8 +12,9 @@ import { buildApp } from "./api/app.js";
 import { createDispatcher } from "./dispatcher/dispatcher.js";
 import { createHttpSender } from "./outbound/http-sender.js";
 import { createSharedBuckets } from "./shared/shared-buckets.js";
-import { createReplayer } from "./replayer/replayer.js";
+import { createReplayer, REPLAYER_TRIES } from "./replayer/replayer.js";
 import { createRouter } from "./router/router.js";
+import { createParking } from "../streams/parking.js";
 import type { Config } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
 import { createSecretBox } from "./shared/secret-box.js";
@@ -91,8 +92,29 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
     loops.push(projectorAlive(projector));
     stopping.push(projector);
   }
+  /** Parking for one role's reactor: parked messages are events, counted in `webhook_parked_messages_total`. */
+  const parkingFor = (role: (typeof CONSUMER_ROLES)[number], maxFailures = config.parkAfterFailures) =>
+    createParking({
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      topology,
+      role,
+      maxFailures,
+      logger: logger.child({ role }),
+      onParked: (reason) => metrics.parkedMessages.inc({ reactor: role, reason }),
+    });
   if (view && config.roles.includes("router")) {
-    const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology, logger: logger.child({ role: "router" }), tracing });
+    const router = createRouter({
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology,
+      logger: logger.child({ role: "router" }),
+      tracing,
+      parking: parkingFor("router"),
+    });
     await router.start();
     loops.push(router.running);
     stopping.push(router);
@@ -120,13 +142,22 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       outboundBuckets: await createSharedBuckets(streams.nc, topology, "outbound"),
       metrics,
       tracing,
+      parking: parkingFor("dispatcher"),
     });
     await dispatcher.start();
     loops.push(dispatcher.running);
     stopping.push(dispatcher, { stop: () => sender.close() });
   }
   if (config.roles.includes("replayer")) {
-    const replayer = createReplayer({ js: streams.js, jsm: streams.jsm, store, topology, logger: logger.child({ role: "replayer" }) });
+    const replayer = createReplayer({
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      topology,
+      logger: logger.child({ role: "replayer" }),
+      // A failing replay request records `replay.failed` after its own tries; parking catches what cannot even record that.
+      parking: parkingFor("replayer", Math.max(config.parkAfterFailures, REPLAYER_TRIES + 1)),
+    });
     await replayer.start();
     loops.push(replayer.running);
     stopping.push(replayer);

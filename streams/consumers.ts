@@ -115,6 +115,6 @@ export async function ensureDurable(jsm: JetStreamManager, stream: string, confi
   }
 }
 
-export function toStoredEvent(message: JsMsg): StoredEvent {
+export function toStoredEvent(message: Pick<JsMsg, "seq" | "json">): StoredEvent {
   return { seq: message.seq, envelope: message.json<Envelope>() };
 }

@@ -3,10 +3,12 @@ import { ConnectionError, NoRespondersError, TimeoutError } from "@nats-io/trans
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../contracts/common.js";
 import { endpointDecider } from "../domain/endpoint/endpoint.js";
+import { messageDecider } from "../domain/message/message.js";
+import { boundCandidates } from "../domain/routing/candidate-set.js";
 import { tenantDecider } from "../domain/tenant/tenant.js";
 import { secretBox } from "../test/support/spine.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
-import { verifyChain } from "./envelope.js";
+import { sealAndSerialise, verifyChain } from "./envelope.js";
 import { ConcurrencyError, createEventStore, type EventStore } from "./event-store.js";
 import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 
@@ -167,6 +169,35 @@ describe("event store on JetStream", () => {
     expect(verifyChain(envelopes)).toEqual({ ok: true });
     const tampered = [envelopes[0]!, { ...envelopes[1]!, data: { forged: true } }];
     expect(verifyChain(tampered)).toMatchObject({ ok: false, index: 1 });
+  });
+
+  it("loads a message whose stream holds a version-1 routing decision upcast, and reads it as stored", async () => {
+    const ref = { tenantId: "ten_v1", aggregateType: "message" as const, aggregateId: "msg_v1" };
+    const received = { eventType: "order.paid", payload: { n: 1 } };
+    const appended = await store.append(ref, [{ type: "message.received", data: received }], {
+      expectedVersion: 0,
+      prevHash: null,
+      causeId: "msg_v1",
+      context: context(),
+    });
+    // What the router wrote before version 2: every candidate listed, no candidateSet.
+    const candidates = Array.from({ length: 120 }, (_, i) => ({ endpointId: `ep_${String(i).padStart(3, "0")}`, matched: i < 2, reason: i < 2 ? "matches" : "no" }));
+    const targets = [0, 1].map((i) => ({ endpointId: candidates[i]!.endpointId, deliveryId: `dlv_v1_${i}` }));
+    const v1 = { eventType: "order.paid", strategy: "fanout" as const, registrySeq: 1, candidates, targets };
+    const { hash, ...unsealed } = appended.envelopes[0]!;
+    const { json } = sealAndSerialise({ ...unsealed, id: "msg_v1:routing:0", type: "routing.decided", schemaVersion: 1, data: v1, prevHash: hash });
+    await streams.js.publish(store.subjectOf(ref), json);
+
+    const { state } = await store.load(ref, messageDecider, { fresh: true });
+    expect(state).toEqual({ status: "routed", ...received, routing: { ...v1, ...boundCandidates(candidates) } });
+    const stored = [];
+    for await (const { envelope } of store.readSubject(store.subjectOf(ref))) stored.push(envelope);
+    expect(stored.map((e) => [e.type, e.schemaVersion])).toEqual([
+      ["message.received", 1],
+      ["routing.decided", 1],
+    ]);
+    expect(stored[1]!.data).toEqual(v1);
+    expect(verifyChain(stored)).toEqual({ ok: true });
   });
 
   it("puts the event type in a header and the envelope, never in the subject", async () => {

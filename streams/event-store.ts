@@ -3,8 +3,9 @@ import { headers as natsHeaders, TimeoutError, type NatsConnection } from "@nats
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
-import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../contracts/events.js";
+import { schemaVersionOf, type DomainEvent } from "../contracts/events.js";
 import type { Decider } from "../domain/decider.js";
+import { upcastEnvelope } from "../domain/upcast.js";
 import { sealAndSerialise } from "./envelope.js";
 import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 import type { Topology } from "./topology.js";
@@ -114,7 +115,10 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
     if (cache.size > MAX_CACHED_AGGREGATES) cache.delete(cache.keys().next().value as string);
   }
 
-  /** Every event of one aggregate from `afterSeq` on, oldest first. */
+  /**
+   * Every event of one aggregate from `afterSeq` on, oldest first, as stored (not upcast), so its
+   * hash chain verifies; folding upcasts each one (`toDomainEvent`).
+   */
   async function* readSubject(subject: string, afterSeq = 0): AsyncGenerator<StoredEvent> {
     let seq = afterSeq + 1;
     for (;;) {
@@ -176,7 +180,7 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
       const { envelope, json } = sealAndSerialise({
         id: `${options.causeId}:${index}`,
         type: event.type,
-        schemaVersion: CURRENT_SCHEMA_VERSION,
+        schemaVersion: schemaVersionOf(event.type),
         tenantId: ref.tenantId,
         aggregateType: ref.aggregateType,
         aggregateId: ref.aggregateId,
@@ -277,7 +281,8 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
 
 export type EventStore = ReturnType<typeof createEventStore>;
 
-/** The `{type, data}` a decider folds, taken from an envelope. */
+/** The `{type, data}` a decider folds, taken from a stored envelope upcast to its type's current version. */
 export function toDomainEvent(envelope: Envelope): DomainEvent {
-  return { type: envelope.type, data: envelope.data } as DomainEvent;
+  const { type, data } = upcastEnvelope(envelope);
+  return { type, data } as DomainEvent;
 }

@@ -1,11 +1,23 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { JsMsg } from "@nats-io/jetstream";
+import { ConnectionError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
 import { eventually } from "../test/support/receiver.js";
 import { ack, retryLater, type Settlement } from "./consumers.js";
-import { createReactor, type Reactor } from "./reactor.js";
+import type { Parking } from "./parking.js";
+import { createReactor, type Reactor, type ReactorMessage } from "./reactor.js";
+
+/** Parking that records what it parked, with no replays. */
+function recordingParking(maxFailures: number) {
+  const parked: Array<{ n: number; reason: string; failures: number }> = [];
+  const parking: Parking = {
+    maxFailures,
+    park: async (message, failure) => void parked.push({ n: message.json<{ n: number }>().n, reason: failure.reason, failures: failure.failures }),
+    replays: () => ({ start: async () => undefined, running: () => true, stop: async () => undefined }),
+  };
+  return { parking, parked };
+}
 
 const silent = { warn: () => undefined, error: () => undefined };
 
@@ -23,7 +35,10 @@ describe("the reactor every role consumes with", () => {
   });
 
   /** A reactor on its own subject and durable, handling `trigger` with `handle`. */
-  async function reactorOn(handle: (message: JsMsg) => Promise<Settlement>, options: { concurrency?: number; ackWaitMs?: number; errorDelayMs?: number } = {}) {
+  async function reactorOn(
+    handle: (message: ReactorMessage) => Promise<Settlement>,
+    options: { concurrency?: number; ackWaitMs?: number; errorDelayMs?: number; handlerTimeoutMs?: number; parking?: Parking } = {},
+  ) {
     const subject = `${streams.topology.prefix}.evt.ten_r.dlv.delivery.r${++subjectNo}`;
     const reactor = createReactor(
       {
@@ -36,6 +51,8 @@ describe("the reactor every role consumes with", () => {
         maxAckPending: 1_000,
         concurrency: options.concurrency ?? 16,
         errorDelayMs: options.errorDelayMs,
+        handlerTimeoutMs: options.handlerTimeoutMs,
+        parking: options.parking,
         logger: silent,
         failureMessage: "test handler failed",
       },
@@ -130,5 +147,51 @@ describe("the reactor every role consumes with", () => {
     release();
     await stopping;
     expect(reactor.running()).toBe(false);
+  });
+
+  it("parks a message after its bound of failures in a row, and does not count NATS being away", async () => {
+    const { parking, parked } = recordingParking(3);
+    const tries = new Map<number, number>();
+    const handled: number[] = [];
+    const { publish, info } = await reactorOn(
+      async (message) => {
+        const { n } = message.json<{ n: number }>();
+        const tried = (tries.get(n) ?? 0) + 1;
+        tries.set(n, tried);
+        if (n === 1) throw new Error("a bug");
+        // NATS away for 5 tries (more than the bound), then back: never parked.
+        if (n === 2 && tried <= 5) throw tried % 2 ? new ConnectionError("disconnected") : new TimeoutError();
+        handled.push(n);
+        return ack;
+      },
+      { errorDelayMs: 50, parking },
+    );
+    await publish("test.trigger", 1);
+    await publish("test.trigger", 2);
+    await eventually(async () => parked.length === 1 && handled.includes(2), 10_000, "the bug to be parked and the other handled");
+    expect(parked).toEqual([{ n: 1, reason: "handler_failed", failures: 3 }]);
+    expect(tries.get(1)).toBe(3);
+    expect(tries.get(2)).toBe(6);
+    await eventually(async () => (await info()).num_ack_pending === 0, 5_000, "nothing held");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tries.get(1)).toBe(3); // terminated: it does not come back
+  });
+
+  it("frees the slot of a handler that outlives its deadline, and parks the message after its bound", async () => {
+    const { parking, parked } = recordingParking(2);
+    const handled: number[] = [];
+    const { publish } = await reactorOn(
+      async (message) => {
+        const { n } = message.json<{ n: number }>();
+        if (n === 1) return new Promise<Settlement>(() => undefined); // hangs forever
+        handled.push(n);
+        return ack;
+      },
+      { concurrency: 1, errorDelayMs: 50, handlerTimeoutMs: 200, parking },
+    );
+    await publish("test.trigger", 1);
+    await publish("test.trigger", 2);
+    await eventually(async () => parked.length === 1 && handled.includes(2), 10_000, "the hanging one parked and the next handled");
+    expect(parked).toEqual([{ n: 1, reason: "handler_timeout", failures: 2 }]);
   });
 });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { CONSUME_PULLS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
+import { countsTowardParking, type Parking } from "./parking.js";
 
 /** The first wait before re-opening a consume loop that ended; it doubles up to {@link MAX_RESTART_DELAY_MS}. */
 export const RESTART_DELAY_MS = 2_000;
@@ -16,6 +17,25 @@ export const TAKEOVER_AFTER_MS = 6_000;
 const BEATS_PER_ACK_WAIT = 6;
 /** How long a handler may throw before its message comes back (unless the reactor says otherwise). */
 const DEFAULT_ERROR_DELAY_MS = 1_000;
+/** Messages whose failures in a row are remembered; past this the oldest count is forgotten. */
+const MAX_FAILING_MESSAGES = 10_000;
+
+/** What a handler reads of a message: a consumer's `JsMsg`, or a parked message read back from the stream. */
+export interface ReactorMessage {
+  seq: number;
+  subject: string;
+  headers?: JsMsg["headers"];
+  info: Pick<JsMsg["info"], "redelivered" | "deliveryCount">;
+  json<T>(): T;
+}
+
+/** A handler that outlived the reactor's `handlerTimeoutMs`: its slot is given back, its message retried. */
+export class HandlerTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the handler did not settle within ${timeoutMs} ms`);
+    this.name = "HandlerTimeoutError";
+  }
+}
 
 /** The logging port: pino's Logger fits. */
 export interface ReactorLogger {
@@ -40,13 +60,21 @@ export interface ReactorConfig {
   logger: ReactorLogger;
   /** Logged with a handler's error, e.g. "routing failed; the message will be redelivered". */
   failureMessage: string;
+  /**
+   * A handler still running after this long counts as failed: its message is retried (and in time
+   * parked) and its slot freed, whatever it is waiting for. Unset: no deadline (the dispatcher's
+   * handlers hold messages for as long as a slow endpoint's lane needs).
+   */
+  handlerTimeoutMs?: number;
+  /** Parks a message after `maxFailures` counted failures in a row, so it stops coming back. Unset: retried forever. */
+  parking?: Parking;
 }
 
 /** What a role hands the reactor: which event types it reacts to, and what it does with one. */
 export interface ReactorHandler {
   /** Event types (header `Zen-Event-Type`) handled; every other message of the filter is acked unread. */
   triggers: ReadonlySet<string>;
-  handle(message: JsMsg): Promise<Settlement>;
+  handle(message: ReactorMessage): Promise<Settlement>;
 }
 
 export interface Reactor {
@@ -68,6 +96,8 @@ export interface Reactor {
  * {@link settle}, `working()` for messages held longer than a sixth of the ack wait (one timer for
  * all), and a loop that re-opens itself (every 2 s, doubling to 30 s) when the consumer or its
  * stream goes away — without re-creating a deleted consumer, which would deliver its filter again.
+ * A message whose handler keeps failing (or outliving `handlerTimeoutMs`) is parked after
+ * `parking.maxFailures` in a row, so no single message holds a slot or comes back forever.
  */
 export function createReactor(config: ReactorConfig, handler: ReactorHandler): Reactor {
   const { js, durable, logger } = config;
@@ -80,6 +110,19 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   let live = false;
   let wake: (() => void) | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  /** Counted failures in a row of each failing message, by stream sequence (oldest first). */
+  const failures = new Map<number, number>();
+  const parkedReplays = config.parking?.replays((message) => handleWithin(message));
+
+  const handleWithin = (message: ReactorMessage): Promise<Settlement> => {
+    const timeoutMs = config.handlerTimeoutMs;
+    if (timeoutMs === undefined) return handler.handle(message);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HandlerTimeoutError(timeoutMs)), timeoutMs);
+    });
+    return Promise.race([handler.handle(message), deadline]).finally(() => clearTimeout(timer));
+  };
 
   const open = async () => {
     const consumer = await js.consumers.get(config.stream, durable);
@@ -93,12 +136,38 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     return opened;
   };
 
+  /** A failed handling: retried after the error delay, or parked once it has failed often enough. */
+  const fail = async (message: JsMsg, error: unknown) => {
+    const counted = countsTowardParking(error);
+    const inARow = (failures.get(message.seq) ?? 0) + (counted ? 1 : 0);
+    const parking = config.parking;
+    if (parking && inARow >= parking.maxFailures) {
+      try {
+        await parking.park(message, { reason: error instanceof HandlerTimeoutError ? "handler_timeout" : "handler_failed", failures: inARow, error });
+        failures.delete(message.seq);
+        logger.error({ err: error, seq: message.seq, durable, failures: inARow }, "parked a message that kept failing; an operator can replay it");
+        message.term();
+        return;
+      } catch (parkError) {
+        logger.error({ err: parkError, seq: message.seq, durable }, "could not park a failing message; it will be redelivered");
+      }
+    }
+    if (counted) {
+      failures.delete(message.seq);
+      failures.set(message.seq, inARow);
+      if (failures.size > MAX_FAILING_MESSAGES) failures.delete(failures.keys().next().value as number);
+    }
+    logger.error({ err: error, seq: message.seq, durable, failures: inARow }, config.failureMessage);
+    message.nak(config.errorDelayMs ?? DEFAULT_ERROR_DELAY_MS);
+  };
+
   const run = async (message: JsMsg) => {
     try {
-      settle(message, await handler.handle(message));
+      const settlement = await handleWithin(message);
+      failures.delete(message.seq);
+      settle(message, settlement);
     } catch (error) {
-      logger.error({ err: error, seq: message.seq, durable }, config.failureMessage);
-      message.nak(config.errorDelayMs ?? DEFAULT_ERROR_DELAY_MS);
+      await fail(message, error);
     } finally {
       inHand.delete(message);
       wake?.();
@@ -170,10 +239,12 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
       heartbeat = setInterval(beat, Math.max(1, config.ackWaitMs / BEATS_PER_ACK_WAIT));
       heartbeat.unref();
       done = loop();
+      await parkedReplays?.start();
     },
     // A loop with every slot taken pulls nothing, so its heartbeats stop too: that is no stall.
-    running: () => live && !(watch?.stalled() && inHand.size < config.concurrency),
+    running: () => live && !(watch?.stalled() && inHand.size < config.concurrency) && (parkedReplays?.running() ?? true),
     async stop() {
+      await parkedReplays?.stop();
       stopping.abort();
       await messages?.close();
       await done;

@@ -4,9 +4,10 @@ import type { AggregateType } from "../contracts/common.js";
  * Subject and stream names. Every event of one aggregate is on one subject,
  * `<prefix>.evt.<tenantId>.<branch>.<aggregateType>.<aggregateId>`. Registry and message events
  * sit on the `cmd` branch and deliveries on the `dlv` branch, so the router reads one filter
- * subject (all nats-server 2.9 allows) in stream order without seeing delivery traffic.
+ * subject (all nats-server 2.9 allows) in stream order without seeing delivery traffic. Parked
+ * messages sit on an `ops` branch of their own, so no reactor's work filter brings them.
  */
-export type Branch = "cmd" | "dlv";
+export type Branch = "cmd" | "dlv" | "ops";
 
 const BRANCH_OF: Record<AggregateType, Branch> = {
   tenant: "cmd",
@@ -16,6 +17,7 @@ const BRANCH_OF: Record<AggregateType, Branch> = {
   message: "cmd",
   delivery: "dlv",
   replay: "dlv",
+  parked: "ops",
 };
 
 export interface Topology {
@@ -36,6 +38,8 @@ export interface Topology {
   messageEvents: string;
   /** Delivery events of every tenant (the dispatcher's work). */
   deliveryBranch: string;
+  /** Parked-message events of every tenant (each reactor's replays of what it parked). */
+  parkedEvents: string;
   /** Durable consumer name for a role, e.g. `ZEN_ROUTER`. */
   consumerName: (role: string) => string;
   /** KV bucket name, e.g. `ZEN_EVENT_IDS`. */
@@ -60,6 +64,7 @@ export function createTopology(prefix: string, replicas = 1): Topology {
     commandBranch: `${prefix}.evt.*.cmd.>`,
     messageEvents: `${prefix}.evt.*.cmd.message.*`,
     deliveryBranch: `${prefix}.evt.*.dlv.>`,
+    parkedEvents: `${prefix}.evt.*.ops.parked.*`,
     consumerName: (role) => `${upper}_${role.toUpperCase()}`,
     bucketName: (purpose) => `${upper}_${purpose.toUpperCase()}`,
   };

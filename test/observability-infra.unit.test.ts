@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ParkReason } from "../contracts/events.js";
 import { READ_MODELS_PROJECTION } from "../projections/checkpoint.js";
 import {
   ATTEMPT_OUTCOMES,
@@ -51,6 +52,7 @@ const CLOSED_VALUES: Record<string, Record<string, readonly string[]>> = {
   webhook_delivery_attempts_total: { outcome: ATTEMPT_OUTCOMES, status_class: STATUS_CLASSES },
   webhook_delivery_deferrals_total: { reason: DEFERRAL_REASONS },
   webhook_quota_refusals_total: { quota: QUOTAS },
+  webhook_parked_messages_total: { reactor: CONSUMER_ROLES, reason: ParkReason.options },
   http_request_duration_seconds: { status_class: STATUS_CLASSES },
   webhook_consumer_pending: { consumer: CONSUMER_ROLES },
   webhook_consumer_ack_pending: { consumer: CONSUMER_ROLES },
@@ -269,6 +271,7 @@ describe("infra/prometheus/alerts.yml", () => {
       "WebhookDeliveryLatencyP95High",
       "WebhookDispatcherAckPendingHigh",
       "WebhookDlqSizeHigh",
+      "WebhookMessagesParked",
       "WebhookProjectionLag",
       "WebhookSignatureFailures",
     ]);

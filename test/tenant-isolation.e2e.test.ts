@@ -285,6 +285,12 @@ describe("tenant isolation: A's key reaches nothing of B's", () => {
     "DELETE /v1/tenants/{tenantId}/api-keys/{keyId}": (ids) => [{ method: "DELETE", path: `/v1/tenants/${ids.tenant}/api-keys/${ids.keyId}` }],
     "PUT /v1/tenants/{tenantId}/limits": (ids) =>
       [ids.tenant, a.id].map((t) => ({ method: "PUT", path: `/v1/tenants/${t}/limits`, body: { outbound: { perSecond: 1 } } })),
+    "GET /v1/parked": (ids) => [
+      { method: "GET", path: "/v1/parked" },
+      { method: "GET", path: `/v1/parked?tenantId=${ids.tenant}` },
+    ],
+    "GET /v1/parked/{parkedId}": () => [{ method: "GET", path: "/v1/parked/pkd_router-1" }],
+    "POST /v1/parked/{parkedId}/replay": () => [{ method: "POST", path: "/v1/parked/pkd_router-1/replay" }],
   };
 
   /** Routes that take no credential: the inbound intake (a signature) has its own case below. */

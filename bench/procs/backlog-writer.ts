@@ -4,7 +4,7 @@ import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { DEFAULT_RETRY_POLICY, type Actor, type AggregateType } from "../../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../../contracts/envelope.js";
-import { CURRENT_SCHEMA_VERSION, type DomainEvent } from "../../contracts/events.js";
+import { schemaVersionOf, type DomainEvent } from "../../contracts/events.js";
 import { deliveryDecider, messageDecider } from "../../domain/index.js";
 import { createTopology } from "../../streams/topology.js";
 import { serve } from "../lib/rpc.js";
@@ -53,7 +53,7 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     const envelope = seal({
       id: `${causeId}:${index}`,
       type: event.type,
-      schemaVersion: CURRENT_SCHEMA_VERSION,
+      schemaVersion: schemaVersionOf(event.type),
       tenantId,
       aggregateType: type,
       aggregateId,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { prefixedId } from "../common.js";
-import { RoutingCandidate } from "../events.js";
+import { CandidateSet, MAX_LISTED_CANDIDATES, RoutingCandidate } from "../events.js";
 import { PageQuery, Timestamp } from "./common.js";
 
 export const DeliveryStatus = z.enum(["pending", "retrying", "succeeded", "dead"]).describe("pending → succeeded | retrying → … → succeeded | dead (in the DLQ)");
@@ -69,8 +69,15 @@ export const RoutingOut = z
   .object({
     strategy: z.string(),
     registrySeq: z.number().int().describe("The registry was read as of this stream sequence"),
-    candidates: z.array(RoutingCandidate),
-    targets: z.array(z.object({ endpointId: z.string(), deliveryId: z.string() })),
+    candidates: z
+      .array(RoutingCandidate)
+      .describe(`The endpoints considered, sorted by id: the first ${MAX_LISTED_CANDIDATES} of \`candidateSet\` (every one for a decision without \`candidateSet\`)`),
+    candidateSet: CandidateSet.optional().describe(
+      "The whole candidate set: `count`, `matched` (the targets) and `digest`: `sha256:` and the hex sha256 of the JSON array " +
+        "`[[endpointId, matched, reason], …]` of every candidate sorted by endpoint id, without whitespace, to re-derive from the " +
+        "registry as of `registrySeq`. Absent on a decision projected before `routing.decided` version 2, whose `candidates` is the whole set",
+    ),
+    targets: z.array(z.object({ endpointId: z.string(), deliveryId: z.string() })).describe("Every matched endpoint with its delivery"),
     decidedAt: Timestamp,
   })
   .describe("The routing decision that created the delivery");

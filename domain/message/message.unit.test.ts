@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fold } from "../decider.js";
+import { candidateSetDigest } from "../routing/candidate-set.js";
 import { given } from "../testing/given.js";
 import { messageDecider, type MessageCommand, type MessageEvent } from "./message.js";
 
@@ -17,16 +18,18 @@ const route: MessageCommand = {
     { endpointId: "ep_b", status: "active", eventTypes: ["user.*"] },
   ],
 };
+const candidates = [
+  { endpointId: "ep_a", matched: true, reason: 'pattern "invoice.*" matches' },
+  { endpointId: "ep_b", matched: false, reason: 'no pattern matches "invoice.paid"' },
+];
 const routed: MessageEvent = {
   type: "routing.decided",
   data: {
     eventType: "invoice.paid",
     strategy: "fanout",
     registrySeq: 7,
-    candidates: [
-      { endpointId: "ep_a", matched: true, reason: 'pattern "invoice.*" matches' },
-      { endpointId: "ep_b", matched: false, reason: 'no pattern matches "invoice.paid"' },
-    ],
+    candidates,
+    candidateSet: { count: 2, matched: 1, digest: candidateSetDigest(candidates) },
     targets: [{ endpointId: "ep_a", deliveryId: "dlv_1_a" }],
   },
 };

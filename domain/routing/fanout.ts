@@ -1,6 +1,7 @@
 import { ID_PREFIX } from "../../contracts/common.js";
 import type { EventData } from "../../contracts/events.js";
 import { describeMatch } from "../endpoint/patterns.js";
+import { boundCandidates, sortCandidates, type Candidate } from "./candidate-set.js";
 
 /** An endpoint as the router's registry view holds it (one tenant's, as of the message's sequence). */
 export interface RoutableEndpoint {
@@ -17,8 +18,6 @@ export interface FanoutInput {
   endpoints: readonly RoutableEndpoint[];
 }
 
-type Candidate = EventData<"routing.decided">["candidates"][number];
-
 const stripPrefix = (id: string, prefix: string): string => (id.startsWith(prefix) ? id.slice(prefix.length) : id);
 
 /**
@@ -31,8 +30,6 @@ export const deliveryIdFor = (messageId: string, endpointId: string): string =>
 /** The endpoint a delivery id names (the inverse of {@link deliveryIdFor}; ids hold no `_` of their own). */
 export const endpointIdOf = (deliveryId: string): string => `${ID_PREFIX.endpoint}${deliveryId.slice(deliveryId.lastIndexOf("_") + 1)}`;
 
-const byEndpointId = (a: { endpointId: string }, b: { endpointId: string }) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0);
-
 const candidateFor = (endpoint: RoutableEndpoint, eventType: string): Candidate =>
   endpoint.status === "active"
     ? { endpointId: endpoint.endpointId, ...describeMatch(endpoint.eventTypes, eventType) }
@@ -40,14 +37,13 @@ const candidateFor = (endpoint: RoutableEndpoint, eventType: string): Candidate 
 
 /**
  * Fanout: every active endpoint with a matching pattern is a target. Deleted endpoints are left out
- * altogether; disabled ones are listed as candidates so the decision shows why they got nothing.
- * Candidates and targets are sorted by endpoint id, so the decision does not depend on input order.
+ * altogether; disabled ones are candidates so the decision shows why they got nothing. Candidates
+ * and targets are sorted by endpoint id, so the decision does not depend on input order. Every
+ * target is listed, but only the first candidates with a digest of them all (`boundCandidates`),
+ * so the event grows with the targets alone, not with every endpoint the tenant has.
  */
 export const decideFanout = (input: FanoutInput): EventData<"routing.decided"> => {
-  const candidates = input.endpoints
-    .filter((endpoint) => endpoint.status !== "deleted")
-    .map((endpoint) => candidateFor(endpoint, input.eventType))
-    .sort(byEndpointId);
-  const targets = candidates.filter((candidate) => candidate.matched).map(({ endpointId }) => ({ endpointId, deliveryId: deliveryIdFor(input.messageId, endpointId) }));
-  return { eventType: input.eventType, strategy: "fanout", registrySeq: input.registrySeq, candidates, targets };
+  const all = sortCandidates(input.endpoints.filter((endpoint) => endpoint.status !== "deleted").map((endpoint) => candidateFor(endpoint, input.eventType)));
+  const targets = all.filter((candidate) => candidate.matched).map(({ endpointId }) => ({ endpointId, deliveryId: deliveryIdFor(input.messageId, endpointId) }));
+  return { eventType: input.eventType, strategy: "fanout", registrySeq: input.registrySeq, ...boundCandidates(all), targets };
 };

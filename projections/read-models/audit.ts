@@ -8,7 +8,7 @@ import { afterCursor, clampLimit, toPage, whereAll, type KnownEnvelope, type Pag
 
 /**
  * Every registry-changing event (inbound sources and secret rotations included), every test send (a
- * real outbound request) and every DLQ replay is audited: who
+ * real outbound request), every DLQ replay and every replay of a parked message is audited: who
  * did what, when, with which request id. The deliveries a replay names are many: the audit keeps
  * their count, not the ids. `changes` never holds a secret, encrypted or not, and goes through
  * the redaction module (emails, tokens, credentials in URLs, IP addresses) before it is stored.
@@ -33,6 +33,7 @@ export const auditEventTypes = [
   "source.created",
   "source.updated",
   "source.deleted",
+  "parked.replay_requested",
 ] as const;
 
 /** Fields never copied into `changes`, even though events hold them only encrypted or hashed. */

@@ -44,9 +44,12 @@ export function compileFastCheck(schema: z.ZodTypeAny): FastCheck {
       return (v) => v === undefined || inner(v);
     }
     case K.ZodArray: {
-      if (def.minLength || def.maxLength || def.exactLength) return never;
+      const { minLength, maxLength, exactLength } = def as Record<string, { value: number } | null>;
+      // zod checks each bound it has: an exact length and a minimum both apply when both are set.
+      const min = Math.max(minLength?.value ?? 0, exactLength?.value ?? 0);
+      const max = Math.min(maxLength?.value ?? Number.POSITIVE_INFINITY, exactLength?.value ?? Number.POSITIVE_INFINITY);
       const inner = compileFastCheck(def.type as z.ZodTypeAny);
-      return (v) => Array.isArray(v) && v.every(inner);
+      return (v) => Array.isArray(v) && v.length >= min && v.length <= max && v.every(inner);
     }
     case K.ZodRecord: {
       const key = def.keyType as z.ZodTypeAny;

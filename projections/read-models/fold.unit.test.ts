@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Envelope } from "../../contracts/envelope.js";
-import { envelopes } from "../testing/envelopes.js";
+import { boundCandidates } from "../../domain/routing/candidate-set.js";
+import { envelopes, routingDecidedV1 } from "../testing/envelopes.js";
 import { foldDeliveries, type DeliveryEnvelope, type DeliveryRow } from "./deliveries-fold.js";
 import { foldMessages } from "./messages.js";
 import { parseEnvelope, type EnvelopeOf, type Sequenced } from "./shared.js";
@@ -138,7 +139,7 @@ describe("foldDeliveries", () => {
 describe("foldMessages", () => {
   const received = (id: string) => ev("message", id, "message.received", { eventType: "order.paid", payload: { a: 1 } });
   const routed = (id: string, from = ev) =>
-    from("message", id, "routing.decided", { eventType: "order.paid", strategy: "fanout", registrySeq: 1, candidates: [], targets: [] });
+    from("message", id, "routing.decided", { eventType: "order.paid", strategy: "fanout", registrySeq: 1, ...boundCandidates([]), targets: [] });
   const m = (e: Envelope, s = ++seq) => ({ seq: s, envelope: parseEnvelope(e)! }) as Sequenced<EnvelopeOf<"message.received" | "routing.decided">>;
 
   it("creates a message once, with its routing folded in", () => {
@@ -153,5 +154,14 @@ describe("foldMessages", () => {
     expect(foldMessages(storedRows, [m(received("m1"), 400), m(routed("m1"), 300), m(routed("m1", other), 401)])).toEqual({ created: [], routed: [] });
     expect(foldMessages(storedRows, [m(routed("m1"), 402)]).routed).toEqual([expect.objectContaining({ id: "m1", lastSeq: 402 })]);
     expect(foldMessages(new Map(), [m(routed("m2"))])).toEqual({ created: [], routed: [] });
+  });
+
+  it("folds a version-1 routing decision upcast: the first candidates and the whole set's description", () => {
+    const candidates = Array.from({ length: 150 }, (_, i) => ({ endpointId: `ep_${String(i).padStart(3, "0")}`, matched: i % 3 === 0, reason: `r${i}` }));
+    const targets = candidates.filter((c) => c.matched).map(({ endpointId }) => ({ endpointId, deliveryId: `dlv_1_${endpointId.slice(3)}` }));
+    const v1 = routingDecidedV1(ev, "m3", { eventType: "order.paid", strategy: "fanout", registrySeq: 1, candidates, targets });
+    const { created } = foldMessages(new Map(), [m(received("m3")), m(v1)]);
+    expect(created[0]!.routing).toEqual({ strategy: "fanout", registrySeq: 1, ...boundCandidates(candidates), targets });
+    expect(created[0]!.routing).toMatchObject({ candidates: candidates.slice(0, 100), candidateSet: { count: 150, matched: 50 } });
   });
 });

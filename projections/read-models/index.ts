@@ -4,13 +4,22 @@ import { auditReadModel } from "./audit.js";
 import { deliveriesReadModel } from "./deliveries.js";
 import { endpointsReadModel } from "./endpoints.js";
 import { messagesReadModel } from "./messages.js";
+import { parkedReadModel } from "./parked.js";
 import { replaysReadModel } from "./replays.js";
 import type { BatchReadModel, EnvelopeOf, KnownEnvelope, ReadModel, Sequenced } from "./shared.js";
 import { sourcesReadModel } from "./sources.js";
 import { tenantsReadModel } from "./tenants.js";
 
 /** The read models of the rare (registry) events, applied one event at a time, in this order. */
-export const readModels: readonly ReadModel[] = [tenantsReadModel, apiKeysReadModel, endpointsReadModel, replaysReadModel, sourcesReadModel, auditReadModel];
+export const readModels: readonly ReadModel[] = [
+  tenantsReadModel,
+  apiKeysReadModel,
+  endpointsReadModel,
+  replaysReadModel,
+  sourcesReadModel,
+  parkedReadModel,
+  auditReadModel,
+];
 
 /**
  * The read models of the hot events (messages, routing, deliveries): each applies a run of
@@ -37,6 +46,7 @@ export const readModelTables = [
   "replays",
   "audit_log",
   "sources",
+  "parked_messages",
 ] as const;
 
 /**

@@ -9,7 +9,7 @@ describe("the read models", () => {
   });
 
   it("apply a registry event to each model that handles it, in this order", () => {
-    expect(readModels.map((m) => m.name)).toEqual(["tenants", "api_keys", "endpoints", "replays", "sources", "audit"]);
+    expect(readModels.map((m) => m.name)).toEqual(["tenants", "api_keys", "endpoints", "replays", "sources", "parked_messages", "audit"]);
     expect(batchReadModels.map((m) => m.name)).toEqual(["messages", "deliveries"]);
   });
 

@@ -1,6 +1,6 @@
 import { sql } from "slonik";
 import { z } from "zod";
-import { RoutingCandidate } from "../../contracts/events.js";
+import { CandidateSet, RoutingCandidate } from "../../contracts/events.js";
 import type { Queryable, Tx } from "../db.js";
 import type { BatchReadModel, EnvelopeOf, Sequenced } from "./shared.js";
 
@@ -11,6 +11,8 @@ export const RoutingView = z.object({
   strategy: z.string(),
   registrySeq: z.number(),
   candidates: z.array(RoutingCandidate),
+  /** Absent in rows projected before `routing.decided` version 2: their `candidates` is the whole set. */
+  candidateSet: CandidateSet.optional(),
   targets: z.array(z.object({ endpointId: z.string(), deliveryId: z.string() })),
   decidedAt: z.string(),
 });
@@ -89,8 +91,8 @@ export function foldMessages(stored: ReadonlyMap<string, StoredMessage>, events:
       continue;
     }
     if (!row || row.tenantId !== e.tenantId || row.lastSeq >= seq) continue;
-    const { strategy, registrySeq, candidates, targets } = e.data;
-    const change = { routing: { strategy, registrySeq, candidates, targets }, routedAt: e.occurredAt, lastSeq: seq };
+    const { strategy, registrySeq, candidates, candidateSet, targets } = e.data;
+    const change = { routing: { strategy, registrySeq, candidates, candidateSet, targets }, routedAt: e.occurredAt, lastSeq: seq };
     const fresh = created.get(id);
     if (fresh) Object.assign(fresh, change);
     else {

@@ -1,6 +1,7 @@
 import { sql, type FragmentSqlToken } from "slonik";
 import { Envelope, type TypedEnvelope } from "../../contracts/envelope.js";
 import { EventSchemas, type EventData, type EventType } from "../../contracts/events.js";
+import { upcastEnvelope } from "../../domain/upcast.js";
 import type { Tx } from "../db.js";
 import { compileFastCheck, type FastCheck } from "./fast-check.js";
 
@@ -39,13 +40,17 @@ const envelopeIsPlain = (raw: unknown): raw is Envelope => envelopeCheck(raw);
 const dataIsPlain = Object.fromEntries(Object.entries(EventSchemas).map(([type, schema]) => [type, compileFastCheck(schema)])) as Record<EventType, FastCheck>;
 
 /**
- * Validates an envelope and its data. Returns null for an event type this code does not know
- * (a newer producer); throws when the envelope or a known type's data is malformed.
+ * Validates an envelope, upcasts it to its type's current schema version (`domain/upcast.ts`), and
+ * validates its data. Returns null for an event type this code does not know (a newer producer);
+ * throws when the envelope or a known type's data is malformed.
  */
 export function parseEnvelope(raw: unknown): KnownEnvelope | null {
   // The common case without zod's copies: a value zod would return unchanged is returned as it is.
-  if (envelopeIsPlain(raw) && isKnownType(raw.type) && dataIsPlain[raw.type](raw.data)) return raw as KnownEnvelope;
-  const envelope = Envelope.parse(raw);
+  if (envelopeIsPlain(raw)) {
+    const current = upcastEnvelope(raw);
+    if (isKnownType(current.type) && dataIsPlain[current.type](current.data)) return current as KnownEnvelope;
+  }
+  const envelope = upcastEnvelope(Envelope.parse(raw));
   if (!isKnownType(envelope.type)) return null;
   const data: unknown = EventSchemas[envelope.type].parse(envelope.data);
   return { ...envelope, data } as KnownEnvelope;

@@ -1,6 +1,7 @@
 import type { Envelope } from "../../contracts/envelope.js";
+import { boundCandidates } from "../../domain/routing/candidate-set.js";
 import { parseEnvelope, type Sequenced } from "../read-models/shared.js";
-import { envelopes } from "./envelopes.js";
+import { envelopes, routingDecidedV1 } from "./envelopes.js";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 export function prng(seed: number) {
@@ -19,8 +20,9 @@ export function prng(seed: number) {
  * A random history of the hot event types over a few messages and deliveries, in any order (the
  * fold must match one-by-one application for every order, not only the ones the platform writes):
  * attempts before schedules, outcomes of unknown attempts, repeated attempt numbers, another tenant
- * using the same ids, replays of replays that do not exist. Registry events (a replay's own events,
- * an endpoint change) are mixed in, so batches split into runs around them.
+ * using the same ids, replays of replays that do not exist, routing decisions of schema version 1
+ * (upcast when parsed) beside version 2. Registry events (a replay's own events, an endpoint change)
+ * are mixed in, so batches split into runs around them.
  */
 export function randomHistory(seed: number, length: number): Sequenced[] {
   const r = prng(seed);
@@ -54,21 +56,15 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
         ),
       );
     else if (choice === 1) {
-      out.push(
-        ev(
-          "message",
-          m,
-          "routing.decided",
-          {
-            eventType: "order.paid",
-            strategy: "fanout",
-            registrySeq: i,
-            candidates: [{ endpointId: "ep_r1", matched: true, reason: `r${i}` }],
-            targets: [{ endpointId: "ep_r1", deliveryId: d }],
-          },
-          when,
-        ),
-      );
+      const decision = {
+        eventType: "order.paid",
+        strategy: "fanout" as const,
+        registrySeq: i,
+        candidates: [{ endpointId: "ep_r1", matched: true, reason: `r${i}` }],
+        targets: [{ endpointId: "ep_r1", deliveryId: d }],
+      };
+      if (r.next() < 0.5) out.push(routingDecidedV1(ev, m, decision, when));
+      else out.push(ev("message", m, "routing.decided", { ...decision, ...boundCandidates(decision.candidates) }, when));
     } else if (choice <= 3) {
       out.push(
         ev(

@@ -24,6 +24,7 @@ import { registryRoutes } from "./routes/registry.js";
 import { sourceReadRoutes } from "./routes/sources-reads.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { createReplayReads, replayRoutes } from "./routes/replay.js";
+import { parkedRoutes } from "./routes/parked.js";
 import { tenantRoutes } from "./routes/tenants.js";
 import { streamRoutes } from "./routes/streams.js";
 import { testSendRoutes } from "./routes/test-send.js";
@@ -99,6 +100,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes, { readModels });
   await app.register(auditRoutes, { readModels });
   await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
+  await app.register(parkedRoutes, { store: deps.store, readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(sourceReadRoutes, { readModels });
   await app.register(inboundRoutes, {

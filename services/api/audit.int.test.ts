@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parkedDecider, parkedIdFor } from "../../domain/parked/parked.js";
+import { testContext } from "../../test/support/spine.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
 let h: ApiHarness;
@@ -283,6 +285,18 @@ describe("every mutating route is audited", () => {
       async (ctx, rid) => ({ res: await send(ctx, "PATCH", `/v1/webhooks/sources/${ctx.sourceId}`, rid, { name: "walked" }), tenantId: ctx.tenantId }),
     ],
     ["DELETE /v1/webhooks/sources/{id}", async (ctx, rid) => ({ res: await send(ctx, "DELETE", `/v1/webhooks/sources/${ctx.sourceId}`, rid), tenantId: ctx.tenantId })],
+    [
+      "POST /v1/parked/{parkedId}/replay",
+      async (ctx, rid) => {
+        // A message the router parked (as its reactor records it), then the operator's replay.
+        const parkedId = parkedIdFor("router", 77);
+        const command = { type: "Park" as const, reactor: "router", streamSeq: 77, subject: "s", reason: "handler_failed" as const, failures: 5, error: "e" };
+        const ref = { tenantId: ctx.tenantId, aggregateType: "parked" as const, aggregateId: parkedId };
+        const { lastSeq } = await h.deps.store.handle(ref, parkedDecider, command, { causeId: `${parkedId}:parked`, context: testContext() });
+        const res = await h.call({ method: "POST", url: `/v1/parked/${parkedId}/replay`, headers: { "x-request-id": rid, "x-zen-min-seq": String(lastSeq) } });
+        return { res, tenantId: ctx.tenantId };
+      },
+    ],
   ];
 
   it("each mutating route of GET /docs/openapi.json leaves an audit row with its request id", async () => {

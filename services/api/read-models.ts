@@ -9,7 +9,10 @@ import {
   listDlq,
   listEndpoints,
   listSources,
+  listParked,
+  getParked,
   waitForSeq,
+  withAllTenants,
   withTenant,
   type AuditFilter,
   type AuditRow,
@@ -23,6 +26,8 @@ import {
   type EndpointRow,
   type Page,
   type PageRequest,
+  type ParkedFilter,
+  type ParkedRow,
   type SourceRow,
 } from "../../projections/index.js";
 
@@ -38,6 +43,9 @@ export interface ReadModels {
   /** The tenant's API keys (never the keys or their hashes), with when each was last used. */
   listApiKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKeyRow>>;
   listAudit(tenantId: string, filter: AuditFilter): Promise<Page<AuditRow>>;
+  /** Parked messages of every tenant: the operator's, never a tenant's. */
+  listParked(filter: ParkedFilter): Promise<Page<ParkedRow>>;
+  getParked(id: string): Promise<ParkedRow | null>;
   /** True once the read models have applied stream sequence `minSeq`; false after `timeoutMs`. */
   waitForSeq(minSeq: number, timeoutMs: number): Promise<boolean>;
   /** Answers when Postgres does. */
@@ -47,7 +55,8 @@ export interface ReadModels {
 /**
  * Tenant reads run in tenant-bound transactions (`withTenant`): as the NOBYPASSRLS reader role with
  * `app.tenant_id` set, so row-level security holds them to the tenant even where a query's own
- * `WHERE tenant_id` were missing. The checkpoint and the ping are operator-wide and run as the pool's user.
+ * `WHERE tenant_id` were missing. The checkpoint and the ping are operator-wide and run as the pool's user;
+ * the parked-message reads are the operator's and opt in to every tenant's rows.
  */
 export function createReadModels(db: Database): ReadModels {
   return {
@@ -60,6 +69,8 @@ export function createReadModels(db: Database): ReadModels {
     listSources: (tenantId, page) => withTenant(db, tenantId, (tx) => listSources(tx, tenantId, page)),
     getSource: (tenantId, id) => withTenant(db, tenantId, (tx) => getSource(tx, tenantId, id)),
     listApiKeys: (tenantId, page) => withTenant(db, tenantId, (tx) => listApiKeys(tx, tenantId, page)),
+    listParked: (filter) => withAllTenants(db, (tx) => listParked(tx, filter)),
+    getParked: (id) => withAllTenants(db, (tx) => getParked(tx, id)),
     waitForSeq: (minSeq, timeoutMs) => waitForSeq(db, minSeq, timeoutMs),
     ping: async () => {
       await db.query(sql.unsafe`SELECT 1`);

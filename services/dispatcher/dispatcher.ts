@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import pLimit from "p-limit";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
@@ -9,7 +9,8 @@ import { endpointIdOf } from "../../domain/routing/fanout.js";
 import { DomainError } from "../../domain/errors.js";
 import { retryLater, toStoredEvent, type Settlement } from "../../streams/consumers.js";
 import type { EventStore, StoredEvent } from "../../streams/event-store.js";
-import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS, type ReactorMessage } from "../../streams/reactor.js";
+import type { Parking } from "../../streams/parking.js";
 import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import type { HttpSender } from "../outbound/index.js";
@@ -67,6 +68,8 @@ export interface DispatcherDeps {
   outboundBuckets?: SharedBuckets;
   /** Where recorded attempts are counted (test sends never come here). */
   metrics?: Metrics;
+  /** Parks a delivery event whose handling keeps failing (unset: retried forever). */
+  parking?: Parking;
 }
 
 /**
@@ -144,7 +147,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     return admitDelivery({ now, dueAt, circuitHalfOpenAt, lane, inHand: { count: inHand.size, limit: maxHandled }, maxQueueWaitMs: MAX_QUEUE_WAIT_MS });
   }
 
-  async function handle(message: JsMsg): Promise<Settlement> {
+  async function handle(message: ReactorMessage): Promise<Settlement> {
     // A redelivery of a message this process still holds (a handler that outlived the ack wait)
     // must not send the delivery a second time in parallel.
     if (inHand.has(message.seq)) return retryLater(IN_FLIGHT_RETRY_MS);
@@ -184,6 +187,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       concurrency: maxHandled,
       logger,
       failureMessage: "dispatch failed; the delivery event will be redelivered",
+      parking: deps.parking,
     },
     { triggers: TRIGGERS, handle },
   );

@@ -1,18 +1,20 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import pLimit from "p-limit";
 import { prefixedId, type Actor } from "../../contracts/common.js";
 import { deliveryDecider, wasReplayedBy } from "../../domain/delivery/delivery.js";
 import { DomainError } from "../../domain/errors.js";
 import { replayDecider, tallyReplay } from "../../domain/replay/replay.js";
 import { ack, toStoredEvent, type Settlement } from "../../streams/consumers.js";
-import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS, type ReactorMessage } from "../../streams/reactor.js";
+import type { Parking } from "../../streams/parking.js";
 import type { AggregateRef, CommandContext, EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { Topology } from "../../streams/topology.js";
 import { traceFields, type Logger } from "../shared/logger.js";
 
 const SYSTEM: Actor = { kind: "system", id: "replayer" };
 /** A request that keeps failing is given up (`replay.failed`) on this delivery of its event. */
-const MAX_TRIES = 8;
+/** Tries of a replay request before it is recorded as failed. */
+export const REPLAYER_TRIES = 8;
 const DeliveryId = prefixedId("delivery");
 
 export interface ReplayerDeps {
@@ -25,6 +27,11 @@ export interface ReplayerDeps {
   concurrency?: number;
   /** Deliveries of one request scheduled again at once. */
   deliveriesAtOnce?: number;
+  /**
+   * Parks a replay request whose failure could not even be recorded; give it more failures than
+   * {@link REPLAYER_TRIES}, so a request that fails records `replay.failed` first.
+   */
+  parking?: Parking;
 }
 
 /** A short, secret-free description of why a replay could not finish. */
@@ -41,7 +48,7 @@ const describe = (error: unknown): string => {
  * derived from the replay and the delivery; a delivery remembers the replays that revived it), so
  * a redelivered request schedules nothing twice and completes with the same tally.
  */
-export function createReplayer({ js, jsm, store, topology, logger, concurrency = 4, deliveriesAtOnce = 32 }: ReplayerDeps) {
+export function createReplayer({ js, jsm, store, topology, logger, concurrency = 4, deliveriesAtOnce = 32, parking }: ReplayerDeps) {
   const durable = topology.consumerName("replayer");
 
   /** Schedules one delivery again; true when it now carries this replay (false: skipped). */
@@ -83,7 +90,7 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
       logger.info({ ...log, replayed: tally.replayed.length, skipped: tally.skipped }, "replay completed");
       return ack;
     } catch (error) {
-      if (tries < MAX_TRIES) throw error;
+      if (tries < REPLAYER_TRIES) throw error;
       const reason = `could not schedule every delivery after ${tries} tries: ${describe(error)}`;
       await store.handle(ref, replayDecider, { type: "FailReplay", reason }, { causeId: `${ref.aggregateId}:failed`, context });
       logger.error({ ...log, err: error }, "replay failed");
@@ -91,7 +98,7 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
     }
   }
 
-  async function handle(message: JsMsg): Promise<Settlement> {
+  async function handle(message: ReactorMessage): Promise<Settlement> {
     return replay(toStoredEvent(message), message.info.deliveryCount, message.info.redelivered);
   }
 
@@ -110,6 +117,7 @@ export function createReplayer({ js, jsm, store, topology, logger, concurrency =
       errorDelayMs: 2_000,
       logger,
       failureMessage: "replay failed for now; the request will be redelivered",
+      parking,
     },
     { triggers: new Set(["replay.requested"]), handle },
   );

@@ -1,11 +1,12 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Actor } from "../../contracts/common.js";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
 import type { EventData } from "../../contracts/events.js";
 import { deliveryDecider } from "../../domain/delivery/delivery.js";
 import { messageDecider } from "../../domain/message/message.js";
 import { ack, retryLater, toStoredEvent, type Settlement } from "../../streams/consumers.js";
-import { createReactor, TAKEOVER_AFTER_MS } from "../../streams/reactor.js";
+import { createReactor, TAKEOVER_AFTER_MS, type ReactorMessage } from "../../streams/reactor.js";
+import type { Parking } from "../../streams/parking.js";
 import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
@@ -17,6 +18,11 @@ const SYSTEM: Actor = { kind: "system", id: "router" };
 const VIEW_WAIT_MS = 10_000;
 /** How often endpoint versions older than every unrouted message are forgotten. */
 const PRUNE_EVERY_MS = 30_000;
+/**
+ * A routing that has not settled by then counts as failed (and in time parked): well past its own
+ * waits (the view, 10 s; an unanswered append's re-sends, 10 s) and a fan-out to 2,000 endpoints.
+ */
+const ROUTING_DEADLINE_MS = 60_000;
 
 export interface RouterDeps {
   js: JetStreamClient;
@@ -28,6 +34,8 @@ export interface RouterDeps {
   concurrency?: number;
   /** A span per routed message, continuing the message's trace (off by default). */
   tracing?: Tracing;
+  /** Parks a message whose routing keeps failing, so it cannot hold the router's slots (unset: retried forever). */
+  parking?: Parking;
 }
 
 /**
@@ -36,7 +44,7 @@ export interface RouterDeps {
  * then one `delivery.scheduled` per target. Every append is idempotent (deterministic ids and
  * optimistic concurrency), so a redelivered message schedules nothing twice.
  */
-export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 512, tracing = NOOP_TRACING }: RouterDeps) {
+export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 512, tracing = NOOP_TRACING, parking }: RouterDeps) {
   const durable = topology.consumerName("router");
   let pruning: NodeJS.Timeout | undefined;
 
@@ -106,7 +114,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     });
   }
 
-  async function handle(message: JsMsg): Promise<Settlement> {
+  async function handle(message: ReactorMessage): Promise<Settlement> {
     if (!tracing.enabled) return route(toStoredEvent(message), message.info.redelivered);
     const stored = toStoredEvent(message);
     const attributes = {
@@ -136,6 +144,8 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
       concurrency,
       logger,
       failureMessage: "routing failed; the message will be redelivered",
+      handlerTimeoutMs: ROUTING_DEADLINE_MS,
+      parking,
     },
     { triggers: new Set(["message.received"]), handle },
   );

@@ -118,6 +118,8 @@ const Environment = z.object({
   /** Endpoints and inbound sources a tenant may have, unless the operator set its own (`PUT /v1/tenants/{id}/limits`). */
   ZEN_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).max(2_000).default(1_000),
   ZEN_MAX_SOURCES_PER_TENANT: z.coerce.number().int().min(1).default(100),
+  /** Failed handlings in a row after which a reactor parks a message (NATS being away does not count). */
+  ZEN_PARK_AFTER_FAILURES: z.coerce.number().int().min(1).max(1_000).default(5),
   /** Live event-feed connections (`GET /v1/webhooks/events`) at once, per tenant and per api process. */
   ZEN_FEED_MAX_PER_TENANT: z.coerce.number().int().min(1).default(20),
   ZEN_FEED_MAX_PER_PROCESS: z.coerce.number().int().min(1).default(1_000),
@@ -189,6 +191,8 @@ export interface Config {
   corsOrigins: string[];
   /** The whole request's arrival (`ZEN_REQUEST_TIMEOUT_MS`) and an idle connection (`ZEN_CONNECTION_TIMEOUT_MS`). */
   timeouts: { requestMs: number; connectionMs: number };
+  /** Failed handlings in a row after which a reactor parks a message (`ZEN_PARK_AFTER_FAILURES`). */
+  parkAfterFailures: number;
   /** Live event-feed connections at once (`ZEN_FEED_MAX_PER_TENANT`, `ZEN_FEED_MAX_PER_PROCESS`). */
   feedLimits: { perTenant: number; perProcess: number };
   /** Endpoints and sources per tenant by default (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`). */
@@ -250,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxHeaderBytes: e.ZEN_MAX_HEADER_BYTES,
     corsOrigins: e.ZEN_CORS_ORIGINS,
     timeouts: { requestMs: e.ZEN_REQUEST_TIMEOUT_MS, connectionMs: e.ZEN_CONNECTION_TIMEOUT_MS },
+    parkAfterFailures: e.ZEN_PARK_AFTER_FAILURES,
     feedLimits: { perTenant: e.ZEN_FEED_MAX_PER_TENANT, perProcess: e.ZEN_FEED_MAX_PER_PROCESS },
     quotas: { maxEndpoints: e.ZEN_MAX_ENDPOINTS_PER_TENANT, maxSources: e.ZEN_MAX_SOURCES_PER_TENANT },
     ingress: { capacity: e.ZEN_INGRESS_CAPACITY, refillPerSecond: e.ZEN_INGRESS_REFILL_PER_SECOND },

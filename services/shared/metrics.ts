@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { ParkReason } from "../../contracts/events.js";
 import { SignatureRejectionReason, SourceScheme } from "../../contracts/inbound.js";
 
 /** How long one gauge's source may take on a scrape before its last value is served instead. */
@@ -169,6 +170,14 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
   });
   for (const quota of QUOTAS) quotaRefusals.inc({ quota }, 0);
 
+  const parkedMessages = new Counter({
+    name: "webhook_parked_messages_total",
+    help: "Stream messages a reactor gave up on and parked, by reactor (router, dispatcher, replayer) and reason (handler_failed, handler_timeout)",
+    labelNames: ["reactor", "reason"] as const,
+    registers,
+  });
+  for (const reactor of CONSUMER_ROLES) for (const reason of ParkReason.options) parkedMessages.inc({ reactor, reason }, 0);
+
   const deliveryAttempts = new Counter({
     name: "webhook_delivery_attempts_total",
     help: "Delivery attempts recorded, by what followed (succeeded, retry, dead) and response status class (none: no response)",
@@ -220,6 +229,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
     inboundRequests,
     signatureFailures,
     quotaRefusals,
+    parkedMessages,
     deliveryAttempts,
     attemptDuration,
     deliveryLatency,

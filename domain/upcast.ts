@@ -1,0 +1,28 @@
+import { RoutingDecidedV1, schemaVersionOf, type EventData } from "../contracts/events.js";
+import { boundCandidates } from "./routing/candidate-set.js";
+
+/** What upcasting reads of an envelope; every other field is kept as it is. */
+interface Versioned {
+  type: string;
+  schemaVersion: number;
+  data?: unknown;
+}
+
+/** Version 1 listed every candidate: keep the first ones and describe the whole set, as version 2 does. */
+const routingDecidedV1ToV2 = (data: unknown): EventData<"routing.decided"> => {
+  const { eventType, strategy, registrySeq, candidates, targets } = RoutingDecidedV1.parse(data);
+  return { eventType, strategy, registrySeq, ...boundCandidates(candidates), targets };
+};
+
+/**
+ * An envelope as the current schema version of its type has it, for whatever folds or projects it:
+ * a version-1 `routing.decided` becomes version 2 (a malformed one throws); any other envelope is
+ * returned as it is. Stored events are never rewritten, and `hash`/`prevHash` stay those of the
+ * stored form: verify a hash chain on the envelopes as stored, never on upcast ones.
+ */
+export function upcastEnvelope<E extends Versioned>(envelope: E): E {
+  if (envelope.type === "routing.decided" && envelope.schemaVersion === 1) {
+    return { ...envelope, schemaVersion: schemaVersionOf("routing.decided"), data: routingDecidedV1ToV2(envelope.data) };
+  }
+  return envelope;
+}
