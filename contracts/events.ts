@@ -40,6 +40,10 @@ export const TenantLimitsSet = z
     maxEndpoints: z.number().int().min(1).nullable().optional(),
     /** Inbound sources the tenant may have; absent: the platform's default. */
     maxSources: z.number().int().min(1).nullable().optional(),
+    /** Test sends (`POST /v1/webhooks/test`) a minute; absent: the platform's default. */
+    testSendsPerMinute: z.number().int().min(1).nullable().optional(),
+    /** DLQ replays not yet completed at once; absent: the platform's default. */
+    maxReplaysInFlight: z.number().int().min(1).nullable().optional(),
   })
   .strict();
 

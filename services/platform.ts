@@ -137,6 +137,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       logger: logger.child({ role: "dispatcher" }),
       concurrency: config.deliveryConcurrency,
       concurrencyPerEndpoint: config.deliveryConcurrencyPerEndpoint,
+      concurrencyPerTenant: config.deliveryConcurrencyPerTenant,
       breaker: config.circuit,
       endpointDisableAfterMs: config.endpointDisableAfterMs,
       outboundBuckets: await createSharedBuckets(streams.nc, topology, "outbound"),

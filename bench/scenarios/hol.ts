@@ -9,9 +9,10 @@ import { ratio } from "./ingest.js";
 /**
  * 6. head-of-line isolation: a healthy endpoint's latency at a steady rate, first alone, then with
  * a dead endpoint of the same tenant holding a backlog of 10,000 deliveries — once failing (500)
- * and once hanging (never answering, so every attempt runs into the 15 s timeout), each in a
- * platform of its own. Target: the healthy endpoint's p99 with the dead one present is within 2×
- * of its p99 alone.
+ * and once hanging (never answering, so every attempt runs into the 15 s timeout) — and then with
+ * another tenant's 8 hanging endpoints holding 10,000 between them (their 8 × 32 slots would take
+ * every one of the dispatcher's 256 without a tenant's share), each in a platform of its own.
+ * Target: the healthy endpoint's p99 with the dead ones present is within 2× of its p99 alone.
  *
  * The circuit's open period is 10 s here (60 s by default), and the dead phase lasts 60 s, so the
  * window holds several open → half-open → probe → open cycles with the backlog coming back each
@@ -23,6 +24,8 @@ const RATE = 50;
 const BACKLOG = 10_000;
 const CIRCUIT_OPEN_MS = 10_000;
 const DEAD_PHASE_S = 60;
+/** The other tenant's hanging endpoints in the `tenant` mode. */
+const NOISY_ENDPOINTS = 8;
 
 type Latency = { p50: number; p99: number; count: number };
 
@@ -59,7 +62,7 @@ async function backlog(base: string, tenant: BenchTenant, eventType: string, cou
   return accepted;
 }
 
-type Mode = "failing" | "hanging";
+type Mode = "failing" | "hanging" | "tenant";
 
 /** One platform: warm up, measure the healthy endpoint alone, add the dead one and its backlog, measure again. */
 async function runMode(mode: Mode, { quick, receiver, log }: Pick<RunContext, "quick" | "receiver" | "log">) {
@@ -79,9 +82,16 @@ async function runMode(mode: Mode, { quick, receiver, log }: Pick<RunContext, "q
     const alone = await healthy("alone", seconds);
 
     const deadPath = `/${ws.prefix}/dead`;
-    const dead = await createEndpoint(tenant, { url: `${receiver.info.url}${deadPath}`, eventTypes: ["dead.*"] });
-    await receiver.call("configure", { path: deadPath, secret: dead.secret, status: mode === "failing" ? 500 : 0 });
-    const accepted = await backlog(platform.url, tenant, "dead.event", quick ? 2_000 : BACKLOG);
+    // In the tenant mode the dead endpoints are another tenant's, and there are several.
+    const deadTenant = mode === "tenant" ? await createTenant(platform.url, "bench hol noisy tenant") : tenant;
+    const deadEndpoints = mode === "tenant" ? NOISY_ENDPOINTS : 1;
+    for (let n = 0; n < deadEndpoints; n++) {
+      const path = `${deadPath}/${n}`;
+      const dead = await createEndpoint(deadTenant, { url: `${receiver.info.url}${path}`, eventTypes: ["dead.*"] });
+      await receiver.call("configure", { path, secret: dead.secret, status: mode === "failing" ? 500 : 0 });
+    }
+    const deliveries = quick ? 2_000 : BACKLOG;
+    const accepted = deadEndpoints * (await backlog(platform.url, deadTenant, "dead.event", Math.ceil(deliveries / deadEndpoints)));
     // The backlog is deliveries scheduled for the dead endpoint, not events still being routed.
     await waitUntilScheduled(ws.prefix);
     const durable = `${ws.prefix.toUpperCase()}_DISPATCHER`;
@@ -100,19 +110,21 @@ async function runMode(mode: Mode, { quick, receiver, log }: Pick<RunContext, "q
 
 export const hol: Scenario = {
   name: "hol",
-  title: "head-of-line isolation (a dead endpoint with 10,000 pending)",
+  title: "head-of-line isolation (dead endpoints with 10,000 pending: the tenant's own, another tenant's)",
   needs: [],
   show: [
     ["failingAloneP99", "alone p99 ms (f)"],
     ["failingP99", "w/ failing p99"],
     ["hangingAloneP99", "alone p99 ms (h)"],
     ["hangingP99", "w/ hanging p99"],
+    ["tenantAloneP99", "alone p99 ms (t)"],
+    ["tenantP99", "w/ tenant's 8 hanging p99"],
     ["lost", "lost"],
   ],
   run: async ({ quick, receiver, log }) => {
     const figures: Record<string, number> = {};
     let lost = 0;
-    for (const mode of ["failing", "hanging"] as const) {
+    for (const mode of ["failing", "hanging", "tenant"] as const) {
       const { alone, withDead, deadAttempts, redeliveries } = await runMode(mode, { quick, receiver, log });
       Object.assign(figures, {
         [`${mode}AloneP50`]: alone.p50,
@@ -136,6 +148,7 @@ export const hol: Scenario = {
   targets: (f) => [
     target("healthy p99 with a failing endpoint ≤ 2× alone", ratio(f("failingP99"), f("failingAloneP99")), "<=", 2),
     target("healthy p99 with a hanging endpoint ≤ 2× alone", ratio(f("hangingP99"), f("hangingAloneP99")), "<=", 2),
+    target("healthy p99 with another tenant's 8 hanging endpoints ≤ 2× alone", ratio(f("tenantP99"), f("tenantAloneP99")), "<=", 2),
     target("the failing endpoint was probed during its phase", f("failingDeadAttempts", "min"), ">=", 1),
     target("nothing lost", f("lost", "max"), "==", 0),
   ],

@@ -65,9 +65,18 @@ export const TenantLimitsIn = z
   .object({
     outbound: TokenBucket.nullable().optional().describe("Outbound deliveries of all the tenant's endpoints together; off unless set"),
     ingress: TokenBucket.nullable().optional().describe("Ingest requests of the tenant"),
-    // Not more until a routing decision's size is bounded: past ~3,500 endpoints it exceeds NATS's 1 MiB max_payload.
+    // A routing decision lists every target (~120 bytes each) and each is an append per message: 2,000 keeps both in bounds.
     maxEndpoints: z.number().int().min(1).max(2_000).nullable().optional().describe("Endpoints the tenant may have, at most 2,000; default ZEN_MAX_ENDPOINTS_PER_TENANT"),
     maxSources: z.number().int().min(1).max(100_000).nullable().optional().describe("Inbound sources the tenant may have; default ZEN_MAX_SOURCES_PER_TENANT"),
+    testSendsPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .nullable()
+      .optional()
+      .describe("Test sends a minute (a burst of as many); default ZEN_TEST_SENDS_PER_MINUTE"),
+    maxReplaysInFlight: z.number().int().min(1).max(1_000).nullable().optional().describe("DLQ replays not yet completed at once; default ZEN_MAX_REPLAYS_IN_FLIGHT"),
   })
   .strict()
   .describe("Per-tenant limits");
@@ -76,6 +85,13 @@ export type TenantLimitsIn = z.infer<typeof TenantLimitsIn>;
 export const TenantLimitsOut = z
   .object({
     tenantId: prefixedId("tenant"),
-    limits: z.object({ outbound: TokenBucket.optional(), ingress: TokenBucket.optional(), maxEndpoints: z.number().optional(), maxSources: z.number().optional() }),
+    limits: z.object({
+      outbound: TokenBucket.optional(),
+      ingress: TokenBucket.optional(),
+      maxEndpoints: z.number().optional(),
+      maxSources: z.number().optional(),
+      testSendsPerMinute: z.number().optional(),
+      maxReplaysInFlight: z.number().optional(),
+    }),
   })
   .describe("A tenant's limits as they stand");

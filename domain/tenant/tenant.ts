@@ -20,9 +20,11 @@ export interface TenantLimits {
   ingress?: TokenBucket;
   maxEndpoints?: number;
   maxSources?: number;
+  testSendsPerMinute?: number;
+  maxReplaysInFlight?: number;
 }
 
-const LIMIT_KEYS = ["outbound", "ingress", "maxEndpoints", "maxSources"] as const;
+const LIMIT_KEYS = ["outbound", "ingress", "maxEndpoints", "maxSources", "testSendsPerMinute", "maxReplaysInFlight"] as const;
 
 /** A tenant is either not yet created or active. */
 export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };

@@ -81,6 +81,12 @@ export async function getReplay(db: Queryable, tenantId: string, id: string): Pr
     FROM replays WHERE tenant_id = ${tenantId} AND id = ${id}`);
 }
 
+/** The tenant's replays not yet completed or failed: what its `maxReplaysInFlight` quota counts. */
+export async function countReplaysInFlight(db: Queryable, tenantId: string): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ count: z.number() }))`
+    SELECT count(*)::int4 AS count FROM replays WHERE tenant_id = ${tenantId} AND status IN ('pending', 'running')`);
+}
+
 /** Which dead deliveries a replay filter names: the DLQ's own filters (`since`/`until` over `dead_at`). */
 export interface DlqSelection extends TimeRange {
   endpointId?: string;

@@ -28,6 +28,7 @@ import { parkedRoutes } from "./routes/parked.js";
 import { tenantRoutes } from "./routes/tenants.js";
 import { streamRoutes } from "./routes/streams.js";
 import { testSendRoutes } from "./routes/test-send.js";
+import { createSharedBuckets } from "../shared/shared-buckets.js";
 import { migrationsApplied } from "../../projections/index.js";
 import { createTenantFeed, type TenantFeed } from "../../streams/tenant-feed.js";
 import { createMetrics } from "../shared/metrics.js";
@@ -76,6 +77,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const eventIds = deps.eventIds ?? (await openKv(deps, "ingest dedupe", createEventIdClaims));
   const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", (nc, topology) => createIdempotencyStore(nc, topology, { box: deps.secretBox })));
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
+  const testSends = deps.testSends ?? (await openKv(deps, "test-send limits", (nc, topology) => createSharedBuckets(nc, topology, "test_sends")));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
   const inboundDeliveries =
     deps.inboundDeliveries ?? (await openKv(deps, "inbound replay protection", (nc, topology) => openClaims(nc, topology, "inbound_deliveries", INBOUND_REPLAY_TTL_MS)));
@@ -96,10 +98,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(ingestRoutes, { store: deps.store, eventIds, now, metrics, tracing: deps.tracing });
   await app.register(registryRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(registryReadRoutes, { readModels });
-  await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, store: deps.store, config: deps.config, now });
+  await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, store: deps.store, config: deps.config, now, testSends });
   await app.register(deliveryRoutes, { readModels });
   await app.register(auditRoutes, { readModels });
-  await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now });
+  await app.register(replayRoutes, { store: deps.store, reads: createReplayReads(deps.db), readModels, now, view: deps.view, quotas: deps.config.quotas });
   await app.register(parkedRoutes, { store: deps.store, readModels, now });
   await app.register(sourceRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(sourceReadRoutes, { readModels });

@@ -12,6 +12,7 @@ import type { Readiness } from "../shared/ops-http.js";
 import type { SecretBox } from "../shared/secret-box.js";
 import type { EventIdClaims } from "./event-ids.js";
 import type { IdempotencyStore } from "./idempotency-store.js";
+import type { SharedBuckets } from "../shared/shared-buckets.js";
 import type { IngressLimiter } from "./ingress-limit.js";
 import type { JwtVerifier } from "./jwt.js";
 import type { KeyUsage } from "./key-usage.js";
@@ -55,6 +56,8 @@ export interface ApiDeps {
   idempotency?: IdempotencyStore;
   /** The tenants' shared ingest buckets; defaults to the KV bucket of `createIngressLimiter(streams.nc)`. */
   ingress?: IngressLimiter;
+  /** Each tenant's test-send bucket, shared by every api process (`createSharedBuckets(nc, topology, "test_sends")`). */
+  testSends?: SharedBuckets;
   /** Operator JWT verification; defaults to one made from `config.jwt`. */
   jwt?: JwtVerifier;
   /** Where API key uses are recorded; defaults to `apikey.used` events in `store`. */

@@ -30,9 +30,9 @@ export const idempotencyKeyInUse = () =>
   new ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed; retry shortly", undefined, { "retry-after": "1" });
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
   new ApiError(429, "rate_limited", "too many requests; slow down", undefined, { ...headers, "retry-after": String(retryAfterSeconds) });
-/** A quota of open connections reached: 429 `rate_limited`, saying which, with `Retry-After`. */
-export const tooManyFeeds = (message: string, limit: number, retryAfterSeconds: number) =>
-  new ApiError(429, "rate_limited", message, { quota: "live_feeds", limit }, { "retry-after": String(retryAfterSeconds) });
+/** A quota of things at once or per time reached: 429 `rate_limited`, naming the quota and its limit, with `Retry-After`. */
+export const quotaRateLimited = (quota: string, message: string, limit: number, retryAfterSeconds: number) =>
+  new ApiError(429, "rate_limited", message, { quota, limit }, { "retry-after": String(retryAfterSeconds) });
 /** A tenant quota reached: 422 `quota_exceeded`, naming the quota and its limit. */
 export const quotaExceeded = (quota: string, limit: number) =>
   new ApiError(422, "quota_exceeded", `the tenant's ${quota} quota of ${limit} is reached; remove one, or ask the operator to raise it`, { quota, limit });

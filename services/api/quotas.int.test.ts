@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { replayDecider } from "../../domain/replay/replay.js";
+import { testContext } from "../../test/support/spine.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
 import { createTenantWithKey, startApiHarness, type ApiHarness } from "./testing.js";
 
@@ -55,5 +57,64 @@ describe("tenant quotas", () => {
     expect(refused.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "sources", limit: 1 } });
     await setLimits(limited, { maxSources: null });
     expect((await create()).statusCode).toBe(201);
+  });
+
+  it("refuses a test send past the tenant's a-minute quota with 429 naming it and Retry-After; other tenants are not held to it", async () => {
+    const limited = await createTenantWithKey(h, ["webhooks:write"], "TestSends");
+    const other = await createTenantWithKey(h, ["webhooks:write"], "OtherTestSends");
+    await setLimits(limited, { testSendsPerMinute: 2 });
+    // A URL that resolves nowhere: the send is answered (with its error), no network traffic leaves.
+    const send = (t: Tenant) => as(t)("POST", "/v1/webhooks/test", { url: "https://receiver.example.invalid/hook", eventType: "a.b", payload: {} });
+    expect((await send(limited)).statusCode).toBe(200);
+    expect((await send(limited)).statusCode).toBe(200);
+    const before = await refusals("test_sends");
+    const refused = await send(limited);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error).toMatchObject({ code: "rate_limited", details: { quota: "test_sends", limit: 2 } });
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(await refusals("test_sends")).toBe(before + 1);
+    for (let n = 0; n < 3; n++) expect((await send(other)).statusCode).toBe(200);
+  });
+
+  it("refuses a DLQ replay while the tenant has its quota of replays running; a completed one frees a place; other tenants are not held to it", async () => {
+    const limited = await createTenantWithKey(h, ["dlq:replay"], "Replays");
+    const other = await createTenantWithKey(h, ["dlq:replay"], "OtherReplays");
+    await setLimits(limited, { maxReplaysInFlight: 1 });
+    // No replayer runs here: a requested replay stays pending until its completion is recorded below.
+    const replay = (t: Tenant) => as(t)("POST", "/v1/webhooks/dlq/replay", { deliveryIds: ["dlv_none_x"] });
+    const first = await replay(limited);
+    expect(first.statusCode).toBe(202);
+    const projected = { "x-zen-min-seq": String(first.headers["x-zen-seq"]) };
+    const second = await h.call({
+      method: "POST",
+      url: "/v1/webhooks/dlq/replay",
+      token: limited.key,
+      tenantId: limited.tenantId,
+      body: { deliveryIds: ["dlv_none_y"] },
+      headers: { ...projected, "idempotency-key": randomUUID() },
+    });
+    expect(second.statusCode).toBe(429);
+    expect(second.json().error).toMatchObject({ code: "rate_limited", details: { quota: "replays_in_flight", limit: 1 } });
+    expect(second.headers["retry-after"]).toBe("5");
+    expect((await replay(other)).statusCode).toBe(202);
+    expect((await replay(other)).statusCode).toBe(202);
+
+    const replayId = first.json().replayId as string;
+    const ref = { tenantId: limited.tenantId, aggregateType: "replay" as const, aggregateId: replayId };
+    const done = await h.deps.store.handle(
+      ref,
+      replayDecider,
+      { type: "CompleteReplay", replayed: [], skipped: 1 },
+      { causeId: `${replayId}:completed`, context: testContext() },
+    );
+    const third = await h.call({
+      method: "POST",
+      url: "/v1/webhooks/dlq/replay",
+      token: limited.key,
+      tenantId: limited.tenantId,
+      body: { deliveryIds: ["dlv_none_z"] },
+      headers: { "x-zen-min-seq": String(done.lastSeq), "idempotency-key": randomUUID() },
+    });
+    expect(third.statusCode).toBe(202);
   });
 });

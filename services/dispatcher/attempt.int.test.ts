@@ -48,7 +48,7 @@ describe("the dispatcher's attempt stages", () => {
       secretBox,
       takeTokens: async () => undefined,
       circuitComeback: (_endpointId, afterMs) => retryLater(afterMs),
-      send: (request) => (sent.push(request), answer(request)),
+      send: (_tenantId, request) => (sent.push(request), answer(request)),
       logger: quietLogger(),
       tracing: NOOP_TRACING,
       ...overrides,

@@ -27,6 +27,7 @@ import { createLanes } from "./lanes.js";
 import { createLoopLag } from "./loop-lag.js";
 import { createOutboundLimits, type NamedBucket } from "./outbound-limits.js";
 import { inStage, untagged } from "./stages.js";
+import { createTenantShares } from "./tenant-shares.js";
 
 /**
  * A retry that is not yet due keeps its unacked slot until the server redelivers it (2.9 has no
@@ -39,6 +40,9 @@ const IN_FLIGHT_RETRY_MS = 5_000;
 const MAX_QUEUE_WAIT_MS = 2_000;
 /** The delivery events that start an attempt (a replay's `delivery.replayed` opens a new series). */
 const TRIGGERS = new Set(["delivery.scheduled", "delivery.retry_scheduled", "delivery.replayed"]);
+
+/** A tenant's share of a dispatcher's attempts in flight unless configured: half, and never less than one endpoint's. */
+export const defaultTenantShare = (concurrency: number, perEndpoint: number): number => Math.min(concurrency, Math.max(perEndpoint, Math.floor(concurrency / 2)));
 
 export interface DispatcherDeps {
   js: JetStreamClient;
@@ -53,6 +57,8 @@ export interface DispatcherDeps {
   concurrency: number;
   /** Attempts in flight to any one endpoint, so a slow endpoint cannot take every slot. */
   concurrencyPerEndpoint: number;
+  /** Attempts in flight for any one tenant (default half of `concurrency`), so no tenant can take every slot. */
+  concurrencyPerTenant?: number;
   /** Delivery messages in hand at once (waiting in a lane or being attempted): the flow-control window. */
   maxHandled?: number;
   /** Circuit-breaker overrides: 5 consecutive transient failures open it for 60 s, then 3 probes. */
@@ -84,6 +90,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const { view, topology, logger } = deps;
   const tracing = deps.tracing ?? NOOP_TRACING;
   const sendSlots = pLimit(deps.concurrency);
+  const tenantShares = createTenantShares(deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint));
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const loopLag = createLoopLag();
@@ -120,7 +127,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     secretBox: deps.secretBox,
     takeTokens,
     circuitComeback: (endpointId, afterMs) => comeback(endpointId, { kind: "defer", reason: "circuit_open", afterMs, spacingMs: CIRCUIT_COMEBACK_SPACING_MS }),
-    send: (request) => sendSlots(() => deps.sender.send(request)),
+    send: (tenantId, request) => tenantShares.run(tenantId, () => sendSlots(() => deps.sender.send(request))),
     logger,
     tracing,
     metrics: deps.metrics,

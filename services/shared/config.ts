@@ -84,6 +84,8 @@ const Environment = z.object({
     ),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** The event stream's size cap in bytes (-1: none); once full, appends are refused (503), never old events dropped. */
+  ZEN_STREAM_MAX_BYTES: z.coerce.number().int().min(-1).default(-1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
   /** Processes `npm start` runs when ZEN_ROLES is unset: role groups separated by `;`, e.g. `api,router;dispatcher;projector`. */
   ZEN_PROCESSES: z.string().default(DEFAULT_PROCESS_LAYOUT),
@@ -118,6 +120,9 @@ const Environment = z.object({
   /** Endpoints and inbound sources a tenant may have, unless the operator set its own (`PUT /v1/tenants/{id}/limits`). */
   ZEN_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).max(2_000).default(1_000),
   ZEN_MAX_SOURCES_PER_TENANT: z.coerce.number().int().min(1).default(100),
+  /** Test sends a tenant may make a minute, and DLQ replays it may have running at once, unless the operator set its own. */
+  ZEN_TEST_SENDS_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  ZEN_MAX_REPLAYS_IN_FLIGHT: z.coerce.number().int().min(1).default(5),
   /** Failed handlings in a row after which a reactor parks a message (NATS being away does not count). */
   ZEN_PARK_AFTER_FAILURES: z.coerce.number().int().min(1).max(1_000).default(5),
   /** Live event-feed connections (`GET /v1/webhooks/events`) at once, per tenant and per api process. */
@@ -133,6 +138,8 @@ const Environment = z.object({
   ZEN_JWT_PUBLIC_KEY: z.string().optional(),
   ZEN_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).default(256),
   ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).default(32),
+  /** A tenant's share of a dispatcher's attempts in flight; unset: half of ZEN_DELIVERY_CONCURRENCY (at least one endpoint's). */
+  ZEN_DELIVERY_CONCURRENCY_PER_TENANT: z.coerce.number().int().min(1).optional(),
   /** Continuous failure (from the first failure of the run) after which an endpoint is disabled: 5 days. */
   ZEN_ENDPOINT_DISABLE_AFTER_MS: z.coerce
     .number()
@@ -176,6 +183,8 @@ export interface Config {
   redactAllow: string[];
   streamPrefix: string;
   streamReplicas: number;
+  /** The event stream's size cap (`ZEN_STREAM_MAX_BYTES`, -1: none). */
+  streamMaxBytes: number;
   roles: Role[];
   /** The processes `npm start` runs when ZEN_ROLES is unset (ZEN_PROCESSES). */
   processes: Role[][];
@@ -196,13 +205,15 @@ export interface Config {
   /** Live event-feed connections at once (`ZEN_FEED_MAX_PER_TENANT`, `ZEN_FEED_MAX_PER_PROCESS`). */
   feedLimits: { perTenant: number; perProcess: number };
   /** Endpoints and sources per tenant by default (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`). */
-  quotas: { maxEndpoints: number; maxSources: number };
+  quotas: { maxEndpoints: number; maxSources: number; testSendsPerMinute: number; maxReplaysInFlight: number };
   /** The default ingest bucket of every tenant (`ZEN_INGRESS_CAPACITY`, `ZEN_INGRESS_REFILL_PER_SECOND`). */
   ingress: { capacity: number; refillPerSecond: number };
   /** How operator JWTs are verified; undefined: no JWTs accepted. */
   jwt: JwtConfig | undefined;
   deliveryConcurrency: number;
   deliveryConcurrencyPerEndpoint: number;
+  /** A tenant's share of a dispatcher's attempts in flight (`ZEN_DELIVERY_CONCURRENCY_PER_TENANT`); unset: half. */
+  deliveryConcurrencyPerTenant: number | undefined;
   /** An endpoint failing without a break for longer than this is disabled (`ZEN_ENDPOINT_DISABLE_AFTER_MS`). */
   endpointDisableAfterMs: number;
   /** Circuit breaker thresholds (`ZEN_CIRCUIT_FAILURE_THRESHOLD`, `ZEN_CIRCUIT_OPEN_MS`, `ZEN_CIRCUIT_MAX_PROBES`). */
@@ -247,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redactAllow: e.ZEN_REDACT_ALLOW,
     streamPrefix: e.ZEN_STREAM_PREFIX,
     streamReplicas: e.ZEN_STREAM_REPLICAS,
+    streamMaxBytes: e.ZEN_STREAM_MAX_BYTES,
     roles,
     processes,
     opsPort: e.ZEN_OPS_PORT,
@@ -256,11 +268,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     timeouts: { requestMs: e.ZEN_REQUEST_TIMEOUT_MS, connectionMs: e.ZEN_CONNECTION_TIMEOUT_MS },
     parkAfterFailures: e.ZEN_PARK_AFTER_FAILURES,
     feedLimits: { perTenant: e.ZEN_FEED_MAX_PER_TENANT, perProcess: e.ZEN_FEED_MAX_PER_PROCESS },
-    quotas: { maxEndpoints: e.ZEN_MAX_ENDPOINTS_PER_TENANT, maxSources: e.ZEN_MAX_SOURCES_PER_TENANT },
+    quotas: {
+      maxEndpoints: e.ZEN_MAX_ENDPOINTS_PER_TENANT,
+      maxSources: e.ZEN_MAX_SOURCES_PER_TENANT,
+      testSendsPerMinute: e.ZEN_TEST_SENDS_PER_MINUTE,
+      maxReplaysInFlight: e.ZEN_MAX_REPLAYS_IN_FLIGHT,
+    },
     ingress: { capacity: e.ZEN_INGRESS_CAPACITY, refillPerSecond: e.ZEN_INGRESS_REFILL_PER_SECOND },
     jwt: jwtConfig(e),
     deliveryConcurrency: e.ZEN_DELIVERY_CONCURRENCY,
     deliveryConcurrencyPerEndpoint: e.ZEN_DELIVERY_CONCURRENCY_PER_ENDPOINT,
+    deliveryConcurrencyPerTenant: e.ZEN_DELIVERY_CONCURRENCY_PER_TENANT,
     endpointDisableAfterMs: e.ZEN_ENDPOINT_DISABLE_AFTER_MS,
     circuit: { failureThreshold: e.ZEN_CIRCUIT_FAILURE_THRESHOLD, halfOpenAfterMs: e.ZEN_CIRCUIT_OPEN_MS, maxProbes: e.ZEN_CIRCUIT_MAX_PROBES },
     readyLag: { maxLagEvents: e.ZEN_READY_MAX_LAG_EVENTS, stallMs: e.ZEN_READY_STALL_MS },

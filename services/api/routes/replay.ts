@@ -16,20 +16,23 @@ import { DomainError } from "../../../domain/errors.js";
 import { replayDecider, type ReplaySelection } from "../../../domain/replay/replay.js";
 import type { Database } from "../../../projections/db.js";
 import { withTenant } from "../../../projections/tenant-scope.js";
-import { getReplay, selectDeadDeliveryIds, type ReplayRow } from "../../../projections/read-models/replays.js";
+import { countReplaysInFlight, getReplay, selectDeadDeliveryIds, type ReplayRow } from "../../../projections/read-models/replays.js";
 import { ConcurrencyError, type AggregateRef, type EventStore } from "../../../streams/event-store.js";
 import { authOf, tenantOf } from "../auth.js";
 import * as E from "../errors.js";
 import { sha256Hex } from "../keys.js";
 import { commandContext, MIN_SEQ_WAIT_MS, minSeqHook, withSeq } from "../plumbing.js";
 import type { ReadModels } from "../read-models.js";
-import { errorResponses, TENANT_ERRORS } from "./shared.js";
+import type { RegistryPort } from "../deps.js";
+import { DEFAULT_QUOTAS, errorResponses, quotaOf, TENANT_ERRORS } from "./shared.js";
 
 /** What the replay routes read from the Postgres read models: every query scoped to one tenant. */
 export interface ReplayReads {
   /** Dead deliveries a filter selects, at most `max + 1` (so "too many" can be told apart). */
   deadDeliveryIds(tenantId: string, filter: ReplayFilterIn, max: number): Promise<string[]>;
   getReplay(tenantId: string, replayId: string): Promise<ReplayRow | null>;
+  /** The tenant's replays not yet completed or failed. */
+  replaysInFlight(tenantId: string): Promise<number>;
 }
 
 export function createReplayReads(db: Database): ReplayReads {
@@ -37,10 +40,20 @@ export function createReplayReads(db: Database): ReplayReads {
     // Tenant-bound reads (row-level security), like every api read of the read models.
     deadDeliveryIds: (tenantId, filter, max) => withTenant(db, tenantId, (tx) => selectDeadDeliveryIds(tx, tenantId, filter, max)),
     getReplay: (tenantId, replayId) => withTenant(db, tenantId, (tx) => getReplay(tx, tenantId, replayId)),
+    replaysInFlight: (tenantId) => withTenant(db, tenantId, (tx) => countReplaysInFlight(tx, tenantId)),
   };
 }
 
-type Deps = { store: EventStore; reads: ReplayReads; readModels: Pick<ReadModels, "waitForSeq">; now: () => Date };
+type Deps = {
+  store: EventStore;
+  reads: ReplayReads;
+  readModels: Pick<ReadModels, "waitForSeq">;
+  now: () => Date;
+  view: RegistryPort;
+  quotas?: Pick<typeof DEFAULT_QUOTAS, "maxReplaysInFlight">;
+};
+/** When a tenant past its replays in flight may try again: replays usually complete within seconds. */
+const REPLAY_QUOTA_RETRY_AFTER_SECONDS = 5;
 const replayScope = { scope: "dlq:replay" as const, tenantScoped: true };
 /** The request replays and conflicts through the app's Idempotency-Key mechanism, which requires the key here. */
 const replayRequest = { ...replayScope, idempotency: "required" as const };
@@ -64,7 +77,22 @@ export function replayIdFor(scope: "operator" | "tenant", tenantId: string, key:
 const render = (row: ReplayRow): ReplayOut => compact({ ...row, reason: row.reason ?? undefined, completedAt: row.completedAt ?? undefined });
 
 /** DLQ replays: request one (by ids or by filter, idempotent by key) and follow its progress. */
-export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, reads, readModels, now }) => {
+export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, reads, readModels, now, view, quotas = DEFAULT_QUOTAS }) => {
+  /**
+   * Refuses a new replay while the tenant has its quota of replays running (counted in the read
+   * model, so replays requested in the same instant may pass it by the few not yet projected).
+   */
+  async function assertReplayRoom(tenantId: string): Promise<void> {
+    const limit = quotaOf(view, tenantId, "maxReplaysInFlight", { ...DEFAULT_QUOTAS, ...quotas });
+    if ((await reads.replaysInFlight(tenantId)) < limit) return;
+    throw E.quotaRateLimited(
+      "replays_in_flight",
+      `at most ${limit} DLQ replays may run at once per tenant; wait for one to complete`,
+      limit,
+      REPLAY_QUOTA_RETRY_AFTER_SECONDS,
+    );
+  }
+
   app.addHook("preHandler", minSeqHook(readModels));
 
   /** The deliveries a selection names now: its ids, or the DLQ entries its filter matches. */
@@ -102,7 +130,7 @@ export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, re
         tags,
         summary: "Replay dead-lettered deliveries, by ids or by filter (Idempotency-Key required)",
         body: ReplayIn,
-        response: { 202: ReplayAcceptedOut, ...errorResponses(...TENANT_ERRORS, 409, 413, 415, 422) },
+        response: { 202: ReplayAcceptedOut, ...errorResponses(...TENANT_ERRORS, 409, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {
@@ -114,6 +142,7 @@ export const replayRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, re
       const selection = selectionOf(request.body);
       const seen = await existing(ref, selection);
       if (seen !== null) return repeat(seen);
+      await assertReplayRoom(tenantId);
       const deliveryIds = await deliveriesOf(tenantId, selection);
       const events = replayDecider.decide({ type: "RequestReplay", selection, deliveryIds }, replayDecider.initialState());
       const context = commandContext(request, now());

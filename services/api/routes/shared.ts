@@ -13,16 +13,20 @@ export function errorResponses(...statuses: number[]): Record<number, typeof Err
 /** Errors every tenant route may answer besides its own. */
 export const TENANT_ERRORS = [400, 401, 403, 503] as const;
 
-/** The quotas when the configuration names none (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`). */
-export const DEFAULT_QUOTAS = { maxEndpoints: 1_000, maxSources: 100 };
+/** The quotas when the configuration names none (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`, …). */
+export const DEFAULT_QUOTAS = { maxEndpoints: 1_000, maxSources: 100, testSendsPerMinute: 60, maxReplaysInFlight: 5 };
+
+/** A tenant's quota: its own limit if the operator set one, else the platform's. */
+export function quotaOf(view: RegistryPort, tenantId: string, quota: keyof typeof DEFAULT_QUOTAS, defaults = DEFAULT_QUOTAS): number {
+  const tenant = view.tenant(tenantId);
+  return (tenant?.status === "active" ? tenant.limits[quota] : undefined) ?? defaults[quota];
+}
 
 /**
  * Refuses one more endpoint or source past the tenant's quota (its own limit, else the platform's),
  * counted in the registry view: api processes creating at the same moment may pass it by the few in flight.
  */
 export function assertUnderQuota(view: RegistryPort, tenantId: string, kind: "endpoints" | "sources", defaults = DEFAULT_QUOTAS): void {
-  const tenant = view.tenant(tenantId);
-  const limits = tenant?.status === "active" ? tenant.limits : {};
-  const limit = kind === "endpoints" ? (limits.maxEndpoints ?? defaults.maxEndpoints) : (limits.maxSources ?? defaults.maxSources);
+  const limit = quotaOf(view, tenantId, kind === "endpoints" ? "maxEndpoints" : "maxSources", defaults);
   if (view.liveCounts(tenantId)[kind] >= limit) throw E.quotaExceeded(kind, limit);
 }

@@ -92,7 +92,8 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
       const ofTenant = open.get(tenantId) ?? 0;
       if (ofTenant >= limits.perTenant || openInProcess >= limits.perProcess) {
         const which = ofTenant >= limits.perTenant ? `${limits.perTenant} per tenant` : `${limits.perProcess} per api process`;
-        throw E.tooManyFeeds(
+        throw E.quotaRateLimited(
+          "live_feeds",
           `live event feeds are limited to ${which}; close one first`,
           ofTenant >= limits.perTenant ? limits.perTenant : limits.perProcess,
           FEED_RETRY_AFTER_SECONDS,

@@ -14,11 +14,14 @@ import { tenantOf } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import * as E from "../errors.js";
 import { commandContext, withSeq } from "../plumbing.js";
-import { errorResponses, TENANT_ERRORS } from "./shared.js";
+import type { SharedBuckets } from "../../shared/shared-buckets.js";
+import { errorResponses, quotaOf, TENANT_ERRORS } from "./shared.js";
 
 type Deps = Pick<ApiDeps, "view" | "secretBox" | "store"> & {
   /** The SSRF guard's settings; `allowedTargetCidrs` is optional until every caller passes it. */
-  config: Pick<Config, "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetCidrs">>;
+  config: Pick<Config, "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetCidrs" | "quotas">>;
+  /** Each tenant's test sends a minute (its `testSendsPerMinute`, else the platform's), shared by every api process. */
+  testSends: SharedBuckets;
   /** The client deliveries use; when absent, one is made with the same guard and closed with the app. */
   sender?: HttpSender;
   now: () => Date;
@@ -39,7 +42,7 @@ interface Target {
  * its SSRF guard, signed like a delivery with `webhook-id` `msg_test_…`. No delivery is stored; the
  * send itself is audited (`endpoint.test_sent` or `tenant.test_sent`, secret-free) once it is over.
  */
-export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, secretBox, store, config, sender: given, now }) => {
+export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, secretBox, store, config, sender: given, now, testSends }) => {
   const sender = given ?? createHttpSender({ targetPolicy: { allowPrivate: config.allowPrivateTargets, allowedCidrs: config.allowedTargetCidrs ?? [] } });
   if (!given) app.addHook("onClose", () => sender.close());
 
@@ -56,6 +59,15 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
     return { url: endpoint.state.url, secrets, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs, endpointId: endpoint.endpointId };
   }
 
+  /** One test send of the tenant's allowance (a burst of a minute's worth, refilled evenly); past it, 429. */
+  async function spendTestSend(tenantId: string): Promise<void> {
+    const perMinute = quotaOf(view, tenantId, "testSendsPerMinute", config.quotas);
+    const taken = await testSends.take(tenantId, { capacity: perMinute, refillPerSecond: perMinute / 60 });
+    if (!taken.allowed) {
+      throw E.quotaRateLimited("test_sends", `test sends are limited to ${perMinute} a minute per tenant`, perMinute, Math.max(1, Math.ceil(taken.waitMs / 1_000)));
+    }
+  }
+
   app.post(
     "/v1/webhooks/test",
     {
@@ -64,13 +76,14 @@ export const testSendRoutes: FastifyPluginAsyncZod<Deps> = async (app, { view, s
         tags: ["registry"],
         summary: "Send one real, signed test request to an endpoint or a URL (audited; no delivery is recorded)",
         body: TestSendIn,
-        response: { 200: TestSendOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422) },
+        response: { 200: TestSendOut, ...errorResponses(...TENANT_ERRORS, 404, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {
       const tenantId = tenantOf(request);
       const { eventType, payload } = request.body;
       const target = targetOf(tenantId, request.body);
+      await spendTestSend(tenantId);
       const at = now();
       const messageId = `msg_test_${newUlid()}`;
       const scheduled = { messageId, eventType, payload, messageReceivedAt: at.toISOString() };

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { createTenantShares } from "./tenant-shares.js";
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("a dispatcher's per-tenant shares of attempts in flight", () => {
+  it("holds a tenant to its share while another tenant's attempts start at once, and lets the next one in as one finishes", async () => {
+    const shares = createTenantShares(2);
+    const started: string[] = [];
+    const hanging: Array<() => void> = [];
+    const attempt = (name: string) => () =>
+      new Promise<void>((resolve) => {
+        started.push(name);
+        hanging.push(resolve);
+      });
+    for (let n = 1; n <= 5; n++) void shares.run("ten_noisy", attempt(`noisy${n}`));
+    void shares.run("ten_quiet", attempt("quiet1"));
+    await settle();
+    expect(started).toEqual(["noisy1", "noisy2", "quiet1"]);
+
+    hanging[0]!();
+    await settle();
+    await settle();
+    expect(started).toEqual(["noisy1", "noisy2", "quiet1", "noisy3"]);
+  });
+
+  it("forgets a tenant whose line is empty, and passes results and failures through", async () => {
+    const shares = createTenantShares(1);
+    await expect(shares.run("ten_a", async () => 42)).resolves.toBe(42);
+    await expect(shares.run("ten_b", async () => Promise.reject(new Error("refused")))).rejects.toThrow("refused");
+    expect(shares.tenants()).toBe(0);
+  });
+});
