@@ -44,6 +44,9 @@ export const TenantLimitsSet = z
     testSendsPerMinute: z.number().int().min(1).nullable().optional(),
     /** DLQ replays not yet completed at once; absent: the platform's default. */
     maxReplaysInFlight: z.number().int().min(1).nullable().optional(),
+    /** Ingested and inbound payload bytes a second (a burst of one second's worth), and a day. */
+    payloadBytesPerSecond: z.number().int().min(1).nullable().optional(),
+    payloadBytesPerDay: z.number().int().min(1).nullable().optional(),
   })
   .strict();
 

@@ -77,6 +77,14 @@ export const TenantLimitsIn = z
       .optional()
       .describe("Test sends a minute (a burst of as many); default ZEN_TEST_SENDS_PER_MINUTE"),
     maxReplaysInFlight: z.number().int().min(1).max(1_000).nullable().optional().describe("DLQ replays not yet completed at once; default ZEN_MAX_REPLAYS_IN_FLIGHT"),
+    payloadBytesPerSecond: z
+      .number()
+      .int()
+      .min(1_024)
+      .nullable()
+      .optional()
+      .describe("Ingested and inbound payload bytes a second, a burst of one second's worth (keep it above the largest body); default ZEN_PAYLOAD_BYTES_PER_SECOND"),
+    payloadBytesPerDay: z.number().int().min(1_024).nullable().optional().describe("Payload bytes a rolling day; default ZEN_PAYLOAD_BYTES_PER_DAY"),
   })
   .strict()
   .describe("Per-tenant limits");
@@ -92,6 +100,8 @@ export const TenantLimitsOut = z
       maxSources: z.number().optional(),
       testSendsPerMinute: z.number().optional(),
       maxReplaysInFlight: z.number().optional(),
+      payloadBytesPerSecond: z.number().optional(),
+      payloadBytesPerDay: z.number().optional(),
     }),
   })
   .describe("A tenant's limits as they stand");

@@ -13,9 +13,9 @@ export const levelAt = (bucket: TokenBucket, level: BucketLevel | undefined, now
   return { tokens: Math.min(bucket.capacity, refilled), atMs: nowMs };
 };
 
-/** How long until one token is free at `level` (0: one is free now). */
-export const waitForToken = (bucket: TokenBucket, level: BucketLevel): number =>
-  level.tokens >= 1 ? 0 : Math.ceil(((1 - level.tokens) / bucket.refillPerSecond) * 1000);
+/** How long until `tokens` (one unless said) are free at `level` (0: they are free now). */
+export const waitForToken = (bucket: TokenBucket, level: BucketLevel, tokens = 1): number =>
+  level.tokens >= tokens ? 0 : Math.ceil(((tokens - level.tokens) / bucket.refillPerSecond) * 1000);
 
 /** An endpoint's `rateLimit.perSecond` as a bucket: a burst of at most a tenth of a second's worth. */
 export const perSecondBucket = (perSecond: number): TokenBucket => ({

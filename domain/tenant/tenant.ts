@@ -22,9 +22,20 @@ export interface TenantLimits {
   maxSources?: number;
   testSendsPerMinute?: number;
   maxReplaysInFlight?: number;
+  payloadBytesPerSecond?: number;
+  payloadBytesPerDay?: number;
 }
 
-const LIMIT_KEYS = ["outbound", "ingress", "maxEndpoints", "maxSources", "testSendsPerMinute", "maxReplaysInFlight"] as const;
+const LIMIT_KEYS = [
+  "outbound",
+  "ingress",
+  "maxEndpoints",
+  "maxSources",
+  "testSendsPerMinute",
+  "maxReplaysInFlight",
+  "payloadBytesPerSecond",
+  "payloadBytesPerDay",
+] as const;
 
 /** A tenant is either not yet created or active. */
 export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };

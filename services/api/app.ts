@@ -10,6 +10,7 @@ import { createIdempotencyStore } from "./idempotency-store.js";
 import { idempotencyPlugin } from "./idempotency.js";
 import { createIngressLimiter } from "./ingress-limit.js";
 import { DEFAULT_INGRESS, ingressPlugin } from "./ingress-plugin.js";
+import { DEFAULT_PAYLOAD_LIMITS } from "./payload-quota.js";
 import { createKeyUsage } from "./key-usage.js";
 import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin } from "./plumbing.js";
@@ -77,6 +78,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const eventIds = deps.eventIds ?? (await openKv(deps, "ingest dedupe", createEventIdClaims));
   const idempotency = deps.idempotency ?? (await openKv(deps, "Idempotency-Key", (nc, topology) => createIdempotencyStore(nc, topology, { box: deps.secretBox })));
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
+  const payloadBytes = deps.payloadBytes ?? (await openKv(deps, "payload limits", (nc, topology) => createSharedBuckets(nc, topology, "payload_bytes")));
+  const payloadDefaults = deps.config.payloadLimits ?? DEFAULT_PAYLOAD_LIMITS;
   const testSends = deps.testSends ?? (await openKv(deps, "test-send limits", (nc, topology) => createSharedBuckets(nc, topology, "test_sends")));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
   const inboundDeliveries =
@@ -91,7 +94,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(plumbingPlugin);
   await app.register(metricsPlugin, { metrics });
   await app.register(authPlugin, { config: deps.config, store: deps.store, view: deps.view, jwt: deps.jwt, keyUsage, now });
-  await app.register(ingressPlugin, { limiter: ingress, view: deps.view, defaults: deps.config.ingress });
+  await app.register(ingressPlugin, { limiter: ingress, view: deps.view, defaults: deps.config.ingress, payloadBytes, payloadDefaults });
   await app.register(idempotencyPlugin, { store: idempotency });
   await app.register(healthRoutes, { readiness, migrationsApplied: deps.migrationsApplied ?? (() => migrationsApplied(deps.db)) });
   await app.register(tenantRoutes, { store: deps.store, view: deps.view, now, readModels });
@@ -116,6 +119,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     tracing: deps.tracing,
     ingress,
     ingressDefaults: deps.config.ingress ?? DEFAULT_INGRESS,
+    payloadBytes,
+    payloadDefaults,
   });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs, limits: deps.config.feedLimits });
   return app as unknown as FastifyInstance;

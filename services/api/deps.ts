@@ -38,7 +38,7 @@ export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpo
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
   config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> &
-    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits" | "quotas">>;
+    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits" | "quotas" | "payloadLimits">>;
   store: EventStore;
   view: RegistryPort;
   /** The read-model database; `readModels` defaults to queries over it. */
@@ -56,6 +56,8 @@ export interface ApiDeps {
   idempotency?: IdempotencyStore;
   /** The tenants' shared ingest buckets; defaults to the KV bucket of `createIngressLimiter(streams.nc)`. */
   ingress?: IngressLimiter;
+  /** Each tenant's payload-bytes buckets, a second's and a day's, shared by every api process (`"payload_bytes"`). */
+  payloadBytes?: SharedBuckets;
   /** Each tenant's test-send bucket, shared by every api process (`createSharedBuckets(nc, topology, "test_sends")`). */
   testSends?: SharedBuckets;
   /** Operator JWT verification; defaults to one made from `config.jwt`. */

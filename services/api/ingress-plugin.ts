@@ -1,9 +1,11 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { TokenBucket } from "../../contracts/common.js";
+import type { SharedBuckets } from "../shared/shared-buckets.js";
 import type { RegistryPort } from "./deps.js";
 import * as E from "./errors.js";
 import type { IngressDecision, IngressLimiter } from "./ingress-limit.js";
+import { payloadLimitsOf, spendPayloadBytes, type PayloadLimits } from "./payload-quota.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -39,17 +41,36 @@ export async function spendIngress(limiter: IngressLimiter, key: string, bucket:
 export const ingressBucketOf = (tenant: ReturnType<RegistryPort["tenant"]>, defaults: TokenBucket): TokenBucket =>
   (tenant?.status === "active" ? tenant.limits.ingress : undefined) ?? defaults;
 
+/** A request's payload size: its Content-Length, else (chunked) its parsed body's JSON. */
+function bodyBytes(request: FastifyRequest): number {
+  const declared = Number(request.headers["content-length"]);
+  return Number.isSafeInteger(declared) && declared >= 0 ? declared : Buffer.byteLength(JSON.stringify(request.body ?? null));
+}
+
 /**
  * Spends one token of the tenant's ingress bucket on each request of an `ingressLimited` route,
- * after authentication and before the body is read.
+ * after authentication and before the body is read; then, once it is read and valid, its bytes of
+ * the tenant's payload allowance.
  */
-export const ingressPlugin = fp<{ limiter: IngressLimiter; view: Pick<RegistryPort, "tenant">; defaults?: TokenBucket }>(
-  async (app: FastifyInstance, { limiter, view, defaults = DEFAULT_INGRESS }) => {
+export const ingressPlugin = fp<{
+  limiter: IngressLimiter;
+  view: Pick<RegistryPort, "tenant">;
+  defaults?: TokenBucket;
+  payloadBytes: SharedBuckets;
+  payloadDefaults: PayloadLimits;
+}>(
+  async (app: FastifyInstance, { limiter, view, defaults = DEFAULT_INGRESS, payloadBytes, payloadDefaults }) => {
     app.addHook("onRequest", async (request, reply) => {
       if (!request.routeOptions.config?.ingressLimited) return;
       const tenantId = request.auth?.tenantId;
       if (!tenantId) return;
       await spendIngress(limiter, tenantId, ingressBucketOf(view.tenant(tenantId), defaults), reply);
+    });
+    app.addHook("preHandler", async (request) => {
+      if (!request.routeOptions.config?.ingressLimited) return;
+      const tenantId = request.auth?.tenantId;
+      if (!tenantId) return;
+      await spendPayloadBytes(payloadBytes, tenantId, bodyBytes(request), payloadLimitsOf(view, tenantId, payloadDefaults));
     });
   },
   { name: "zen-ingress-limit", dependencies: ["zen-auth"] },

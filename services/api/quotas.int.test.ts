@@ -111,4 +111,31 @@ describe("tenant quotas", () => {
     );
     expect((await replayAfter(done.lastSeq, "dlv_none_z")).statusCode).toBe(202);
   });
+
+  it("refuses ingest past the tenant's payload bytes a second, and a day, with 429 naming each; other tenants are not held to them", async () => {
+    const ingest = (t: Tenant) =>
+      h.call({ method: "POST", url: "/v1/webhooks/ingest", token: t.key, tenantId: t.tenantId, body: { eventType: "a.b", payload: { text: "x".repeat(600) } } });
+    const perSecond = await createTenantWithKey(h, ["ingest"], "BytesPerSecond");
+    const perDay = await createTenantWithKey(h, ["ingest"], "BytesPerDay");
+    const other = await createTenantWithKey(h, ["ingest"], "Bytes");
+    await setLimits(perSecond, { payloadBytesPerSecond: 1_500 });
+    await setLimits(perDay, { payloadBytesPerDay: 1_500 });
+
+    for (const [tenant, quota, limit] of [
+      [perSecond, "payload_bytes_per_second", 1_500],
+      [perDay, "payload_bytes_per_day", 1_500],
+    ] as const) {
+      expect((await ingest(tenant)).statusCode).toBe(202);
+      expect((await ingest(tenant)).statusCode).toBe(202);
+      const before = await refusals(quota);
+      const refused = await ingest(tenant);
+      expect(refused.statusCode, quota).toBe(429);
+      expect(refused.json().error).toMatchObject({ code: "rate_limited", details: { quota, limit } });
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+      expect(await refusals(quota)).toBe(before + 1);
+    }
+    // The day refills over a day: its wait is far longer than the second's.
+    expect(Number((await ingest(perDay)).headers["retry-after"])).toBeGreaterThan(60);
+    for (let n = 0; n < 5; n++) expect((await ingest(other)).statusCode).toBe(202);
+  });
 });

@@ -123,6 +123,17 @@ const Environment = z.object({
   /** Test sends a tenant may make a minute, and DLQ replays it may have running at once, unless the operator set its own. */
   ZEN_TEST_SENDS_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   ZEN_MAX_REPLAYS_IN_FLIGHT: z.coerce.number().int().min(1).default(5),
+  /** Payload bytes a tenant may ingest (API and inbound together) a second and a rolling day, unless the operator set its own. */
+  ZEN_PAYLOAD_BYTES_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .default(8 * 1024 ** 2),
+  ZEN_PAYLOAD_BYTES_PER_DAY: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .default(16 * 1024 ** 3),
   /** Failed handlings in a row after which a reactor parks a message (NATS being away does not count). */
   ZEN_PARK_AFTER_FAILURES: z.coerce.number().int().min(1).max(1_000).default(5),
   /** Live event-feed connections (`GET /v1/webhooks/events`) at once, per tenant and per api process. */
@@ -206,6 +217,8 @@ export interface Config {
   feedLimits: { perTenant: number; perProcess: number };
   /** Endpoints and sources per tenant by default (`ZEN_MAX_ENDPOINTS_PER_TENANT`, `ZEN_MAX_SOURCES_PER_TENANT`). */
   quotas: { maxEndpoints: number; maxSources: number; testSendsPerMinute: number; maxReplaysInFlight: number };
+  /** Payload bytes a tenant may ingest a second and a day (`ZEN_PAYLOAD_BYTES_PER_SECOND`, `ZEN_PAYLOAD_BYTES_PER_DAY`). */
+  payloadLimits: { payloadBytesPerSecond: number; payloadBytesPerDay: number };
   /** The default ingest bucket of every tenant (`ZEN_INGRESS_CAPACITY`, `ZEN_INGRESS_REFILL_PER_SECOND`). */
   ingress: { capacity: number; refillPerSecond: number };
   /** How operator JWTs are verified; undefined: no JWTs accepted. */
@@ -268,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     timeouts: { requestMs: e.ZEN_REQUEST_TIMEOUT_MS, connectionMs: e.ZEN_CONNECTION_TIMEOUT_MS },
     parkAfterFailures: e.ZEN_PARK_AFTER_FAILURES,
     feedLimits: { perTenant: e.ZEN_FEED_MAX_PER_TENANT, perProcess: e.ZEN_FEED_MAX_PER_PROCESS },
+    payloadLimits: { payloadBytesPerSecond: e.ZEN_PAYLOAD_BYTES_PER_SECOND, payloadBytesPerDay: e.ZEN_PAYLOAD_BYTES_PER_DAY },
     quotas: {
       maxEndpoints: e.ZEN_MAX_ENDPOINTS_PER_TENANT,
       maxSources: e.ZEN_MAX_SOURCES_PER_TENANT,

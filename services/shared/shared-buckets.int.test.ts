@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectStreams, type Streams } from "../../streams/connection.js";
 import { createTopology } from "../../streams/topology.js";
-import { uniquePrefix } from "../../test/support/nats.js";
+import { deleteTestStream, TEST_NATS_URL, uniquePrefix } from "../../test/support/nats.js";
 import { startPrivateNats, type PrivateNats } from "../../test/support/private-nats.js";
 import { createSharedBuckets, type SharedBuckets } from "./shared-buckets.js";
 
@@ -43,5 +43,33 @@ describe("shared buckets while NATS is away", () => {
       if (!shared) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(shared).toBe(true);
+  });
+});
+
+describe("shared buckets taking many tokens at once (a request's bytes)", () => {
+  let streams: Streams;
+  const topology = createTopology(uniquePrefix());
+
+  beforeAll(async () => {
+    streams = await connectStreams(TEST_NATS_URL, "weighted-buckets-test");
+  });
+  afterAll(async () => {
+    await streams?.nc.close();
+    await deleteTestStream(topology.prefix);
+  });
+
+  it("takes a cost whole or not at all, shares the level between processes, and never takes a cost above the capacity", async () => {
+    const bytes = { capacity: 10_000, refillPerSecond: 100 };
+    // Two processes' buckets on one record.
+    const first = await createSharedBuckets(streams.nc, topology, "payload_bytes");
+    const second = await createSharedBuckets(streams.nc, topology, "payload_bytes");
+    const takes = [];
+    for (const buckets of [first, second, first, second]) takes.push(await buckets.take("ten_w", bytes, Date.now(), 3_000));
+    expect(takes.map((take) => take.allowed)).toEqual([true, true, true, false]);
+    const refused = takes[3]!;
+    // 1,000 left, 2,000 more needed at 100 a second: about 20 s.
+    expect(refused.allowed === false && refused.waitMs).toBeGreaterThan(15_000);
+    expect((await second.take("ten_w", bytes, Date.now(), 500)).allowed).toBe(true);
+    expect(await first.take("ten_w", bytes, Date.now(), 10_001)).toEqual({ allowed: false, waitMs: Number.POSITIVE_INFINITY });
   });
 });

@@ -13,7 +13,7 @@ import type { TokenBucket } from "../../contracts/common.js";
 import { levelAt, waitForToken, type BucketLevel } from "../../domain/limits/token-bucket.js";
 import type { Topology } from "../../streams/topology.js";
 
-/** One token taken (`serial` names the lease it came from), or refused with the ms until one is free. */
+/** The tokens taken (`serial` names the lease they came from), or refused with the ms until they are free. */
 export type Take = { allowed: true; remaining: number; serial: number } | { allowed: false; waitMs: number };
 
 /**
@@ -21,10 +21,13 @@ export type Take = { allowed: true; remaining: number; serial: number } | { allo
  * keys (`[-/_=.a-zA-Z0-9]`), e.g. a tenant id or `endpoint.<id>`.
  */
 export interface SharedBuckets {
-  /** Takes one token from `key`'s bucket; `remaining` is this process's lease plus the shared level as last seen. */
-  take(key: string, bucket: TokenBucket, nowMs?: number): Promise<Take>;
-  /** Puts a token taken with `serial` back into this process's lease, if that lease is still current and unexpired. */
-  giveBack(key: string, serial: number, nowMs?: number): void;
+  /**
+   * Takes `cost` tokens (one unless said, e.g. a request's bytes) from `key`'s bucket; `remaining`
+   * is this process's lease plus the shared level as last seen. A cost above the capacity is never taken.
+   */
+  take(key: string, bucket: TokenBucket, nowMs?: number, cost?: number): Promise<Take>;
+  /** Puts `cost` tokens taken with `serial` back into this process's lease, if that lease is still current and unexpired. */
+  giveBack(key: string, serial: number, nowMs?: number, cost?: number): void;
 }
 
 /** How long a leased chunk may be spent; what is left then is dropped (never spent late). */
@@ -83,17 +86,18 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
   const waiting = new Map<string, number>();
   let serial = 0;
 
-  /** Cuts a chunk from the shared bucket: the lease, or (none free) the ms until a token is. */
-  async function lease(key: string, bucket: TokenBucket, nowMs: number): Promise<Lease | number> {
+  /** Cuts a chunk from the shared bucket: the lease, or (fewer than `cost` free) the ms until they are. */
+  async function lease(key: string, bucket: TokenBucket, nowMs: number, cost: number): Promise<Lease | number> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const seen = attempt === 0 ? known.get(key) : await read(kv, key);
       const at = Math.max(nowMs, seen?.level?.atMs ?? 0);
       const level = levelAt(bucket, seen?.level, at);
-      const grant = Math.min(Math.max(chunkSize(bucket), waiting.get(key) ?? 0), Math.floor(level.tokens));
-      if (grant < 1) {
+      // Big enough for this take and every take waiting for it, whatever their costs.
+      const grant = Math.min(Math.max(chunkSize(bucket), cost, waiting.get(key) ?? 0), Math.floor(level.tokens));
+      if (grant < cost) {
         if (attempt === 0 && seen) continue; // our copy may be stale: look again before refusing
         // Counted from the record's time, which may be ahead of ours (another process's clock).
-        return Math.max(1, waitForToken(bucket, level) + (at - nowMs));
+        return Math.max(1, waitForToken(bucket, level, cost) + (at - nowMs));
       }
       const next: BucketLevel = { tokens: level.tokens - grant, atMs: at };
       const revision = await write(kv, key, next, seen?.revision ?? 0);
@@ -105,38 +109,39 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
     return 1_000;
   }
 
-  async function take(key: string, bucket: TokenBucket, nowMs = Date.now()): Promise<Take> {
-    if (nowMs < degradedUntilMs) return local.take(key, bucket, nowMs);
+  async function take(key: string, bucket: TokenBucket, nowMs = Date.now(), cost = 1): Promise<Take> {
+    if (cost > bucket.capacity) return { allowed: false, waitMs: Number.POSITIVE_INFINITY };
+    if (nowMs < degradedUntilMs) return local.take(key, bucket, nowMs, cost);
     try {
-      return await takeShared(key, bucket, nowMs);
+      return await takeShared(key, bucket, nowMs, cost);
     } catch (error) {
       if (!unreachable(error)) throw error;
       // The shared record is out of reach: this process's own bucket answers until it is back.
       degradedUntilMs = Date.now() + DEGRADED_MS;
-      return local.take(key, bucket, nowMs);
+      return local.take(key, bucket, nowMs, cost);
     }
   }
 
-  async function takeShared(key: string, bucket: TokenBucket, nowMs: number): Promise<Take> {
+  async function takeShared(key: string, bucket: TokenBucket, nowMs: number, cost: number): Promise<Take> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const held = leases.get(key);
-      if (held && held.tokens >= 1 && held.expiresAtMs > nowMs) {
-        held.tokens -= 1;
+      if (held && held.tokens >= cost && held.expiresAtMs > nowMs) {
+        held.tokens -= cost;
         return { allowed: true, remaining: held.tokens + held.sharedTokens, serial: held.serial };
       }
       // One lease request per key at a time; concurrent takes wait for it and share it.
       let cutting = inflight.get(key);
       if (!cutting) {
-        cutting = lease(key, bucket, nowMs).finally(() => inflight.delete(key));
+        cutting = lease(key, bucket, nowMs, cost).finally(() => inflight.delete(key));
         inflight.set(key, cutting);
       }
-      waiting.set(key, (waiting.get(key) ?? 0) + 1);
+      waiting.set(key, (waiting.get(key) ?? 0) + cost);
       let result: Lease | number;
       try {
         result = await cutting;
       } finally {
         // Counted down in this take's own continuation, so the next lease still sees who waits.
-        waiting.set(key, (waiting.get(key) ?? 1) - 1);
+        waiting.set(key, (waiting.get(key) ?? cost) - cost);
       }
       if (typeof result === "number") return { allowed: false, waitMs: result };
       // A newer lease replaces an older one: what the older still held is dropped, never added up.
@@ -145,13 +150,13 @@ export async function createSharedBuckets(nc: NatsConnection, topology: Topology
     return { allowed: false, waitMs: 1_000 };
   }
 
-  function giveBack(key: string, leaseSerial: number, nowMs = Date.now()): void {
+  function giveBack(key: string, leaseSerial: number, nowMs = Date.now(), cost = 1): void {
     if (leaseSerial === LOCAL_SERIAL) {
-      local.giveBack(key, leaseSerial, nowMs);
+      local.giveBack(key, leaseSerial, nowMs, cost);
       return;
     }
     const held = leases.get(key);
-    if (held?.serial === leaseSerial && held.expiresAtMs > nowMs) held.tokens += 1;
+    if (held?.serial === leaseSerial && held.expiresAtMs > nowMs) held.tokens += cost;
   }
 
   return { take, giveBack };
@@ -207,19 +212,20 @@ export function createLocalBuckets(maxKeys = Number.POSITIVE_INFINITY): SharedBu
     if (bounded && levels.size > maxKeys) levels.delete(levels.keys().next().value!);
   };
   return {
-    async take(key, bucket, nowMs = Date.now()) {
+    async take(key, bucket, nowMs = Date.now(), cost = 1) {
+      if (cost > bucket.capacity) return { allowed: false, waitMs: Number.POSITIVE_INFINITY };
       const level = levelAt(bucket, levels.get(key), nowMs);
-      if (level.tokens < 1) {
+      if (level.tokens < cost) {
         // Still in use: a key refused again and again is the last one to forget.
-        keep(key, levels.get(key)!);
-        return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level)) };
+        keep(key, levels.get(key) ?? level);
+        return { allowed: false, waitMs: Math.max(1, waitForToken(bucket, level, cost)) };
       }
-      keep(key, { tokens: level.tokens - 1, atMs: nowMs });
-      return { allowed: true, remaining: level.tokens - 1, serial: LOCAL_SERIAL };
+      keep(key, { tokens: level.tokens - cost, atMs: nowMs });
+      return { allowed: true, remaining: level.tokens - cost, serial: LOCAL_SERIAL };
     },
-    giveBack(key) {
+    giveBack(key, _serial, _nowMs, cost = 1) {
       const level = levels.get(key);
-      if (level) levels.set(key, { tokens: level.tokens + 1, atMs: level.atMs });
+      if (level) levels.set(key, { tokens: level.tokens + cost, atMs: level.atMs });
     },
   };
 }

@@ -71,6 +71,7 @@ export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
       const restartedAt = Date.now();
       await start(role);
       const clearedAt = Date.now();
+      console.log(`[faults] ${role} ready ${clearedAt - restartedAt} ms after its restart`);
       expect(clearedAt - restartedAt, `${role} ready after its restart (ms)`).toBeLessThanOrEqual(10_000);
       return { startedAt, clearedAt, blocksDelivery };
     }

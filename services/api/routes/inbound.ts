@@ -12,13 +12,14 @@ import { sourceDecider } from "../../../domain/source/source.js";
 import { ConcurrencyError, type AggregateRef, type CommandContext } from "../../../streams/event-store.js";
 import { newId, newUlid } from "../../shared/ids.js";
 import type { Metrics } from "../../shared/metrics.js";
-import { createLocalBuckets } from "../../shared/shared-buckets.js";
+import { createLocalBuckets, type SharedBuckets } from "../../shared/shared-buckets.js";
 import { NOOP_TRACING } from "../../shared/tracing.js";
 import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
 import type { IngressLimiter } from "../ingress-limit.js";
 import { ingressBucketOf, spendIngress } from "../ingress-plugin.js";
+import { payloadLimitsOf, spendPayloadBytes, type PayloadLimits } from "../payload-quota.js";
 import { withSeq } from "../plumbing.js";
 import { requestSpans } from "../request-span.js";
 import { createStoreReadGuard } from "../store-read-guard.js";
@@ -54,6 +55,9 @@ type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & {
   ingress: IngressLimiter;
   ingressDefaults: TokenBucket;
   unverifiedPerAddress?: TokenBucket;
+  /** The tenants' payload-bytes buckets: a verified request spends its body's bytes (with API ingest). */
+  payloadBytes: SharedBuckets;
+  payloadDefaults: PayloadLimits;
 };
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
 const TenantId = prefixedId("tenant");
@@ -67,7 +71,21 @@ const SourceId = prefixedId("source");
  */
 export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
   app,
-  { store, view, secretBox, deliveries, signatures, now, metrics, tracing = NOOP_TRACING, ingress, ingressDefaults, unverifiedPerAddress = UNVERIFIED_PER_ADDRESS },
+  {
+    store,
+    view,
+    secretBox,
+    deliveries,
+    signatures,
+    now,
+    metrics,
+    tracing = NOOP_TRACING,
+    ingress,
+    ingressDefaults,
+    unverifiedPerAddress = UNVERIFIED_PER_ADDRESS,
+    payloadBytes,
+    payloadDefaults,
+  },
 ) => {
   // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
   app.removeAllContentTypeParsers();
@@ -131,7 +149,15 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
    * already stored, or a signature already bound to another delivery (where the id is not signed, a
    * captured request resent under a fresh id).
    */
-  async function accept(tenantId: string, sourceId: string, message: InboundMessage, signatureDigest: string, context: CommandContext, reply: FastifyReply) {
+  async function accept(
+    tenantId: string,
+    sourceId: string,
+    message: InboundMessage,
+    bytes: number,
+    signatureDigest: string,
+    context: CommandContext,
+    reply: FastifyReply,
+  ) {
     const claim = await deliveries.claim(tenantId, `${sourceId}\n${message.deliveryId}`, newId("message"));
     const signed = await signatures.claim(tenantId, `${sourceId}\n${signatureDigest}`, claim.messageId);
     if (signed.messageId !== claim.messageId) return null;
@@ -142,6 +168,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
     // kept apart from its ingest): a captured request replayed cannot drain it. Refused here, the
     // claim stays without a message, and the provider's retry is taken as new.
     await spendIngress(ingress, `${tenantId}.inbound`, ingressBucketOf(view.tenant(tenantId), ingressDefaults), reply);
+    await spendPayloadBytes(payloadBytes, tenantId, bytes, payloadLimitsOf(view, tenantId, payloadDefaults));
     const { eventType, payload, deliveryId } = message;
     const events = messageDecider.decide({ type: "ReceiveMessage", eventType, payload, eventId: deliveryId, sourceId }, messageDecider.initialState());
     try {
@@ -221,7 +248,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
       const message = describeInbound({ scheme, hmac, eventTypeFrom, headers: request.headers, body, signature: verdict.signature });
       const challenge = slackChallenge(scheme, message.payload);
       if (challenge !== undefined) return reply.status(200).send({ challenge });
-      const accepted = await accept(tenantId, sourceId, message, verdict.digest, context, reply);
+      const accepted = await accept(tenantId, sourceId, message, body.length, verdict.digest, context, reply);
       if (!accepted) return refuse(request, ref, scheme, { reason: "replayed", deliveryId: message.deliveryId }, context);
       spans.enter(request, context, { "zen.message_id": accepted.messageId });
       request.log.info({ tenantId, sourceId, scheme, messageId: accepted.messageId, eventType: message.eventType, seq: accepted.lastSeq }, "inbound message accepted");
