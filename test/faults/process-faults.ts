@@ -43,7 +43,9 @@ export const describeProcessFaults = (scenarios: ProcessScenario[]) =>
       const port = ports.get(role)!;
       const withApi = role.split(",").includes("api");
       const env = { ...common, ZEN_ROLES: role, ...(withApi ? { PORT: String(port) } : { ZEN_OPS_PORT: String(port), PORT: String(await freePort()) }) };
-      processes.set(role, spawnPlatform(env));
+      // The build, as `npm start` runs it (the suite's set-up builds it): a restart's time to ready is
+      // the platform's, not tsx compiling the sources on a loaded machine (5–10 s here).
+      processes.set(role, spawnPlatform(env, { compiled: true }));
       await waitForHttp(readyUrl(role), 60_000);
     }
 

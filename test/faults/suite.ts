@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import type { Tally } from "./harness.js";
 
@@ -28,6 +30,8 @@ export const appendRow = (file: string, row: ScenarioRow) => appendFileSync(file
  */
 export function setup(project: TestProject): () => void {
   const startedAt = Date.now();
+  // The process scenarios run the build, as `npm start` does.
+  execFileSync("npm", ["run", "build", "--silent"], { cwd: fileURLToPath(new URL("../..", import.meta.url)), stdio: "inherit" });
   const dir = mkdtempSync(join(tmpdir(), "zen-faults-"));
   const file = join(dir, "report.ndjson");
   appendFileSync(file, "");

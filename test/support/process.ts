@@ -23,9 +23,13 @@ export interface PlatformProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `services/main.ts` (what `npm start` runs, from source) as a child process. */
-export function spawnPlatform(env: Record<string, string>): PlatformProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
+/**
+ * Runs the platform as a child process: `services/main.ts` from source (through tsx), or with
+ * `compiled` the build `npm start` runs (`dist/services/main.js`, which must be built), which
+ * starts without compiling anything: what a restart takes in production.
+ */
+export function spawnPlatform(env: Record<string, string>, { compiled = false }: { compiled?: boolean } = {}): PlatformProcess {
+  const child = spawn(process.execPath, compiled ? ["dist/services/main.js"] : ["--import", "tsx", "services/main.ts"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
