@@ -11,6 +11,7 @@ import { idempotencyPlugin } from "./idempotency.js";
 import { createIngressLimiter } from "./ingress-limit.js";
 import { DEFAULT_INGRESS, ingressPlugin } from "./ingress-plugin.js";
 import { DEFAULT_PAYLOAD_LIMITS } from "./payload-quota.js";
+import { createStreamRoom } from "./stream-room.js";
 import { createKeyUsage } from "./key-usage.js";
 import { metricsPlugin } from "./metrics.js";
 import { genReqId, plumbingPlugin } from "./plumbing.js";
@@ -80,6 +81,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const ingress = deps.ingress ?? (await openKv(deps, "ingress limits", createIngressLimiter));
   const payloadBytes = deps.payloadBytes ?? (await openKv(deps, "payload limits", (nc, topology) => createSharedBuckets(nc, topology, "payload_bytes")));
   const payloadDefaults = deps.config.payloadLimits ?? DEFAULT_PAYLOAD_LIMITS;
+  const room = createStreamRoom({ jsm: deps.streams?.jsm, stream: deps.topology.stream, maxBytes: deps.config.streamMaxBytes ?? -1 });
   const testSends = deps.testSends ?? (await openKv(deps, "test-send limits", (nc, topology) => createSharedBuckets(nc, topology, "test_sends")));
   const keyUsage = deps.keyUsage ?? createKeyUsage(deps.store, deps.logger.child({ role: "api" }));
   const inboundDeliveries =
@@ -98,7 +100,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(idempotencyPlugin, { store: idempotency });
   await app.register(healthRoutes, { readiness, migrationsApplied: deps.migrationsApplied ?? (() => migrationsApplied(deps.db)) });
   await app.register(tenantRoutes, { store: deps.store, view: deps.view, now, readModels });
-  await app.register(ingestRoutes, { store: deps.store, eventIds, now, metrics, tracing: deps.tracing });
+  await app.register(ingestRoutes, { store: deps.store, eventIds, now, metrics, room, tracing: deps.tracing });
   await app.register(registryRoutes, { store: deps.store, view: deps.view, secretBox: deps.secretBox, config: deps.config, now });
   await app.register(registryReadRoutes, { readModels });
   await app.register(testSendRoutes, { view: deps.view, secretBox: deps.secretBox, store: deps.store, config: deps.config, now, testSends });
@@ -121,6 +123,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     ingressDefaults: deps.config.ingress ?? DEFAULT_INGRESS,
     payloadBytes,
     payloadDefaults,
+    room,
   });
   await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs, limits: deps.config.feedLimits });
   return app as unknown as FastifyInstance;

@@ -38,7 +38,12 @@ export type RegistryPort = Pick<RegistryView, "tenant" | "apiKeyByHash" | "endpo
 /** Everything the api process needs, handed in by whoever starts it (`services/main.ts`, tests). */
 export interface ApiDeps {
   config: Pick<Config, "adminToken" | "maxBodyBytes" | "allowPrivateTargets"> &
-    Partial<Pick<Config, "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits" | "quotas" | "payloadLimits">>;
+    Partial<
+      Pick<
+        Config,
+        "allowedTargetCidrs" | "jwt" | "maxHeaderBytes" | "corsOrigins" | "ingress" | "timeouts" | "feedLimits" | "quotas" | "payloadLimits" | "streamMaxBytes"
+      >
+    >;
   store: EventStore;
   view: RegistryPort;
   /** The read-model database; `readModels` defaults to queries over it. */

@@ -84,7 +84,7 @@ const Environment = z.object({
     ),
   ZEN_STREAM_PREFIX: z.string().default("zen"),
   ZEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
-  /** The event stream's size cap in bytes (-1: none); once full, appends are refused (503), never old events dropped. */
+  /** The event stream's size cap in bytes (-1: none): once it holds that much, new messages are refused (503); nothing is ever dropped. */
   ZEN_STREAM_MAX_BYTES: z.coerce.number().int().min(-1).default(-1),
   ZEN_ROLES: z.string().default(ROLES.join(",")),
   /** Processes `npm start` runs when ZEN_ROLES is unset: role groups separated by `;`, e.g. `api,router;dispatcher;projector`. */
@@ -194,7 +194,7 @@ export interface Config {
   redactAllow: string[];
   streamPrefix: string;
   streamReplicas: number;
-  /** The event stream's size cap (`ZEN_STREAM_MAX_BYTES`, -1: none). */
+  /** The event stream's size past which new messages are refused (`ZEN_STREAM_MAX_BYTES`, -1: none). */
   streamMaxBytes: number;
   roles: Role[];
   /** The processes `npm start` runs when ZEN_ROLES is unset (ZEN_PROCESSES). */

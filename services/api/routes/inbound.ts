@@ -20,6 +20,7 @@ import * as E from "../errors.js";
 import type { IngressLimiter } from "../ingress-limit.js";
 import { ingressBucketOf, spendIngress } from "../ingress-plugin.js";
 import { payloadLimitsOf, spendPayloadBytes, type PayloadLimits } from "../payload-quota.js";
+import type { StreamRoom } from "../stream-room.js";
 import { withSeq } from "../plumbing.js";
 import { requestSpans } from "../request-span.js";
 import { createStoreReadGuard } from "../store-read-guard.js";
@@ -58,6 +59,8 @@ type Deps = Pick<ApiDeps, "store" | "view" | "secretBox" | "tracing"> & {
   /** The tenants' payload-bytes buckets: a verified request spends its body's bytes (with API ingest). */
   payloadBytes: SharedBuckets;
   payloadDefaults: PayloadLimits;
+  /** Refuses new messages once the event stream holds its cap. */
+  room: StreamRoom;
 };
 type Rejection = { reason: SignatureRejectionReason; deliveryId?: string };
 const TenantId = prefixedId("tenant");
@@ -85,6 +88,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
     unverifiedPerAddress = UNVERIFIED_PER_ADDRESS,
     payloadBytes,
     payloadDefaults,
+    room,
   },
 ) => {
   // This scope only: every media type arrives as the raw bytes, for the signature to cover them.
@@ -167,6 +171,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
     // Only a request about to be stored spends the tenant's inbound bucket (its ingress limits,
     // kept apart from its ingest): a captured request replayed cannot drain it. Refused here, the
     // claim stays without a message, and the provider's retry is taken as new.
+    await room.assertRoom();
     await spendIngress(ingress, `${tenantId}.inbound`, ingressBucketOf(view.tenant(tenantId), ingressDefaults), reply);
     await spendPayloadBytes(payloadBytes, tenantId, bytes, payloadLimitsOf(view, tenantId, payloadDefaults));
     const { eventType, payload, deliveryId } = message;

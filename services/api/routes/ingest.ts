@@ -12,15 +12,16 @@ import type { ApiDeps } from "../deps.js";
 import type { EventIdClaims } from "../event-ids.js";
 import * as E from "../errors.js";
 import { commandContext, withSeq } from "../plumbing.js";
+import type { StreamRoom } from "../stream-room.js";
 import { errorResponses, TENANT_ERRORS } from "./shared.js";
 
-type Deps = Pick<ApiDeps, "store" | "tracing"> & { eventIds: EventIdClaims; now: () => Date; metrics: Metrics };
+type Deps = Pick<ApiDeps, "store" | "tracing"> & { eventIds: EventIdClaims; now: () => Date; metrics: Metrics; room: StreamRoom };
 
 /**
  * `POST /v1/webhooks/ingest`, the hot path: no load, since a new message id has no history; the
  * 202 goes out only after JetStream acked the append.
  */
-export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, eventIds, now, metrics, tracing = NOOP_TRACING }) => {
+export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, eventIds, now, metrics, room, tracing = NOOP_TRACING }) => {
   // With tracing on, a server span per ingest request; the message carries the span's context.
   const spans = requestSpans(app, tracing);
   /** Requests answered 409 because their `eventId`'s message is stored: the duplicates. */
@@ -44,6 +45,7 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
     },
     async (request, reply) => {
       const tenantId = tenantOf(request);
+      await room.assertRoom();
       const { eventType, payload, eventId } = request.body;
       const claim = eventId === undefined ? null : await eventIds.claim(tenantId, eventId, newId("message"));
       const messageId = claim?.messageId ?? newId("message");
