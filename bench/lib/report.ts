@@ -102,11 +102,15 @@ export function formatTable(reports: ScenarioReport[], outcomes: Outcome[]): str
     .join("\n");
 }
 
+/**
+ * Writes a run's results to `bench/results/<date>T<hhmm>.<tag>.json` (UTC): the time of day keeps a
+ * second run of the same day from overwriting a file the README cites.
+ */
 export function writeResults(content: unknown, tag: string | null): string {
   const dir = join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const date = new Date().toISOString().slice(0, 10);
-  const file = join(dir, tag ? `${date}.${tag}.json` : `${date}.json`);
+  const stamp = new Date().toISOString().slice(0, 16).replace(":", "");
+  const file = join(dir, tag ? `${stamp}.${tag}.json` : `${stamp}.json`);
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
   return file;
 }
