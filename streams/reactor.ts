@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { CONSUME_PULLS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
+import type { ParkReason } from "../contracts/events.js";
 import { countsTowardParking, type Parking } from "./parking.js";
 
 /** The first wait before re-opening a consume loop that ended; it doubles up to {@link MAX_RESTART_DELAY_MS}. */
@@ -136,21 +137,27 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     return opened;
   };
 
+  /** Parks and terminates a message; false (the message left as it is) when the park could not be recorded. */
+  const park = async (message: JsMsg, reason: ParkReason, failuresInARow: number, error: unknown): Promise<boolean> => {
+    try {
+      await config.parking!.park(message, { reason, failures: failuresInARow, error });
+    } catch (parkError) {
+      logger.error({ err: parkError, seq: message.seq, durable }, "could not park a failing message; it will be redelivered");
+      return false;
+    }
+    failures.delete(message.seq);
+    logger.error({ err: error, seq: message.seq, durable, failures: failuresInARow, reason }, "parked a message that kept failing; an operator can replay it");
+    message.term();
+    return true;
+  };
+
   /** A failed handling: retried after the error delay, or parked once it has failed often enough. */
   const fail = async (message: JsMsg, error: unknown) => {
     const counted = countsTowardParking(error);
     const inARow = (failures.get(message.seq) ?? 0) + (counted ? 1 : 0);
     const parking = config.parking;
     if (parking && inARow >= parking.maxFailures) {
-      try {
-        await parking.park(message, { reason: error instanceof HandlerTimeoutError ? "handler_timeout" : "handler_failed", failures: inARow, error });
-        failures.delete(message.seq);
-        logger.error({ err: error, seq: message.seq, durable, failures: inARow }, "parked a message that kept failing; an operator can replay it");
-        message.term();
-        return;
-      } catch (parkError) {
-        logger.error({ err: parkError, seq: message.seq, durable }, "could not park a failing message; it will be redelivered");
-      }
+      if (await park(message, error instanceof HandlerTimeoutError ? "handler_timeout" : "handler_failed", inARow, error)) return;
     }
     if (counted) {
       failures.delete(message.seq);
@@ -161,8 +168,23 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     message.nak(config.errorDelayMs ?? DEFAULT_ERROR_DELAY_MS);
   };
 
+  /**
+   * A message delivered more often than the parking's `maxDeliveries` without settling: its handler
+   * never got to fail where this process could count it (it crashed each process, or its failures
+   * were spread over several), so it is parked unhandled.
+   */
+  const redeliveredTooOften = (message: JsMsg): boolean => {
+    const bound = config.parking?.maxDeliveries;
+    return bound !== undefined && message.info.deliveryCount > bound;
+  };
+
   const run = async (message: JsMsg) => {
     try {
+      if (redeliveredTooOften(message)) {
+        const count = message.info.deliveryCount;
+        const error = new Error(`delivered ${count} times without settling (its handler may crash the process each time)`);
+        if (await park(message, "redelivered_too_often", failures.get(message.seq) ?? 0, error)) return;
+      }
       const settlement = await handleWithin(message);
       failures.delete(message.seq);
       settle(message, settlement);

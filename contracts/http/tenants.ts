@@ -85,6 +85,14 @@ export const TenantLimitsIn = z
       .optional()
       .describe("Ingested and inbound payload bytes a second, a burst of one second's worth (keep it above the largest body); default ZEN_PAYLOAD_BYTES_PER_SECOND"),
     payloadBytesPerDay: z.number().int().min(1_024).nullable().optional().describe("Payload bytes a rolling day; default ZEN_PAYLOAD_BYTES_PER_DAY"),
+    maxLiveFeeds: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .nullable()
+      .optional()
+      .describe("Live event feeds open at once in each api process; default ZEN_FEED_MAX_PER_TENANT"),
   })
   .strict()
   .describe("Per-tenant limits");
@@ -102,6 +110,7 @@ export const TenantLimitsOut = z
       maxReplaysInFlight: z.number().optional(),
       payloadBytesPerSecond: z.number().optional(),
       payloadBytesPerDay: z.number().optional(),
+      maxLiveFeeds: z.number().optional(),
     }),
   })
   .describe("A tenant's limits as they stand");

@@ -24,6 +24,7 @@ export interface TenantLimits {
   maxReplaysInFlight?: number;
   payloadBytesPerSecond?: number;
   payloadBytesPerDay?: number;
+  maxLiveFeeds?: number;
 }
 
 const LIMIT_KEYS = [
@@ -35,6 +36,7 @@ const LIMIT_KEYS = [
   "maxReplaysInFlight",
   "payloadBytesPerSecond",
   "payloadBytesPerDay",
+  "maxLiveFeeds",
 ] as const;
 
 /** A tenant is either not yet created or active. */

@@ -125,7 +125,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     payloadDefaults,
     room,
   });
-  await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs, limits: deps.config.feedLimits });
+  await app.register(streamRoutes, { feed: deps.feed ?? openFeed(deps), heartbeatMs: deps.feedHeartbeatMs, limits: deps.config.feedLimits, view: deps.view });
   return app as unknown as FastifyInstance;
 }
 

@@ -33,6 +33,12 @@ export const rateLimited = (retryAfterSeconds: number, headers: Record<string, s
 /** A quota of things at once or per time reached: 429 `rate_limited`, naming the quota and its limit, with `Retry-After`. */
 export const quotaRateLimited = (quota: string, message: string, limit: number, retryAfterSeconds: number) =>
   new ApiError(429, "rate_limited", message, { quota, limit }, { "retry-after": String(retryAfterSeconds) });
+/** One request larger than a whole bucket of a tenant's byte quota: it can never pass, so 422, not 429. */
+export const payloadOverQuota = (quota: string, bytes: number, limit: number) =>
+  new ApiError(422, "quota_exceeded", `a payload of ${bytes} bytes is larger than the tenant's whole ${quota} quota of ${limit}; ask the operator to raise it`, {
+    quota,
+    limit,
+  });
 /** A tenant quota reached: 422 `quota_exceeded`, naming the quota and its limit. */
 export const quotaExceeded = (quota: string, limit: number) =>
   new ApiError(422, "quota_exceeded", `the tenant's ${quota} quota of ${limit} is reached; remove one, or ask the operator to raise it`, { quota, limit });

@@ -23,15 +23,18 @@ export function payloadLimitsOf(view: Pick<RegistryPort, "tenant">, tenantId: st
   };
 }
 
-const retryAfter = (waitMs: number) => (Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1_000)) : DAY_SECONDS);
+const retryAfter = (waitMs: number) => Math.max(1, Math.ceil(waitMs / 1_000));
 
 /**
  * Spends a request's payload bytes from the tenant's two buckets, shared by every api process: a
  * second's (capacity = the per-second limit) and a day's (capacity = the daily limit, refilled
  * evenly over 24 h: a rolling day). Past either, 429 `rate_limited` naming the quota, and nothing
- * is spent of the other.
+ * is spent of the other; a payload larger than either whole bucket is 422 `quota_exceeded`.
  */
 export async function spendPayloadBytes(buckets: SharedBuckets, tenantId: string, bytes: number, limits: PayloadLimits): Promise<void> {
+  // Larger than a whole bucket: no wait would ever let it through.
+  if (bytes > limits.payloadBytesPerSecond) throw E.payloadOverQuota("payload_bytes_per_second", bytes, limits.payloadBytesPerSecond);
+  if (bytes > limits.payloadBytesPerDay) throw E.payloadOverQuota("payload_bytes_per_day", bytes, limits.payloadBytesPerDay);
   const perSecond = { capacity: limits.payloadBytesPerSecond, refillPerSecond: limits.payloadBytesPerSecond };
   const second = await buckets.take(`${tenantId}.second`, perSecond, Date.now(), bytes);
   if (!second.allowed) {

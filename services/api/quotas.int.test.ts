@@ -136,6 +136,18 @@ describe("tenant quotas", () => {
     }
     // The day refills over a day: its wait is far longer than the second's.
     expect(Number((await ingest(perDay)).headers["retry-after"])).toBeGreaterThan(60);
+    // A payload larger than a whole second's allowance could never pass: 422, not a wait.
+    const tiny = await createTenantWithKey(h, ["ingest"], "BytesTiny");
+    await setLimits(tiny, { payloadBytesPerSecond: 1_024 });
+    const never = await h.call({
+      method: "POST",
+      url: "/v1/webhooks/ingest",
+      token: tiny.key,
+      tenantId: tiny.tenantId,
+      body: { eventType: "a.b", payload: { text: "x".repeat(2_000) } },
+    });
+    expect(never.statusCode).toBe(422);
+    expect(never.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "payload_bytes_per_second", limit: 1_024 } });
     for (let n = 0; n < 5; n++) expect((await ingest(other)).statusCode).toBe(202);
   });
 });

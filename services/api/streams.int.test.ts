@@ -185,4 +185,17 @@ describe("GET /v1/webhooks/events", () => {
     expect(again.status).toBe(200);
     again.close();
   });
+
+  it("holds a tenant to its own cap when the operator set one (maxLiveFeeds)", async () => {
+    const set = await h.call({ method: "PUT", url: `/v1/tenants/${b.tenantId}/limits`, body: { maxLiveFeeds: 2 } });
+    expect(set.statusCode).toBe(200);
+    await h.deps.view.waitFor(Number(set.headers["x-zen-seq"]), 5_000);
+    const feeds = [await openFeed(auth(b)), await openFeed(auth(b))];
+    expect(feeds.map((f) => f.status)).toEqual([200, 200]);
+    const refused = await openFeed(auth(b));
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: "rate_limited", details: { quota: "live_feeds", limit: 2 } });
+    refused.close();
+    for (const feed of feeds) feed.close();
+  });
 });

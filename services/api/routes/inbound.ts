@@ -228,7 +228,7 @@ export const inboundRoutes: FastifyPluginAsyncZod<Deps> = async (
         response: {
           200: z.object({ challenge: z.string() }).describe("Slack's URL verification handshake, answered"),
           202: IngestOut,
-          ...errorResponses(400, 401, 404, 413, 429, 503),
+          ...errorResponses(400, 401, 404, 413, 422, 429, 503),
         },
       },
     },

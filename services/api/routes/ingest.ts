@@ -40,7 +40,7 @@ export const ingestRoutes: FastifyPluginAsyncZod<Deps> = async (app, { store, ev
         tags: ["ingest"],
         summary: "Accept an event for delivery",
         body: IngestIn,
-        response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415, 429) },
+        response: { 202: IngestOut, ...errorResponses(...TENANT_ERRORS, 404, 409, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {

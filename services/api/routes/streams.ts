@@ -4,6 +4,7 @@ import { ID_PREFIX, type AggregateType } from "../../../contracts/common.js";
 import { StreamEventLine, StreamEventsQuery } from "../../../contracts/http/streams.js";
 import type { FeedEvent, TenantFeed } from "../../../streams/tenant-feed.js";
 import { tenantOf } from "../auth.js";
+import type { RegistryPort } from "../deps.js";
 import * as E from "../errors.js";
 import { errorResponses, TENANT_ERRORS } from "./shared.js";
 
@@ -36,10 +37,17 @@ export const DEFAULT_FEED_LIMITS = { perTenant: 20, perProcess: 1_000 };
 /** What a refused feed connection is told to wait before it tries again. */
 const FEED_RETRY_AFTER_SECONDS = 5;
 
-export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs?: number; limits?: { perTenant: number; perProcess: number } }> = async (
-  app,
-  { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS, limits = DEFAULT_FEED_LIMITS },
-) => {
+export const streamRoutes: FastifyPluginAsyncZod<{
+  feed: TenantFeed;
+  heartbeatMs?: number;
+  limits?: { perTenant: number; perProcess: number };
+  /** Where a tenant's own `maxLiveFeeds` (set by the operator) is read; without it, `limits.perTenant` for all. */
+  view?: Pick<RegistryPort, "tenant">;
+}> = async (app, { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS, limits = DEFAULT_FEED_LIMITS, view }) => {
+  const perTenantOf = (tenantId: string): number => {
+    const tenant = view?.tenant(tenantId);
+    return (tenant?.status === "active" ? tenant.limits.maxLiveFeeds : undefined) ?? limits.perTenant;
+  };
   // Each live connection holds a server-side consumer: bounded per tenant (no tenant takes every
   // one) and per process.
   const open = new Map<string, number>();
@@ -90,12 +98,13 @@ export const streamRoutes: FastifyPluginAsyncZod<{ feed: TenantFeed; heartbeatMs
       const tenantId = tenantOf(request);
       const afterSeq = lastEventId(request.headers["last-event-id"]);
       const ofTenant = open.get(tenantId) ?? 0;
-      if (ofTenant >= limits.perTenant || openInProcess >= limits.perProcess) {
-        const which = ofTenant >= limits.perTenant ? `${limits.perTenant} per tenant` : `${limits.perProcess} per api process`;
+      const perTenant = perTenantOf(tenantId);
+      if (ofTenant >= perTenant || openInProcess >= limits.perProcess) {
+        const which = ofTenant >= perTenant ? `${perTenant} per tenant` : `${limits.perProcess} per api process`;
         throw E.quotaRateLimited(
           "live_feeds",
           `live event feeds are limited to ${which}; close one first`,
-          ofTenant >= limits.perTenant ? limits.perTenant : limits.perProcess,
+          ofTenant >= perTenant ? perTenant : limits.perProcess,
           FEED_RETRY_AFTER_SECONDS,
         );
       }
