@@ -139,4 +139,38 @@ describe("the dispatcher's attempt stages", () => {
     expect(await typesOf("dlv_retry")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.retry_scheduled"]);
     expect(lanes.load("ep_live")).toMatchObject({ inFlight: 0, recentAttemptMs: 42 });
   });
+
+  it("records timed-out attempts through a narrow line (a burst of hangs ending together), any other at once", async () => {
+    const timeouts = Array.from({ length: 12 }, (_, n) => `dlv_hung${n}`);
+    const triggers = await Promise.all(timeouts.map((id) => scheduled(id, "ep_live")));
+    const healthyTrigger = await scheduled("dlv_beside", "ep_live");
+    // Appends wait for the gate, so the records in flight can be counted.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const appending = new Set<string>();
+    const gated: EventStore = {
+      ...store,
+      async append(ref, events, options) {
+        appending.add(ref.aggregateId);
+        await gate;
+        return store.append(ref, events, options);
+      },
+    };
+    const timedOut: SendResult = { startedAt: new Date(), latencyMs: 15_000, networkError: "timeout", error: "timed out after 15000 ms" };
+    const attempt = stages({
+      store: gated,
+      // A circuit would open after five failures and append its own events: not what is counted here.
+      health: createEndpointHealth({ store: gated, logger: quietLogger(), breaker: { failureThreshold: 1_000 } }),
+      send: async (_tenantId, request) => (request.headers["webhook-id"] === "msg_dlv_beside" ? { startedAt: new Date(), latencyMs: 3, statusCode: 200 } : timedOut),
+    });
+    const settled = triggers.map(async (trigger) => attempt.attemptInSlot(trigger, false, await slot()));
+    await expect.poll(() => appending.size, { timeout: 5_000 }).toBe(8);
+    // A healthy attempt's record does not wait in that line.
+    const healthy = attempt.attemptInSlot(healthyTrigger, false, await slot());
+    await expect.poll(() => appending.has("dlv_beside"), { timeout: 5_000 }).toBe(true);
+    expect([...appending].filter((id) => id.startsWith("dlv_hung"))).toHaveLength(8);
+    open();
+    expect(await Promise.all([...settled, healthy])).toEqual(Array(13).fill(ack));
+    for (const id of timeouts) expect(await typesOf(id)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.retry_scheduled"]);
+  });
 });

@@ -1,3 +1,4 @@
+import pLimit from "p-limit";
 import type { Actor } from "../../contracts/common.js";
 import type { EventData } from "../../contracts/events.js";
 import { admitDelivery } from "../../domain/delivery/admission.js";
@@ -17,6 +18,9 @@ import type { TraceSpan, Tracing } from "../shared/tracing.js";
 import type { Cause, EndpointHealth } from "./endpoint-health.js";
 import type { Slot } from "./lanes.js";
 import { inStage } from "./stages.js";
+
+/** Records of timed-out attempts in flight at once (see `timedOutRecords`). */
+const TIMED_OUT_RECORDS_AT_ONCE = 8;
 
 const SYSTEM: Actor = { kind: "system", id: "dispatcher" };
 const VIEW_WAIT_MS = 10_000;
@@ -258,6 +262,12 @@ export function createAttemptStages(ports: AttemptPorts) {
     return ack;
   }
 
+  /**
+   * Attempts that ran into their timeout end in bursts (a tenant's share of hanging requests,
+   * started together, times out together) and each record is several appends: recorded eight at a
+   * time, they no longer hold every other delivery's record and event-loop turn behind them.
+   */
+  const timedOutRecords = pLimit(TIMED_OUT_RECORDS_AT_ONCE);
   return {
     /**
      * prepare → send → record for a delivery event that holds a slot of its endpoint's lane; the
@@ -276,6 +286,7 @@ export function createAttemptStages(ports: AttemptPorts) {
         throw error;
       }
       slot.release(result.latencyMs);
+      if (result.networkError === "timeout") return inStage("record", () => timedOutRecords(() => record(prepared, result)));
       return inStage("record", () => record(prepared, result));
     },
   };
