@@ -44,6 +44,8 @@ export const TenantLimitsSet = z
     testSendsPerMinute: z.number().int().min(1).nullable().optional(),
     /** DLQ replays not yet completed at once; absent: the platform's default. */
     maxReplaysInFlight: z.number().int().min(1).nullable().optional(),
+    /** Delivery attempts in flight at once in each dispatcher process; absent: the platform's share. */
+    maxAttemptsInFlight: z.number().int().min(1).nullable().optional(),
     /** Live event-feed connections at once, in each api process; absent: the platform's default. */
     maxLiveFeeds: z.number().int().min(1).nullable().optional(),
     /** Ingested and inbound payload bytes a second (a burst of one second's worth), and a day. */
@@ -335,11 +337,8 @@ const SourceEventSchemas = {
 
 // --- parked messages: what a reactor could not handle within its bound ---
 
-/**
- * Why a reactor gave up on a message: its handler kept failing, or kept outliving its deadline, or
- * the message came back more often than its bound without ever settling (a crash each time).
- */
-export const ParkReason = z.enum(["handler_failed", "handler_timeout", "redelivered_too_often"]);
+/** Why a reactor gave up on a message: its handler kept failing, or kept outliving its deadline. */
+export const ParkReason = z.enum(["handler_failed", "handler_timeout"]);
 export type ParkReason = z.infer<typeof ParkReason>;
 
 /**

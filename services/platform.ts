@@ -14,7 +14,7 @@ import { createHttpSender } from "./outbound/http-sender.js";
 import { createSharedBuckets } from "./shared/shared-buckets.js";
 import { createReplayer, REPLAYER_TRIES } from "./replayer/replayer.js";
 import { createRouter } from "./router/router.js";
-import { createParking, UNSETTLED_DELIVERIES_BOUND } from "../streams/parking.js";
+import { createParking } from "../streams/parking.js";
 import type { Config } from "./shared/config.js";
 import type { Logger } from "./shared/logger.js";
 import { createSecretBox } from "./shared/secret-box.js";
@@ -93,10 +93,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
     stopping.push(projector);
   }
   /** Parking for one role's reactor: parked messages are events, counted in `webhook_parked_messages_total`. */
-  const parkingFor = (
-    role: (typeof CONSUMER_ROLES)[number],
-    { maxFailures = config.parkAfterFailures, maxDeliveries }: { maxFailures?: number; maxDeliveries?: number } = {},
-  ) =>
+  const parkingFor = (role: (typeof CONSUMER_ROLES)[number], maxFailures = config.parkAfterFailures) =>
     createParking({
       js: streams.js,
       jsm: streams.jsm,
@@ -104,7 +101,6 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       topology,
       role,
       maxFailures,
-      maxDeliveries,
       logger: logger.child({ role }),
       onParked: (reason) => metrics.parkedMessages.inc({ reactor: role, reason }),
     });
@@ -117,7 +113,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       topology,
       logger: logger.child({ role: "router" }),
       tracing,
-      parking: parkingFor("router", { maxDeliveries: UNSETTLED_DELIVERIES_BOUND }),
+      parking: parkingFor("router"),
     });
     await router.start();
     loops.push(router.running);
@@ -161,7 +157,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       topology,
       logger: logger.child({ role: "replayer" }),
       // A failing replay request records `replay.failed` after its own tries; parking catches what cannot even record that.
-      parking: parkingFor("replayer", { maxFailures: Math.max(config.parkAfterFailures, REPLAYER_TRIES + 1), maxDeliveries: UNSETTLED_DELIVERIES_BOUND }),
+      parking: parkingFor("replayer", Math.max(config.parkAfterFailures, REPLAYER_TRIES + 1)),
     });
     await replayer.start();
     loops.push(replayer.running);

@@ -10,23 +10,12 @@ import { createReactor, TAKEOVER_AFTER_MS, type Reactor, type ReactorLogger, typ
 import type { Topology } from "./topology.js";
 
 const MAX_ERROR_CHARS = 1_000;
-/**
- * The deliveries bound of the router and the replayer: a message that crashes its process each
- * time, or fails in turn in several, is parked after this many. Their legitimate comebacks (the
- * registry view behind: 11 s each at most; a replay's own 8 tries) reach it only after minutes.
- */
-export const UNSETTLED_DELIVERIES_BOUND = 50;
 
 /** What a reactor needs to park a message it cannot handle, and to handle it again on request. */
 export interface Parking {
   /** Counted failures in a row (see {@link countsTowardParking}) after which a message is parked. */
   maxFailures: number;
-  /**
-   * Deliveries after which a message is parked before it is handled again, whatever this process
-   * counted (a message that crashes its process, or fails in turn in several). Unset: no bound (the
-   * dispatcher puts deliveries back on purpose, as often as their retries need).
-   */
-  maxDeliveries?: number;
+
   /** Records the message as parked; throws when that could not be recorded (the message is then kept). */
   park(message: ReactorMessage, failure: { reason: ParkReason; failures: number; error: unknown }): Promise<void>;
   /** A reactor that handles this role's parked messages again when the operator asks, with `handle`. */
@@ -42,7 +31,6 @@ export interface ParkingDeps {
   role: string;
   /** Counted failures in a row before a message is parked (`ZEN_PARK_AFTER_FAILURES`). */
   maxFailures: number;
-  maxDeliveries?: number;
   logger: ReactorLogger;
   /** Called once per message parked (the metric). */
   onParked?: (reason: ParkReason) => void;
@@ -74,7 +62,7 @@ const tenantOfSubject = (subject: string): string => subject.split(".")[2] ?? "u
  * the stream by its sequence and handled as a redelivery, then `parked.replayed` (or
  * `parked.replay_failed`, leaving it parked) is recorded.
  */
-export function createParking({ js, jsm, store, topology, role, maxFailures, maxDeliveries, logger, onParked }: ParkingDeps): Parking {
+export function createParking({ js, jsm, store, topology, role, maxFailures, logger, onParked }: ParkingDeps): Parking {
   const actor = { kind: "system" as const, id: role };
   const idPrefix = parkedIdFor(role, 0).slice(0, -1);
 
@@ -114,7 +102,6 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, max
 
   return {
     maxFailures,
-    maxDeliveries,
     async park(message, { reason, failures, error }) {
       const tenantId = tenantOfSubject(message.subject);
       const parkedId = parkedIdFor(role, message.seq);

@@ -9,11 +9,10 @@ import type { Parking } from "./parking.js";
 import { createReactor, type Reactor, type ReactorMessage } from "./reactor.js";
 
 /** Parking that records what it parked, with no replays. */
-function recordingParking(maxFailures: number, maxDeliveries?: number) {
+function recordingParking(maxFailures: number) {
   const parked: Array<{ n: number; reason: string; failures: number }> = [];
   const parking: Parking = {
     maxFailures,
-    maxDeliveries,
     park: async (message, failure) => void parked.push({ n: message.json<{ n: number }>().n, reason: failure.reason, failures: failure.failures }),
     replays: () => ({ start: async () => undefined, running: () => true, stop: async () => undefined }),
   };
@@ -194,17 +193,5 @@ describe("the reactor every role consumes with", () => {
     await publish("test.trigger", 2);
     await eventually(async () => parked.length === 1 && handled.includes(2), 10_000, "the hanging one parked and the next handled");
     expect(parked).toEqual([{ n: 1, reason: "handler_timeout", failures: 2 }]);
-  });
-
-  it("parks, unhandled, a message delivered past its bound without settling (what a crash each time looks like)", async () => {
-    const { parking, parked } = recordingParking(100, 3);
-    let handled = 0;
-    // Never settles in a way the reactor counts: as if each handling took its process down.
-    const { publish, info } = await reactorOn(async () => (handled++, retryLater(20)), { parking });
-    await publish("test.trigger", 7);
-    await eventually(async () => parked.length === 1, 10_000, "the message to be parked");
-    expect(parked).toEqual([{ n: 7, reason: "redelivered_too_often", failures: 0 }]);
-    expect(handled).toBe(3);
-    await eventually(async () => (await info()).num_ack_pending === 0, 5_000, "nothing held");
   });
 });

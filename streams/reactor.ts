@@ -168,23 +168,8 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     message.nak(config.errorDelayMs ?? DEFAULT_ERROR_DELAY_MS);
   };
 
-  /**
-   * A message delivered more often than the parking's `maxDeliveries` without settling: its handler
-   * never got to fail where this process could count it (it crashed each process, or its failures
-   * were spread over several), so it is parked unhandled.
-   */
-  const redeliveredTooOften = (message: JsMsg): boolean => {
-    const bound = config.parking?.maxDeliveries;
-    return bound !== undefined && message.info.deliveryCount > bound;
-  };
-
   const run = async (message: JsMsg) => {
     try {
-      if (redeliveredTooOften(message)) {
-        const count = message.info.deliveryCount;
-        const error = new Error(`delivered ${count} times without settling (its handler may crash the process each time)`);
-        if (await park(message, "redelivered_too_often", failures.get(message.seq) ?? 0, error)) return;
-      }
       const settlement = await handleWithin(message);
       failures.delete(message.seq);
       settle(message, settlement);

@@ -93,6 +93,16 @@ export const TenantLimitsIn = z
       .nullable()
       .optional()
       .describe("Live event feeds open at once in each api process; default ZEN_FEED_MAX_PER_TENANT"),
+    maxAttemptsInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .nullable()
+      .optional()
+      .describe(
+        "Delivery attempts in flight at once in each dispatcher process (never more than its ZEN_DELIVERY_CONCURRENCY); default ZEN_DELIVERY_CONCURRENCY_PER_TENANT",
+      ),
   })
   .strict()
   .describe("Per-tenant limits");
@@ -111,6 +121,7 @@ export const TenantLimitsOut = z
       payloadBytesPerSecond: z.number().optional(),
       payloadBytesPerDay: z.number().optional(),
       maxLiveFeeds: z.number().optional(),
+      maxAttemptsInFlight: z.number().optional(),
     }),
   })
   .describe("A tenant's limits as they stand");

@@ -25,6 +25,7 @@ export interface TenantLimits {
   payloadBytesPerSecond?: number;
   payloadBytesPerDay?: number;
   maxLiveFeeds?: number;
+  maxAttemptsInFlight?: number;
 }
 
 const LIMIT_KEYS = [
@@ -37,6 +38,7 @@ const LIMIT_KEYS = [
   "payloadBytesPerSecond",
   "payloadBytesPerDay",
   "maxLiveFeeds",
+  "maxAttemptsInFlight",
 ] as const;
 
 /** A tenant is either not yet created or active. */

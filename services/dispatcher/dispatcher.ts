@@ -90,7 +90,12 @@ export function createDispatcher(deps: DispatcherDeps) {
   const { view, topology, logger } = deps;
   const tracing = deps.tracing ?? NOOP_TRACING;
   const sendSlots = pLimit(deps.concurrency);
-  const tenantShares = createTenantShares(deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint));
+  const platformShare = deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint);
+  // The operator's maxAttemptsInFlight for a tenant, else the platform's share; never past the process's own.
+  const tenantShares = createTenantShares((tenantId) => {
+    const tenant = view.tenant(tenantId);
+    return Math.min(deps.concurrency, (tenant?.status === "active" ? tenant.limits.maxAttemptsInFlight : undefined) ?? platformShare);
+  });
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const loopLag = createLoopLag();

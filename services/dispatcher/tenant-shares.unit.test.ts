@@ -5,7 +5,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("a dispatcher's per-tenant shares of attempts in flight", () => {
   it("holds a tenant to its share while another tenant's attempts start at once, and lets the next one in as one finishes", async () => {
-    const shares = createTenantShares(2);
+    const shares = createTenantShares(() => 2);
     const started: string[] = [];
     const hanging: Array<() => void> = [];
     const attempt = (name: string) => () =>
@@ -25,9 +25,24 @@ describe("a dispatcher's per-tenant shares of attempts in flight", () => {
   });
 
   it("forgets a tenant whose line is empty, and passes results and failures through", async () => {
-    const shares = createTenantShares(1);
+    const shares = createTenantShares(() => 1);
     await expect(shares.run("ten_a", async () => 42)).resolves.toBe(42);
     await expect(shares.run("ten_b", async () => Promise.reject(new Error("refused")))).rejects.toThrow("refused");
     expect(shares.tenants()).toBe(0);
+  });
+
+  it("reads each tenant's share on each attempt, so an operator's change applies to the next", async () => {
+    const share = new Map([["ten_big", 1]]);
+    const shares = createTenantShares((tenantId) => share.get(tenantId) ?? 1);
+    const started: string[] = [];
+    const hang = (name: string) => () => new Promise<void>(() => void started.push(name));
+    void shares.run("ten_big", hang("a"));
+    void shares.run("ten_big", hang("b"));
+    await settle();
+    expect(started).toEqual(["a"]);
+    share.set("ten_big", 3);
+    void shares.run("ten_big", hang("c"));
+    await settle();
+    expect(started).toEqual(["a", "b", "c"]);
   });
 });
