@@ -34,7 +34,9 @@ function holdingSender() {
     sender,
     inFlight: (tenant: string) => inFlight.get(tenant) ?? 0,
     most: (tenant: string) => most.get(tenant) ?? 0,
-    releaseAll: () => held.splice(0).forEach((release) => release()),
+    releaseAll: () => {
+      for (const release of held.splice(0)) release();
+    },
   };
 }
 
