@@ -50,7 +50,7 @@ export function countsTowardParking(error: unknown): boolean {
   return true;
 }
 
-const describe = (error: unknown): string => redact(error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, MAX_ERROR_CHARS);
+const describeError = (error: unknown): string => redact(error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, MAX_ERROR_CHARS);
 
 /** `<prefix>.evt.<tenantId>.…`: every event subject names its tenant. */
 const tenantOfSubject = (subject: string): string => subject.split(".")[2] ?? "unknown";
@@ -93,7 +93,7 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, log
       settlement = await handle(again);
     } catch (error) {
       logger.warn({ err: error, parkedId }, "a parked message failed again on replay; it stays parked");
-      return finish({ type: "FailReplay", error: describe(error) });
+      return finish({ type: "FailReplay", error: describeError(error) });
     }
     // Not yet (a retry not due, a registry view behind): this replay request comes back then.
     if (settlement.kind === "nak") return settlement;
@@ -115,7 +115,7 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, log
         ...(eventType && { eventType }),
         reason,
         failures,
-        error: describe(error),
+        error: describeError(error),
       };
       const { envelopes } = await decide(tenantId, parkedId, command, `${parkedId}:parked`, correlationId);
       if (envelopes.length > 0) onParked?.(reason);

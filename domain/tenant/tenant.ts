@@ -44,6 +44,10 @@ const LIMIT_KEYS = [
 /** A tenant is either not yet created or active. */
 export type TenantState = { status: "absent" } | { status: "active"; name: string; limits: TenantLimits };
 
+/** The limit the operator set for a tenant, if any: undefined (the platform's default applies) for one unset or an unknown tenant. */
+export const ownLimit = <K extends keyof TenantLimits>(tenant: TenantState | undefined, key: K): TenantLimits[K] | undefined =>
+  tenant?.status === "active" ? tenant.limits[key] : undefined;
+
 /** Events the tenant aggregate emits. */
 export type TenantEvent = DomainEventOf<"tenant.created"> | DomainEventOf<"tenant.limits_set"> | DomainEventOf<"tenant.test_sent">;
 

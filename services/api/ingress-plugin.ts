@@ -1,3 +1,4 @@
+import { ownLimit } from "../../domain/tenant/tenant.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { TokenBucket } from "../../contracts/common.js";
@@ -38,8 +39,7 @@ export async function spendIngress(limiter: IngressLimiter, key: string, bucket:
 }
 
 /** The tenant's ingress bucket: its `limits.ingress`, else the platform's. */
-export const ingressBucketOf = (tenant: ReturnType<RegistryPort["tenant"]>, defaults: TokenBucket): TokenBucket =>
-  (tenant?.status === "active" ? tenant.limits.ingress : undefined) ?? defaults;
+export const ingressBucketOf = (tenant: ReturnType<RegistryPort["tenant"]>, defaults: TokenBucket): TokenBucket => ownLimit(tenant, "ingress") ?? defaults;
 
 /** A request's payload size: its Content-Length, else (chunked) its parsed body's JSON. */
 function bodyBytes(request: FastifyRequest): number {

@@ -1,3 +1,4 @@
+import { ownLimit } from "../../domain/tenant/tenant.js";
 import type { SharedBuckets } from "../shared/shared-buckets.js";
 import type { RegistryPort } from "./deps.js";
 import * as E from "./errors.js";
@@ -16,10 +17,9 @@ const DAY_SECONDS = 86_400;
 /** A tenant's payload limits: its own where the operator set them, else the platform's. */
 export function payloadLimitsOf(view: Pick<RegistryPort, "tenant">, tenantId: string, defaults: PayloadLimits): PayloadLimits {
   const tenant = view.tenant(tenantId);
-  const own = tenant?.status === "active" ? tenant.limits : {};
   return {
-    payloadBytesPerSecond: own.payloadBytesPerSecond ?? defaults.payloadBytesPerSecond,
-    payloadBytesPerDay: own.payloadBytesPerDay ?? defaults.payloadBytesPerDay,
+    payloadBytesPerSecond: ownLimit(tenant, "payloadBytesPerSecond") ?? defaults.payloadBytesPerSecond,
+    payloadBytesPerDay: ownLimit(tenant, "payloadBytesPerDay") ?? defaults.payloadBytesPerDay,
   };
 }
 

@@ -1,3 +1,4 @@
+import { ownLimit } from "../../domain/tenant/tenant.js";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import pLimit from "p-limit";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
@@ -92,10 +93,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const platformShare = deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint);
   // The operator's maxAttemptsInFlight for a tenant, else the platform's share; never past the process's own.
-  const tenantShares = createTenantShares((tenantId) => {
-    const tenant = view.tenant(tenantId);
-    return Math.min(deps.concurrency, (tenant?.status === "active" ? tenant.limits.maxAttemptsInFlight : undefined) ?? platformShare);
-  });
+  const tenantShares = createTenantShares((tenantId) => Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare));
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const loopLag = createLoopLag();
@@ -110,8 +108,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     const buckets: NamedBucket[] = [];
     const perSecond = endpoint?.state.rateLimit?.perSecond;
     if (endpoint && perSecond) buckets.push({ key: `endpoint.${endpoint.endpointId}`, bucket: perSecondBucket(perSecond) });
-    const tenant = view.tenant(tenantId);
-    if (tenant?.status === "active" && tenant.limits.outbound) buckets.push({ key: `tenant.${tenantId}`, bucket: tenant.limits.outbound });
+    const outbound = ownLimit(view.tenant(tenantId), "outbound");
+    if (outbound) buckets.push({ key: `tenant.${tenantId}`, bucket: outbound });
     return buckets;
   }
 

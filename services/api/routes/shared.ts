@@ -1,3 +1,4 @@
+import { ownLimit } from "../../../domain/tenant/tenant.js";
 import { ErrorBody } from "../../../contracts/http/common.js";
 import type { RegistryPort } from "../deps.js";
 import * as E from "../errors.js";
@@ -18,8 +19,7 @@ export const DEFAULT_QUOTAS = { maxEndpoints: 1_000, maxSources: 100, testSendsP
 
 /** A tenant's quota: its own limit if the operator set one, else the platform's. */
 export function quotaOf(view: RegistryPort, tenantId: string, quota: keyof typeof DEFAULT_QUOTAS, defaults = DEFAULT_QUOTAS): number {
-  const tenant = view.tenant(tenantId);
-  return (tenant?.status === "active" ? tenant.limits[quota] : undefined) ?? defaults[quota];
+  return ownLimit(view.tenant(tenantId), quota) ?? defaults[quota];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ownLimit } from "../../../domain/tenant/tenant.js";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { ID_PREFIX, type AggregateType } from "../../../contracts/common.js";
@@ -45,8 +46,7 @@ export const streamRoutes: FastifyPluginAsyncZod<{
   view?: Pick<RegistryPort, "tenant">;
 }> = async (app, { feed, heartbeatMs = DEFAULT_HEARTBEAT_MS, limits = DEFAULT_FEED_LIMITS, view }) => {
   const perTenantOf = (tenantId: string): number => {
-    const tenant = view?.tenant(tenantId);
-    return (tenant?.status === "active" ? tenant.limits.maxLiveFeeds : undefined) ?? limits.perTenant;
+    return ownLimit(view?.tenant(tenantId), "maxLiveFeeds") ?? limits.perTenant;
   };
   // Each live connection holds a server-side consumer: bounded per tenant (no tenant takes every
   // one) and per process.
