@@ -337,13 +337,17 @@ const SourceEventSchemas = {
 
 // --- parked messages: what a reactor could not handle within its bound ---
 
-/** Why a reactor gave up on a message: its handler kept failing, or kept outliving its deadline. */
-export const ParkReason = z.enum(["handler_failed", "handler_timeout"]);
+/**
+ * Why a reactor gave up on a message: its handler kept failing, kept outliving its deadline, or the
+ * processes that took it never finished it (each crashed or froze holding it).
+ */
+export const ParkReason = z.enum(["handler_failed", "handler_timeout", "never_finished"]);
 export type ParkReason = z.infer<typeof ParkReason>;
 
 /**
- * A reactor terminated a stream message after `failures` failed handlings in a row, so that it
- * stops holding the reactor's slots; the message itself stays in the stream, where a replay reads it.
+ * A reactor terminated a stream message after `failures` failed handlings in a row (for
+ * `never_finished`: processes that took it and never finished), so that it stops holding the
+ * reactor's slots; the message itself stays in the stream, where a replay reads it.
  */
 export const ParkedAdded = z
   .object({

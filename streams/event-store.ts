@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { headers as natsHeaders, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { schemaVersionOf, type DomainEvent } from "../contracts/events.js";
@@ -9,6 +9,7 @@ import { upcastEnvelope } from "../domain/upcast.js";
 import { sealAndSerialise } from "./envelope.js";
 import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 import type { Topology } from "./topology.js";
+import { isWrongLastSequence } from "./jetstream-errors.js";
 
 /** Which aggregate: its subject is derived from these three. */
 export interface AggregateRef {
@@ -70,7 +71,6 @@ export class IntegrityError extends Error {
   }
 }
 
-const WRONG_LAST_SEQUENCE = 10071;
 const MSG_ID_HEADER = "Nats-Msg-Id";
 const EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER = "Nats-Expected-Last-Subject-Sequence";
 const MAX_CACHED_AGGREGATES = 10_000;
@@ -219,7 +219,7 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
         if (ack.duplicate && (await storedHash(ack.seq)) !== envelope.hash) throw new ConcurrencyError(subject);
         return ack.seq;
       } catch (error) {
-        if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(subject);
+        if (isWrongLastSequence(error)) throw new ConcurrencyError(subject);
         // Unanswered: stored or not, only a re-send with the same message id can tell. After one,
         // any other failure ("no responders" while JetStream starts, "not sent" while disconnected,
         // a stream without a leader yet) says nothing about the earlier sends either.

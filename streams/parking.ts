@@ -8,13 +8,16 @@ import { ack, type Settlement } from "./consumers.js";
 import type { CommandContext, EventStore } from "./event-store.js";
 import { createReactor, TAKEOVER_AFTER_MS, type Reactor, type ReactorLogger, type ReactorMessage } from "./reactor.js";
 import type { Topology } from "./topology.js";
+import { createUnfinishedHandlings, type UnfinishedHandlings } from "./unfinished-handlings.js";
 
 const MAX_ERROR_CHARS = 1_000;
 
 /** What a reactor needs to park a message it cannot handle, and to handle it again on request. */
 export interface Parking {
-  /** Counted failures in a row (see {@link countsTowardParking}) after which a message is parked. */
+  /** Counted failures in a row (see {@link countsTowardParking}), or processes that never finished it, after which a message is parked. */
   maxFailures: number;
+  /** Marks of the handlings processes began and never finished: the count that survives a crash loop. */
+  unfinished: UnfinishedHandlings;
 
   /** Records the message as parked; throws when that could not be recorded (the message is then kept). */
   park(message: ReactorMessage, failure: { reason: ParkReason; failures: number; error: unknown }): Promise<void>;
@@ -102,6 +105,7 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, log
 
   return {
     maxFailures,
+    unfinished: createUnfinishedHandlings(js, topology, role),
     async park(message, { reason, failures, error }) {
       const tenantId = tenantOfSubject(message.subject);
       const parkedId = parkedIdFor(role, message.seq);

@@ -2,17 +2,20 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ConnectionError, TimeoutError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { createTestStreams, type TestStreams } from "../test/support/nats.js";
+import { createTestStreams, TEST_NATS_URL, type TestStreams } from "../test/support/nats.js";
 import { eventually } from "../test/support/receiver.js";
 import { ack, retryLater, type Settlement } from "./consumers.js";
 import type { Parking } from "./parking.js";
+import { connectStreams, type Streams } from "./connection.js";
 import { createReactor, type Reactor, type ReactorMessage } from "./reactor.js";
+import { createUnfinishedHandlings, type UnfinishedHandlings } from "./unfinished-handlings.js";
 
-/** Parking that records what it parked, with no replays. */
-function recordingParking(maxFailures: number) {
+/** Parking that records what it parked, with no replays; its marks of unfinished handlings are the real ones. */
+function recordingParking(maxFailures: number, unfinished: UnfinishedHandlings) {
   const parked: Array<{ n: number; reason: string; failures: number }> = [];
   const parking: Parking = {
     maxFailures,
+    unfinished,
     park: async (message, failure) => void parked.push({ n: message.json<{ n: number }>().n, reason: failure.reason, failures: failure.failures }),
     replays: () => ({ start: async () => undefined, running: () => true, stop: async () => undefined }),
   };
@@ -34,18 +37,24 @@ describe("the reactor every role consumes with", () => {
     await streams.cleanup();
   });
 
-  /** A reactor on its own subject and durable, handling `trigger` with `handle`. */
+  const unfinished = () => createUnfinishedHandlings(streams.js, streams.topology, `test${subjectNo}`);
+
+  /**
+   * A reactor on its own subject and durable, handling `trigger` with `handle`; with `on`, a
+   * reactor of another process (its own connection) on the durable of reactor number `on.no`.
+   */
   async function reactorOn(
     handle: (message: ReactorMessage) => Promise<Settlement>,
     options: { concurrency?: number; ackWaitMs?: number; errorDelayMs?: number; handlerTimeoutMs?: number; parking?: Parking } = {},
+    on: { no: number; connection: Streams } = { no: ++subjectNo, connection: streams },
   ) {
-    const subject = `${streams.topology.prefix}.evt.ten_r.dlv.delivery.r${++subjectNo}`;
+    const subject = `${streams.topology.prefix}.evt.ten_r.dlv.delivery.r${on.no}`;
     const reactor = createReactor(
       {
-        js: streams.js,
-        jsm: streams.jsm,
+        js: on.connection.js,
+        jsm: on.connection.jsm,
         stream: streams.topology.stream,
-        durable: `REACTOR_TEST_${subjectNo}`,
+        durable: `REACTOR_TEST_${on.no}`,
         filterSubject: subject,
         ackWaitMs: options.ackWaitMs ?? 5_000,
         maxAckPending: 1_000,
@@ -59,13 +68,13 @@ describe("the reactor every role consumes with", () => {
       { triggers: new Set(["test.trigger"]), handle },
     );
     await reactor.start();
-    running.push(reactor);
+    if (on.connection === streams) running.push(reactor);
     const publish = async (type: string, n: number) => {
       const headers = natsHeaders();
       headers.set(EVENT_HEADERS.type, type);
       await streams.js.publish(subject, JSON.stringify({ n }), { headers });
     };
-    const info = () => streams.jsm.consumers.info(streams.topology.stream, `REACTOR_TEST_${subjectNo}`);
+    const info = () => streams.jsm.consumers.info(streams.topology.stream, `REACTOR_TEST_${on.no}`);
     return { reactor, publish, info };
   }
 
@@ -150,7 +159,7 @@ describe("the reactor every role consumes with", () => {
   });
 
   it("parks a message after its bound of failures in a row, and does not count NATS being away", async () => {
-    const { parking, parked } = recordingParking(3);
+    const { parking, parked } = recordingParking(3, unfinished());
     const tries = new Map<number, number>();
     const handled: number[] = [];
     const { publish, info } = await reactorOn(
@@ -178,7 +187,7 @@ describe("the reactor every role consumes with", () => {
   });
 
   it("frees the slot of a handler that outlives its deadline, and parks the message after its bound", async () => {
-    const { parking, parked } = recordingParking(2);
+    const { parking, parked } = recordingParking(2, unfinished());
     const handled: number[] = [];
     const { publish } = await reactorOn(
       async (message) => {
@@ -193,5 +202,45 @@ describe("the reactor every role consumes with", () => {
     await publish("test.trigger", 2);
     await eventually(async () => parked.length === 1 && handled.includes(2), 10_000, "the hanging one parked and the next handled");
     expect(parked).toEqual([{ n: 1, reason: "handler_timeout", failures: 2 }]);
+  });
+
+  it("parks a message whose processes never finish it (each died holding it), counting across processes, while others flow", async () => {
+    const no = ++subjectNo;
+    const { parking, parked } = recordingParking(2, createUnfinishedHandlings(streams.js, streams.topology, `test${no}`));
+    const handled: number[] = [];
+    let takes = 0;
+    /** One process: it acks every message but the poison one, which it holds until it dies. */
+    const processTaking = async () => {
+      const connection = await connectStreams(TEST_NATS_URL, `reactor-test-${no}`);
+      const taker = await reactorOn(
+        async (message) => {
+          const { n } = message.json<{ n: number }>();
+          if (n !== 1) return (handled.push(n), ack);
+          takes++;
+          return new Promise<Settlement>(() => undefined);
+        },
+        { ackWaitMs: 1_000, parking },
+        { no, connection },
+      );
+      return { connection, taker };
+    };
+    let current = await processTaking();
+    await current.taker.publish("test.trigger", 1);
+    // Four processes take it and die with it (two ordinary takeovers, then two marked), and a fifth parks it.
+    for (let died = 1; died <= 4; died++) {
+      await eventually(() => takes === died, 10_000, `process ${died} to take the poison message`);
+      await current.taker.publish("test.trigger", 100 + died);
+      await eventually(() => handled.includes(100 + died), 10_000, `process ${died} to handle another message meanwhile`);
+      await current.connection.nc.close(); // the crash: nothing settled, the server takes the message back after the ack wait
+      current = await processTaking();
+    }
+    await eventually(() => parked.length === 1, 10_000, "the fifth process to park it");
+    expect(parked).toEqual([{ n: 1, reason: "never_finished", failures: 2 }]);
+    expect(takes).toBe(4);
+    await current.taker.publish("test.trigger", 200);
+    await eventually(() => handled.includes(200), 10_000, "the survivor to go on handling");
+    await eventually(async () => (await current.taker.info()).num_ack_pending === 0, 5_000, "nothing held");
+    await current.taker.reactor.stop();
+    await current.connection.nc.close();
   });
 });

@@ -20,6 +20,14 @@ const BEATS_PER_ACK_WAIT = 6;
 const DEFAULT_ERROR_DELAY_MS = 1_000;
 /** Messages whose failures in a row are remembered; past this the oldest count is forgotten. */
 const MAX_FAILING_MESSAGES = 10_000;
+/**
+ * From this delivery on, a message this process has not taken before may have been held by
+ * processes that died with it: the second delivery is an ordinary takeover after one crash, the
+ * third is a suspect, and its handling is marked where the next process can count it.
+ */
+const SUSPECT_FROM_DELIVERY = 3;
+/** Messages this process took, remembered so that its own put-backs coming back are no suspects. */
+const MAX_TAKEN_MESSAGES = 100_000;
 
 /** What a handler reads of a message: a consumer's `JsMsg`, or a parked message read back from the stream. */
 export interface ReactorMessage {
@@ -113,6 +121,8 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   let heartbeat: NodeJS.Timeout | undefined;
   /** Counted failures in a row of each failing message, by stream sequence (oldest first). */
   const failures = new Map<number, number>();
+  /** Stream sequences of the messages this process took (oldest first). */
+  const taken = new Set<number>();
   const parkedReplays = config.parking?.replays((message) => handleWithin(message));
 
   const handleWithin = (message: ReactorMessage): Promise<Settlement> => {
@@ -168,14 +178,44 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     message.nak(config.errorDelayMs ?? DEFAULT_ERROR_DELAY_MS);
   };
 
+  /** Whether the message may have crashed the processes that took it before: see {@link SUSPECT_FROM_DELIVERY}. */
+  const suspect = (message: JsMsg): boolean => {
+    if (taken.has(message.seq)) return false;
+    taken.add(message.seq);
+    if (taken.size > MAX_TAKEN_MESSAGES) taken.delete(taken.keys().next().value as number);
+    return message.info.deliveryCount >= SUSPECT_FROM_DELIVERY;
+  };
+
+  /**
+   * Marks a suspect's handling begun; true when it is parked instead, because as many processes as
+   * the bound took it and never finished it (each crashed or froze holding it).
+   */
+  const parkedAsNeverFinished = async (message: JsMsg, parking: Parking): Promise<boolean> => {
+    const unfinished = await parking.unfinished.begin(message.seq);
+    if (unfinished < parking.maxFailures) return false;
+    const error = new Error(`${unfinished} processes took this message and never finished handling it`);
+    return park(message, "never_finished", unfinished, error);
+  };
+
   const run = async (message: JsMsg) => {
+    const parking = config.parking;
+    let marked = false;
     try {
+      if (parking && suspect(message)) {
+        const parked = await parkedAsNeverFinished(message, parking);
+        marked = true;
+        if (parked) return;
+      }
       const settlement = await handleWithin(message);
       failures.delete(message.seq);
       settle(message, settlement);
     } catch (error) {
       await fail(message, error);
     } finally {
+      if (marked)
+        parking!.unfinished
+          .finish(message.seq)
+          .catch((error) => logger.warn({ err: error, seq: message.seq, durable }, "could not clear a finished handling's mark; it ages out"));
       inHand.delete(message);
       wake?.();
     }

@@ -24,7 +24,9 @@ export const ParkedOut = z
     streamSeq: z.number().int().describe("Where the message is in the event stream (a replay reads it from there)"),
     subject: z.string(),
     eventType: z.string().nullable().describe("The parked message's event type, when it had one"),
-    reason: ParkReason.describe("handler_failed: it kept failing; handler_timeout: it kept outliving its deadline"),
+    reason: ParkReason.describe(
+      "handler_failed: it kept failing; handler_timeout: it kept outliving its deadline; never_finished: the processes that took it crashed or froze holding it",
+    ),
     failures: z.number().int().describe("Failed handlings in a row before it was parked"),
     error: z.string().describe("The last failure, redacted"),
     status: z.enum(["parked", "replaying", "replayed"]),

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Topology } from "../../streams/topology.js";
+import { isWrongLastSequence } from "../../streams/jetstream-errors.js";
 
 /** How long a client's `eventId` is remembered (API.md "Ingest"). */
 export const EVENT_ID_TTL_MS = 24 * 3600 * 1000;
@@ -23,7 +23,6 @@ export interface EventIdClaims {
   claim(tenantId: string, eventId: string, messageId: string): Promise<Claim>;
 }
 
-const WRONG_LAST_SEQUENCE = 10071;
 const keyOf = (tenantId: string, eventId: string) => `${tenantId}.${createHash("sha256").update(eventId).digest("hex")}`;
 
 /** Opens (creating when absent) the KV bucket `<PREFIX>_EVENT_IDS`; call once at startup. */
@@ -45,7 +44,7 @@ async function claim(kv: KV, key: string, messageId: string, retries = 2): Promi
     await kv.create(key, messageId);
     return { messageId, fresh: true };
   } catch (error) {
-    if (!(error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)) throw error;
+    if (!isWrongLastSequence(error)) throw error;
   }
   const entry = await kv.get(key);
   if (entry && entry.operation === "PUT") return { messageId: entry.string(), fresh: false };

@@ -1,9 +1,9 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Topology } from "../../streams/topology.js";
 import type { EncryptedSecret } from "../../contracts/common.js";
 import type { SecretBox } from "../shared/secret-box.js";
+import { isWrongLastSequence } from "../../streams/jetstream-errors.js";
 
 /** How long a key and its response are kept (API.md "Conventions"). */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -48,9 +48,6 @@ export interface IdempotencyStore {
  */
 type KeyRecord = { state: "running"; fp: string; at: number } | ({ state: "done"; fp: string; at: number; sealed?: boolean } & StoredResponse);
 
-const WRONG_LAST_SEQUENCE = 10071;
-const isCasFailure = (error: unknown) => error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE;
-
 /**
  * A JetStream KV bucket `<PREFIX>_IDEMPOTENCY` (max age 24 h): `create()` claims a key with an
  * in-progress record holding the request's fingerprint; `update()` on the claim's revision stores the
@@ -70,7 +67,7 @@ export async function createIdempotencyStore(
     try {
       return { kind: "claimed", revision: await kv.create(key, encode({ state: "running", fp, at: nowMs })) };
     } catch (error) {
-      if (!isCasFailure(error)) throw error;
+      if (!isWrongLastSequence(error)) throw error;
     }
     const entry = await kv.get(key);
     if (entry?.operation !== "PUT") {
@@ -95,7 +92,7 @@ export async function createIdempotencyStore(
       try {
         return await kv.update(key, encode({ state: "running", fp, at: nowMs }), revision);
       } catch (error) {
-        if (isCasFailure(error)) return null;
+        if (isWrongLastSequence(error)) return null;
         throw error;
       }
     },
@@ -103,12 +100,12 @@ export async function createIdempotencyStore(
       // Fails only when a twin took over a claim whose refreshes stopped: its answer stands.
       const body = response.body === null ? null : box.encrypt(response.body);
       await kv.update(key, encode({ state: "done", fp, at: Date.now(), ...response, body, sealed: true }), revision).catch((error: unknown) => {
-        if (!isCasFailure(error)) throw error;
+        if (!isWrongLastSequence(error)) throw error;
       });
     },
     async release(key, revision) {
       await kv.delete(key, { previousSeq: revision }).catch((error: unknown) => {
-        if (!isCasFailure(error)) throw error;
+        if (!isWrongLastSequence(error)) throw error;
       });
     },
   };
@@ -118,7 +115,7 @@ async function takeOver(kv: KV, key: string, revision: number, record: string): 
   try {
     return { kind: "claimed", revision: await kv.update(key, record, revision) };
   } catch (error) {
-    if (isCasFailure(error)) return { kind: "in_use" };
+    if (isWrongLastSequence(error)) return { kind: "in_use" };
     throw error;
   }
 }

@@ -172,7 +172,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 
   const parkedMessages = new Counter({
     name: "webhook_parked_messages_total",
-    help: "Stream messages a reactor gave up on and parked, by reactor (router, dispatcher, replayer) and reason (handler_failed, handler_timeout)",
+    help: "Stream messages a reactor gave up on and parked, by reactor (router, dispatcher, replayer) and reason (handler_failed, handler_timeout, never_finished)",
     labelNames: ["reactor", "reason"] as const,
     registers,
   });

@@ -12,6 +12,7 @@ import {
 import type { TokenBucket } from "../../contracts/common.js";
 import { levelAt, waitForToken, type BucketLevel } from "../../domain/limits/token-bucket.js";
 import type { Topology } from "../../streams/topology.js";
+import { isWrongLastSequence } from "../../streams/jetstream-errors.js";
 
 /** The tokens taken (`serial` names the lease they came from), or refused with the ms until they are free. */
 export type Take = { allowed: true; remaining: number; serial: number } | { allowed: false; waitMs: number };
@@ -37,7 +38,6 @@ const LEASE_FRACTION_OF_SECOND = 0.05;
 const MAX_CAS_ATTEMPTS = 10;
 /** Leases one take may wait for when concurrent takes spend each one before it gets a token. */
 const MAX_ROUNDS = 8;
-const WRONG_LAST_SEQUENCE = 10071;
 /** Records of buckets nobody touched for a day are dropped (a missing record is a full bucket). */
 const RECORD_TTL_MS = 24 * 3600 * 1000;
 /** A lease request not answered by then is given up (a request lost in a reconnect waited the client's 5 s). */
@@ -189,7 +189,7 @@ async function write(kv: KV, key: string, level: BucketLevel, revision: number):
     const value = JSON.stringify(level);
     return revision === 0 ? await kv.create(key, value) : await kv.update(key, value, revision);
   } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return null;
+    if (isWrongLastSequence(error)) return null;
     throw error;
   }
 }
