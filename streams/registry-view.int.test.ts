@@ -1,4 +1,6 @@
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
 import { secretBox, testContext } from "../test/support/spine.js";
 import { createEventStore, type EventStore } from "./event-store.js";
@@ -72,7 +74,12 @@ describe("registry view", () => {
           failures-- > 0 ? Promise.reject(new Error("direct get refused")) : streams.jsm.direct.getMessage(...args),
       },
     } as unknown as typeof streams.jsm;
-    const view = createRegistryView({ js: streams.js, jsm, topology: streams.topology, logger: { warn: (_: unknown, message: string) => warnings.push(message) } });
+    const view = createRegistryView({
+      js: streams.js,
+      jsm,
+      topology: streams.topology,
+      logger: { warn: (_: unknown, message: string) => warnings.push(message), error: () => undefined },
+    });
     const started = view.start();
     try {
       await started;
@@ -90,6 +97,40 @@ describe("registry view", () => {
       });
       expect(await view.waitFor(lastSeq, 5_000)).toBe(true);
       expect(view.endpoint("ten_v", "ep_v")?.state.status).toBe("active");
+    } finally {
+      await view.stop();
+    }
+  });
+
+  it("skips a registry event it cannot fold, with an error line, and goes on following", async () => {
+    const errors: Array<{ seq?: number }> = [];
+    const view = createRegistryView({
+      js: streams.js,
+      jsm: streams.jsm,
+      topology: streams.topology,
+      logger: { warn: () => undefined, error: (details) => errors.push(details) },
+    });
+    await view.start();
+    try {
+      // A registry event whose body is no envelope at all: on the endpoint's own subject, so it sits on the view's branch.
+      const headers = natsHeaders();
+      headers.set(EVENT_HEADERS.aggregateType, "endpoint");
+      headers.set(EVENT_HEADERS.type, "endpoint.updated");
+      const poison = await streams.js.publish(`${streams.topology.prefix}.evt.ten_v.cmd.endpoint.ep_poison`, "{ not json", { headers });
+      const ref = { tenantId: "ten_v", aggregateType: "endpoint" as const, aggregateId: "ep_after" };
+      const { lastSeq } = await store.append(
+        ref,
+        [
+          {
+            type: "endpoint.registered" as const,
+            data: { url: "https://example.com/after", eventTypes: ["c.*"], secret: secretBox.encrypt("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") },
+          },
+        ],
+        { expectedVersion: 0, prevHash: null, causeId: "v-after-poison", context: testContext() },
+      );
+      expect(await view.waitFor(lastSeq, 5_000)).toBe(true);
+      expect(view.endpoint("ten_v", "ep_after")?.state.eventTypes).toEqual(["c.*"]);
+      expect(errors.map((details) => details.seq)).toEqual([poison.seq]);
     } finally {
       await view.stop();
     }

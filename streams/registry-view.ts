@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type StoredMsg } from "@nats-io/jetstream";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { apiKeyDecider, type ApiKeyState } from "../domain/apikey/apikey.js";
 import { endpointDecider, type EndpointState } from "../domain/endpoint/endpoint.js";
@@ -75,8 +75,8 @@ export function createRegistryView({
    * backlog as of each message's own sequence. Other roles read only the latest version.
    */
   keepHistory?: boolean;
-  /** Where a failed consume (a body that cannot be read, a consumer that cannot be re-opened) is told. */
-  logger?: { warn(details: object, message: string): void };
+  /** Where a failed consume (a body that cannot be read, a consumer that cannot be re-opened) and a skipped event are told. */
+  logger?: { warn(details: object, message: string): void; error(details: object, message: string): void };
 }) {
   const tenants = new Map<string, TenantState>();
   const apiKeys = new Map<string, ApiKeyView>();
@@ -123,12 +123,25 @@ export function createRegistryView({
   /** Registry events carry what the view folds; message events only move it on. */
   const REGISTRY_TYPES = new Set(["tenant", "apikey", "endpoint", "source"]);
 
-  function apply(seq: number, aggregateType: string | undefined, envelope: Envelope | undefined): void {
-    if (envelope && aggregateType === "source") applySource(envelope);
-    else if (envelope && aggregateType === "tenant") {
+  function fold(seq: number, aggregateType: string | undefined, envelope: Envelope): void {
+    if (aggregateType === "source") applySource(envelope);
+    else if (aggregateType === "tenant") {
       tenants.set(envelope.aggregateId, tenantDecider.evolve(tenants.get(envelope.aggregateId) ?? tenantDecider.initialState(), toDomainEvent(envelope) as never));
-    } else if (envelope && aggregateType === "apikey") applyApiKey(envelope);
-    else if (envelope && aggregateType === "endpoint") applyEndpoint(envelope, seq);
+    } else if (aggregateType === "apikey") applyApiKey(envelope);
+    else if (aggregateType === "endpoint") applyEndpoint(envelope, seq);
+  }
+
+  /**
+   * Folds a registry event in and moves the view past `seq`. An event that cannot be decoded or
+   * folded (a bug, an event of a newer version) is skipped with an error line: re-reading it cannot
+   * help, and a view stuck on it would hold back routing and delivery for every tenant.
+   */
+  function apply(seq: number, aggregateType: string | undefined, stored: StoredMsg | null | undefined): void {
+    try {
+      if (stored) fold(seq, aggregateType, stored.json<Envelope>());
+    } catch (error) {
+      logger?.error({ err: error, seq, aggregateType }, "registry view: an event it cannot fold was skipped; the registry misses it until a restart with the fix");
+    }
     appliedSeq = seq;
     for (const waiter of waiters) if (waiter.seq <= appliedSeq) waiter.resolve();
   }
@@ -147,7 +160,7 @@ export function createRegistryView({
 
   /** Applies what one consume brings, in order, until it ends. */
   async function follow(messages: ConsumerMessages, consumeWatch: ConsumeWatch, caughtUp: () => void): Promise<void> {
-    const reading: Array<{ message: JsMsg; body?: Promise<Envelope | undefined> }> = [];
+    const reading: Array<{ message: JsMsg; body?: Promise<StoredMsg | null> }> = [];
     const applyFirst = async () => {
       const { message, body } = reading.shift()!;
       apply(message.seq, message.headers?.get(EVENT_HEADERS.aggregateType), await body);
@@ -156,7 +169,7 @@ export function createRegistryView({
     for await (const message of messages) {
       consumeWatch.progressed();
       const registry = REGISTRY_TYPES.has(message.headers?.get(EVENT_HEADERS.aggregateType) ?? "");
-      const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }).then((m) => m?.json<Envelope>()) : undefined;
+      const body = registry ? jsm.direct.getMessage(topology.stream, { seq: message.seq }) : undefined;
       // A rejected read surfaces when it is applied, ending the loop like a consumer error.
       body?.catch(() => undefined);
       reading.push({ message, body });
