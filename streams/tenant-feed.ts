@@ -1,7 +1,9 @@
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
 import type { AggregateType } from "../contracts/common.js";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
-import { CONSUME_PULLS, watchConsume } from "./consumers.js";
+import { CONSUME_PULLS } from "./consumers.js";
 import type { Topology } from "./topology.js";
 
 /** One event of the log as stored: its stream sequence, when it was stored, and its envelope's exact JSON. */
@@ -28,16 +30,47 @@ export interface TenantFeedDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
   topology: Topology;
+  /** How long a follower's consumer outlives its last pull when nobody deleted it (default 30 s). */
+  inactiveMs?: number;
 }
+
+/** A follower's consumer left behind by a process that died goes after this long without a pull. */
+const FEED_INACTIVE_MS = 30_000;
+const REOPEN_PAUSE_MS = 250;
+const REOPEN_FOR_MS = 30_000;
 
 /**
  * One tenant's events, straight from the log: what auditors export and operators tail. Only that
  * tenant's subjects are ever read, so no filter in the caller can reach another tenant's events.
  */
-export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
+export function createTenantFeed({ js, jsm, topology, inactiveMs = FEED_INACTIVE_MS }: TenantFeedDeps) {
   const { stream } = topology;
   const subjectOf = (tenantId: string, aggregate?: FeedQuery["aggregate"]) =>
     aggregate ? topology.aggregateSubject(tenantId, aggregate.type, aggregate.id) : topology.tenantEvents(tenantId);
+
+  /**
+   * A follower's consumer from after `lastSeq`: no acks, in memory, one replica. While JetStream is
+   * coming back (a restart) it is asked again every {@link REOPEN_PAUSE_MS} for up to {@link REOPEN_FOR_MS}.
+   */
+  async function openFeedConsumer(tenantId: string, lastSeq: number, signal: AbortSignal) {
+    const config = {
+      filter_subject: topology.tenantEvents(tenantId),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: lastSeq + 1,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(inactiveMs),
+      mem_storage: true,
+      num_replicas: 1,
+    };
+    for (const giveUpAt = Date.now() + REOPEN_FOR_MS; ; ) {
+      try {
+        return await jsm.consumers.add(stream, config);
+      } catch (error) {
+        if (signal.aborted || Date.now() >= giveUpAt) throw error;
+        await sleep(REOPEN_PAUSE_MS, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
 
   /**
    * The first sequence stored at or after `since`: stream time grows with the sequence, so a binary
@@ -69,35 +102,38 @@ export function createTenantFeed({ js, jsm, topology }: TenantFeedDeps) {
       }
     },
 
-    /** The tenant's events after `afterSeq` (or from now on), as they are stored, until `signal` aborts. */
+    /**
+     * The tenant's events after `afterSeq` (or from now on), as they are stored, until `signal`
+     * aborts. Each follow has an ephemeral consumer of its own, deleted when it ends; one left
+     * behind (the process died before it could delete it) goes by itself after `inactiveMs`
+     * without a pull. A consumer lost with a NATS restart is opened again after the last event sent.
+     */
     async *follow(tenantId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncGenerator<FeedEvent> {
       let lastSeq = afterSeq ?? (await jsm.streams.info(stream)).state.last_seq;
-      for (;;) {
-        const consumer = await js.consumers.get(stream, {
-          filter_subjects: topology.tenantEvents(tenantId),
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: lastSeq + 1,
-        });
-        const messages = await consumer.consume({ max_messages: 256, ...CONSUME_PULLS });
-        const watch = watchConsume(messages);
-        const stop = () => messages.stop();
-        signal.addEventListener("abort", stop, { once: true });
-        // Aborted while the consumer was being (re-)opened: the listener came too late to stop it.
-        if (signal.aborted) stop();
+      while (!signal.aborted) {
+        const { name } = await openFeedConsumer(tenantId, lastSeq, signal);
         try {
-          for await (const message of messages) {
-            lastSeq = message.seq;
-            yield { seq: message.seq, time: new Date(message.info.timestampNanos / 1e6), type: message.headers?.get(EVENT_HEADERS.type) ?? "", json: message.string() };
+          const consumer = await js.consumers.get(stream, name);
+          const messages = await consumer.consume({ max_messages: 256, abort_on_missing_resource: true, ...CONSUME_PULLS });
+          const stop = () => messages.stop();
+          signal.addEventListener("abort", stop, { once: true });
+          // Aborted while the consumer was being (re-)opened: the listener came too late to stop it.
+          if (signal.aborted) stop();
+          try {
+            for await (const message of messages) {
+              lastSeq = message.seq;
+              yield { seq: message.seq, time: new Date(message.info.timestampNanos / 1e6), type: message.headers?.get(EVENT_HEADERS.type) ?? "", json: message.string() };
+            }
+          } catch {
+            // The consumer is gone (a NATS restart lost it): a fresh one follows from after the last event sent.
+          } finally {
+            signal.removeEventListener("abort", stop);
+            messages.stop();
           }
         } finally {
-          signal.removeEventListener("abort", stop);
-          messages.stop();
-          // Gone with its client: the server would keep an ordered consumer 5 minutes past its last
-          // pull (the client's fixed inactive threshold), one per connection that ever came.
-          await consumer.delete().catch(() => false);
+          await jsm.consumers.delete(stream, name).catch(() => false);
         }
-        // The client recreated the consumer after a server restart: a fresh one from after the last sent.
-        if (signal.aborted || !watch.recreated()) return;
+        await sleep(REOPEN_PAUSE_MS, undefined, { signal }).catch(() => undefined);
       }
     },
   };
