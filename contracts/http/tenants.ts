@@ -101,7 +101,7 @@ export const TenantLimitsIn = z
       .nullable()
       .optional()
       .describe(
-        "Delivery attempts in flight at once in each dispatcher process (never more than its ZEN_DELIVERY_CONCURRENCY); default ZEN_DELIVERY_CONCURRENCY_PER_TENANT",
+        "Delivery attempts in flight at once in each dispatcher process (never more than half of the slots other tenants leave in it); default ZEN_DELIVERY_CONCURRENCY_PER_TENANT",
       ),
   })
   .strict()

@@ -93,7 +93,9 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const platformShare = deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint);
   // The operator's maxAttemptsInFlight for a tenant, else the platform's share; never past the process's own.
-  const tenantShares = createTenantShares((tenantId) => Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare));
+  const tenantShares = createTenantShares(deps.concurrency, (tenantId) =>
+    Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare),
+  );
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();
   const loopLag = createLoopLag();

@@ -1,24 +1,36 @@
 import pLimit, { type LimitFunction } from "p-limit";
 
 /**
- * Each tenant's share of a dispatcher's attempts in flight: at most `shareOf(tenantId)` at once
- * (read on each attempt, so an operator's change applies to the next), the rest of a tenant's
- * attempts waiting in its own line (first come, first served). The process's global limit sits
- * behind it, so a tenant whose endpoints all hang holds at most its share and every other tenant
- * keeps the rest. A tenant's line is dropped once it is empty.
+ * Each tenant's share of a dispatcher's `slots` attempts in flight: at most `shareOf(tenantId)`
+ * at once (read on each attempt, so an operator's change applies to the next), and never more than
+ * half of the slots other tenants leave (rounded up), so tenants hanging together cannot take
+ * every slot either: the first takes at most half, the next half of the rest, and so on, and a
+ * tenant arriving after seven of them still finds one. The rest of a tenant's attempts wait in its
+ * own line (first come, first served); the process's global limit sits behind it. A tenant's line
+ * is dropped once it is empty.
  */
-export function createTenantShares(shareOf: (tenantId: string) => number) {
+export function createTenantShares(slots: number, shareOf: (tenantId: string) => number) {
   const lines = new Map<string, LimitFunction>();
+  let inFlight = 0;
+  const counted = async <T>(work: () => Promise<T>): Promise<T> => {
+    inFlight++;
+    try {
+      return await work();
+    } finally {
+      inFlight--;
+    }
+  };
   return {
     run<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
-      const share = shareOf(tenantId);
       let line = lines.get(tenantId);
+      const leftByOthers = slots - (inFlight - (line?.activeCount ?? 0));
+      const share = Math.max(1, Math.min(shareOf(tenantId), Math.ceil(leftByOthers / 2)));
       if (!line) {
         line = pLimit(share);
         lines.set(tenantId, line);
       } else if (line.concurrency !== share) line.concurrency = share;
       const own = line;
-      return own(work).finally(() => {
+      return own(() => counted(work)).finally(() => {
         if (own.activeCount === 0 && own.pendingCount === 0 && lines.get(tenantId) === own) lines.delete(tenantId);
       });
     },
