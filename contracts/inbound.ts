@@ -65,5 +65,6 @@ export const SignatureRejectionReason = z.enum([
   "stale_timestamp",
   "future_timestamp",
   "replayed",
+  "weak_secret",
 ]);
 export type SignatureRejectionReason = z.infer<typeof SignatureRejectionReason>;

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { HmacConfig, SignatureRejectionReason, SourceScheme } from "../../contracts/inbound.js";
+import { isStrongSecret } from "../signing/secret-strength.js";
 import { secretKey } from "../signing/standard-webhooks.js";
 
 /**
@@ -183,8 +184,13 @@ const VERIFIERS: Record<SourceScheme, (input: VerifyInput) => Checked> = {
   hmac,
 };
 
-/** Verifies one inbound request under its source's scheme. */
+/**
+ * Verifies one inbound request under its source's scheme. A secret too weak to trust (kept from
+ * before the deciders refused them: an empty key anyone can sign with) verifies nothing until it is
+ * rotated.
+ */
 export const verifyInbound = (input: VerifyInput): Verification => {
+  if (!isStrongSecret(input.scheme, input.secret)) return { ok: false, reason: "weak_secret" };
   const checked = VERIFIERS[input.scheme](input);
   if (!checked.ok) return checked;
   const digest = createHash("sha256").update(`${input.scheme}\n`).update(checked.mac).digest("hex");

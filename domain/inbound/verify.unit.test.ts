@@ -142,3 +142,23 @@ describe("the signature digest", () => {
     expect(digestOf(verifyInbound(input("stripe", { "stripe-signature": `t=${NOW},v1=${v1},v1=${"0".repeat(64)}` })))).toBe(plain);
   });
 });
+
+describe("a secret kept from before the strength rule", () => {
+  it("given a source whose stored key is empty or short, when a request signed with that very key comes, then it is refused as weak_secret", () => {
+    const empty = "whsec_====";
+    const emptyKey = Buffer.alloc(0);
+    const swHeaders = {
+      "webhook-id": "msg_1",
+      "webhook-timestamp": String(NOW),
+      "webhook-signature": `v1,${createHmac("sha256", emptyKey).update(`msg_1.${NOW}.${body}`).digest("base64")}`,
+    };
+    expect(reason(verifyInbound(input("standard-webhooks", swHeaders, { secret: empty })))).toBe("weak_secret");
+    const short = "0123456789abcde"; // 15 bytes of text
+    expect(reason(verifyInbound(input("github", { "x-hub-signature-256": `sha256=${hex(body, short)}` }, { secret: short })))).toBe("weak_secret");
+  });
+
+  it("given a key of exactly the least length, when a request is signed with it, then it verifies", () => {
+    const least = "0123456789abcdef"; // 16 bytes of text
+    expect(reason(verifyInbound(input("github", { "x-hub-signature-256": `sha256=${hex(body, least)}` }, { secret: least })))).toBe("ok");
+  });
+});

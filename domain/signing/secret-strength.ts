@@ -18,11 +18,20 @@ export interface SecretKeyBytes {
 
 export const measureSecret = (secret: string): SecretKeyBytes => ({ base64: secretKey(secret).length, text: Buffer.byteLength(secret, "utf8") });
 
+const readsBase64 = (scheme: SourceScheme | "endpoint") => scheme === "endpoint" || scheme === "standard-webhooks";
+
+/** The key length of a measured secret as `scheme` reads it (`endpoint` for an endpoint's). */
+const keyBytes = (scheme: SourceScheme | "endpoint", measured: SecretKeyBytes | undefined): number =>
+  measured === undefined ? 0 : readsBase64(scheme) ? measured.base64 : measured.text;
+
+/** Whether a plaintext secret gives at least {@link MIN_SIGNING_KEY_BYTES} of key as `scheme` reads it. */
+export const isStrongSecret = (scheme: SourceScheme | "endpoint", secret: string): boolean => keyBytes(scheme, measureSecret(secret)) >= MIN_SIGNING_KEY_BYTES;
+
 /** Refuses a secret whose key, as `scheme` reads it (`endpoint` for an endpoint's), is under {@link MIN_SIGNING_KEY_BYTES}. */
 export function assertStrongSecret(scheme: SourceScheme | "endpoint", measured: SecretKeyBytes | undefined): void {
-  const bytes = measured === undefined ? 0 : scheme === "endpoint" || scheme === "standard-webhooks" ? measured.base64 : measured.text;
+  const bytes = keyBytes(scheme, measured);
   if (bytes < MIN_SIGNING_KEY_BYTES) {
-    const reading = scheme === "endpoint" || scheme === "standard-webhooks" ? "decoded from the base64 after whsec_" : "of the secret's text";
+    const reading = readsBase64(scheme) ? "decoded from the base64 after whsec_" : "of the secret's text";
     throw new DomainError("unprocessable", `secret: the signing key must be at least ${MIN_SIGNING_KEY_BYTES} bytes (${reading}); this one has ${bytes}`);
   }
 }
