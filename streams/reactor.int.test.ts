@@ -204,20 +204,27 @@ describe("the reactor every role consumes with", () => {
     expect(parked).toEqual([{ n: 1, reason: "handler_timeout", failures: 2 }]);
   });
 
-  it("parks a message whose processes never finish it (each died holding it), counting across processes, while others flow", async () => {
+  it("parks a message whose processes never finish it (each died holding it), counting across processes, and not the one that died beside it", async () => {
     const no = ++subjectNo;
-    const { parking, parked } = recordingParking(2, createUnfinishedHandlings(streams.js, streams.topology, `test${no}`));
+    const { parking: shared, parked } = recordingParking(2, createUnfinishedHandlings(streams.js, streams.topology, `test${no}`));
     const handled: number[] = [];
     let takes = 0;
-    /** One process: it acks every message but the poison one, which it holds until it dies. */
+    /** One process: the poison message (1) it holds until it dies; a slow one (2) it finishes in 1.5 s; the rest at once. */
     const processTaking = async () => {
       const connection = await connectStreams(TEST_NATS_URL, `reactor-test-${no}`);
+      // Its marks go through its own connection: a process that died clears none.
+      const parking = { ...shared, unfinished: createUnfinishedHandlings(connection.js, streams.topology, `test${no}`) };
       const taker = await reactorOn(
         async (message) => {
           const { n } = message.json<{ n: number }>();
-          if (n !== 1) return (handled.push(n), ack);
-          takes++;
-          return new Promise<Settlement>(() => undefined);
+          if (n === 1) {
+            takes++;
+            return new Promise<Settlement>(() => undefined);
+          }
+          if (n === 2) await new Promise((resolve) => setTimeout(resolve, 1_500));
+          // A process that died finishes nothing (its handlers may still run out in this test's one process).
+          if (!connection.nc.isClosed()) handled.push(n);
+          return ack;
         },
         { ackWaitMs: 1_000, parking },
         { no, connection },
@@ -226,15 +233,16 @@ describe("the reactor every role consumes with", () => {
     };
     let current = await processTaking();
     await current.taker.publish("test.trigger", 1);
+    await current.taker.publish("test.trigger", 2);
     // Four processes take it and die with it (two ordinary takeovers, then two marked), and a fifth parks it.
     for (let died = 1; died <= 4; died++) {
       await eventually(() => takes === died, 10_000, `process ${died} to take the poison message`);
       await current.taker.publish("test.trigger", 100 + died);
       await eventually(() => handled.includes(100 + died), 10_000, `process ${died} to handle another message meanwhile`);
-      await current.connection.nc.close(); // the crash: nothing settled, the server takes the message back after the ack wait
+      await current.connection.nc.close(); // the crash: nothing settled, the server takes its messages back after the ack wait
       current = await processTaking();
     }
-    await eventually(() => parked.length === 1, 10_000, "the fifth process to park it");
+    await eventually(() => parked.length === 1 && handled.includes(2), 15_000, "the fifth process to park it, and to finish the slow one");
     expect(parked).toEqual([{ n: 1, reason: "never_finished", failures: 2 }]);
     expect(takes).toBe(4);
     await current.taker.publish("test.trigger", 200);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import pLimit from "p-limit";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { CONSUME_PULLS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
 import type { ParkReason } from "../contracts/events.js";
@@ -123,6 +124,8 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   const failures = new Map<number, number>();
   /** Stream sequences of the messages this process took (oldest first). */
   const taken = new Set<number>();
+  /** Where suspects that a process already died holding are handled, one at a time (see `handleSuspect`). */
+  const quarantine = pLimit(1);
   const parkedReplays = config.parking?.replays((message) => handleWithin(message));
 
   const handleWithin = (message: ReactorMessage): Promise<Settlement> => {
@@ -186,36 +189,56 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
     return message.info.deliveryCount >= SUSPECT_FROM_DELIVERY;
   };
 
-  /**
-   * Marks a suspect's handling begun; true when it is parked instead, because as many processes as
-   * the bound took it and never finished it (each crashed or froze holding it).
-   */
-  const parkedAsNeverFinished = async (message: JsMsg, parking: Parking): Promise<boolean> => {
-    const unfinished = await parking.unfinished.begin(message.seq);
-    if (unfinished < parking.maxFailures) return false;
-    const error = new Error(`${unfinished} processes took this message and never finished handling it`);
-    return park(message, "never_finished", unfinished, error);
-  };
-
-  const run = async (message: JsMsg) => {
-    const parking = config.parking;
-    let marked = false;
+  /** Handles a message and settles it: as its handler says, or as a failure. */
+  const handleAndSettle = async (message: JsMsg) => {
     try {
-      if (parking && suspect(message)) {
-        const parked = await parkedAsNeverFinished(message, parking);
-        marked = true;
-        if (parked) return;
-      }
       const settlement = await handleWithin(message);
       failures.delete(message.seq);
       settle(message, settlement);
     } catch (error) {
       await fail(message, error);
+    }
+  };
+
+  /**
+   * Marks a suspect's handling begun, handles it, and clears the mark; parks it instead once as many
+   * processes as the bound took it and never finished it (each crashed or froze holding it). The
+   * marks are best effort: a suspect that cannot be marked is handled unmarked, never failed for it.
+   */
+  const handleMarked = async (message: JsMsg, parking: Parking) => {
+    let unfinished: number;
+    try {
+      unfinished = await parking.unfinished.begin(message.seq);
+    } catch (error) {
+      logger.warn({ err: error, seq: message.seq, durable }, "could not mark a suspect's handling; handling it unmarked");
+      return handleAndSettle(message);
+    }
+    try {
+      const error = new Error(`${unfinished} processes took this message and never finished handling it`);
+      if (unfinished >= parking.maxFailures && (await park(message, "never_finished", unfinished, error))) return;
+      await handleAndSettle(message);
     } finally {
-      if (marked)
-        parking!.unfinished
-          .finish(message.seq)
-          .catch((error) => logger.warn({ err: error, seq: message.seq, durable }, "could not clear a finished handling's mark; it ages out"));
+      parking.unfinished
+        .finish(message.seq)
+        .catch((error) => logger.warn({ err: error, seq: message.seq, durable }, "could not clear a finished handling's mark; it ages out"));
+    }
+  };
+
+  /**
+   * A suspect that a process already died holding is handled in {@link quarantine}, one at a time:
+   * the messages that died beside it (in hand by chance) then finish one by one, and only the one
+   * running when a process dies again is counted again, so a crash loop parks its cause alone.
+   */
+  const handleSuspect = async (message: JsMsg, parking: Parking) => {
+    const diedHolding = await parking.unfinished.count(message.seq).catch(() => 0);
+    return diedHolding > 0 ? quarantine(() => handleMarked(message, parking)) : handleMarked(message, parking);
+  };
+
+  const run = async (message: JsMsg) => {
+    try {
+      const parking = config.parking;
+      await (parking && suspect(message) ? handleSuspect(message, parking) : handleAndSettle(message));
+    } finally {
       inHand.delete(message);
       wake?.();
     }

@@ -13,6 +13,8 @@ const MAX_CAS_ATTEMPTS = 5;
  * marks such a suspect before handling it and clears the mark after, whatever the outcome.
  */
 export interface UnfinishedHandlings {
+  /** How many handlings of message `seq` begun so far never finished. */
+  count(seq: number): Promise<number>;
   /** Marks a handling of message `seq` begun; resolves to how many begun before it never finished. */
   begin(seq: number): Promise<number>;
   /** Clears the marks of a handling that finished (best effort: a mark left behind ages out in 24 h). */
@@ -37,6 +39,10 @@ export function createUnfinishedHandlings(js: JetStreamClient, topology: Topolog
   const keyOf = (seq: number) => `${role}.${seq}`;
 
   return {
+    async count(seq) {
+      const entry = await (await marks()).get(keyOf(seq));
+      return entry?.operation === "PUT" ? Number(entry.string()) : 0;
+    },
     async begin(seq) {
       const kv = await marks();
       const key = keyOf(seq);
