@@ -22,7 +22,7 @@ export interface Parking {
   /** Records the message as parked; throws when that could not be recorded (the message is then kept). */
   park(message: ReactorMessage, failure: { reason: ParkReason; failures: number; error: unknown }): Promise<void>;
   /** A reactor that handles this role's parked messages again when the operator asks, with `handle`. */
-  replays(handle: (message: ReactorMessage) => Promise<Settlement>): Reactor;
+  replays?(handle: (message: ReactorMessage) => Promise<Settlement>): Reactor;
 }
 
 export interface ParkingDeps {
@@ -127,6 +127,17 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, log
     replays: (handle) =>
       createReactor(
         {
+          // A replay that keeps failing, or kills the processes running it, fails the replay
+          // (the message stays parked) instead of coming back for ever.
+          parking: {
+            maxFailures,
+            unfinished: createUnfinishedHandlings(js, topology, `${role}-replays`),
+            async park(request, { error }) {
+              const parkedId = request.headers?.get(EVENT_HEADERS.aggregateId) ?? "";
+              const attempt = `${parkedId}:${request.seq}`;
+              await decide(tenantOfSubject(request.subject), parkedId, { type: "FailReplay", error: describeError(error) }, `${attempt}:FailReplay`, attempt);
+            },
+          },
           js,
           jsm,
           stream: topology.stream,

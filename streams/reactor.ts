@@ -126,7 +126,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   const taken = new Set<number>();
   /** Where suspects that a process already died holding are handled, one at a time (see `handleSuspect`). */
   const quarantine = pLimit(1);
-  const parkedReplays = config.parking?.replays((message) => handleWithin(message));
+  const parkedReplays = config.parking?.replays?.((message) => handleWithin(message));
 
   const handleWithin = (message: ReactorMessage): Promise<Settlement> => {
     const timeoutMs = config.handlerTimeoutMs;
