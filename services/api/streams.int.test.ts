@@ -1,4 +1,5 @@
 import { type IncomingHttpHeaders, request } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../../contracts/envelope.js";
 import { verifyChain } from "../../streams/envelope.js";
@@ -197,5 +198,29 @@ describe("GET /v1/webhooks/events", () => {
     expect(JSON.parse(refused.body).error).toMatchObject({ code: "rate_limited", details: { quota: "live_feeds", limit: 2 } });
     refused.close();
     for (const feed of feeds) feed.close();
+  });
+
+  it("holds nothing for a client that left before its feed opened", async () => {
+    const before = await consumerCount();
+    const { port } = new URL(baseUrl);
+    // 30 clients (more than the cap of 20) send the request and hang up at once, while it is being authorised.
+    await Promise.all(
+      Array.from(
+        { length: 30 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(Number(port), "127.0.0.1", () => {
+              const lines = Object.entries(auth(a)).map(([name, value]) => `${name}: ${value}`);
+              socket.write(["GET /v1/webhooks/events HTTP/1.1", "host: 127.0.0.1", ...lines, "", ""].join("\r\n"), () => socket.resetAndDestroy());
+            });
+            socket.once("close", () => resolve());
+          }),
+      ),
+    );
+    // None of them holds a place under the tenant's cap, nor a consumer (earlier tests' may still be going).
+    const feed = await openFeed(auth(a));
+    expect(feed.status).toBe(200);
+    feed.close();
+    await expect.poll(consumerCount, { timeout: 5_000, interval: 100 }).toBeLessThanOrEqual(before);
   });
 });

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { ownLimit } from "../../../domain/tenant/tenant.js";
 import { Readable } from "node:stream";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
@@ -118,9 +119,14 @@ export const streamRoutes: FastifyPluginAsyncZod<{
       out.write(": connected\n\n");
       const closed = new AbortController();
       out.on("close", () => closed.abort());
-      const heartbeat = setInterval(() => out.write(": heartbeat\n\n"), heartbeatMs);
+      // A client that left while the request was authorised is gone before the listener came.
+      if (out.destroyed || request.raw.socket?.destroyed) closed.abort();
+      // A client reading slower than its events come is not buffered for: the feed waits for it.
+      const heartbeat = setInterval(() => out.writableNeedDrain || out.write(": heartbeat\n\n"), heartbeatMs);
       try {
-        for await (const event of feed.follow(tenantId, afterSeq, closed.signal)) out.write(sseMessage(event));
+        for await (const event of feed.follow(tenantId, afterSeq, closed.signal)) {
+          if (!out.write(sseMessage(event))) await once(out, "drain", { signal: closed.signal }).catch(() => undefined);
+        }
       } catch (error) {
         request.log.warn({ err: error, tenantId }, "event feed ended");
       } finally {
