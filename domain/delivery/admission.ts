@@ -20,6 +20,14 @@ export const SLOW_FACTOR = 4;
 export const SLOW_PACE_MS = 5;
 /** Before any attempt to an endpoint has finished, its lane takes this many deliveries per slot. */
 export const UNPROVEN_QUEUE_PER_SLOT = 8;
+/**
+ * The most of the flow-control window that one tenant may hold while its endpoints are not proven
+ * to flow (unproven, slow or hanging): this share of what the other tenants leave. Alone a tenant
+ * may fill three quarters; beside it the next three quarters of the rest, and so on, so no
+ * tenant's held deliveries (hanging endpoints by the hundred) can stop the process from taking any
+ * other tenant's. A lane that flows is not held to it: its backlog is gone as fast as it came.
+ */
+export const TENANT_WINDOW_SHARE = 0.75;
 
 /** How loaded one endpoint's lane in this process is. */
 export interface LaneLoad {
@@ -54,15 +62,17 @@ export interface AdmissionInput {
   circuitHalfOpenAt?: number;
   /** The delivery's retry window once known: counted from `startedAt`, `maxDurationMs` long. */
   retryWindow?: { startedAt: number; maxDurationMs: number };
-  /** The process's flow-control window: delivery events in hand now, and how many it may hold. */
+  /** The process's flow-control window: delivery events in hand now (this one included), and how many it may hold. */
   inHand?: { count: number; limit: number };
+  /** Of the events in hand, how many are the delivery's tenant's (this one included). */
+  tenantInHand?: number;
   /** The endpoint's lane; absent when the delivery already holds a slot. */
   lane?: LaneLoad;
   /** The longest a delivery may expect to wait in a slow lane; longer, and it goes back to the server. */
   maxQueueWaitMs: number;
 }
 
-export type DeferReason = "not_due" | "circuit_open" | "endpoint_busy";
+export type DeferReason = "not_due" | "circuit_open" | "endpoint_busy" | "tenant_busy";
 
 export type AdmissionDecision =
   | { kind: "admit" }
@@ -109,7 +119,14 @@ export function admitDelivery(input: AdmissionInput): AdmissionDecision {
     }
     return { kind: "defer", reason: "circuit_open", afterMs: waitMs, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
   }
-  const { lane, inHand } = input;
+  const { lane, inHand, tenantInHand } = input;
+  if (inHand && tenantInHand !== undefined && tenantInHand > Math.max(1, TENANT_WINDOW_SHARE * (inHand.limit - (inHand.count - tenantInHand)))) {
+    // Past its share, only a lane proven to flow keeps taking the tenant's deliveries in process.
+    const pace = lane && paceOf(lane);
+    if (!pace || pace.attemptMs === undefined || pace.slow) {
+      return { kind: "defer", reason: "tenant_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
+    }
+  }
   // A free slot, or a short wait behind deliveries that flow: keep it here.
   if (!lane || (lane.inFlight < lane.slots && lane.queued === 0)) return { kind: "admit" };
   // While the process has room, nobody waits behind this lane: it may hold a quarter of the window.

@@ -152,3 +152,32 @@ describe("admitDelivery: retries and circuits", () => {
     expect(admit({ circuitHalfOpenAt: NOW - 1 })).toEqual({ kind: "admit" });
   });
 });
+
+describe("admitDelivery: a tenant's share of the window", () => {
+  const tenantBusy = { kind: "defer", reason: "tenant_busy", afterMs: MIN_BUSY_COMEBACK_MS, spacingMs: CIRCUIT_COMEBACK_SPACING_MS };
+
+  it("given a tenant alone, when it holds three quarters of the window, then its next delivery to an unproven endpoint goes back while a free slot waits", () => {
+    expect(admit({ inHand: { count: 3_072, limit: 4_096 }, tenantInHand: 3_072 })).toEqual({ kind: "admit" });
+    expect(admit({ inHand: { count: 3_073, limit: 4_096 }, tenantInHand: 3_073 })).toEqual(tenantBusy);
+  });
+
+  it("given a tenant past its share, when the delivery's endpoint flows (2 ms attempts), then it still waits in process; a hanging one's goes back", () => {
+    const over = { inHand: { count: 4_000, limit: 4_096 }, tenantInHand: 4_000 };
+    expect(admit({ ...over, lane: full({ queued: 3_000, recentAttemptMs: 2, oldestInFlightMs: 3, sinceCompletionMs: 1, processAttemptMs: 2 }) })).toEqual({
+      kind: "admit",
+    });
+    expect(admit({ ...over, lane: { ...idle, recentAttemptMs: 2, sinceCompletionMs: 5 } })).toEqual({ kind: "admit" });
+    expect(admit({ ...over, lane: { ...idle, inFlight: 3, oldestInFlightMs: 5_000, sinceCompletionMs: 5_000, recentAttemptMs: 2 } })).toEqual(tenantBusy);
+  });
+
+  it("given one tenant holding 3,072 (hanging endpoints by the hundred), then another tenant still gets three quarters of the rest", () => {
+    expect(admit({ inHand: { count: 3_072 + 768, limit: 4_096 }, tenantInHand: 768 })).toEqual({ kind: "admit" });
+    expect(admit({ inHand: { count: 3_072 + 769, limit: 4_096 }, tenantInHand: 769 })).toEqual(tenantBusy);
+    // A third tenant's first delivery is taken, however full the other two keep the window.
+    expect(admit({ inHand: { count: 4_000, limit: 4_096 }, tenantInHand: 1 })).toEqual({ kind: "admit" });
+  });
+
+  it("given a retry not due, then that is the reason it goes back, whatever its tenant holds", () => {
+    expect(admit({ dueAt: NOW + 500, inHand: { count: 4_000, limit: 4_096 }, tenantInHand: 4_000 })).toMatchObject({ reason: "not_due" });
+  });
+});

@@ -102,6 +102,8 @@ export function createDispatcher(deps: DispatcherDeps) {
   // Lanes time attempts on the process clock: after a freeze, attempts still in flight are not taken for a hang.
   const lanes = createLanes({ slotsPerEndpoint: deps.concurrencyPerEndpoint, now: processClock.now });
   const inHand = new Set<number>();
+  /** Delivery events in hand by tenant, for its share of the window (see TENANT_WINDOW_SHARE). */
+  const inHandByTenant = new Map<string, number>();
   const maxHandled = deps.maxHandled ?? 4_096;
   const health = createEndpointHealth({ store: deps.store, logger, breaker: deps.breaker, disableAfterMs: deps.endpointDisableAfterMs });
 
@@ -156,7 +158,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     const lane = { ...lanes.load(endpointId), processLagMs: loopLag.lagMs() };
     const rates = bucketsFor(envelope.tenantId, endpoint).map(({ bucket }) => bucket.refillPerSecond);
     if (rates.length > 0) lane.perSecond = Math.min(...rates);
-    return admitDelivery({ now, dueAt, circuitHalfOpenAt, lane, inHand: { count: inHand.size, limit: maxHandled }, maxQueueWaitMs: MAX_QUEUE_WAIT_MS });
+    const tenantInHand = inHandByTenant.get(envelope.tenantId);
+    return admitDelivery({ now, dueAt, circuitHalfOpenAt, lane, inHand: { count: inHand.size, limit: maxHandled }, tenantInHand, maxQueueWaitMs: MAX_QUEUE_WAIT_MS });
   }
 
   async function handle(message: ReactorMessage): Promise<Settlement> {
@@ -164,8 +167,11 @@ export function createDispatcher(deps: DispatcherDeps) {
     // must not send the delivery a second time in parallel.
     if (inHand.has(message.seq)) return retryLater(IN_FLIGHT_RETRY_MS);
     inHand.add(message.seq);
+    let heldFor: string | undefined;
     try {
       const stored = toStoredEvent(message);
+      heldFor = stored.envelope.tenantId;
+      inHandByTenant.set(heldFor, (inHandByTenant.get(heldFor) ?? 0) + 1);
       // Only a tracing dispatcher reads the trace context; its attempt spans continue it.
       if (tracing.enabled) stored.traceparent = message.headers?.get(EVENT_HEADERS.traceparent) || undefined;
       const endpointId = endpointIdOf(stored.envelope.aggregateId);
@@ -184,6 +190,11 @@ export function createDispatcher(deps: DispatcherDeps) {
       throw error;
     } finally {
       inHand.delete(message.seq);
+      if (heldFor !== undefined) {
+        const left = inHandByTenant.get(heldFor)! - 1;
+        if (left > 0) inHandByTenant.set(heldFor, left);
+        else inHandByTenant.delete(heldFor);
+      }
     }
   }
 

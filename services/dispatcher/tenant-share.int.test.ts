@@ -57,6 +57,7 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
     for (const [tenantId, endpointId] of [
       [NOISY, "ep_noisy1"],
       [NOISY, "ep_noisy2"],
+      [NOISY, "ep_noisy3"],
       [QUIET, "ep_quiet"],
     ] as const) {
       await seed(store)(tenantId, "endpoint", endpointId, [
@@ -122,6 +123,44 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
       expect(holding.most(NOISY)).toBe(2);
     } finally {
       await dispatcher.stop();
+    }
+  });
+
+  it("leaves another tenant room in the window of events in hand, however many of one tenant's deliveries wait for its share", async () => {
+    const holding = holdingSender();
+    const dispatcher = createDispatcher({
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology: streams.topology,
+      logger: quietLogger(),
+      sender: holding.sender,
+      secretBox,
+      concurrency: 16,
+      concurrencyPerEndpoint: 4,
+      // Twelve events in hand at most: the noisy tenant's 3 × 4 slots (2 attempts going, 10 waiting for its share) would be all of them.
+      maxHandled: 12,
+    });
+    await dispatcher.start();
+    try {
+      for (let n = 10; n < 14; n++) {
+        for (const endpointId of ["ep_noisy1", "ep_noisy2", "ep_noisy3"]) await schedule(NOISY, endpointId, n);
+      }
+      await eventually(async () => holding.inFlight(NOISY) === 2, 10_000, "the noisy tenant's share to be taken");
+      await schedule(QUIET, "ep_quiet", 10);
+      await schedule(QUIET, "ep_quiet", 11);
+      await eventually(async () => holding.inFlight(QUIET) === 2, 10_000, "the quiet tenant's attempts to go out beside it");
+      const released = setInterval(holding.releaseAll, 50);
+      try {
+        await eventually(async () => holding.most(NOISY) === 2 && holding.inFlight(NOISY) + holding.inFlight(QUIET) === 0, 15_000, "every attempt to finish");
+      } finally {
+        clearInterval(released);
+      }
+    } finally {
+      const releasing = setInterval(holding.releaseAll, 50);
+      await dispatcher.stop();
+      clearInterval(releasing);
     }
   });
 });

@@ -207,7 +207,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 
   const deliveryDeferrals = new Counter({
     name: "webhook_delivery_deferrals_total",
-    help: "Delivery events put back to the server without an attempt, by reason (not_due: a retry's time has not come; circuit_open; endpoint_busy: slow or hanging; rate_limited)",
+    help: "Delivery events put back to the server without an attempt, by reason (not_due: a retry's time has not come; circuit_open; endpoint_busy: slow or hanging; tenant_busy: its tenant holds its share of the process's window; rate_limited)",
     labelNames: ["reason"] as const,
     registers,
   });
@@ -271,7 +271,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Why the dispatcher put a delivery event back without an attempt. */
-export const DEFERRAL_REASONS = ["not_due", "circuit_open", "endpoint_busy", "rate_limited"] as const;
+export const DEFERRAL_REASONS = ["not_due", "circuit_open", "endpoint_busy", "tenant_busy", "rate_limited"] as const;
 export type DeferralReason = (typeof DEFERRAL_REASONS)[number];
 
 /**
