@@ -72,6 +72,25 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
     await streams.cleanup();
   });
 
+  /** A dispatcher of 16 slots, 4 per endpoint, sending with `sender`. */
+  const startDispatcher = async (sender: HttpSender, maxHandled?: number) => {
+    const dispatcher = createDispatcher({
+      js: streams.js,
+      jsm: streams.jsm,
+      store,
+      view,
+      topology: streams.topology,
+      logger: quietLogger(),
+      sender,
+      secretBox,
+      concurrency: 16,
+      concurrencyPerEndpoint: 4,
+      maxHandled,
+    });
+    await dispatcher.start();
+    return dispatcher;
+  };
+
   const schedule = (tenantId: string, endpointId: string, n: number) =>
     seed(store)(tenantId, "delivery", `dlv_${endpointId}${n}_${endpointId.slice(3)}`, [
       {
@@ -89,20 +108,8 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
 
   it("holds a tenant to the operator's maxAttemptsInFlight while another tenant's attempts go out", async () => {
     const holding = holdingSender();
-    const dispatcher = createDispatcher({
-      js: streams.js,
-      jsm: streams.jsm,
-      store,
-      view,
-      topology: streams.topology,
-      logger: quietLogger(),
-      sender: holding.sender,
-      secretBox,
-      // Without the tenant's limit, its two endpoints could have 8 attempts in flight.
-      concurrency: 16,
-      concurrencyPerEndpoint: 4,
-    });
-    await dispatcher.start();
+    // Without the tenant's limit, its two endpoints could have 8 attempts in flight.
+    const dispatcher = await startDispatcher(holding.sender);
     try {
       for (let n = 0; n < 4; n++) {
         await schedule(NOISY, "ep_noisy1", n);
@@ -128,21 +135,8 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
 
   it("leaves another tenant room in the window of events in hand, however many of one tenant's deliveries wait for its share", async () => {
     const holding = holdingSender();
-    const dispatcher = createDispatcher({
-      js: streams.js,
-      jsm: streams.jsm,
-      store,
-      view,
-      topology: streams.topology,
-      logger: quietLogger(),
-      sender: holding.sender,
-      secretBox,
-      concurrency: 16,
-      concurrencyPerEndpoint: 4,
-      // Twelve events in hand at most: the noisy tenant's 3 × 4 slots (2 attempts going, 10 waiting for its share) would be all of them.
-      maxHandled: 12,
-    });
-    await dispatcher.start();
+    // Twelve events in hand at most: the noisy tenant's 3 × 4 slots (2 attempts going, 10 waiting for its share) would be all of them.
+    const dispatcher = await startDispatcher(holding.sender, 12);
     try {
       for (let n = 10; n < 14; n++) {
         for (const endpointId of ["ep_noisy1", "ep_noisy2", "ep_noisy3"]) await schedule(NOISY, endpointId, n);
