@@ -24,6 +24,17 @@ const RATE = 50;
 const BACKLOG = 10_000;
 const CIRCUIT_OPEN_MS = 10_000;
 const DEAD_PHASE_S = 60;
+const MODES = ["failing", "hanging", "tenant"] as const;
+type Mode = (typeof MODES)[number];
+/** The modes to run: `BENCH_HOL_MODES` (e.g. `tenant`, or `failing,hanging`), else all three. */
+function holModes(): ReadonlyArray<Mode> {
+  const asked = process.env.BENCH_HOL_MODES?.split(",").map((mode) => mode.trim());
+  if (!asked) return MODES;
+  const unknown = asked.filter((mode) => !(MODES as readonly string[]).includes(mode));
+  if (unknown.length > 0) throw new Error(`BENCH_HOL_MODES: unknown mode(s) ${unknown.join(", ")}; known: ${MODES.join(", ")}`);
+  return MODES.filter((mode) => asked.includes(mode));
+}
+
 /** The other tenant's hanging endpoints in the `tenant` mode. */
 const NOISY_ENDPOINTS = 8;
 
@@ -61,8 +72,6 @@ async function backlog(base: string, tenant: BenchTenant, eventType: string, cou
   await pool.close();
   return accepted;
 }
-
-type Mode = "failing" | "hanging" | "tenant";
 
 /** One platform: warm up, measure the healthy endpoint alone, add the dead one and its backlog, measure again. */
 async function runMode(mode: Mode, { quick, receiver, log }: Pick<RunContext, "quick" | "receiver" | "log">) {
@@ -124,7 +133,7 @@ export const hol: Scenario = {
   run: async ({ quick, receiver, log }) => {
     const figures: Record<string, number> = {};
     let lost = 0;
-    for (const mode of ["failing", "hanging", "tenant"] as const) {
+    for (const mode of holModes()) {
       const { alone, withDead, deadAttempts, redeliveries } = await runMode(mode, { quick, receiver, log });
       Object.assign(figures, {
         [`${mode}AloneP50`]: alone.p50,

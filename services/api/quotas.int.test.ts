@@ -47,14 +47,18 @@ describe("tenant quotas", () => {
     expect((await create(limited, 4)).statusCode).toBe(201);
   });
 
-  it("refuses a source past the tenant's quota, and the operator can lift it", async () => {
+  it("refuses a source past the tenant's quota, and the operator can lift it; other tenants are not held to it", async () => {
     const limited = await createTenantWithKey(h, ["webhooks:write"], "Sources");
+    const other = await createTenantWithKey(h, ["webhooks:write"], "OtherSources");
     await setLimits(limited, { maxSources: 1 });
-    const create = () => as(limited)("POST", "/v1/webhooks/sources", { name: "github", scheme: "github" });
+    const create = (t: Tenant = limited) => as(t)("POST", "/v1/webhooks/sources", { name: "github", scheme: "github" });
     expect((await create()).statusCode).toBe(201);
+    const before = await refusals("sources");
     const refused = await create();
     expect(refused.statusCode).toBe(422);
     expect(refused.json().error).toMatchObject({ code: "quota_exceeded", details: { quota: "sources", limit: 1 } });
+    expect(await refusals("sources")).toBe(before + 1);
+    for (let n = 0; n < 2; n++) expect((await create(other)).statusCode).toBe(201);
     await setLimits(limited, { maxSources: null });
     expect((await create()).statusCode).toBe(201);
   });
@@ -94,8 +98,10 @@ describe("tenant quotas", () => {
       });
     const first = await replay(limited);
     expect(first.statusCode).toBe(202);
+    const before = await refusals("replays_in_flight");
     const second = await replayAfter(first.headers["x-zen-seq"], "dlv_none_y");
     expect(second.statusCode).toBe(429);
+    expect(await refusals("replays_in_flight")).toBe(before + 1);
     expect(second.json().error).toMatchObject({ code: "rate_limited", details: { quota: "replays_in_flight", limit: 1 } });
     expect(second.headers["retry-after"]).toBe("5");
     expect((await replay(other)).statusCode).toBe(202);
