@@ -414,7 +414,7 @@ describe("inbound rate limiting", () => {
       );
     }
     const statuses = flood.map((res) => res.statusCode);
-    // The address's budget (a burst of 20) answered; the rest are refused before any look-up or record.
+    // The address's budget (a burst of 20) answered 404/401; past it the same requests get 429 instead.
     expect(statuses.slice(0, 20).every((status) => status === 404 || status === 401)).toBe(true);
     expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(8);
     expect(flood.find((res) => res.statusCode === 429)!.json().error.code).toBe("rate_limited");

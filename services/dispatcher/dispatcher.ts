@@ -95,6 +95,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   // The operator's maxAttemptsInFlight for a tenant, else the platform's share; never past the process's own.
   const tenantShares = createTenantShares(deps.concurrency, (tenantId) =>
     Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare),
+    () => deps.metrics?.quotaRefused("attempts_in_flight"),
   );
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
   const comebacks = createComebacks();

@@ -5,7 +5,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("a dispatcher's per-tenant shares of attempts in flight", () => {
   it("holds a tenant to its share while another tenant's attempts start at once, and lets the next one in as one finishes", async () => {
-    const shares = createTenantShares(16, () => 2);
+    let heldBack = 0;
+    const shares = createTenantShares(16, () => 2, () => heldBack++);
     const started: string[] = [];
     const hanging: Array<() => void> = [];
     const attempt = (name: string) => () =>
@@ -17,6 +18,7 @@ describe("a dispatcher's per-tenant shares of attempts in flight", () => {
     void shares.run("ten_quiet", attempt("quiet1"));
     await settle();
     expect(started).toEqual(["noisy1", "noisy2", "quiet1"]);
+    expect(heldBack).toBe(3);
 
     hanging[0]!();
     await settle();

@@ -129,7 +129,7 @@ export interface AttemptObservation {
  * is no global registry.
  */
 /** The quotas whose refusals are counted (`webhook_quota_refusals_total{quota}`). */
-export const QUOTAS = ["endpoints", "sources", "live_feeds", "test_sends", "replays_in_flight", "payload_bytes_per_second", "payload_bytes_per_day"] as const;
+export const QUOTAS = ["endpoints", "sources", "live_feeds", "test_sends", "replays_in_flight", "payload_bytes_per_second", "payload_bytes_per_day", "attempts_in_flight"] as const;
 export type Quota = (typeof QUOTAS)[number];
 
 export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = SOURCE_TIMEOUT_MS }: { sourceTimeoutMs?: number } = {}) {
@@ -164,7 +164,7 @@ export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = S
 
   const quotaRefusals = new Counter({
     name: "webhook_quota_refusals_total",
-    help: "Requests refused by a tenant or process quota: endpoints, sources (422 quota_exceeded), live_feeds, test_sends, replays_in_flight, payload_bytes_per_second, payload_bytes_per_day (429)",
+    help: "Requests refused by a tenant or process quota: endpoints, sources (422 quota_exceeded), live_feeds, test_sends, replays_in_flight, payload_bytes_per_second, payload_bytes_per_day (429); attempts_in_flight: a delivery attempt that waits for its tenant's share of a dispatcher",
     labelNames: ["quota"] as const,
     registers,
   });
