@@ -48,7 +48,7 @@ describe("the dispatcher's attempt stages", () => {
       secretBox,
       takeTokens: async () => undefined,
       circuitComeback: (_endpointId, afterMs) => retryLater(afterMs),
-      send: (_tenantId, request) => (sent.push(request), answer(request)),
+      send: (request) => (sent.push(request), answer(request)),
       logger: quietLogger(),
       tracing: NOOP_TRACING,
       ...overrides,
@@ -161,7 +161,7 @@ describe("the dispatcher's attempt stages", () => {
       store: gated,
       // A circuit would open after five failures and append its own events: not what is counted here.
       health: createEndpointHealth({ store: gated, logger: quietLogger(), breaker: { failureThreshold: 1_000 } }),
-      send: async (_tenantId, request) => (request.headers["webhook-id"] === "msg_dlv_beside" ? { startedAt: new Date(), latencyMs: 3, statusCode: 200 } : timedOut),
+      send: async (request) => (request.headers["webhook-id"] === "msg_dlv_beside" ? { startedAt: new Date(), latencyMs: 3, statusCode: 200 } : timedOut),
     });
     const settled = triggers.map(async (trigger) => attempt.attemptInSlot(trigger, false, await slot()));
     await expect.poll(() => appending.size, { timeout: 5_000 }).toBe(8);

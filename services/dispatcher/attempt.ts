@@ -40,8 +40,8 @@ export interface AttemptPorts {
   takeTokens(tenantId: string, endpoint: EndpointView): Promise<Settlement | undefined>;
   /** prepare: when a delivery the circuit turned away comes back. */
   circuitComeback(endpointId: string, afterMs: number): Settlement;
-  /** send: the request under its tenant's share and the process's global slots. */
-  send(tenantId: string, request: OutboundRequest): Promise<SendResult>;
+  /** send: the request under the process's global slots (its tenant's share was waited for before prepare). */
+  send(request: OutboundRequest): Promise<SendResult>;
   logger: Logger;
   tracing: Tracing;
   metrics?: Metrics;
@@ -278,7 +278,7 @@ export function createAttemptStages(ports: AttemptPorts) {
       if ("kind" in prepared) return prepared;
       let result: SendResult;
       try {
-        result = await inStage("send", () => ports.send(prepared.ref.tenantId, prepared.request));
+        result = await inStage("send", () => ports.send(prepared.request));
       } catch (error) {
         health.release(prepared.endpoint, prepared.admission);
         prepared.span.fail("the attempt could not be sent");

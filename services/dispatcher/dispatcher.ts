@@ -84,8 +84,9 @@ export interface DispatcherDeps {
  * what this process knows, no store read): a retry not yet due, an endpoint behind an open
  * circuit, or one too slow to take more goes back to the server, spaced per endpoint; **slot**: a
  * place in the endpoint's lane, in process, where a healthy endpoint's deliveries flow as fast as
- * it answers; then **prepare** (read, check, tokens, sign), **send** and **record** (see
- * `attempt.ts`); the reactor settles the event with what they return.
+ * it answers; **share**: a place among its tenant's attempts in flight; then **prepare** (read,
+ * check, tokens, sign), **send** and **record** (see `attempt.ts`); the reactor settles the event
+ * with what they return.
  */
 export function createDispatcher(deps: DispatcherDeps) {
   const { view, topology, logger } = deps;
@@ -93,8 +94,9 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sendSlots = pLimit(deps.concurrency);
   const platformShare = deps.concurrencyPerTenant ?? defaultTenantShare(deps.concurrency, deps.concurrencyPerEndpoint);
   // The operator's maxAttemptsInFlight for a tenant, else the platform's share; never past the process's own.
-  const tenantShares = createTenantShares(deps.concurrency, (tenantId) =>
-    Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare),
+  const tenantShares = createTenantShares(
+    deps.concurrency,
+    (tenantId) => Math.min(deps.concurrency, ownLimit(view.tenant(tenantId), "maxAttemptsInFlight") ?? platformShare),
     () => deps.metrics?.quotaRefused("attempts_in_flight"),
   );
   const limits = createOutboundLimits(deps.outboundBuckets ?? createLocalBuckets());
@@ -135,7 +137,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     secretBox: deps.secretBox,
     takeTokens,
     circuitComeback: (endpointId, afterMs) => comeback(endpointId, { kind: "defer", reason: "circuit_open", afterMs, spacingMs: CIRCUIT_COMEBACK_SPACING_MS }),
-    send: (tenantId, request) => tenantShares.run(tenantId, () => sendSlots(() => deps.sender.send(request))),
+    send: (request) => sendSlots(() => deps.sender.send(request)),
     logger,
     tracing,
     metrics: deps.metrics,
@@ -180,7 +182,11 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (decision.kind === "defer") return comeback(endpointId, decision);
       const slot = await inStage("slot", () => lanes.acquire(endpointId));
       try {
-        return await stages.attemptInSlot(stored, message.info.redelivered, slot);
+        // The tenant's share is waited for before the attempt is prepared, so what prepare checks
+        // (the circuit above all) is what holds when it goes out: a tenant's hanging attempts that
+        // time out together open their circuits, and the attempts waiting behind them go back
+        // instead of going out to hang in turn.
+        return await inStage("share", () => tenantShares.run(stored.envelope.tenantId, () => stages.attemptInSlot(stored, message.info.redelivered, slot)));
       } finally {
         slot.release();
       }

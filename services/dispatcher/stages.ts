@@ -1,5 +1,5 @@
 /** The dispatcher's stages, in order; an error is tagged with the stage it came from. */
-export type DispatchStage = "admit" | "slot" | "prepare" | "send" | "record";
+export type DispatchStage = "admit" | "slot" | "share" | "prepare" | "send" | "record";
 
 /** A stage failed: the delivery event is redelivered; `cause` is the original error. */
 export class DispatchStageError extends Error {

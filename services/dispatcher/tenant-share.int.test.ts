@@ -129,7 +129,9 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
       }
       expect(holding.most(NOISY)).toBe(2);
     } finally {
+      const releasing = setInterval(holding.releaseAll, 50);
       await dispatcher.stop();
+      clearInterval(releasing);
     }
   });
 

@@ -6,7 +6,11 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 describe("a dispatcher's per-tenant shares of attempts in flight", () => {
   it("holds a tenant to its share while another tenant's attempts start at once, and lets the next one in as one finishes", async () => {
     let heldBack = 0;
-    const shares = createTenantShares(16, () => 2, () => heldBack++);
+    const shares = createTenantShares(
+      16,
+      () => 2,
+      () => heldBack++,
+    );
     const started: string[] = [];
     const hanging: Array<() => void> = [];
     const attempt = (name: string) => () =>

@@ -129,7 +129,16 @@ export interface AttemptObservation {
  * is no global registry.
  */
 /** The quotas whose refusals are counted (`webhook_quota_refusals_total{quota}`). */
-export const QUOTAS = ["endpoints", "sources", "live_feeds", "test_sends", "replays_in_flight", "payload_bytes_per_second", "payload_bytes_per_day", "attempts_in_flight"] as const;
+export const QUOTAS = [
+  "endpoints",
+  "sources",
+  "live_feeds",
+  "test_sends",
+  "replays_in_flight",
+  "payload_bytes_per_second",
+  "payload_bytes_per_day",
+  "attempts_in_flight",
+] as const;
 export type Quota = (typeof QUOTAS)[number];
 
 export function createMetrics(sources: MetricSources = {}, { sourceTimeoutMs = SOURCE_TIMEOUT_MS }: { sourceTimeoutMs?: number } = {}) {
