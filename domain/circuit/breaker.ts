@@ -40,7 +40,8 @@ export const CLOSED_CIRCUIT: EndpointCircuit = { state: "closed" };
 export type BreakerState =
   | { state: "closed"; consecutiveFailures: number; failingSince?: string }
   | { state: "open"; consecutiveFailures: number; failingSince: string; halfOpenAt: string }
-  | { state: "half_open"; consecutiveFailures: number; failingSince: string; halfOpenAt: string; probesInFlight: number };
+  /** `probesSince`: when the oldest probe in flight went, absent while none is. */
+  | { state: "half_open"; consecutiveFailures: number; failingSince: string; halfOpenAt: string; probesInFlight: number; probesSince?: string };
 
 export type CircuitEvent = DomainEventOf<"endpoint.circuit_opened"> | DomainEventOf<"endpoint.circuit_half_opened"> | DomainEventOf<"endpoint.circuit_closed">;
 
@@ -55,8 +56,11 @@ export type Admission = { allowed: true; probe: boolean } | { allowed: false; re
 
 /** What the breaker is told; time comes in as ISO strings, never from a clock. */
 export type BreakerInput =
-  /** An attempt wants to go. */
-  | { type: "Admit"; now: string }
+  /**
+   * An attempt wants to go. `probeTimeoutMs`: the endpoint's attempt timeout, by when a probe in
+   * flight has its answer; attempts turned away meanwhile come back no sooner.
+   */
+  | { type: "Admit"; now: string; probeTimeoutMs?: number }
   /** An attempt finished with this verdict; `probe` as its admission said. */
   | { type: "RecordResult"; verdict: Verdict; reason: string; probe: boolean; now: string }
   /** An admitted probe will never report (it was put back before sending). */
@@ -96,7 +100,17 @@ const open = (state: BreakerState, consecutiveFailures: number, reason: string, 
   };
 };
 
-const admit = (state: BreakerState, now: string, config: BreakerConfig): BreakerStep => {
+/**
+ * How long an attempt turned away by a half-open circuit waits: until the oldest probe's answer is
+ * due (its timeout) and at least `probeWaitMs`. Back sooner, a backlog behind a hanging probe would
+ * come and go every second for nothing until the probe times out.
+ */
+const probeOutcomeWaitMs = (state: Extract<BreakerState, { state: "half_open" }>, now: string, config: BreakerConfig, probeTimeoutMs?: number): number => {
+  if (state.probesSince === undefined || probeTimeoutMs === undefined) return config.probeWaitMs;
+  return Math.max(config.probeWaitMs, timeOf(state.probesSince, "probesSince") + probeTimeoutMs - timeOf(now, "now"));
+};
+
+const admit = (state: BreakerState, now: string, config: BreakerConfig, probeTimeoutMs?: number): BreakerStep => {
   switch (state.state) {
     case "closed":
       return { state, transitions: [], admission: { allowed: true, probe: false } };
@@ -105,20 +119,28 @@ const admit = (state: BreakerState, now: string, config: BreakerConfig): Breaker
       if (waitMs > 0) return { state, transitions: [], admission: { allowed: false, retryInMs: waitMs } };
       const { consecutiveFailures, failingSince, halfOpenAt } = state;
       return {
-        state: { state: "half_open", consecutiveFailures, failingSince, halfOpenAt, probesInFlight: 1 },
+        state: { state: "half_open", consecutiveFailures, failingSince, halfOpenAt, probesInFlight: 1, probesSince: now },
         transitions: [{ event: { type: "endpoint.circuit_half_opened", data: {} }, causeKey: `half_opened:${halfOpenAt}` }],
         admission: { allowed: true, probe: true },
       };
     }
-    case "half_open":
-      if (state.probesInFlight >= config.maxProbes) return { state, transitions: [], admission: { allowed: false, retryInMs: config.probeWaitMs } };
-      return { state: { ...state, probesInFlight: state.probesInFlight + 1 }, transitions: [], admission: { allowed: true, probe: true } };
+    case "half_open": {
+      if (state.probesInFlight >= config.maxProbes) {
+        return { state, transitions: [], admission: { allowed: false, retryInMs: probeOutcomeWaitMs(state, now, config, probeTimeoutMs) } };
+      }
+      const probesSince = state.probesInFlight === 0 ? now : state.probesSince;
+      return { state: { ...state, probesInFlight: state.probesInFlight + 1, probesSince }, transitions: [], admission: { allowed: true, probe: true } };
+    }
     default:
       return assertNever(state, "breaker state");
   }
 };
 
-const releaseProbe = (state: BreakerState): BreakerState => (state.state === "half_open" ? { ...state, probesInFlight: Math.max(0, state.probesInFlight - 1) } : state);
+const releaseProbe = (state: BreakerState): BreakerState => {
+  if (state.state !== "half_open") return state;
+  const probesInFlight = Math.max(0, state.probesInFlight - 1);
+  return { ...state, probesInFlight, probesSince: probesInFlight === 0 ? undefined : state.probesSince };
+};
 
 const closed = (state: BreakerState): BreakerStep => ({
   state: initialBreaker(),
@@ -168,7 +190,7 @@ const adopt = (state: BreakerState, circuit: EndpointCircuit, config: BreakerCon
 export const stepBreaker = (state: BreakerState, input: BreakerInput, config: BreakerConfig = DEFAULT_BREAKER_CONFIG): BreakerStep => {
   switch (input.type) {
     case "Admit":
-      return admit(state, input.now, config);
+      return admit(state, input.now, config, input.probeTimeoutMs);
     case "RecordResult":
       return recordResult(state, input, config);
     case "ReleaseProbe":

@@ -157,7 +157,10 @@ export function createDispatcher(deps: DispatcherDeps) {
     const dueAt = envelope.type === "delivery.retry_scheduled" ? Date.parse((envelope.data as EventData<"delivery.retry_scheduled">).nextAttemptAt) : undefined;
     const endpoint = view.endpoint(envelope.tenantId, endpointId);
     const circuit = endpoint?.state.circuit;
-    const circuitHalfOpenAt = circuit?.state === "open" && circuit.halfOpenAt !== undefined ? Date.parse(circuit.halfOpenAt) : undefined;
+    const refusedForMs = endpoint && circuit?.state === "half_open" ? health.refusedForMs(endpoint) : undefined;
+    // Open: back at half-open time; half-open with every probe out: back when their answers are due.
+    const circuitHalfOpenAt =
+      circuit?.state === "open" && circuit.halfOpenAt !== undefined ? Date.parse(circuit.halfOpenAt) : refusedForMs === undefined ? undefined : now + refusedForMs;
     const lane = { ...lanes.load(endpointId), processLagMs: loopLag.lagMs() };
     const rates = bucketsFor(envelope.tenantId, endpoint).map(({ bucket }) => bucket.refillPerSecond);
     if (rates.length > 0) lane.perSecond = Math.min(...rates);

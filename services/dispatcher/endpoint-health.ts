@@ -13,6 +13,7 @@ import {
 import { DEFAULT_DISABLE_AFTER_MS, GONE_REASON, unhealthyReason } from "../../domain/circuit/health.js";
 import type { Classification } from "../../domain/delivery/classify.js";
 import { endpointDecider, type EndpointCommand } from "../../domain/endpoint/endpoint.js";
+import { effectiveDeliveryPolicy } from "../../domain/endpoint/record.js";
 import type { EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { EndpointView } from "../../streams/registry-view.js";
 import { traceFields, type Logger } from "../shared/logger.js";
@@ -112,12 +113,28 @@ export function createEndpointHealth(deps: EndpointHealthDeps) {
 
   return {
     /**
+     * How long this process's breaker would turn an attempt to the endpoint away now (nothing
+     * changed, nothing recorded), or undefined if it might go: a half-open circuit whose probes are
+     * all out is known here only, and a delivery it would refuse need not be read first.
+     */
+    refusedForMs(endpoint: EndpointView): number | undefined {
+      const entry = entries.get(keyOf(endpoint));
+      if (!entry || entry.seen !== recordedKey(endpoint)) return undefined;
+      const { admission } = stepBreaker(
+        entry.breaker,
+        { type: "Admit", now: now().toISOString(), probeTimeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs },
+        config,
+      );
+      return admission?.allowed === false ? admission.retryInMs : undefined;
+    },
+
+    /**
      * Whether an attempt to this (active) endpoint may go now. While the circuit is open it may not
      * (nothing is spent; `retryInMs` says when to come back); once due, the circuit half-opens and
      * up to `maxProbes` attempts go as probes.
      */
     async admit(endpoint: EndpointView, cause: Cause): Promise<Admission> {
-      const result = step(endpoint, { type: "Admit", now: now().toISOString() });
+      const result = step(endpoint, { type: "Admit", now: now().toISOString(), probeTimeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs });
       await record(endpoint, result.transitions, cause);
       return result.admission!;
     },

@@ -7,6 +7,7 @@ import type { EventStore, StoredEvent } from "../../streams/event-store.js";
 import type { EndpointView } from "../../streams/registry-view.js";
 import { createLogger } from "../shared/logger.js";
 import { createEndpointHealth, type Cause } from "./endpoint-health.js";
+import { effectiveDeliveryPolicy } from "../../domain/endpoint/record.js";
 
 const T0 = Date.parse("2025-01-01T00:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -120,8 +121,23 @@ describe("endpoint health in the dispatcher", () => {
     const probes = [];
     for (let i = 0; i < 3; i++) probes.push(await w.health.admit(view(halfOpen), cause));
     expect(probes).toEqual(Array(3).fill({ allowed: true, probe: true }));
-    expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: false, retryInMs: 1_000 });
+    // The rest wait for the probes' answers: the endpoint's attempt timeout, the probes having just gone.
+    expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: false, retryInMs: effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs });
     w.health.release(view(halfOpen), probes[0]!);
+    expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: true, probe: true });
+  });
+
+  it("says how long it would turn an attempt away, without changing anything, so the dispatcher can put it back before any read", async () => {
+    const w = world();
+    const halfOpen: EndpointCircuit = { state: "half_open", halfOpenAt: iso(T0), failingSince: iso(T0), consecutiveFailures: 5 };
+    expect(w.health.refusedForMs(view(halfOpen))).toBeUndefined(); // nothing known here yet: it may go
+    const probes = [];
+    for (let i = 0; i < 3; i++) probes.push(await w.health.admit(view(halfOpen), cause));
+    const timeoutMs = effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs;
+    expect(w.health.refusedForMs(view(halfOpen))).toBe(timeoutMs);
+    expect(w.health.refusedForMs(view(halfOpen))).toBe(timeoutMs);
+    w.health.release(view(halfOpen), probes[0]!);
+    expect(w.health.refusedForMs(view(halfOpen))).toBeUndefined();
     expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: true, probe: true });
   });
 });
