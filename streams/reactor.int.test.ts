@@ -209,7 +209,7 @@ describe("the reactor every role consumes with", () => {
     const { parking: shared, parked } = recordingParking(2, createUnfinishedHandlings(streams.js, streams.topology, `test${no}`));
     const handled: number[] = [];
     let takes = 0;
-    /** One process: the poison message (1) it holds until it dies; a slow one (2) it finishes in 1.5 s; the rest at once. */
+    /** One process: the poison message (1) it holds until it dies; a slow one (2) it finishes in 0.7 s (within a quarantine turn); the rest at once. */
     const processTaking = async () => {
       const connection = await connectStreams(TEST_NATS_URL, `reactor-test-${no}`);
       // Its marks go through its own connection: a process that died clears none.
@@ -221,7 +221,7 @@ describe("the reactor every role consumes with", () => {
             takes++;
             return new Promise<Settlement>(() => undefined);
           }
-          if (n === 2) await new Promise((resolve) => setTimeout(resolve, 1_500));
+          if (n === 2) await new Promise((resolve) => setTimeout(resolve, 700));
           // A process that died finishes nothing (its handlers may still run out in this test's one process).
           if (!connection.nc.isClosed()) handled.push(n);
           return ack;

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import pLimit from "p-limit";
 import { EVENT_HEADERS } from "../contracts/envelope.js";
 import { CONSUME_PULLS, ensureDurable, settle, watchConsume, type ConsumeWatch, type Settlement } from "./consumers.js";
 import type { ParkReason } from "../contracts/events.js";
@@ -101,6 +100,30 @@ export interface Reactor {
 }
 
 /**
+ * A suspect's turn in the quarantine ends when its handling does or after this long, when the next
+ * starts beside it: a handling that waits on a slow endpoint must not hold every other suspect back.
+ */
+const QUARANTINE_TURN_MS = 1_000;
+
+/** Runs handlings one at a time, except that a turn longer than `turnMs` lets the next one start. */
+function createQuarantine(turnMs: number) {
+  let previousTurn: Promise<void> = Promise.resolve();
+  return async <T>(run: () => Promise<T>): Promise<T> => {
+    let endTurn!: () => void;
+    const myTurn = previousTurn;
+    previousTurn = new Promise<void>((resolve) => (endTurn = resolve));
+    await myTurn;
+    const timer = setTimeout(endTurn, turnMs);
+    try {
+      return await run();
+    } finally {
+      clearTimeout(timer);
+      endTurn();
+    }
+  };
+}
+
+/**
  * The one consumer skeleton every reactor (router, dispatcher, replayer) runs on: durable set-up,
  * a pull loop with at most `concurrency` messages in hand, one settlement per message by
  * {@link settle}, `working()` for messages held longer than a sixth of the ack wait (one timer for
@@ -125,7 +148,7 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   /** Stream sequences of the messages this process took (oldest first). */
   const taken = new Set<number>();
   /** Where suspects that a process already died holding are handled, one at a time (see `handleSuspect`). */
-  const quarantine = pLimit(1);
+  const quarantine = createQuarantine(QUARANTINE_TURN_MS);
   const parkedReplays = config.parking?.replays?.((message) => handleWithin(message));
 
   const handleWithin = (message: ReactorMessage): Promise<Settlement> => {
@@ -225,7 +248,8 @@ export function createReactor(config: ReactorConfig, handler: ReactorHandler): R
   };
 
   /**
-   * A suspect that a process already died holding is handled in {@link quarantine}, one at a time:
+   * A suspect that a process already died holding is handled in the quarantine, one at a time (a
+   * turn lasting at most {@link QUARANTINE_TURN_MS}):
    * the messages that died beside it (in hand by chance) then finish one by one, and only the one
    * running when a process dies again is counted again, so a crash loop parks its cause alone.
    */

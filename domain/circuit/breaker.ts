@@ -100,14 +100,18 @@ const open = (state: BreakerState, consecutiveFailures: number, reason: string, 
   };
 };
 
+/** The longest an attempt turned away by a half-open circuit waits, so a recovered endpoint's backlog is not held back long. */
+const MAX_PROBE_OUTCOME_WAIT_MS = 5_000;
+
 /**
  * How long an attempt turned away by a half-open circuit waits: until the oldest probe's answer is
- * due (its timeout) and at least `probeWaitMs`. Back sooner, a backlog behind a hanging probe would
- * come and go every second for nothing until the probe times out.
+ * due (its timeout), at least `probeWaitMs` and at most {@link MAX_PROBE_OUTCOME_WAIT_MS}. Back
+ * every second, a backlog behind a hanging probe would come and go for nothing until it times out.
  */
 const probeOutcomeWaitMs = (state: Extract<BreakerState, { state: "half_open" }>, now: string, config: BreakerConfig, probeTimeoutMs?: number): number => {
   if (state.probesSince === undefined || probeTimeoutMs === undefined) return config.probeWaitMs;
-  return Math.max(config.probeWaitMs, timeOf(state.probesSince, "probesSince") + probeTimeoutMs - timeOf(now, "now"));
+  const dueInMs = timeOf(state.probesSince, "probesSince") + probeTimeoutMs - timeOf(now, "now");
+  return Math.max(config.probeWaitMs, Math.min(MAX_PROBE_OUTCOME_WAIT_MS, dueInMs));
 };
 
 const admit = (state: BreakerState, now: string, config: BreakerConfig, probeTimeoutMs?: number): BreakerStep => {
