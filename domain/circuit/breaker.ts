@@ -101,7 +101,7 @@ const open = (state: BreakerState, consecutiveFailures: number, reason: string, 
 };
 
 /** The longest an attempt turned away by a half-open circuit waits, so a recovered endpoint's backlog is not held back long. */
-const MAX_PROBE_OUTCOME_WAIT_MS = 5_000;
+const MAX_PROBE_OUTCOME_WAIT_MS = 2_000;
 
 /**
  * How long an attempt turned away by a half-open circuit waits: until the oldest probe's answer is

@@ -133,11 +133,11 @@ describe("breaker: half-open", () => {
       .admits({ allowed: false, retryInMs: 1_000 });
   });
 
-  it("given three probes out to an endpoint with a 15 s timeout, when more attempts come, then they wait for the probes' answers (at most 5 s), not a second", () => {
+  it("given three probes out to an endpoint with a 15 s timeout, when more attempts come, then they wait for the probes' answers (at most 2 s), not a second", () => {
     const probeTimeout = (s: number): BreakerInput => ({ type: "Admit", now: at(s), probeTimeoutMs: 15_000 });
     const probing = [...failures(5), probeTimeout(64), probeTimeout(64), probeTimeout(65)];
-    given(probing).when(probeTimeout(66)).admits({ allowed: false, retryInMs: 5_000 });
-    given(probing).when(probeTimeout(76)).admits({ allowed: false, retryInMs: 3_000 });
+    given(probing).when(probeTimeout(66)).admits({ allowed: false, retryInMs: 2_000 });
+    given(probing).when(probeTimeout(78)).admits({ allowed: false, retryInMs: 1_000 });
     // Past the probes' timeout (a hang not recorded yet), back at the usual second.
     given(probing).when(probeTimeout(80)).admits({ allowed: false, retryInMs: 1_000 });
   });
@@ -145,7 +145,8 @@ describe("breaker: half-open", () => {
   it("given every probe put back unsent, when an attempt comes, then it is the first probe again, timed from now", () => {
     const probeTimeout = (s: number): BreakerInput => ({ type: "Admit", now: at(s), probeTimeoutMs: 15_000 });
     const released = [...failures(5), probeTimeout(64), { type: "ReleaseProbe" } as BreakerInput, probeTimeout(70), probeTimeout(70), probeTimeout(70)];
-    given(released).when(probeTimeout(82)).admits({ allowed: false, retryInMs: 3_000 });
+    given(released).when(probeTimeout(83)).admits({ allowed: false, retryInMs: 2_000 });
+    given(released).when(probeTimeout(84)).admits({ allowed: false, retryInMs: 1_000 });
   });
 
   it("closes on a probe's success", () => {

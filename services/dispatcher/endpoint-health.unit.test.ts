@@ -121,8 +121,8 @@ describe("endpoint health in the dispatcher", () => {
     const probes = [];
     for (let i = 0; i < 3; i++) probes.push(await w.health.admit(view(halfOpen), cause));
     expect(probes).toEqual(Array(3).fill({ allowed: true, probe: true }));
-    // The rest wait for the probes' answers (the endpoint's attempt timeout, the probes having just gone), at most 5 s.
-    expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: false, retryInMs: Math.min(5_000, effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs) });
+    // The rest wait for the probes' answers (the endpoint's attempt timeout, the probes having just gone), at most 2 s.
+    expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: false, retryInMs: Math.min(2_000, effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs) });
     w.health.release(view(halfOpen), probes[0]!);
     expect(await w.health.admit(view(halfOpen), cause)).toEqual({ allowed: true, probe: true });
   });
@@ -133,7 +133,7 @@ describe("endpoint health in the dispatcher", () => {
     expect(w.health.refusedForMs(view(halfOpen))).toBeUndefined(); // nothing known here yet: it may go
     const probes = [];
     for (let i = 0; i < 3; i++) probes.push(await w.health.admit(view(halfOpen), cause));
-    const timeoutMs = Math.min(5_000, effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs);
+    const timeoutMs = Math.min(2_000, effectiveDeliveryPolicy(view(halfOpen).state).timeoutMs);
     expect(w.health.refusedForMs(view(halfOpen))).toBe(timeoutMs);
     expect(w.health.refusedForMs(view(halfOpen))).toBe(timeoutMs);
     w.health.release(view(halfOpen), probes[0]!);
