@@ -1,7 +1,7 @@
-import { ownLimit } from "../../domain/tenant/tenant.js";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import pLimit from "p-limit";
 import { EVENT_HEADERS } from "../../contracts/envelope.js";
+import { ownLimit } from "../../domain/tenant/tenant.js";
 import type { EventData } from "../../contracts/events.js";
 import type { BreakerConfig } from "../../domain/circuit/breaker.js";
 import { admitDelivery, CIRCUIT_COMEBACK_SPACING_MS, type AdmissionDecision } from "../../domain/delivery/admission.js";
@@ -157,10 +157,13 @@ export function createDispatcher(deps: DispatcherDeps) {
     const dueAt = envelope.type === "delivery.retry_scheduled" ? Date.parse((envelope.data as EventData<"delivery.retry_scheduled">).nextAttemptAt) : undefined;
     const endpoint = view.endpoint(envelope.tenantId, endpointId);
     const circuit = endpoint?.state.circuit;
-    const refusedForMs = endpoint && circuit?.state === "half_open" ? health.refusedForMs(endpoint) : undefined;
     // Open: back at half-open time; half-open with every probe out: back when their answers are due.
-    const circuitHalfOpenAt =
-      circuit?.state === "open" && circuit.halfOpenAt !== undefined ? Date.parse(circuit.halfOpenAt) : refusedForMs === undefined ? undefined : now + refusedForMs;
+    let circuitHalfOpenAt: number | undefined;
+    if (circuit?.state === "open" && circuit.halfOpenAt !== undefined) circuitHalfOpenAt = Date.parse(circuit.halfOpenAt);
+    else if (endpoint && circuit?.state === "half_open") {
+      const refusedForMs = health.refusedForMs(endpoint);
+      if (refusedForMs !== undefined) circuitHalfOpenAt = now + refusedForMs;
+    }
     const lane = { ...lanes.load(endpointId), processLagMs: loopLag.lagMs() };
     const rates = bucketsFor(envelope.tenantId, endpoint).map(({ bucket }) => bucket.refillPerSecond);
     if (rates.length > 0) lane.perSecond = Math.min(...rates);
