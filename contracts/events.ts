@@ -228,6 +228,11 @@ export const DeliveryScheduled = z
   })
   .strict();
 
+/**
+ * One attempt, as written before the outcomes carried their attempt (version 2 of
+ * `delivery.succeeded`, `delivery.retry_scheduled` and `delivery.dead_lettered`): streams written
+ * before hold it, followed by its outcome; nothing writes it any more.
+ */
 export const DeliveryAttempted = z
   .object({
     attempt: z.number().int().min(1),
@@ -244,7 +249,15 @@ export const DeliveryAttempted = z
   })
   .strict();
 
-export const DeliverySucceeded = z.object({ attempt: z.number().int(), statusCode: z.number().int() }).strict();
+/**
+ * The attempt an outcome settles, recorded in the outcome itself (schema version 2): one event, one
+ * append per attempt. Absent from version-1 outcomes, whose attempt is the `delivery.attempted`
+ * stored just before them, from the outcome of an attempt whose own outcome a crash lost, and from a
+ * delivery dead-lettered without an attempt (its retry window ran out behind an open circuit).
+ */
+const settledAttempt = { attempted: DeliveryAttempted.optional() };
+
+export const DeliverySucceeded = z.object({ attempt: z.number().int(), statusCode: z.number().int(), ...settledAttempt }).strict();
 
 export const DeliveryRetryScheduled = z
   .object({
@@ -254,10 +267,11 @@ export const DeliveryRetryScheduled = z
     delayMs: z.number().int().min(0),
     errorClass: ErrorClass,
     reason: z.string(),
+    ...settledAttempt,
   })
   .strict();
 
-export const DeliveryDeadLettered = z.object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string() }).strict();
+export const DeliveryDeadLettered = z.object({ attempt: z.number().int(), errorClass: ErrorClass, reason: z.string(), ...settledAttempt }).strict();
 
 /** A dead delivery scheduled again by a replay: a new attempt series starts (numbers go on). */
 export const DeliveryReplayed = z.object({ replayId: z.string(), series: z.number().int().min(2) }).strict();
@@ -416,7 +430,12 @@ export type DomainEvent = { [T in EventType]: { type: T; data: EventData<T> } }[
 export type DomainEventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
 /** The schema version events of a type are written with, where it is not 1. */
-export const SCHEMA_VERSIONS: Partial<Record<EventType, number>> = { "routing.decided": 2 };
+export const SCHEMA_VERSIONS: Partial<Record<EventType, number>> = {
+  "routing.decided": 2,
+  "delivery.succeeded": 2,
+  "delivery.retry_scheduled": 2,
+  "delivery.dead_lettered": 2,
+};
 
 /** The schema version a new event of `type` is written with; older versions are upcast on read. */
 export const schemaVersionOf = (type: EventType): number => SCHEMA_VERSIONS[type] ?? 1;

@@ -15,14 +15,21 @@ const routingDecidedV1ToV2 = (data: unknown): EventData<"routing.decided"> => {
 };
 
 /**
+ * Outcome types whose version 2 only added the optional `attempted` (the attempt it settles): a
+ * version-1 outcome is a valid version 2 without it, its attempt being the event before it.
+ */
+const OUTCOMES_WITH_ATTEMPT = new Set(["delivery.succeeded", "delivery.retry_scheduled", "delivery.dead_lettered"]);
+
+/**
  * An envelope as the current schema version of its type has it, for whatever folds or projects it:
- * a version-1 `routing.decided` becomes version 2 (a malformed one throws); any other envelope is
- * returned as it is. Stored events are never rewritten, and `hash`/`prevHash` stay those of the
+ * a version-1 `routing.decided` becomes version 2 (a malformed one throws), a version-1 delivery
+ * outcome version 2 without its attempt; any other envelope is returned as it is. Stored events are never rewritten, and `hash`/`prevHash` stay those of the
  * stored form: verify a hash chain on the envelopes as stored, never on upcast ones.
  */
 export function upcastEnvelope<E extends Versioned>(envelope: E): E {
   if (envelope.type === "routing.decided" && envelope.schemaVersion === 1) {
     return { ...envelope, schemaVersion: schemaVersionOf("routing.decided"), data: routingDecidedV1ToV2(envelope.data) };
   }
+  if (envelope.schemaVersion === 1 && OUTCOMES_WITH_ATTEMPT.has(envelope.type)) return { ...envelope, schemaVersion: 2 };
   return envelope;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Envelope } from "../contracts/envelope.js";
-import { MAX_LISTED_CANDIDATES, RoutingDecided, type RoutingDecidedV1 } from "../contracts/events.js";
+import { EventSchemas, MAX_LISTED_CANDIDATES, RoutingDecided, type RoutingDecidedV1 } from "../contracts/events.js";
 import { decideFanout, deliveryIdFor, type RoutableEndpoint } from "./routing/fanout.js";
 import { upcastEnvelope } from "./upcast.js";
 
@@ -71,6 +71,28 @@ describe("upcasting", () => {
     expect(upcastEnvelope(received)).toBe(received);
     const unknown = stored("future.thing", 1, { candidates: "not a list" });
     expect(upcastEnvelope(unknown)).toBe(unknown);
+  });
+
+  it("reads a version-1 delivery outcome as version 2 without the attempt it settles (the event before it holds that)", () => {
+    const outcomes = [
+      stored("delivery.succeeded", 1, { attempt: 1, statusCode: 200 }),
+      stored("delivery.retry_scheduled", 1, {
+        attempt: 1,
+        nextAttempt: 2,
+        nextAttemptAt: "2025-01-01T00:00:05.000Z",
+        delayMs: 5_000,
+        errorClass: "server_error",
+        reason: "HTTP 500 from receiver",
+      }),
+      stored("delivery.dead_lettered", 1, { attempt: 0, errorClass: "endpoint_unavailable", reason: "endpoint deleted" }),
+    ];
+    for (const envelope of outcomes) {
+      const upcast = upcastEnvelope(envelope);
+      expect(upcast).toEqual({ ...envelope, schemaVersion: 2 });
+      expect(EventSchemas[envelope.type as "delivery.succeeded"].parse(upcast.data)).not.toHaveProperty("attempted");
+    }
+    const current = stored("delivery.succeeded", 2, { attempt: 1, statusCode: 200 });
+    expect(upcastEnvelope(current)).toBe(current);
   });
 
   it("refuses a malformed version-1 routing decision", () => {

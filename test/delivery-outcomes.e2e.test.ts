@@ -5,6 +5,7 @@ import { readAllEvents } from "./support/nats.js";
 import { type apiClient, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { createTenant } from "./support/tenants.js";
 import { eventually, startReceiver, type Behaviour, type Receiver } from "./support/receiver.js";
+import { attemptRecordedBy } from "../domain/delivery/delivery.js";
 
 const FAST_RETRIES = { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 200, factor: 2, maxDurationMs: 60_000 };
 
@@ -78,7 +79,7 @@ describe("delivery outcomes against a receiver that misbehaves on demand", () =>
     const events = (await readAllEvents(zen.platform.streams, createTopology(zen.config.streamPrefix)))
       .map((e) => e.envelope)
       .filter((e: Envelope) => e.aggregateId === d.deliveryId);
-    const attempted = events.filter((e) => e.type === "delivery.attempted").map((e) => (e.data as { errorClass: string }).errorClass);
+    const attempted = events.flatMap((e) => attemptRecordedBy(e)?.errorClass ?? []);
     expect(attempted).toEqual(c.classes);
     const last = events.at(-1)!;
     expect(last.type).toBe(c.status === "succeeded" ? "delivery.succeeded" : "delivery.dead_lettered");

@@ -8,6 +8,7 @@ import { readAllEvents } from "./support/nats.js";
 import { createTopology } from "../streams/topology.js";
 import { statusClass } from "../services/shared/metrics.js";
 import { parseMetrics as parse, total } from "./support/metrics.js";
+import { attemptRecordedBy } from "../domain/delivery/delivery.js";
 
 const EVENTS = 30;
 const TYPES = ["invoice.paid", "order.shipped", "user.created"] as const;
@@ -110,7 +111,7 @@ describe("metrics after an end-to-end run", () => {
 
   it("counts exactly the attempts recorded in the stream, by outcome and status class", async () => {
     const events = await streamEvents();
-    const attempted = events.filter((e) => e.envelope.type === "delivery.attempted");
+    const attempted = events.flatMap((e) => attemptRecordedBy(e.envelope) ?? []);
     const count = (type: string) => events.filter((e) => e.envelope.type === type).length;
     expect(attempted.length).toBeGreaterThan(EVENTS);
     expect(total(samples, "webhook_delivery_attempts_total")).toBe(attempted.length);
@@ -119,7 +120,7 @@ describe("metrics after an end-to-end run", () => {
     expect(total(samples, "webhook_delivery_attempts_total", { outcome: "dead" })).toBe(count("delivery.dead_lettered"));
     expect(total(samples, "webhook_retries_total")).toBe(count("delivery.retry_scheduled"));
     for (const cls of ["2xx", "4xx", "5xx"]) {
-      const inStream = attempted.filter((e) => statusClass((e.envelope.data as { statusCode: number | null }).statusCode) === cls).length;
+      const inStream = attempted.filter((attempt) => statusClass(attempt.statusCode ?? null) === cls).length;
       expect(inStream, cls).toBeGreaterThan(0);
       expect(total(samples, "webhook_delivery_attempts_total", { status_class: cls }), cls).toBe(inStream);
     }

@@ -10,9 +10,9 @@ import { createTopology } from "../../streams/topology.js";
 import { serve } from "../lib/rpc.js";
 
 /**
- * Writes a projection backlog straight to a platform's event stream: for each message the five
+ * Writes a projection backlog straight to a platform's event stream: for each message the four
  * events a delivered message leaves (message.received, routing.decided, delivery.scheduled,
- * delivery.attempted, delivery.succeeded), decided by the platform's own deciders, hash-chained
+ * delivery.succeeded carrying its attempt), decided by the platform's own deciders, hash-chained
  * and sealed as the event store does, with the same subjects, headers and Nats-Msg-Ids.
  * Much faster than driving 200,000 or 1,000,000 events through the api.
  */

@@ -42,9 +42,10 @@ export interface AttemptSeries {
 }
 
 /**
- * A delivery's lifecycle. `attempted` is the gap between an attempt and its outcome: normally
- * closed in the same append, left open only if the dispatcher died in between. `seriesStartedAt`
- * is the start of the series' first attempt (the retry window runs from it).
+ * A delivery's lifecycle. `attempted` is the gap between an attempt and its outcome, found only in
+ * streams written before the outcome carried its attempt: a `delivery.attempted` whose outcome a
+ * crash kept from being appended. `seriesStartedAt` is the start of the series' first attempt (the
+ * retry window runs from it).
  */
 export type DeliveryState =
   | { status: "absent" }
@@ -58,6 +59,19 @@ export type DeliveryEvent = DomainEventOf<"delivery.scheduled"> | DomainEventOf<
 type Waiting = Extract<DeliveryState, { status: "pending" | "retrying" }>;
 
 const FIRST_SERIES: AttemptSeries = { series: 1, seriesFirstAttempt: 1, replayIds: [] };
+
+/**
+ * The attempt an event records, if it records one: the attempt an outcome carries (version 2), or a
+ * `delivery.attempted` of a stream written before it. Readers that count or time attempts take
+ * them from here, so both forms count once.
+ */
+export function attemptRecordedBy(event: { type: string; data?: unknown }): Attempted | undefined {
+  if (event.type === "delivery.attempted") return event.data as Attempted;
+  if (event.type === "delivery.succeeded" || event.type === "delivery.retry_scheduled" || event.type === "delivery.dead_lettered") {
+    return (event.data as { attempted?: Attempted }).attempted;
+  }
+  return undefined;
+}
 
 /** True once a delivery has succeeded or been dead-lettered (a replay may still revive a dead one). */
 export const isTerminal = (state: DeliveryState): state is Extract<DeliveryState, { status: "succeeded" | "dead" }> =>
@@ -100,8 +114,8 @@ const recordAttempt = (command: Extract<DeliveryCommand, { type: "RecordAttempt"
   });
   const seriesStartedAt = waiting.seriesStartedAt ?? startedAt;
   const { policy, now, random } = command;
-  const outcome = decideOutcome({ attempted, seriesFirstAttempt: waiting.seriesFirstAttempt, seriesStartedAt, policy, now, random });
-  return [{ type: "delivery.attempted", data: attempted }, outcome];
+  // The attempt travels in its outcome: one event, one append.
+  return [decideOutcome({ attempted, seriesFirstAttempt: waiting.seriesFirstAttempt, seriesStartedAt, policy, now, random, carriesAttempt: true })];
 };
 
 const replay = (command: Extract<DeliveryCommand, { type: "ReplayDelivery" }>, state: DeliveryState): DeliveryEvent[] => {
@@ -126,7 +140,7 @@ const decide = (command: DeliveryCommand, state: DeliveryState): DeliveryEvent[]
       if (state.status !== "attempted") throw new DomainError("conflict", `no unresolved attempt (delivery is ${state.status})`);
       const { policy, now, random } = command;
       const { lastAttempt: attempted, seriesFirstAttempt, seriesStartedAt } = state;
-      return [decideOutcome({ attempted, seriesFirstAttempt, seriesStartedAt, policy, now, random })];
+      return [decideOutcome({ attempted, seriesFirstAttempt, seriesStartedAt, policy, now, random, carriesAttempt: false })];
     }
     case "AbandonDelivery": {
       const waiting = requireWaiting(state, "abandon");
@@ -156,8 +170,9 @@ const evolve = (state: DeliveryState, event: DeliveryEvent): DeliveryState => {
     case "delivery.attempted":
       return { status: "attempted", scheduled, lastAttempt: event.data, seriesStartedAt: seriesStartedAt ?? event.data.startedAt, ...current };
     case "delivery.retry_scheduled": {
-      const { nextAttempt, nextAttemptAt } = event.data;
-      return compact({ status: "retrying" as const, scheduled, nextAttempt, nextAttemptAt, seriesStartedAt, ...current });
+      const { nextAttempt, nextAttemptAt, attempted } = event.data;
+      const startedAt = seriesStartedAt ?? attempted?.startedAt;
+      return compact({ status: "retrying" as const, scheduled, nextAttempt, nextAttemptAt, seriesStartedAt: startedAt, ...current });
     }
     case "delivery.succeeded":
       return { status: "succeeded", scheduled, attempts: event.data.attempt, ...current };

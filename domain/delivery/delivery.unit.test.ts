@@ -28,14 +28,26 @@ const record = (attempt: Omit<ObservedAttempt, "startedAt" | "latencyMs">, nowS 
   random: 0.5,
 });
 
-const attempted = (n: number, startS: number, statusCode = 500): DeliveryEvent => ({
-  type: "delivery.attempted",
-  data: { attempt: n, startedAt: at(startS), latencyMs: 120, statusCode, errorClass: "server_error", error: `HTTP ${statusCode} from receiver` },
+const attemptData = (n: number, startS: number, statusCode = 500): EventData<"delivery.attempted"> => ({
+  attempt: n,
+  startedAt: at(startS),
+  latencyMs: 120,
+  statusCode,
+  errorClass: "server_error",
+  error: `HTTP ${statusCode} from receiver`,
 });
+/** An attempt on its own, as streams written before the outcomes carried their attempt hold it. */
+const attempted = (n: number, startS: number, statusCode = 500): DeliveryEvent => ({ type: "delivery.attempted", data: attemptData(n, startS, statusCode) });
+/** A retry without its attempt (version 1, or the outcome of an attempt recorded on its own). */
 const retried = (n: number, nextS: number, delayMs: number): DeliveryEvent => ({
   type: "delivery.retry_scheduled",
   data: { attempt: n, nextAttempt: n + 1, nextAttemptAt: at(nextS), delayMs, errorClass: "server_error", reason: "HTTP 500 from receiver" },
 });
+/** A retry carrying the attempt started at `startS` that it settles: what an attempt appends now. */
+const retriedAfter = (n: number, startS: number, nextS: number, delayMs: number): DeliveryEvent => {
+  const { data } = retried(n, nextS, delayMs) as Extract<DeliveryEvent, { type: "delivery.retry_scheduled" }>;
+  return { type: "delivery.retry_scheduled", data: { ...data, attempted: attemptData(n, startS) } };
+};
 
 describe("delivery: schedule", () => {
   it("schedules a delivery", () => {
@@ -57,16 +69,18 @@ describe("delivery: record an attempt", () => {
     given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 204, responseSnippet: "ok" }))
       .then([
-        { type: "delivery.attempted", data: { attempt: 1, startedAt: T0, latencyMs: 120, statusCode: 204, errorClass: "none", responseSnippet: "ok" } },
-        { type: "delivery.succeeded", data: { attempt: 1, statusCode: 204 } },
+        {
+          type: "delivery.succeeded",
+          data: { attempt: 1, statusCode: 204, attempted: { attempt: 1, startedAt: T0, latencyMs: 120, statusCode: 204, errorClass: "none", responseSnippet: "ok" } },
+        },
       ]);
   });
 
   it("schedules a retry with backoff on a 5xx", () => {
     given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 500 }))
-      .then([attempted(1, 0), retried(1, 5, 5_000)]);
-    expect(fold(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)])).toEqual({
+      .then([retriedAfter(1, 0, 5, 5_000)]);
+    expect(fold(deliveryDecider, [scheduled, retriedAfter(1, 0, 5, 5_000)])).toEqual({
       status: "retrying",
       scheduled: scheduledData,
       nextAttempt: 2,
@@ -77,81 +91,104 @@ describe("delivery: record an attempt", () => {
   });
 
   it("numbers attempts on and backs off by the factor", () => {
-    given(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)])
+    given(deliveryDecider, [scheduled, retriedAfter(1, 0, 5, 5_000)])
       .when(record({ statusCode: 500 }, 5))
-      .then([attempted(2, 5), retried(2, 20, 15_000)]);
+      .then([retriedAfter(2, 5, 20, 15_000)]);
+  });
+
+  it("goes on from a stream written before version 2, where the attempt and its outcome are two events", () => {
+    const twoEvents = [scheduled, attempted(1, 0), retried(1, 5, 5_000)];
+    expect(fold(deliveryDecider, twoEvents)).toEqual(fold(deliveryDecider, [scheduled, retriedAfter(1, 0, 5, 5_000)]));
+    given(deliveryDecider, twoEvents)
+      .when(record({ statusCode: 500 }, 5))
+      .then([retriedAfter(2, 5, 20, 15_000)]);
   });
 
   it("retries on a network error, describing it", () => {
     given(deliveryDecider, [scheduled])
       .when(record({ networkError: "connection_error" }))
       .then([
-        { type: "delivery.attempted", data: { attempt: 1, startedAt: T0, latencyMs: 120, errorClass: "connection_error", error: "connection refused or reset" } },
         {
           type: "delivery.retry_scheduled",
-          data: { attempt: 1, nextAttempt: 2, nextAttemptAt: at(5), delayMs: 5_000, errorClass: "connection_error", reason: "connection refused or reset" },
+          data: {
+            attempt: 1,
+            nextAttempt: 2,
+            nextAttemptAt: at(5),
+            delayMs: 5_000,
+            errorClass: "connection_error",
+            reason: "connection refused or reset",
+            attempted: { attempt: 1, startedAt: T0, latencyMs: 120, errorClass: "connection_error", error: "connection refused or reset" },
+          },
         },
       ]);
   });
 
   it("waits for Retry-After when it is longer than the backoff", () => {
-    const [, outcome] = given(deliveryDecider, [scheduled])
+    const [outcome] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 429, retryAfterMs: 60_000 }))
       .decided();
     expect(outcome).toMatchObject({ type: "delivery.retry_scheduled", data: { delayMs: 60_000, nextAttemptAt: at(60), errorClass: "rate_limited" } });
   });
 
   it("never retries sooner than the backoff", () => {
-    const [, outcome] = given(deliveryDecider, [scheduled])
+    const [outcome] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 503, retryAfterMs: 1_000 }))
       .decided();
     expect(outcome).toMatchObject({ data: { delayMs: 5_000, errorClass: "unavailable" } });
   });
 
   it.each([500, 408])("ignores Retry-After on a %i: only 429 and 503 honour it", (statusCode) => {
-    const [, outcome] = given(deliveryDecider, [scheduled])
+    const [outcome] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode, retryAfterMs: 3_600_000 }))
       .decided();
     expect(outcome).toMatchObject({ type: "delivery.retry_scheduled", data: { delayMs: 5_000 } });
   });
 
   it("bounds Retry-After at one hour", () => {
-    const [, outcome] = given(deliveryDecider, [scheduled])
+    const [outcome] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 429, retryAfterMs: 86_400_000 }, 0, { maxDurationMs: 86_400_000 }))
       .decided();
     expect(outcome).toMatchObject({ data: { delayMs: 3_600_000 } });
   });
 
   it("dead-letters at once on 410, and on other final answers", () => {
-    const [, gone] = given(deliveryDecider, [scheduled])
+    const [gone] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 410 }))
       .decided();
-    expect(gone).toEqual({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "gone", reason: "HTTP 410 from receiver (gone): endpoint disabled" } });
-    const [, notFound] = given(deliveryDecider, [scheduled])
+    expect(gone).toEqual({
+      type: "delivery.dead_lettered",
+      data: {
+        attempt: 1,
+        errorClass: "gone",
+        reason: "HTTP 410 from receiver (gone): endpoint disabled",
+        attempted: { attempt: 1, startedAt: T0, latencyMs: 120, statusCode: 410, errorClass: "gone", error: "HTTP 410 from receiver (gone): endpoint disabled" },
+      },
+    });
+    const [notFound] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 404 }))
       .decided();
-    expect(notFound).toEqual({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "client_error", reason: "HTTP 404 from receiver" } });
+    expect(notFound).toMatchObject({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "client_error", reason: "HTTP 404 from receiver" } });
   });
 
   it("gives up after maxAttempts, the first attempt included", () => {
-    const history = [scheduled, attempted(1, 0), retried(1, 5, 5_000), attempted(2, 5), retried(2, 20, 15_000)];
-    const [, outcome] = given(deliveryDecider, history)
+    const history = [scheduled, retriedAfter(1, 0, 5, 5_000), retriedAfter(2, 5, 20, 15_000)];
+    const [outcome] = given(deliveryDecider, history)
       .when(record({ statusCode: 500 }, 20, { maxAttempts: 3 }))
       .decided();
     expect(outcome).toEqual({
       type: "delivery.dead_lettered",
-      data: { attempt: 3, errorClass: "server_error", reason: "gave up after 3 attempts: HTTP 500 from receiver" },
+      data: { attempt: 3, errorClass: "server_error", reason: "gave up after 3 attempts: HTTP 500 from receiver", attempted: attemptData(3, 20) },
     });
   });
 
   it("gives up when the next attempt would fall outside the retry window", () => {
-    const history = [scheduled, attempted(1, 0), retried(1, 890, 890_000)];
-    const [, outcome] = given(deliveryDecider, history)
+    const history = [scheduled, retriedAfter(1, 0, 890, 890_000)];
+    const [outcome] = given(deliveryDecider, history)
       .when(record({ statusCode: 500 }, 890))
       .decided();
     expect(outcome).toEqual({
       type: "delivery.dead_lettered",
-      data: { attempt: 2, errorClass: "server_error", reason: "retry window of 900000 ms exhausted: HTTP 500 from receiver" },
+      data: { attempt: 2, errorClass: "server_error", reason: "retry window of 900000 ms exhausted: HTTP 500 from receiver", attempted: attemptData(2, 890) },
     });
   });
 
@@ -175,7 +212,7 @@ describe("delivery: record an attempt", () => {
   });
 });
 
-describe("delivery: resolve an attempt left without outcome", () => {
+describe("delivery: resolve an attempt an older stream left without outcome", () => {
   const resolve: DeliveryCommand = { type: "ResolveAttempt", policy, now: at(1), random: 0.5 };
 
   it("decides the outcome from the recorded attempt", () => {
@@ -206,7 +243,7 @@ describe("delivery: abandon", () => {
   });
 
   it("counts the attempts already made", () => {
-    given(deliveryDecider, [scheduled, attempted(1, 0), retried(1, 5, 5_000)])
+    given(deliveryDecider, [scheduled, retriedAfter(1, 0, 5, 5_000)])
       .when(abandon)
       .then([{ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "endpoint_unavailable", reason: "endpoint deleted" } }]);
   });

@@ -20,6 +20,11 @@ export interface OutcomeInput {
   policy: RetryPolicy;
   now: string;
   random: number;
+  /**
+   * The outcome carries `attempted` (a new attempt: one event records both); false for an attempt a
+   * `delivery.attempted` of an older stream already recorded.
+   */
+  carriesAttempt: boolean;
 }
 
 /** Milliseconds since the epoch of an ISO time passed in on a command; refuses garbage. */
@@ -29,10 +34,13 @@ export const timeOf = (iso: string, what: string): number => {
   return ms;
 };
 
-const dead = (attempt: number, errorClass: EventData<"delivery.dead_lettered">["errorClass"], reason: string): DeliveryOutcomeEvent => ({
+const dead = (input: OutcomeInput, errorClass: EventData<"delivery.dead_lettered">["errorClass"], reason: string): DeliveryOutcomeEvent => ({
   type: "delivery.dead_lettered",
-  data: { attempt, errorClass, reason },
+  data: { attempt: input.attempted.attempt, errorClass, reason, ...settled(input) },
 });
+
+/** The attempt an outcome settles, when it carries it. */
+const settled = ({ attempted, carriesAttempt }: OutcomeInput) => (carriesAttempt ? { attempted } : {});
 
 /** The attempt's place in its series, 1-based: what maxAttempts and the backoff count. */
 export const attemptInSeries = (attempt: number, seriesFirstAttempt: number): number => Math.max(1, attempt - seriesFirstAttempt + 1);
@@ -48,9 +56,9 @@ const retryDelayMs = ({ attempted, policy, random }: OutcomeInput, inSeries: num
 };
 
 /**
- * The outcome of a recorded attempt (API.md "the retry policy"). It reads only the recorded
- * `delivery.attempted` data and the series it belongs to, so an attempt whose outcome was lost in
- * a crash resolves the same way. A replay starts a new series: attempt numbers go on, but the
+ * The outcome of an attempt (API.md "the retry policy"). It reads only the attempt as recorded and
+ * the series it belongs to, so an attempt of an older stream whose outcome a crash lost resolves
+ * the same way. A replay starts a new series: attempt numbers go on, but the
  * attempt budget, the backoff and the retry window start again.
  */
 export const decideOutcome = (input: OutcomeInput): DeliveryOutcomeEvent => {
@@ -58,22 +66,22 @@ export const decideOutcome = (input: OutcomeInput): DeliveryOutcomeEvent => {
   const { attempt, statusCode, retryAfterMs } = attempted;
   const verdict = classifyAttempt({ statusCode, networkError: networkErrorOf(attempted.errorClass), retryAfterMs });
   if (verdict.verdict === "success" && statusCode !== undefined) {
-    return { type: "delivery.succeeded", data: { attempt, statusCode } };
+    return { type: "delivery.succeeded", data: { attempt, statusCode, ...settled(input) } };
   }
-  if (verdict.verdict !== "retry") return dead(attempt, verdict.errorClass, verdict.reason);
+  if (verdict.verdict !== "retry") return dead(input, verdict.errorClass, verdict.reason);
   // maxAttempts counts the first attempt too: 6 means one attempt and five retries.
   const inSeries = attemptInSeries(attempt, input.seriesFirstAttempt);
   if (inSeries >= policy.maxAttempts) {
-    return dead(attempt, verdict.errorClass, `gave up after ${inSeries} attempts: ${verdict.reason}`);
+    return dead(input, verdict.errorClass, `gave up after ${inSeries} attempts: ${verdict.reason}`);
   }
   const delayMs = retryDelayMs(input, inSeries);
   const nextAt = timeOf(input.now, "now") + delayMs;
   if (nextAt - timeOf(input.seriesStartedAt, "seriesStartedAt") > policy.maxDurationMs) {
-    return dead(attempt, verdict.errorClass, `retry window of ${policy.maxDurationMs} ms exhausted: ${verdict.reason}`);
+    return dead(input, verdict.errorClass, `retry window of ${policy.maxDurationMs} ms exhausted: ${verdict.reason}`);
   }
   const { errorClass, reason } = verdict;
   return {
     type: "delivery.retry_scheduled",
-    data: { attempt, nextAttempt: attempt + 1, nextAttemptAt: new Date(nextAt).toISOString(), delayMs, errorClass, reason },
+    data: { attempt, nextAttempt: attempt + 1, nextAttemptAt: new Date(nextAt).toISOString(), delayMs, errorClass, reason, ...settled(input) },
   };
 };

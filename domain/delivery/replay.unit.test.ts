@@ -37,6 +37,8 @@ const deadAt = (n: number, reason = `gave up after 2 attempts: HTTP 500 from rec
   type: "delivery.dead_lettered",
   data: { attempt: n, errorClass: "server_error", reason },
 });
+/** The outcome carrying the attempt it settles, as an attempt is recorded now (one event). */
+const settling = (attempt: DeliveryEvent, outcome: DeliveryEvent): DeliveryEvent => ({ ...outcome, data: { ...outcome.data, attempted: attempt.data } }) as DeliveryEvent;
 const replayed = (replayId: string, series: number): DeliveryEvent => ({ type: "delivery.replayed", data: { replayId, series } });
 const replay = (replayId: string): DeliveryCommand => ({ type: "ReplayDelivery", replayId });
 const record = (statusCode: number, nowS: number): DeliveryCommand => ({
@@ -47,7 +49,7 @@ const record = (statusCode: number, nowS: number): DeliveryCommand => ({
   random: 0.5,
 });
 
-/** Scheduled, two failed attempts (maxAttempts 2), dead. */
+/** Scheduled, two failed attempts (maxAttempts 2), dead; each attempt and its outcome as two events, as streams written before version 2 hold them. */
 const deadHistory: DeliveryEvent[] = [scheduled, attempted(1, 0), retried(1, 5, 5_000), attempted(2, 5), deadAt(2)];
 
 describe("delivery: replay", () => {
@@ -96,7 +98,7 @@ describe("delivery: replay", () => {
   });
 
   it("replays again after the replayed series dies too, as series 3", () => {
-    const history = [...deadHistory, replayed("rpl_a", 2), attempted(3, 100), retried(3, 105, 5_000), attempted(4, 105), deadAt(4)];
+    const history = [...deadHistory, replayed("rpl_a", 2), settling(attempted(3, 100), retried(3, 105, 5_000)), settling(attempted(4, 105), deadAt(4))];
     given(deliveryDecider, history)
       .when(replay("rpl_b"))
       .then([replayed("rpl_b", 3)]);
@@ -115,32 +117,35 @@ describe("delivery: the retry budget counts within a series", () => {
   it("records the first attempt of the new series as attempt 3 and retries it with the first backoff", () => {
     given(deliveryDecider, replayedHistory)
       .when(record(500, 100))
-      .then([attempted(3, 100), retried(3, 105, 5_000)]);
+      .then([settling(attempted(3, 100), retried(3, 105, 5_000))]);
   });
 
   it("succeeds on the new series", () => {
     given(deliveryDecider, replayedHistory)
       .when(record(200, 100))
       .then([
-        { type: "delivery.attempted", data: { attempt: 3, startedAt: at(100), latencyMs: 120, statusCode: 200, errorClass: "none" } },
-        { type: "delivery.succeeded", data: { attempt: 3, statusCode: 200 } },
+        {
+          type: "delivery.succeeded",
+          data: { attempt: 3, statusCode: 200, attempted: { attempt: 3, startedAt: at(100), latencyMs: 120, statusCode: 200, errorClass: "none" } },
+        },
       ]);
   });
 
   it("gives up after maxAttempts of the series, not of the whole history", () => {
-    const history = [...replayedHistory, attempted(3, 100), retried(3, 105, 5_000)];
+    const history = [...replayedHistory, settling(attempted(3, 100), retried(3, 105, 5_000))];
     given(deliveryDecider, history)
       .when(record(500, 105))
-      .then([attempted(4, 105), deadAt(4)]);
+      .then([settling(attempted(4, 105), deadAt(4))]);
   });
 
   it("measures the retry window from the series' first attempt", () => {
     // 100 s after the first series started: outside a 60 s window from T0, inside it from the replay.
-    const [, outcome] = given(deliveryDecider, replayedHistory).when(record(500, 100)).decided();
+    const [outcome] = given(deliveryDecider, replayedHistory).when(record(500, 100)).decided();
     expect(outcome?.type).toBe("delivery.retry_scheduled");
+    expect(fold(deliveryDecider, [...replayedHistory, outcome!])).toMatchObject({ seriesStartedAt: at(100) });
     expect(fold(deliveryDecider, [...replayedHistory, attempted(3, 100), retried(3, 105, 5_000)])).toMatchObject({ seriesStartedAt: at(100) });
-    const late = [...replayedHistory, attempted(3, 100), retried(3, 158, 58_000)];
-    const [, last] = given(deliveryDecider, late).when(record(500, 158)).decided();
+    const late = [...replayedHistory, settling(attempted(3, 100), retried(3, 158, 58_000))];
+    const [last] = given(deliveryDecider, late).when(record(500, 158)).decided();
     expect(last).toMatchObject({ type: "delivery.dead_lettered", data: { attempt: 4 } });
   });
 

@@ -1,3 +1,4 @@
+import { attemptRecordedBy } from "../../domain/delivery/delivery.js";
 import type { EnvelopeOf, Sequenced } from "./shared.js";
 
 /**
@@ -118,6 +119,24 @@ export function foldDeliveries(stored: ReadonlyMap<string, DeliveryRow>, events:
     replays.set(k, counts);
   };
 
+  /** An attempt, from a `delivery.attempted` of an older stream or the outcome that carries it. */
+  const recordAttempt = (row: DeliveryRow, d: EnvelopeOf<"delivery.attempted">["data"]) => {
+    Object.assign(row, { attempts: d.attempt, lastStatusCode: d.statusCode ?? null, lastErrorClass: d.errorClass, lastError: d.error ?? null });
+    attempts.set(key(row.id, d.attempt), {
+      deliveryId: row.id,
+      attempt: d.attempt,
+      tenantId: row.tenantId,
+      startedAt: d.startedAt,
+      latencyMs: d.latencyMs,
+      statusCode: d.statusCode ?? null,
+      errorClass: d.errorClass,
+      error: d.error ?? null,
+      responseSnippet: d.responseSnippet ?? null,
+      outcome: null,
+    });
+    outcomes.delete(key(row.id, d.attempt));
+  };
+
   for (const { envelope: e, seq } of events) {
     const id = e.aggregateId;
     const before = rows.get(id);
@@ -153,6 +172,8 @@ export function foldDeliveries(stored: ReadonlyMap<string, DeliveryRow>, events:
     const row: DeliveryRow = { ...before, updatedAt: at, lastSeq: seq };
     rows.set(id, row);
     changed.add(id);
+    const attempt = attemptRecordedBy(e);
+    if (attempt) recordAttempt(row, attempt);
     switch (e.type) {
       case "delivery.scheduled":
       case "delivery.replayed":
@@ -164,24 +185,6 @@ export function foldDeliveries(stored: ReadonlyMap<string, DeliveryRow>, events:
           count(e.data.replayId, e.tenantId, "replayed");
         }
         break;
-      case "delivery.attempted": {
-        const d = e.data;
-        Object.assign(row, { attempts: d.attempt, lastStatusCode: d.statusCode ?? null, lastErrorClass: d.errorClass, lastError: d.error ?? null });
-        attempts.set(key(id, d.attempt), {
-          deliveryId: id,
-          attempt: d.attempt,
-          tenantId: e.tenantId,
-          startedAt: d.startedAt,
-          latencyMs: d.latencyMs,
-          statusCode: d.statusCode ?? null,
-          errorClass: d.errorClass,
-          error: d.error ?? null,
-          responseSnippet: d.responseSnippet ?? null,
-          outcome: null,
-        });
-        outcomes.delete(key(id, d.attempt));
-        break;
-      }
       case "delivery.succeeded":
         Object.assign(row, { status: "succeeded", nextAttemptAt: null, succeededAt: at, lastStatusCode: e.data.statusCode });
         setOutcome(id, e.data.attempt, "succeeded");

@@ -91,6 +91,30 @@ describe("foldDeliveries", () => {
     expect(changes.dlqUpserts).toEqual([]);
   });
 
+  it("folds outcomes that carry their attempt (version 2) to the rows the attempt and its outcome as two events give", () => {
+    const carrying = (attempt: Envelope, outcome: Envelope) => ({ ...outcome, data: { ...(outcome.data as object), attempted: attempt.data } });
+    const succeeded = (attempt: number) => ev("delivery", "d3", "delivery.succeeded", { attempt, statusCode: 200 });
+    const v1Run = [scheduled("d3"), attempted("d3", 1, 500), retry("d3", 1), attempted("d3", 2, 200), succeeded(2)];
+    const v2Run = [v1Run[0]!, carrying(v1Run[1]!, v1Run[2]!), carrying(v1Run[3]!, v1Run[4]!)];
+    const v1 = foldDeliveries(
+      new Map(),
+      v1Run.map((e, i) => at(e, 1_000 + i)),
+    );
+    const v2 = foldDeliveries(
+      new Map(),
+      v2Run.map((e, i) => at(e, 1_000 + (i === 0 ? 0 : 2 * i))),
+    );
+    expect(v2).toEqual(v1);
+    expect(v2.attempts.map((a) => [a.attempt, a.outcome, a.statusCode, a.latencyMs])).toEqual([
+      [1, "retry", 500, 10],
+      [2, "succeeded", 200, 20],
+    ]);
+    const dead = ev("delivery", "d4", "delivery.dead_lettered", { attempt: 1, errorClass: "server_error", reason: "gave up" });
+    const deadRun = foldDeliveries(new Map([["d4", stored({ id: "d4" })]]), [at(carrying(attempted("d4", 1, 500), dead))]);
+    expect(deadRun.attempts).toEqual([expect.objectContaining({ deliveryId: "d4", attempt: 1, outcome: "dead", statusCode: 500, error: "HTTP 500" })]);
+    expect(deadRun.deliveries).toEqual([expect.objectContaining({ status: "dead", attempts: 1, lastStatusCode: 500, lastError: "HTTP 500" })]);
+  });
+
   it("changes nothing for events at or below a row's last_seq, of another tenant, or before the delivery exists", () => {
     const row = stored({ id: "d1", lastSeq: 200 });
     expect(foldDeliveries(new Map([["d1", row]]), [at(attempted("d1", 1, 500), 150), at(retry("d1", 1), 200)])).toEqual(none);

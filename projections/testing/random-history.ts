@@ -21,7 +21,7 @@ export function prng(seed: number) {
  * fold must match one-by-one application for every order, not only the ones the platform writes):
  * attempts before schedules, outcomes of unknown attempts, repeated attempt numbers, another tenant
  * using the same ids, replays of replays that do not exist, routing decisions of schema version 1
- * (upcast when parsed) beside version 2. Registry events (a replay's own events, an endpoint change)
+ * (upcast when parsed) beside version 2, outcomes with and without the attempt they settle. Registry events (a replay's own events, an endpoint change)
  * are mixed in, so batches split into runs around them.
  */
 export function randomHistory(seed: number, length: number): Sequenced[] {
@@ -45,6 +45,11 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
     const m = r.pick(messages);
     const choice = r.int(13);
     const when = at(i);
+    /** Half the outcomes carry their attempt (version 2 as written now), half do not (as before it, or a resolved one). */
+    const carried = () =>
+      r.next() < 0.5
+        ? { attempted: { attempt, startedAt: when, latencyMs: r.int(500), errorClass, ...(r.next() < 0.7 ? { statusCode: r.pick([200, 500, 503]) } : {}) } }
+        : {};
     if (choice === 0)
       out.push(
         ev(
@@ -99,7 +104,7 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
           when,
         ),
       );
-    } else if (choice === 7) out.push(ev("delivery", d, "delivery.succeeded", { attempt, statusCode: 200 }, when));
+    } else if (choice === 7) out.push(ev("delivery", d, "delivery.succeeded", { attempt, statusCode: 200, ...carried() }, when));
     else if (choice === 8) {
       out.push(
         ev(
@@ -113,11 +118,12 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
             delayMs: 5000,
             errorClass,
             reason: `retry ${i}`,
+            ...carried(),
           },
           when,
         ),
       );
-    } else if (choice === 9) out.push(ev("delivery", d, "delivery.dead_lettered", { attempt, errorClass, reason: `dead ${i}` }, when));
+    } else if (choice === 9) out.push(ev("delivery", d, "delivery.dead_lettered", { attempt, errorClass, reason: `dead ${i}`, ...carried() }, when));
     else if (choice === 10) out.push(ev("delivery", d, "delivery.replayed", { replayId: r.pick(["rpl_r1", "rpl_r2"]), series: 2 + r.int(3) }, when));
     else if (choice === 11) out.push(evA("endpoint", "ep_r1", "endpoint.updated", { description: `d${i}` }, when));
     else if (r.next() < 0.5)

@@ -83,7 +83,7 @@ describe("the dispatcher's attempt stages", () => {
     const trigger = await scheduled("dlv_ok", "ep_live");
     const settlement = await stages().attemptInSlot(trigger, false, await slot());
     expect(settlement).toEqual(ack);
-    expect(await typesOf("dlv_ok")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    expect(await typesOf("dlv_ok")).toEqual(["delivery.scheduled", "delivery.succeeded"]);
     const request = sent.at(-1)!;
     expect(request.url).toBe("https://hooks.example.invalid/in");
     expect(request.headers["webhook-id"]).toBe("msg_dlv_ok");
@@ -97,7 +97,7 @@ describe("the dispatcher's attempt stages", () => {
     // The same trigger redelivered: the delivery has moved on.
     expect(await stages().attemptInSlot(trigger, true, await slot())).toEqual(ack);
     expect(sent.length).toBe(before);
-    expect(await typesOf("dlv_old")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    expect(await typesOf("dlv_old")).toEqual(["delivery.scheduled", "delivery.succeeded"]);
   });
 
   it("prepare dead-letters a delivery whose endpoint is deleted, without sending", async () => {
@@ -136,7 +136,7 @@ describe("the dispatcher's attempt stages", () => {
     const held = await lanes.acquire("ep_live");
     expect(await stages().attemptInSlot(trigger, false, held)).toEqual(ack);
     answer = async () => ({ startedAt: new Date(), latencyMs: 3, statusCode: 200 });
-    expect(await typesOf("dlv_retry")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.retry_scheduled"]);
+    expect(await typesOf("dlv_retry")).toEqual(["delivery.scheduled", "delivery.retry_scheduled"]);
     expect(lanes.load("ep_live")).toMatchObject({ inFlight: 0, recentAttemptMs: 42 });
   });
 
@@ -171,6 +171,6 @@ describe("the dispatcher's attempt stages", () => {
     expect([...appending].filter((id) => id.startsWith("dlv_hung"))).toHaveLength(8);
     open();
     expect(await Promise.all([...settled, healthy])).toEqual(Array(13).fill(ack));
-    for (const id of timeouts) expect(await typesOf(id)).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.retry_scheduled"]);
+    for (const id of timeouts) expect(await typesOf(id)).toEqual(["delivery.scheduled", "delivery.retry_scheduled"]);
   });
 });

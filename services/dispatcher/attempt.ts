@@ -63,7 +63,7 @@ interface Prepared {
 /**
  * The stages a delivery goes through once it holds a slot of its endpoint's lane: prepare (read
  * the delivery, check endpoint and circuit, take rate-limit tokens, sign), send, and record (the
- * attempt and its outcome appended, the breaker fed, one log line, the metrics). Each returns the
+ * outcome appended with the attempt in it, the breaker fed, one log line, the metrics). Each returns the
  * settlement of the delivery event, or hands its result to the next.
  */
 export function createAttemptStages(ports: AttemptPorts) {
@@ -71,8 +71,8 @@ export function createAttemptStages(ports: AttemptPorts) {
 
   /**
    * Appends what `command` decides on `loaded`. When the delivery moved on meanwhile (a crashed
-   * predecessor's events, or a concurrent dispatcher), it reloads: an attempt left without its
-   * outcome is resolved from the recorded attempt, anything else is already in hand.
+   * predecessor's events, or a concurrent dispatcher), it reloads: an attempt an older stream left
+   * without its outcome is resolved from the recorded attempt, anything else is already in hand.
    */
   async function decideAndAppend(
     ref: AggregateRef,

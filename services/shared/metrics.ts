@@ -100,7 +100,7 @@ export function schemeLabel(scheme: string | undefined): string {
   return scheme !== undefined && (SIGNATURE_SCHEMES as readonly string[]).includes(scheme) ? scheme : NO_SCHEME;
 }
 
-/** The outcome of a recorded attempt from the events appended with it; undefined when none says. */
+/** The outcome of a recorded attempt from the event that recorded it; undefined when none says. */
 export function attemptOutcomeOf(eventTypes: readonly string[]): AttemptOutcome | undefined {
   if (eventTypes.includes("delivery.succeeded")) return "succeeded";
   if (eventTypes.includes("delivery.retry_scheduled")) return "retry";

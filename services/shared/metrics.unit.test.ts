@@ -41,10 +41,10 @@ describe("metrics helpers", () => {
     expect([500, 503].map(inboundOutcome)).toEqual(["error", "error"]);
   });
 
-  it("reads an attempt's outcome from the events recorded with it", () => {
-    expect(attemptOutcomeOf(["delivery.attempted", "delivery.succeeded"])).toBe("succeeded");
-    expect(attemptOutcomeOf(["delivery.attempted", "delivery.retry_scheduled"])).toBe("retry");
-    expect(attemptOutcomeOf(["delivery.attempted", "delivery.dead_lettered"])).toBe("dead");
+  it("reads an attempt's outcome from the event that recorded it", () => {
+    expect(attemptOutcomeOf(["delivery.succeeded"])).toBe("succeeded");
+    expect(attemptOutcomeOf(["delivery.retry_scheduled"])).toBe("retry");
+    expect(attemptOutcomeOf(["delivery.dead_lettered"])).toBe("dead");
     expect(attemptOutcomeOf([])).toBeUndefined();
   });
 });
