@@ -215,12 +215,33 @@ export const RoutingDecided = z
   })
   .strict();
 
-export const DeliveryScheduled = z
+/** `delivery.scheduled` version 1: every delivery carried its own copy of the message's payload. */
+export const DeliveryScheduledV1 = z
   .object({
     messageId: z.string(),
     endpointId: z.string(),
     eventType: z.string(),
     payload: z.record(z.unknown()),
+    messageReceivedAt: z.string(),
+    registrySeq: z.number().int().min(1),
+  })
+  .strict();
+
+/**
+ * A delivery of a message to one endpoint. Version 2 names the message's `message.received` by its
+ * stream sequence (`messageSeq`), where the body the receiver gets comes from; version 1 carried a
+ * copy of the payload instead, and is read as version 2 with `messageSeq` = its `registrySeq` (the
+ * router always recorded the message's own sequence there) and that copy kept.
+ */
+export const DeliveryScheduled = z
+  .object({
+    messageId: z.string(),
+    endpointId: z.string(),
+    eventType: z.string(),
+    /** Stream sequence of the message's `message.received`. */
+    messageSeq: z.number().int().min(1),
+    /** The payload's own copy: only in deliveries scheduled as version 1. */
+    payload: z.record(z.unknown()).optional(),
     /** When the message was accepted: the `timestamp` of the outbound body. */
     messageReceivedAt: z.string(),
     /** Stream sequence the registry must have reached before this delivery is attempted. */
@@ -432,6 +453,7 @@ export type DomainEventOf<T extends EventType> = Extract<DomainEvent, { type: T 
 /** The schema version events of a type are written with, where it is not 1. */
 export const SCHEMA_VERSIONS: Partial<Record<EventType, number>> = {
   "routing.decided": 2,
+  "delivery.scheduled": 2,
   "delivery.succeeded": 2,
   "delivery.retry_scheduled": 2,
   "delivery.dead_lettered": 2,

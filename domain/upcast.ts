@@ -1,4 +1,4 @@
-import { RoutingDecidedV1, schemaVersionOf, type EventData } from "../contracts/events.js";
+import { DeliveryScheduledV1, RoutingDecidedV1, schemaVersionOf, type EventData, type EventType } from "../contracts/events.js";
 import { boundCandidates } from "./routing/candidate-set.js";
 
 /** What upcasting reads of an envelope; every other field is kept as it is. */
@@ -14,6 +14,12 @@ const routingDecidedV1ToV2 = (data: unknown): EventData<"routing.decided"> => {
   return { eventType, strategy, registrySeq, ...boundCandidates(candidates), targets };
 };
 
+/** Version 1 copied the payload; its `registrySeq` is the message's own sequence (the router set it so). */
+const deliveryScheduledV1ToV2 = (data: unknown): EventData<"delivery.scheduled"> => {
+  const v1 = DeliveryScheduledV1.parse(data);
+  return { ...v1, messageSeq: v1.registrySeq };
+};
+
 /**
  * Outcome types whose version 2 only added the optional `attempted` (the attempt it settles): a
  * version-1 outcome is a valid version 2 without it, its attempt being the event before it.
@@ -23,13 +29,17 @@ const OUTCOMES_WITH_ATTEMPT = new Set(["delivery.succeeded", "delivery.retry_sch
 /**
  * An envelope as the current schema version of its type has it, for whatever folds or projects it:
  * a version-1 `routing.decided` becomes version 2 (a malformed one throws), a version-1 delivery
- * outcome version 2 without its attempt; any other envelope is returned as it is. Stored events are never rewritten, and `hash`/`prevHash` stay those of the
+ * outcome version 2 without its attempt, a version-1 `delivery.scheduled` version 2 naming its
+ * message (and keeping its payload's copy); any other envelope is returned as it is. Stored events are never rewritten, and `hash`/`prevHash` stay those of the
  * stored form: verify a hash chain on the envelopes as stored, never on upcast ones.
  */
 export function upcastEnvelope<E extends Versioned>(envelope: E): E {
   if (envelope.type === "routing.decided" && envelope.schemaVersion === 1) {
     return { ...envelope, schemaVersion: schemaVersionOf("routing.decided"), data: routingDecidedV1ToV2(envelope.data) };
   }
-  if (envelope.schemaVersion === 1 && OUTCOMES_WITH_ATTEMPT.has(envelope.type)) return { ...envelope, schemaVersion: 2 };
+  if (envelope.schemaVersion === 1 && OUTCOMES_WITH_ATTEMPT.has(envelope.type)) return { ...envelope, schemaVersion: schemaVersionOf(envelope.type as EventType) };
+  if (envelope.type === "delivery.scheduled" && envelope.schemaVersion === 1) {
+    return { ...envelope, schemaVersion: schemaVersionOf("delivery.scheduled"), data: deliveryScheduledV1ToV2(envelope.data) };
+  }
   return envelope;
 }

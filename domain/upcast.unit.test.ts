@@ -95,6 +95,24 @@ describe("upcasting", () => {
     expect(upcastEnvelope(current)).toBe(current);
   });
 
+  it("reads a version-1 delivery.scheduled as version 2 naming its message by the sequence it was routed at, its payload's copy kept", () => {
+    const v1Data = {
+      messageId: "msg_1",
+      endpointId: "ep_1",
+      eventType: "invoice.paid",
+      payload: { amount: 3 },
+      messageReceivedAt: "2025-01-01T00:00:00.000Z",
+      registrySeq: 42,
+    };
+    const envelope = stored("delivery.scheduled", 1, v1Data);
+    const upcast = upcastEnvelope(envelope);
+    expect(upcast).toEqual({ ...envelope, schemaVersion: 2, data: { ...v1Data, messageSeq: 42 } });
+    expect(EventSchemas["delivery.scheduled"].parse(upcast.data)).toEqual({ ...v1Data, messageSeq: 42 });
+    expect(() => upcastEnvelope(stored("delivery.scheduled", 1, { ...v1Data, payload: undefined }))).toThrow();
+    const current = stored("delivery.scheduled", 2, { ...v1Data, payload: undefined, messageSeq: 42 });
+    expect(upcastEnvelope(current)).toBe(current);
+  });
+
   it("refuses a malformed version-1 routing decision", () => {
     expect(() => upcastEnvelope(stored("routing.decided", 1, { ...v1, candidates: "all" }))).toThrow();
   });

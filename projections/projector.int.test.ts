@@ -4,7 +4,7 @@ import type { Envelope } from "../contracts/envelope.js";
 import { applyBatch, readModelSeq, waitForSeq } from "./checkpoint.js";
 import { migrate, migrationsApplied } from "./migrate.js";
 import { applyEvent } from "./read-models/index.js";
-import { parseEnvelope } from "./read-models/shared.js";
+import { NewerEventVersionError, parseEnvelope } from "./read-models/shared.js";
 import { boundCandidates } from "../domain/routing/candidate-set.js";
 import { rebuildReadModels } from "./rebuild.js";
 import { routingDecidedV1 } from "./testing/envelopes.js";
@@ -56,7 +56,7 @@ function scenario(tenantId: string): Envelope[] {
         messageId: msg,
         endpointId: `ep_${i + 1}`,
         eventType: "invoice.paid",
-        payload: { amount: 3 },
+        messageSeq: 6,
         messageReceivedAt: "2025-01-01T00:00:06.000Z",
         registrySeq: 6,
       }),
@@ -259,7 +259,7 @@ describe("projector batches", () => {
         messageId: "msg_l",
         endpointId: "ep_l",
         eventType: "order.paid",
-        payload: { n: 1 },
+        messageSeq: 2,
         messageReceivedAt: "2025-01-01T00:00:01.000Z",
         registrySeq: 2,
       });
@@ -334,6 +334,34 @@ describe("projector batches", () => {
       expect(await waitForSeq(h.db, last, 10_000)).toBe(true);
       await p.stop();
       expect(await h.dump(), `batches of ${batchSize}`).toEqual(oneBatch);
+    }
+  });
+});
+
+describe("projector and events newer than it", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h?.cleanup());
+
+  it("holds at an event of a schema version newer than it reads (a rolling upgrade), never skipping it", async () => {
+    const failures: unknown[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: (details: object) => void failures.push((details as { err?: unknown }).err) };
+    const ev = envelopes("ten_v");
+    const seqs = await h.publish([
+      ev("tenant", "ten_v", "tenant.created", { name: "V" }),
+      { ...ev("endpoint", "ep_v", "endpoint.registered", { url: "https://v", eventTypes: ["*"], secret: SECRET }), schemaVersion: 99 },
+      ev("tenant", "ten_v2", "tenant.created", { name: "V2" }),
+    ]);
+    const p = h.projector(10, logger);
+    await p.start();
+    try {
+      await expect.poll(() => failures.filter((err) => err instanceof NewerEventVersionError).length, { timeout: 10_000 }).toBeGreaterThan(1);
+      expect(await readModelSeq(h.db)).toBeLessThan(seqs[1]!);
+      expect((await h.dump()).endpoints).toHaveLength(0);
+    } finally {
+      await p.stop();
     }
   });
 });

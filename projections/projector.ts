@@ -7,7 +7,7 @@ import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } fr
 import type { Database } from "./db.js";
 import { createBatcher } from "./batcher.js";
 import { acquireProjectorLock, type ProjectorLock } from "./lock.js";
-import { parseEnvelope } from "./read-models/shared.js";
+import { assertVersionKnown, parseEnvelope } from "./read-models/shared.js";
 
 /** The logging port (pino's Logger fits). */
 export interface ProjectorLogger {
@@ -66,8 +66,17 @@ export function createProjector(deps: ProjectorDeps): Projector {
   let watch: ConsumeWatch | undefined;
 
   const decode = (m: JsMsg): StreamEvent => {
+    let raw: unknown;
     try {
-      const envelope = parseEnvelope(m.json());
+      raw = m.json();
+    } catch (error) {
+      logger.error({ seq: m.seq, subject: m.subject, err: error }, "projector: malformed event skipped");
+      return { seq: m.seq, envelope: null };
+    }
+    // Not malformed, only newer than this code: the batch fails and is retried until the upgrade.
+    assertVersionKnown(raw);
+    try {
+      const envelope = parseEnvelope(raw);
       if (!envelope) logger.warn({ seq: m.seq, type: m.headers?.get("Zen-Event-Type") }, "projector: unknown event type skipped");
       return { seq: m.seq, envelope };
     } catch (error) {

@@ -43,7 +43,7 @@ function tenantEvents(tenant: string, n: number): Envelope[] {
           messageId: msg,
           endpointId,
           eventType: i === 0 ? "order.special" : "order.created",
-          payload: {},
+          messageSeq: 5,
           messageReceivedAt: when,
           registrySeq: 5,
         },

@@ -6,6 +6,7 @@ import { migrate } from "../projections/migrate.js";
 import { createProjector } from "../projections/projector.js";
 import { connectStreams, ensureEventStream, type Streams } from "../streams/connection.js";
 import { createEventStore } from "../streams/event-store.js";
+import { createMessagePayloads } from "../streams/message-payloads.js";
 import { createRegistryView, type RegistryView } from "../streams/registry-view.js";
 import { createTopology } from "../streams/topology.js";
 import { buildApp } from "./api/app.js";
@@ -104,6 +105,8 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       logger: logger.child({ role }),
       onParked: (reason) => metrics.parkedMessages.inc({ reactor: role, reason }),
     });
+  // The payloads of routed messages, for the deliveries that name them (the router fills it, the dispatcher reads it).
+  const payloads = createMessagePayloads({ jsm: streams.jsm, topology });
   if (view && config.roles.includes("router")) {
     const router = createRouter({
       js: streams.js,
@@ -114,6 +117,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       logger: logger.child({ role: "router" }),
       tracing,
       parking: parkingFor("router"),
+      payloads,
     });
     await router.start();
     loops.push(router.running);
@@ -144,6 +148,7 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       metrics,
       tracing,
       parking: parkingFor("dispatcher"),
+      payloads,
     });
     await dispatcher.start();
     loops.push(dispatcher.running);

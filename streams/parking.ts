@@ -89,6 +89,7 @@ export function createParking({ js, jsm, store, topology, role, maxFailures, log
       subject: original.subject,
       headers: original.header,
       info: { redelivered: true, deliveryCount: state.parked.failures + 1 },
+      data: original.data,
       json: <T>() => original.json<T>(),
     };
     let settlement: Settlement;

@@ -35,6 +35,8 @@ export interface ReactorMessage {
   subject: string;
   headers?: JsMsg["headers"];
   info: Pick<JsMsg["info"], "redelivered" | "deliveryCount">;
+  /** The stored body. */
+  data: Uint8Array;
   json<T>(): T;
 }
 

@@ -49,7 +49,7 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     prevHash: string | null,
     causationId: string | null,
     now: string,
-  ): Promise<Envelope> => {
+  ): Promise<Envelope & { seq: number }> => {
     const envelope = seal({
       id: `${causeId}:${index}`,
       type: event.type,
@@ -70,9 +70,9 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     h.set(EVENT_HEADERS.aggregateType, type);
     h.set(EVENT_HEADERS.aggregateId, aggregateId);
     h.set(EVENT_HEADERS.correlation, envelope.correlationId);
-    await js.publish(topology.aggregateSubject(tenantId, type, aggregateId), JSON.stringify(envelope), { msgID: envelope.id, headers: h });
+    const { seq } = await js.publish(topology.aggregateSubject(tenantId, type, aggregateId), JSON.stringify(envelope), { msgID: envelope.id, headers: h });
     published++;
-    return envelope;
+    return { ...envelope, seq };
   };
 
   const one = async (i: number) => {
@@ -82,14 +82,14 @@ async function run({ prefix, tenantId, endpointId, messages, lanes = 256 }: Opti
     const e1 = await publish("message", messageId, messageId, 0, received!, null, null, now);
     const routed = messageDecider.evolve(messageDecider.initialState(), received!);
     const [routing] = messageDecider.decide(
-      { type: "DecideRouting", messageId, registrySeq: 1, endpoints: [{ endpointId, status: "active", eventTypes: ["*"] }] },
+      { type: "DecideRouting", messageId, registrySeq: e1.seq, endpoints: [{ endpointId, status: "active", eventTypes: ["*"] }] },
       routed,
     );
     const e2 = await publish("message", messageId, `${messageId}:routing`, 0, routing!, e1.hash, e1.id, now);
     if (routing!.type !== "routing.decided") throw new Error("unexpected routing event");
     const deliveryId = routing!.data.targets[0]!.deliveryId;
     const [scheduled] = deliveryDecider.decide(
-      { type: "ScheduleDelivery", messageId, endpointId, eventType: "bench.backlog", payload: { i, pad }, messageReceivedAt: now, registrySeq: 1 },
+      { type: "ScheduleDelivery", messageId, endpointId, eventType: "bench.backlog", messageSeq: e1.seq, messageReceivedAt: now, registrySeq: e1.seq },
       deliveryDecider.initialState(),
     );
     const e3 = await publish("delivery", deliveryId, `${deliveryId}:scheduled`, 0, scheduled!, null, e2.id, now);

@@ -13,7 +13,7 @@ const scheduledData: EventData<"delivery.scheduled"> = {
   messageId: "msg_1",
   endpointId: "ep_1",
   eventType: "invoice.paid",
-  payload: { id: 1 },
+  messageSeq: 3,
   messageReceivedAt: T0,
   registrySeq: 3,
 };
@@ -167,7 +167,15 @@ describe("delivery: record an attempt", () => {
     const [notFound] = given(deliveryDecider, [scheduled])
       .when(record({ statusCode: 404 }))
       .decided();
-    expect(notFound).toMatchObject({ type: "delivery.dead_lettered", data: { attempt: 1, errorClass: "client_error", reason: "HTTP 404 from receiver" } });
+    expect(notFound).toEqual({
+      type: "delivery.dead_lettered",
+      data: {
+        attempt: 1,
+        errorClass: "client_error",
+        reason: "HTTP 404 from receiver",
+        attempted: { attempt: 1, startedAt: T0, latencyMs: 120, statusCode: 404, errorClass: "client_error", error: "HTTP 404 from receiver" },
+      },
+    });
   });
 
   it("gives up after maxAttempts, the first attempt included", () => {
@@ -266,7 +274,7 @@ describe("delivery: terminal states", () => {
 });
 
 describe("retryWindowOf", () => {
-  const scheduledData = { messageId: "msg_w", endpointId: "ep_w", eventType: "w.test", payload: {}, messageReceivedAt: "2026-01-01T00:00:00.000Z", registrySeq: 1 };
+  const scheduledData = { messageId: "msg_w", endpointId: "ep_w", eventType: "w.test", messageSeq: 1, messageReceivedAt: "2026-01-01T00:00:00.000Z", registrySeq: 1 };
   const waiting = (extra: Partial<{ series: number; seriesStartedAt: string }>) =>
     ({ status: "pending", scheduled: scheduledData, nextAttempt: 1, series: 1, seriesFirstAttempt: 1, replayIds: [], ...extra }) as const;
 

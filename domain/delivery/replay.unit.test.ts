@@ -13,7 +13,7 @@ const scheduledData: EventData<"delivery.scheduled"> = {
   messageId: "msg_1",
   endpointId: "ep_1",
   eventType: "invoice.paid",
-  payload: { id: 1 },
+  messageSeq: 3,
   messageReceivedAt: T0,
   registrySeq: 3,
 };

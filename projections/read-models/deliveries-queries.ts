@@ -27,7 +27,10 @@ export const DeliveryRow = z.object({
 });
 export type DeliveryRow = z.infer<typeof DeliveryRow>;
 
-/** One attempt; `outcome` is null until the delivery's next event says what followed it. */
+/**
+ * One attempt; `outcome` is what followed it, recorded in the same event, and null only for an
+ * attempt of an older stream whose outcome (its own event then) is not projected yet or was lost.
+ */
 export const AttemptRow = z.object({
   attempt: z.number(),
   startedAt: z.string(),

@@ -16,7 +16,7 @@ const scheduled = (id: string, from = ev) =>
     messageId: "msg_1",
     endpointId: "ep_1",
     eventType: "order.paid",
-    payload: {},
+    messageSeq: 1,
     messageReceivedAt: "2025-01-01T00:00:00.000Z",
     registrySeq: 1,
   });

@@ -26,6 +26,9 @@ export function envelopes(tenantId: string, start = Date.parse("2025-01-01T00:00
   };
 }
 
+/** An envelope as its type's version 1 wrote it (`data` in that version's shape), as streams written before later versions hold. */
+export const asVersion1 = (envelope: Envelope): Envelope => ({ ...envelope, schemaVersion: 1 });
+
 /** A version-1 `routing.decided` (every candidate listed, no `candidateSet`), as streams written before version 2 hold. */
 export const routingDecidedV1 = (event: ReturnType<typeof envelopes>, messageId: string, data: RoutingDecidedV1, at?: string): Envelope => ({
   ...event("message", messageId, "routing.decided", data as never, at),

@@ -1,7 +1,7 @@
 import type { Envelope } from "../../contracts/envelope.js";
 import { boundCandidates } from "../../domain/routing/candidate-set.js";
 import { parseEnvelope, type Sequenced } from "../read-models/shared.js";
-import { envelopes, routingDecidedV1 } from "./envelopes.js";
+import { asVersion1, envelopes, routingDecidedV1 } from "./envelopes.js";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 export function prng(seed: number) {
@@ -21,7 +21,8 @@ export function prng(seed: number) {
  * fold must match one-by-one application for every order, not only the ones the platform writes):
  * attempts before schedules, outcomes of unknown attempts, repeated attempt numbers, another tenant
  * using the same ids, replays of replays that do not exist, routing decisions of schema version 1
- * (upcast when parsed) beside version 2, outcomes with and without the attempt they settle. Registry events (a replay's own events, an endpoint change)
+ * (upcast when parsed) beside version 2, deliveries scheduled as version 1 (a payload's copy) and 2,
+ * outcomes with and without the attempt they settle, and version-1 outcomes. Registry events (a replay's own events, an endpoint change)
  * are mixed in, so batches split into runs around them.
  */
 export function randomHistory(seed: number, length: number): Sequenced[] {
@@ -50,6 +51,8 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
       r.next() < 0.5
         ? { attempted: { attempt, startedAt: when, latencyMs: r.int(500), errorClass, ...(r.next() < 0.7 ? { statusCode: r.pick([200, 500, 503]) } : {}) } }
         : {};
+    /** An outcome without its attempt is stored as version 1 half the time. */
+    const outcome = (e: Envelope) => ("attempted" in (e.data as object) || r.next() < 0.5 ? e : asVersion1(e));
     if (choice === 0)
       out.push(
         ev(
@@ -71,22 +74,10 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
       if (r.next() < 0.5) out.push(routingDecidedV1(ev, m, decision, when));
       else out.push(ev("message", m, "routing.decided", { ...decision, ...boundCandidates(decision.candidates) }, when));
     } else if (choice <= 3) {
-      out.push(
-        ev(
-          "delivery",
-          d,
-          "delivery.scheduled",
-          {
-            messageId: m,
-            endpointId: "ep_r1",
-            eventType: "order.paid",
-            payload: { i },
-            messageReceivedAt: when,
-            registrySeq: i,
-          },
-          when,
-        ),
-      );
+      const scheduled = { messageId: m, endpointId: "ep_r1", eventType: "order.paid", messageReceivedAt: when, registrySeq: i };
+      // Version 1 copied the payload; version 2 names the message's event.
+      if (r.next() < 0.5) out.push(asVersion1(ev("delivery", d, "delivery.scheduled", { ...scheduled, payload: { i } } as never, when)));
+      else out.push(ev("delivery", d, "delivery.scheduled", { ...scheduled, messageSeq: i + 1 }, when));
     } else if (choice <= 6) {
       out.push(
         ev(
@@ -104,26 +95,28 @@ export function randomHistory(seed: number, length: number): Sequenced[] {
           when,
         ),
       );
-    } else if (choice === 7) out.push(ev("delivery", d, "delivery.succeeded", { attempt, statusCode: 200, ...carried() }, when));
+    } else if (choice === 7) out.push(outcome(ev("delivery", d, "delivery.succeeded", { attempt, statusCode: 200, ...carried() }, when)));
     else if (choice === 8) {
       out.push(
-        ev(
-          "delivery",
-          d,
-          "delivery.retry_scheduled",
-          {
-            attempt,
-            nextAttempt: attempt + 1,
-            nextAttemptAt: at(i + 5),
-            delayMs: 5000,
-            errorClass,
-            reason: `retry ${i}`,
-            ...carried(),
-          },
-          when,
+        outcome(
+          ev(
+            "delivery",
+            d,
+            "delivery.retry_scheduled",
+            {
+              attempt,
+              nextAttempt: attempt + 1,
+              nextAttemptAt: at(i + 5),
+              delayMs: 5000,
+              errorClass,
+              reason: `retry ${i}`,
+              ...carried(),
+            },
+            when,
+          ),
         ),
       );
-    } else if (choice === 9) out.push(ev("delivery", d, "delivery.dead_lettered", { attempt, errorClass, reason: `dead ${i}`, ...carried() }, when));
+    } else if (choice === 9) out.push(outcome(ev("delivery", d, "delivery.dead_lettered", { attempt, errorClass, reason: `dead ${i}`, ...carried() }, when)));
     else if (choice === 10) out.push(ev("delivery", d, "delivery.replayed", { replayId: r.pick(["rpl_r1", "rpl_r2"]), series: 2 + r.int(3) }, when));
     else if (choice === 11) out.push(evA("endpoint", "ep_r1", "endpoint.updated", { description: `d${i}` }, when));
     else if (r.next() < 0.5)

@@ -1,15 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ack, retryLater } from "../../streams/consumers.js";
 import { createEventStore, type EventStore, type StoredEvent } from "../../streams/event-store.js";
 import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
-import { quietLogger, secretBox, seed } from "../../test/support/spine.js";
+import { quietLogger, secretBox, seed, seedDelivery } from "../../test/support/spine.js";
 import type { OutboundRequest, SendResult } from "../outbound/index.js";
 import { NOOP_TRACING } from "../shared/tracing.js";
 import { createAttemptStages, type AttemptPorts } from "./attempt.js";
 import { createEndpointHealth } from "./endpoint-health.js";
 import { createLanes } from "./lanes.js";
 import { DispatchStageError } from "./stages.js";
+import { createMessagePayloads, MessageNotFoundError } from "../../streams/message-payloads.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "ten_stages";
@@ -46,6 +47,7 @@ describe("the dispatcher's attempt stages", () => {
       view,
       health: createEndpointHealth({ store, logger: quietLogger() }),
       secretBox,
+      payloads: createMessagePayloads({ jsm: streams.jsm, topology: streams.topology }),
       takeTokens: async () => undefined,
       circuitComeback: (_endpointId, afterMs) => retryLater(afterMs),
       send: (request) => (sent.push(request), answer(request)),
@@ -55,32 +57,27 @@ describe("the dispatcher's attempt stages", () => {
     });
 
   async function scheduled(deliveryId: string, endpointId: string): Promise<StoredEvent> {
-    const { lastSeq, envelopes } = await seed(store)(TENANT, "delivery", deliveryId, [
-      {
-        type: "delivery.scheduled",
-        data: {
-          messageId: `msg_${deliveryId}`,
-          endpointId,
-          eventType: "stage.test",
-          payload: { deliveryId },
-          messageReceivedAt: new Date().toISOString(),
-          registrySeq: view.appliedSeq(),
-        },
-      },
-    ]);
+    const { lastSeq, envelopes } = await seedDelivery(store)(TENANT, deliveryId, {
+      messageId: `msg_${deliveryId}`,
+      endpointId,
+      eventType: "stage.test",
+      payload: { deliveryId },
+      registrySeq: view.appliedSeq(),
+    });
     return { seq: lastSeq, envelope: envelopes[0]! };
   }
 
-  const typesOf = async (deliveryId: string) => {
-    const types: string[] = [];
-    for await (const { envelope } of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId })))
-      types.push(envelope.type);
-    return types;
+  const eventsOf = async (deliveryId: string) => {
+    const events: StoredEvent[] = [];
+    for await (const event of store.readSubject(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: deliveryId }))) events.push(event);
+    return events;
   };
+  const typesOf = async (deliveryId: string) => (await eventsOf(deliveryId)).map(({ envelope }) => envelope.type);
   const slot = () => createLanes({ slotsPerEndpoint: 1 }).acquire("ep");
 
-  it("prepare signs the request; send goes out once; record appends the attempt and its outcome and acks", async () => {
+  it("prepare reads the payload of the message the delivery names and signs the request; send goes out once; record appends the outcome with its attempt and acks", async () => {
     const trigger = await scheduled("dlv_ok", "ep_live");
+    expect(trigger.envelope.data).not.toHaveProperty("payload");
     const settlement = await stages().attemptInSlot(trigger, false, await slot());
     expect(settlement).toEqual(ack);
     expect(await typesOf("dlv_ok")).toEqual(["delivery.scheduled", "delivery.succeeded"]);
@@ -88,6 +85,74 @@ describe("the dispatcher's attempt stages", () => {
     expect(request.url).toBe("https://hooks.example.invalid/in");
     expect(request.headers["webhook-id"]).toBe("msg_dlv_ok");
     expect(request.headers["webhook-signature"]).toMatch(/^v1,/);
+    expect(JSON.parse(request.body)).toMatchObject({ type: "stage.test", data: { deliveryId: "dlv_ok" } });
+  });
+
+  it("prepare resolves an attempt an older stream left without its outcome (a crash between its two events), sending nothing", async () => {
+    const startedAt = new Date().toISOString();
+    await seed(store)(TENANT, "delivery", "dlv_legacy", [
+      {
+        type: "delivery.scheduled",
+        data: { messageId: "msg_legacy", endpointId: "ep_live", eventType: "stage.legacy", messageSeq: 1, messageReceivedAt: startedAt, registrySeq: view.appliedSeq() },
+      },
+      { type: "delivery.attempted", data: { attempt: 1, startedAt, latencyMs: 4, statusCode: 204, errorClass: "none" } },
+    ]);
+    const before = sent.length;
+    const [scheduledEvent] = await eventsOf("dlv_legacy");
+    // The scheduled event, redelivered after the dispatcher that attempted it died.
+    expect(await stages().attemptInSlot(scheduledEvent!, true, await slot())).toEqual(ack);
+    expect(sent.length).toBe(before);
+    expect(await typesOf("dlv_legacy")).toEqual(["delivery.scheduled", "delivery.attempted", "delivery.succeeded"]);
+    const outcome = (await eventsOf("dlv_legacy")).at(-1)!;
+    expect(outcome.envelope.data).toEqual({ attempt: 1, statusCode: 204 });
+  });
+
+  it("prepare sends the payload's own copy of a delivery scheduled as version 1, reading nothing else", async () => {
+    const { lastSeq, envelopes } = await seed(store)(TENANT, "delivery", "dlv_v1", [
+      {
+        type: "delivery.scheduled",
+        // Version 1 carried the payload; nothing is stored at the sequence it is read as naming.
+        data: {
+          messageId: "msg_v1",
+          endpointId: "ep_live",
+          eventType: "stage.v1",
+          payload: { copy: true },
+          messageSeq: 999_999,
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: view.appliedSeq(),
+        },
+      },
+    ]);
+    expect(await stages().attemptInSlot({ seq: lastSeq, envelope: envelopes[0]! }, false, await slot())).toEqual(ack);
+    expect(JSON.parse(sent.at(-1)!.body)).toMatchObject({ type: "stage.v1", data: { copy: true } });
+  });
+
+  it("prepare fails a delivery whose named message is not in the stream, sending nothing and giving its probe slot back", async () => {
+    const before = sent.length;
+    const { lastSeq, envelopes } = await seed(store)(TENANT, "delivery", "dlv_lost", [
+      {
+        type: "delivery.scheduled",
+        data: {
+          messageId: "msg_lost",
+          endpointId: "ep_live",
+          eventType: "stage.lost",
+          messageSeq: 999_999,
+          messageReceivedAt: new Date().toISOString(),
+          registrySeq: view.appliedSeq(),
+        },
+      },
+    ]);
+    const health = createEndpointHealth({ store, logger: quietLogger() });
+    const release = vi.spyOn(health, "release");
+    const failure = await stages({ health })
+      .attemptInSlot({ seq: lastSeq, envelope: envelopes[0]! }, false, await slot())
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DispatchStageError);
+    expect((failure as DispatchStageError).stage).toBe("prepare");
+    expect((failure as DispatchStageError).cause).toBeInstanceOf(MessageNotFoundError);
+    expect(release).toHaveBeenCalledTimes(1);
+    expect(sent.length).toBe(before);
+    expect(await typesOf("dlv_lost")).toEqual(["delivery.scheduled"]);
   });
 
   it("prepare acks a trigger an attempt has already superseded, sending nothing", async () => {

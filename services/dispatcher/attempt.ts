@@ -10,7 +10,8 @@ import type { Admission } from "../../domain/circuit/breaker.js";
 import { ack, type Settlement } from "../../streams/consumers.js";
 import { ConcurrencyError, type AggregateRef, type EventStore, type LoadedAggregate, type StoredEvent } from "../../streams/event-store.js";
 import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
-import { signedRequest, type OutboundRequest, type SendResult } from "../outbound/index.js";
+import { signedRequest, type OutboundMessage, type OutboundRequest, type SendResult } from "../outbound/index.js";
+import type { MessagePayloads } from "../../streams/message-payloads.js";
 import { traceFields, type Logger } from "../shared/logger.js";
 import { attemptOutcomeOf, type Metrics } from "../shared/metrics.js";
 import type { SecretBox } from "../shared/secret-box.js";
@@ -36,6 +37,8 @@ export interface AttemptPorts {
   health: EndpointHealth;
   /** prepare: the endpoint's secrets, sealed at rest. */
   secretBox: SecretBox;
+  /** prepare: the payload of the message a delivery names. */
+  payloads: Pick<MessagePayloads, "payloadOf">;
   /** prepare: tokens of the endpoint's and tenant's outbound rate limits, or when to come back. */
   takeTokens(tenantId: string, endpoint: EndpointView): Promise<Settlement | undefined>;
   /** prepare: when a delivery the circuit turned away comes back. */
@@ -62,7 +65,7 @@ interface Prepared {
 
 /**
  * The stages a delivery goes through once it holds a slot of its endpoint's lane: prepare (read
- * the delivery, check endpoint and circuit, take rate-limit tokens, sign), send, and record (the
+ * the delivery, check endpoint and circuit, take rate-limit tokens, read its message's payload, sign), send, and record (the
  * outcome appended with the attempt in it, the breaker fed, one log line, the metrics). Each returns the
  * settlement of the delivery event, or hands its result to the next.
  */
@@ -166,6 +169,13 @@ export function createAttemptStages(ports: AttemptPorts) {
       health.release(endpoint, admission);
       return deferred;
     }
+    let message: OutboundMessage;
+    try {
+      message = await messageOf(ref, waiting.scheduled);
+    } catch (error) {
+      health.release(endpoint, admission);
+      throw error;
+    }
     // One span per attempt made (request and record), continuing the delivery event's trace; the
     // receiver gets its traceparent, and the attempt's events carry it to the next retry.
     const span = tracing.startSpan("webhook.delivery_attempt", {
@@ -182,15 +192,22 @@ export function createAttemptStages(ports: AttemptPorts) {
           }
         : undefined,
     });
-    const request = sign(endpoint, waiting.scheduled, span.traceparent);
+    const request = sign(endpoint, message, span.traceparent);
     return { ref, loaded, waiting, endpoint, admission, request, cause, span, stored };
   }
 
-  function sign(endpoint: EndpointView, scheduled: EventData<"delivery.scheduled">, traceparent: string | undefined): OutboundRequest {
+  /** The delivery's message: its own copy of the payload (scheduled as version 1), else the payload of the event it names. */
+  async function messageOf(ref: AggregateRef, scheduled: EventData<"delivery.scheduled">): Promise<OutboundMessage> {
+    const { messageId, eventType, messageReceivedAt, messageSeq } = scheduled;
+    const payload = scheduled.payload ?? (await ports.payloads.payloadOf({ tenantId: ref.tenantId, messageId, messageSeq }));
+    return { messageId, eventType, messageReceivedAt, payload };
+  }
+
+  function sign(endpoint: EndpointView, message: OutboundMessage, traceparent: string | undefined): OutboundRequest {
     const now = new Date();
     // During a rotation's grace both secrets sign, the new one first (API.md "rotate-secret").
     const secrets = signingSecrets(endpoint.state, now).map((sealed) => ports.secretBox.decrypt(sealed));
-    const request = signedRequest({ url: endpoint.state.url, secrets, scheduled, now, traceparent });
+    const request = signedRequest({ url: endpoint.state.url, secrets, scheduled: message, now, traceparent });
     return { ...request, timeoutMs: effectiveDeliveryPolicy(endpoint.state).timeoutMs };
   }
 
@@ -264,8 +281,9 @@ export function createAttemptStages(ports: AttemptPorts) {
 
   /**
    * Attempts that ran into their timeout end in bursts (a tenant's share of hanging requests,
-   * started together, times out together) and each record is several appends: recorded eight at a
-   * time, they no longer hold every other delivery's record and event-loop turn behind them.
+   * started together, times out together) and each record is an append and the breaker's work (an
+   * opening circuit's own appends): recorded eight at a time, they no longer hold every other
+   * delivery's record and event-loop turn behind them.
    */
   const timedOutRecords = pLimit(TIMED_OUT_RECORDS_AT_ONCE);
   return {

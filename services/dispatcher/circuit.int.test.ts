@@ -15,7 +15,7 @@ import { createRegistryView, type RegistryView } from "../../streams/registry-vi
 import { createTestStreams, readAllEvents, type TestStreams } from "../../test/support/nats.js";
 import { createTestDatabase, type TestDatabase } from "../../test/support/postgres.js";
 import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
-import { quietLogger, secretBox, seed, testContext } from "../../test/support/spine.js";
+import { quietLogger, secretBox, seed, seedDelivery, testContext } from "../../test/support/spine.js";
 import { createDispatcher, type DispatcherDeps } from "./dispatcher.js";
 import { createHttpSender } from "../outbound/http-sender.js";
 import { ADMIN_TOKEN, createTenantWithKey, MAX_BODY_BYTES, startApiHarness, type ApiHarness } from "../api/testing.js";
@@ -95,19 +95,13 @@ describe("dispatcher: circuit breaker and endpoint health", () => {
   }
 
   async function schedule(w: World, endpointId: string, deliveryId: string) {
-    await seed(w.store)(TENANT, "delivery", deliveryId, [
-      {
-        type: "delivery.scheduled",
-        data: {
-          messageId: `msg_${deliveryId}`,
-          endpointId,
-          eventType: "circuit.test",
-          payload: { id: deliveryId },
-          messageReceivedAt: new Date().toISOString(),
-          registrySeq: w.view.appliedSeq(),
-        },
-      },
-    ]);
+    await seedDelivery(w.store)(TENANT, deliveryId, {
+      messageId: `msg_${deliveryId}`,
+      endpointId,
+      eventType: "circuit.test",
+      payload: { id: deliveryId },
+      registrySeq: w.view.appliedSeq(),
+    });
   }
 
   async function eventsOf(w: World, aggregateType: "endpoint" | "delivery", aggregateId: string): Promise<Envelope[]> {
@@ -335,19 +329,13 @@ describe("dispatcher: the circuit and re-enabling over the registry api", () => 
   }
 
   async function schedule(endpointId: string, deliveryId: string) {
-    await seed(h.deps.store)(t.tenantId, "delivery", deliveryId, [
-      {
-        type: "delivery.scheduled",
-        data: {
-          messageId: `msg_${deliveryId}`,
-          endpointId,
-          eventType: "circuit.api",
-          payload: { id: deliveryId },
-          messageReceivedAt: new Date().toISOString(),
-          registrySeq: view.appliedSeq(),
-        },
-      },
-    ]);
+    await seedDelivery(h.deps.store)(t.tenantId, deliveryId, {
+      messageId: `msg_${deliveryId}`,
+      endpointId,
+      eventType: "circuit.api",
+      payload: { id: deliveryId },
+      registrySeq: view.appliedSeq(),
+    });
   }
 
   async function eventTypesOf(aggregateType: "endpoint" | "delivery", aggregateId: string): Promise<string[]> {

@@ -12,6 +12,7 @@ import { retryLater, toStoredEvent, type Settlement } from "../../streams/consum
 import type { EventStore, StoredEvent } from "../../streams/event-store.js";
 import { createReactor, TAKEOVER_AFTER_MS, type ReactorMessage } from "../../streams/reactor.js";
 import type { Parking } from "../../streams/parking.js";
+import { createMessagePayloads, type MessagePayloads } from "../../streams/message-payloads.js";
 import type { EndpointView, RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import type { HttpSender } from "../outbound/index.js";
@@ -77,6 +78,8 @@ export interface DispatcherDeps {
   metrics?: Metrics;
   /** Parks a delivery event whose handling keeps failing (unset: retried forever). */
   parking?: Parking;
+  /** The payloads of the messages deliveries name: the process's, shared with its router (unset: this dispatcher's own). */
+  payloads?: Pick<MessagePayloads, "payloadOf">;
 }
 
 /**
@@ -135,6 +138,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     view,
     health,
     secretBox: deps.secretBox,
+    payloads: deps.payloads ?? createMessagePayloads({ jsm: deps.jsm, topology: deps.topology }),
     takeTokens,
     circuitComeback: (endpointId, afterMs) => comeback(endpointId, { kind: "defer", reason: "circuit_open", afterMs, spacingMs: CIRCUIT_COMEBACK_SPACING_MS }),
     send: (request) => sendSlots(() => deps.sender.send(request)),

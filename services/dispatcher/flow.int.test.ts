@@ -4,7 +4,7 @@ import { createEventStore, type EventStore } from "../../streams/event-store.js"
 import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
 import { eventually, startReceiver, type Receiver } from "../../test/support/receiver.js";
-import { quietLogger, secretBox, seed } from "../../test/support/spine.js";
+import { quietLogger, secretBox, seed, seedDelivery } from "../../test/support/spine.js";
 import { createHttpSender } from "../outbound/http-sender.js";
 import { createMetrics, DEFERRAL_REASONS, type DeferralReason } from "../shared/metrics.js";
 import { createDispatcher } from "./dispatcher.js";
@@ -82,12 +82,13 @@ describe("dispatcher flow through per-endpoint lanes", () => {
       Array.from({ length: to - from }, (_, k) => {
         const i = from + k;
         const messageId = `msg_${batch}${endpointId.slice(3)}${i}`;
-        return seed(store)(TENANT, "delivery", deliveryIdFor(messageId, endpointId), [
-          {
-            type: "delivery.scheduled",
-            data: { messageId, endpointId, eventType: "flow.test", payload: { i }, messageReceivedAt: new Date().toISOString(), registrySeq: view.appliedSeq() },
-          },
-        ]);
+        return seedDelivery(store)(TENANT, deliveryIdFor(messageId, endpointId), {
+          messageId,
+          endpointId,
+          eventType: "flow.test",
+          payload: { i },
+          registrySeq: view.appliedSeq(),
+        });
       }),
     );
 

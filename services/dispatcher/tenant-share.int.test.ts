@@ -3,7 +3,7 @@ import { createEventStore, type EventStore } from "../../streams/event-store.js"
 import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, type TestStreams } from "../../test/support/nats.js";
 import { eventually } from "../../test/support/receiver.js";
-import { quietLogger, secretBox, seed } from "../../test/support/spine.js";
+import { quietLogger, secretBox, seed, seedDelivery } from "../../test/support/spine.js";
 import type { HttpSender, OutboundRequest, SendResult } from "../outbound/http-sender.js";
 import { createDispatcher } from "./dispatcher.js";
 
@@ -92,19 +92,13 @@ describe("a tenant's share of a dispatcher's attempts in flight", () => {
   };
 
   const schedule = (tenantId: string, endpointId: string, n: number) =>
-    seed(store)(tenantId, "delivery", `dlv_${endpointId}${n}_${endpointId.slice(3)}`, [
-      {
-        type: "delivery.scheduled",
-        data: {
-          messageId: `msg_${endpointId}${n}`,
-          endpointId,
-          eventType: "share.test",
-          payload: { n },
-          messageReceivedAt: new Date().toISOString(),
-          registrySeq: view.appliedSeq(),
-        },
-      },
-    ]);
+    seedDelivery(store)(tenantId, `dlv_${endpointId}${n}_${endpointId.slice(3)}`, {
+      messageId: `msg_${endpointId}${n}`,
+      endpointId,
+      eventType: "share.test",
+      payload: { n },
+      registrySeq: view.appliedSeq(),
+    });
 
   it("holds a tenant to the operator's maxAttemptsInFlight while another tenant's attempts go out", async () => {
     const holding = holdingSender();

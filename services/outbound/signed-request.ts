@@ -5,10 +5,10 @@ import { VERSION } from "../shared/version.js";
 const USER_AGENT = `zen-webhooks/${VERSION}`;
 
 /**
- * What one signed request carries: a delivery's `delivery.scheduled` data satisfies it, and so does
- * a test send's (`msg_test_…`, accepted now).
+ * What one signed request carries: a delivery's message (its `delivery.scheduled` data and the
+ * payload of the message it names), or a test send's (`msg_test_…`, accepted now).
  */
-export type OutboundMessage = Pick<EventData<"delivery.scheduled">, "messageId" | "eventType" | "messageReceivedAt" | "payload">;
+export type OutboundMessage = Pick<EventData<"delivery.scheduled">, "messageId" | "eventType" | "messageReceivedAt"> & { payload: Record<string, unknown> };
 
 /**
  * The request a receiver gets (API.md "Outbound requests"): the Standard Webhooks headers with

@@ -41,7 +41,7 @@ describe("DLQ replay by eventType, since and until", () => {
     h.deps.store.append(
       { tenantId, aggregateType: "delivery", aggregateId: id },
       [
-        { type: "delivery.scheduled", data: { messageId: `msg_${id}`, endpointId: "ep_filters", eventType, payload: {}, messageReceivedAt: at, registrySeq: 1 } },
+        { type: "delivery.scheduled", data: { messageId: `msg_${id}`, endpointId: "ep_filters", eventType, messageSeq: 1, messageReceivedAt: at, registrySeq: 1 } },
         ...events,
       ],
       { expectedVersion: 0, prevHash: null, causeId: `seed-${id}`, context: { ...testContext(), now: new Date(at) } },

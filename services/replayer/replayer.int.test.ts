@@ -13,7 +13,7 @@ const GLOBEX = "ten_globex";
 
 const scheduled = (n: number): DomainEvent => ({
   type: "delivery.scheduled",
-  data: { messageId: `msg_${n}`, endpointId: "ep_1", eventType: "order.paid", payload: { n }, messageReceivedAt: new Date().toISOString(), registrySeq: 1 },
+  data: { messageId: `msg_${n}`, endpointId: "ep_1", eventType: "order.paid", messageSeq: 1, messageReceivedAt: new Date().toISOString(), registrySeq: 1 },
 });
 const attempted: DomainEvent = {
   type: "delivery.attempted",

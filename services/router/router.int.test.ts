@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventStore } from "../../streams/event-store.js";
+import { createMessagePayloads } from "../../streams/message-payloads.js";
 import { createRegistryView, type RegistryView } from "../../streams/registry-view.js";
 import { createTestStreams, readAllEvents, type TestStreams } from "../../test/support/nats.js";
 import { eventually } from "../../test/support/receiver.js";
@@ -37,8 +38,9 @@ describe("router under redelivery", () => {
   });
 
   it("schedules each target exactly once when it crashes midway through scheduling", async () => {
-    const store = crashingStore(streams, /dlv_redelivered_a:scheduled/, "after");
-    const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger() });
+    const store = crashingStore(streams, /dlv_redelivered_a:scheduled/);
+    const payloads = createMessagePayloads({ jsm: streams.jsm, topology: streams.topology });
+    const router = createRouter({ js: streams.js, jsm: streams.jsm, store, view, topology: streams.topology, logger: quietLogger(), payloads });
     await router.start();
     try {
       await eventually(
@@ -63,7 +65,16 @@ describe("router under redelivery", () => {
         { endpointId: "ep_b", deliveryId: "dlv_redelivered_b" },
       ],
     });
-    const scheduled = events.filter((e) => e.envelope.type === "delivery.scheduled").map((e) => e.envelope.aggregateId);
-    expect(scheduled.sort()).toEqual(["dlv_redelivered_a", "dlv_redelivered_b"]);
+    const scheduled = events.filter((e) => e.envelope.type === "delivery.scheduled");
+    expect(scheduled.map((e) => e.envelope.aggregateId).sort()).toEqual(["dlv_redelivered_a", "dlv_redelivered_b"]);
+    // Each delivery names the message's event instead of copying its payload; the payload waits in the process for the dispatcher.
+    const received = events.find((e) => e.envelope.type === "message.received")!;
+    for (const { envelope } of scheduled) {
+      expect(envelope.schemaVersion).toBe(2);
+      expect(envelope.data).toMatchObject({ messageId: "msg_redelivered", messageSeq: received.seq, registrySeq: received.seq });
+      expect(envelope.data).not.toHaveProperty("payload");
+    }
+    expect(payloads.size()).toBe(1);
+    expect(await payloads.payloadOf({ tenantId: TENANT, messageId: "msg_redelivered", messageSeq: received.seq })).toEqual({ n: 1 });
   });
 });

@@ -8,6 +8,7 @@ import { ack, retryLater, toStoredEvent, type Settlement } from "../../streams/c
 import { createReactor, TAKEOVER_AFTER_MS, type ReactorMessage } from "../../streams/reactor.js";
 import type { Parking } from "../../streams/parking.js";
 import { ConcurrencyError, type CommandContext, type EventStore, type StoredEvent } from "../../streams/event-store.js";
+import type { MessagePayloads } from "../../streams/message-payloads.js";
 import type { RegistryView } from "../../streams/registry-view.js";
 import type { Topology } from "../../streams/topology.js";
 import { traceFields, type Logger } from "../shared/logger.js";
@@ -36,15 +37,17 @@ export interface RouterDeps {
   tracing?: Tracing;
   /** Parks a message whose routing keeps failing, so it cannot hold the router's slots (unset: retried forever). */
   parking?: Parking;
+  /** Where each routed message's payload is remembered for the deliveries that name it (a dispatcher in the same process reads it there). */
+  payloads?: Pick<MessagePayloads, "remember">;
 }
 
 /**
  * The router: a reactor on message events. Each `message.received` at stream sequence M is routed
  * against the registry as of M (the view's history), recorded as `routing.decided` on the message,
- * then one `delivery.scheduled` per target. Every append is idempotent (deterministic ids and
+ * then one `delivery.scheduled` per target, naming the message's event rather than copying its payload. Every append is idempotent (deterministic ids and
  * optimistic concurrency), so a redelivered message schedules nothing twice.
  */
-export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 512, tracing = NOOP_TRACING, parking }: RouterDeps) {
+export function createRouter({ js, jsm, store, view, topology, logger, concurrency = 512, tracing = NOOP_TRACING, parking, payloads }: RouterDeps) {
   const durable = topology.consumerName("router");
   let pruning: NodeJS.Timeout | undefined;
 
@@ -54,7 +57,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     view.forgetBefore(info.ack_floor.stream_seq + 1);
   }
 
-  async function route(stored: StoredEvent, redelivered: boolean, traceparent?: string): Promise<Settlement> {
+  async function route(stored: StoredEvent, eventBytes: number, redelivered: boolean, traceparent?: string): Promise<Settlement> {
     const { envelope, seq } = stored;
     if (!(await view.waitFor(seq, VIEW_WAIT_MS))) return retryLater(1_000);
     const context: CommandContext = { correlationId: envelope.correlationId, causationId: envelope.id, actor: SYSTEM, now: new Date() };
@@ -72,7 +75,9 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
       { causeId: `${envelope.aggregateId}:routing`, context, knownLast: stored, knownLastIsLatest: !redelivered },
     );
     if (state.status !== "routed") throw new Error(`message ${envelope.aggregateId} is ${state.status} after routing`);
-    await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, state.payload, target, context)));
+    if (state.routing.targets.length > 0)
+      payloads?.remember({ tenantId: envelope.tenantId, messageId: envelope.aggregateId, messageSeq: seq }, state.payload, eventBytes);
+    await Promise.all(state.routing.targets.map((target) => schedule(stored, state.routing, target, context)));
     // One line per routing decision at the default level: the step between the api's and the dispatcher's.
     logger.info(
       {
@@ -87,13 +92,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     return ack;
   }
 
-  async function schedule(
-    stored: StoredEvent,
-    routing: EventData<"routing.decided">,
-    payload: Record<string, unknown>,
-    target: { endpointId: string; deliveryId: string },
-    context: CommandContext,
-  ) {
+  async function schedule(stored: StoredEvent, routing: EventData<"routing.decided">, target: { endpointId: string; deliveryId: string }, context: CommandContext) {
     const { envelope } = stored;
     const events = deliveryDecider.decide(
       {
@@ -101,7 +100,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
         messageId: envelope.aggregateId,
         endpointId: target.endpointId,
         eventType: routing.eventType,
-        payload,
+        messageSeq: stored.seq,
         messageReceivedAt: envelope.occurredAt,
         registrySeq: routing.registrySeq,
       },
@@ -115,7 +114,8 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
   }
 
   async function handle(message: ReactorMessage): Promise<Settlement> {
-    if (!tracing.enabled) return route(toStoredEvent(message), message.info.redelivered);
+    const eventBytes = message.data.length;
+    if (!tracing.enabled) return route(toStoredEvent(message), eventBytes, message.info.redelivered);
     const stored = toStoredEvent(message);
     const attributes = {
       "zen.tenant_id": stored.envelope.tenantId,
@@ -125,7 +125,7 @@ export function createRouter({ js, jsm, store, view, topology, logger, concurren
     };
     const parent = message.headers?.get(EVENT_HEADERS.traceparent);
     return withSpan(tracing, "webhook.route", { kind: "consumer", parent, attributes }, async (span) => {
-      const settlement = await route(stored, message.info.redelivered, span.traceparent);
+      const settlement = await route(stored, eventBytes, message.info.redelivered, span.traceparent);
       span.setAttributes({ "zen.settlement": settlement.kind });
       return settlement;
     });

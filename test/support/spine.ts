@@ -17,11 +17,29 @@ export function seed(store: EventStore) {
 }
 
 /**
- * A store whose `append` fails once, for the cause matching `pattern`, either after storing only
- * the first event (`"midway"`: a crash between two events) or after storing all of them
- * (`"after"`: a crash before the ack).
+ * A delivery as the router schedules it: the message's `message.received` first, then the
+ * `delivery.scheduled` naming it by its stream sequence (the dispatcher reads the payload there).
  */
-export function crashingStore(streams: TestStreams, pattern: RegExp, when: "midway" | "after"): EventStore & { crashed: () => boolean } {
+export function seedDelivery(store: EventStore) {
+  return async (
+    tenantId: string,
+    deliveryId: string,
+    delivery: { messageId: string; endpointId: string; eventType: string; payload: Record<string, unknown>; registrySeq: number },
+  ) => {
+    const { messageId, endpointId, eventType, payload, registrySeq } = delivery;
+    const received = await seed(store)(tenantId, "message", messageId, [{ type: "message.received", data: { eventType, payload } }]);
+    const messageReceivedAt = received.envelopes[0]!.occurredAt;
+    return seed(store)(tenantId, "delivery", deliveryId, [
+      { type: "delivery.scheduled", data: { messageId, endpointId, eventType, messageSeq: received.lastSeq, messageReceivedAt, registrySeq } },
+    ]);
+  };
+}
+
+/**
+ * A store whose `append` fails once, for the cause matching `pattern`, after storing its events:
+ * a crash between the append and its ack.
+ */
+export function crashingStore(streams: TestStreams, pattern: RegExp): EventStore & { crashed: () => boolean } {
   const store = createEventStore({ nc: streams.nc, jsm: streams.jsm, topology: streams.topology });
   let crashed = false;
   return {
@@ -30,8 +48,8 @@ export function crashingStore(streams: TestStreams, pattern: RegExp, when: "midw
     async append(ref, events, options) {
       if (crashed || !pattern.test(options.causeId)) return store.append(ref, events, options);
       crashed = true;
-      await store.append(ref, when === "midway" ? events.slice(0, 1) : events, options);
-      throw new Error(`simulated crash ${when} ${options.causeId}`);
+      await store.append(ref, events, options);
+      throw new Error(`simulated crash after ${options.causeId}`);
     },
   };
 }
