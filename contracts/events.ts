@@ -223,15 +223,15 @@ export const DeliveryScheduledV1 = z
     eventType: z.string(),
     payload: z.record(z.unknown()),
     messageReceivedAt: z.string(),
-    registrySeq: z.number().int().min(1),
+    registrySeq: z.number().int(),
   })
   .strict();
 
 /**
  * A delivery of a message to one endpoint. Version 2 names the message's `message.received` by its
  * stream sequence (`messageSeq`), where the body the receiver gets comes from; version 1 carried a
- * copy of the payload instead, and is read as version 2 with `messageSeq` = its `registrySeq` (the
- * router always recorded the message's own sequence there) and that copy kept.
+ * copy of the payload instead, and is read as version 2 with `messageSeq` = its `registrySeq` (where
+ * the router recorded the message's own sequence) and that copy kept, which is what gets sent.
  */
 export const DeliveryScheduled = z
   .object({
@@ -239,7 +239,7 @@ export const DeliveryScheduled = z
     endpointId: z.string(),
     eventType: z.string(),
     /** Stream sequence of the message's `message.received`. */
-    messageSeq: z.number().int().min(1),
+    messageSeq: z.number().int(),
     /** The payload's own copy: only in deliveries scheduled as version 1. */
     payload: z.record(z.unknown()).optional(),
     /** When the message was accepted: the `timestamp` of the outbound body. */

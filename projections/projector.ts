@@ -7,7 +7,8 @@ import { applyBatch, CheckpointRewoundError, readModelSeq, type StreamEvent } fr
 import type { Database } from "./db.js";
 import { createBatcher } from "./batcher.js";
 import { acquireProjectorLock, type ProjectorLock } from "./lock.js";
-import { assertVersionKnown, parseEnvelope } from "./read-models/shared.js";
+import { assertVersionKnown } from "../domain/upcast.js";
+import { parseEnvelope } from "./read-models/shared.js";
 
 /** The logging port (pino's Logger fits). */
 export interface ProjectorLogger {

@@ -117,7 +117,8 @@ export async function startPlatform(config: Config, logger: Logger, deps: Platfo
       logger: logger.child({ role: "router" }),
       tracing,
       parking: parkingFor("router"),
-      payloads,
+      // Remembered only for a dispatcher of this process: another process reads them from the stream.
+      payloads: config.roles.includes("dispatcher") ? payloads : undefined,
     });
     await router.start();
     loops.push(router.running);

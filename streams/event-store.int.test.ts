@@ -6,6 +6,7 @@ import { endpointDecider } from "../domain/endpoint/endpoint.js";
 import { messageDecider } from "../domain/message/message.js";
 import { boundCandidates } from "../domain/routing/candidate-set.js";
 import { tenantDecider } from "../domain/tenant/tenant.js";
+import { NewerEventVersionError } from "../domain/upcast.js";
 import { secretBox } from "../test/support/spine.js";
 import { createTestStreams, type TestStreams } from "../test/support/nats.js";
 import { sealAndSerialise, verifyChain } from "./envelope.js";
@@ -198,6 +199,21 @@ describe("event store on JetStream", () => {
     ]);
     expect(stored[1]!.data).toEqual(v1);
     expect(verifyChain(stored)).toEqual({ ok: true });
+  });
+
+  it("refuses to fold an event of a schema version newer than its code (a newer process wrote it) instead of reading it as current", async () => {
+    const ref = { tenantId: "ten_newer", aggregateType: "message" as const, aggregateId: "msg_newer" };
+    const appended = await store.append(ref, [{ type: "message.received", data: { eventType: "order.paid", payload: {} } }], {
+      expectedVersion: 0,
+      prevHash: null,
+      causeId: "msg_newer",
+      context: context(),
+    });
+    const { hash, ...unsealed } = appended.envelopes[0]!;
+    const routed = { eventType: "order.paid", strategy: "fanout" as const, registrySeq: 1, ...boundCandidates([]), targets: [] };
+    const { json } = sealAndSerialise({ ...unsealed, id: "msg_newer:routing:0", type: "routing.decided", schemaVersion: 99, data: routed, prevHash: hash });
+    await streams.js.publish(store.subjectOf(ref), json);
+    await expect(store.load(ref, messageDecider, { fresh: true })).rejects.toBeInstanceOf(NewerEventVersionError);
   });
 
   it("puts the event type in a header and the envelope, never in the subject", async () => {

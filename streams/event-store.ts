@@ -5,7 +5,7 @@ import type { AggregateType, Actor } from "../contracts/common.js";
 import { EVENT_HEADERS, type Envelope } from "../contracts/envelope.js";
 import { schemaVersionOf, type DomainEvent } from "../contracts/events.js";
 import type { Decider } from "../domain/decider.js";
-import { upcastEnvelope } from "../domain/upcast.js";
+import { assertVersionKnown, upcastEnvelope } from "../domain/upcast.js";
 import { sealAndSerialise } from "./envelope.js";
 import { createJetStreamAppender, type JetStreamAppender } from "./jetstream-appender.js";
 import type { Topology } from "./topology.js";
@@ -281,8 +281,14 @@ export function createEventStore({ nc, jsm, topology, maxConflictRetries = 5, ap
 
 export type EventStore = ReturnType<typeof createEventStore>;
 
-/** The `{type, data}` a decider folds, taken from a stored envelope upcast to its type's current version. */
+/**
+ * The `{type, data}` a decider folds, taken from a stored envelope upcast to its type's current
+ * version. An event of a version newer than this code's is refused (`NewerEventVersionError`), not
+ * folded as if it were current: the handling fails and is retried (and parked in time) until the
+ * process is upgraded, instead of acting on a shape it does not know.
+ */
 export function toDomainEvent(envelope: Envelope): DomainEvent {
+  assertVersionKnown(envelope);
   const { type, data } = upcastEnvelope(envelope);
   return { type, data } as DomainEvent;
 }

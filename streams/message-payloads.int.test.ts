@@ -51,6 +51,18 @@ describe("message payloads", () => {
     }
   });
 
+  it("checks every reference against the event, also one asking while a read for the same sequence is under way", async () => {
+    const payloads = createMessagePayloads({ jsm: streams.jsm, topology: streams.topology });
+    const [right, wrongTenant, wrongMessage] = await Promise.allSettled([
+      payloads.payloadOf({ tenantId: TENANT, messageId: "msg_p1", messageSeq }),
+      payloads.payloadOf({ tenantId: "ten_else", messageId: "msg_p1", messageSeq }),
+      payloads.payloadOf({ tenantId: TENANT, messageId: "msg_other", messageSeq }),
+    ]);
+    expect(right).toEqual({ status: "fulfilled", value: { amount: 42 } });
+    expect(wrongTenant).toMatchObject({ status: "rejected", reason: expect.any(MessageNotFoundError) });
+    expect(wrongMessage).toMatchObject({ status: "rejected", reason: expect.any(MessageNotFoundError) });
+  });
+
   it("refuses a reference whose sequence holds another message, another tenant's, or nothing", async () => {
     const payloads = createMessagePayloads({ jsm: streams.jsm, topology: streams.topology });
     await expect(payloads.payloadOf({ tenantId: TENANT, messageId: "msg_other", messageSeq })).rejects.toBeInstanceOf(MessageNotFoundError);

@@ -18,8 +18,11 @@ interface Entry {
   bytes: number;
 }
 
-/** Bytes of payload kept in memory at most (each entry counted by the size of its stored event). */
-const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * Bytes of stored events whose payloads are kept (parsed, they take a few times that): room for
+ * the messages a healthy pipeline has between routing and sending, 8,000 of 1 KiB.
+ */
+const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 
 /** The message is not at the sequence a delivery names: the log and the delivery disagree. */
 export class MessageNotFoundError extends Error {
@@ -38,7 +41,7 @@ export class MessageNotFoundError extends Error {
  */
 export function createMessagePayloads({ jsm, topology, maxBytes = DEFAULT_MAX_BYTES }: { jsm: JetStreamManager; topology: Topology; maxBytes?: number }) {
   const recent = new Map<number, Entry>();
-  const reading = new Map<number, Promise<Payload>>();
+  const reading = new Map<number, { ref: MessageRef; payload: Promise<Payload> }>();
   let bytes = 0;
 
   function remember(ref: MessageRef, payload: Payload, eventBytes: number): void {
@@ -75,12 +78,12 @@ export function createMessagePayloads({ jsm, topology, maxBytes = DEFAULT_MAX_BY
       recent.set(ref.messageSeq, entry);
       return Promise.resolve(entry.payload);
     }
-    let pending = reading.get(ref.messageSeq);
-    if (!pending) {
-      pending = read(ref).finally(() => reading.delete(ref.messageSeq));
-      reading.set(ref.messageSeq, pending);
-    }
-    return pending;
+    const pending = reading.get(ref.messageSeq);
+    // Only an asker naming the same message joins a read: another reference is checked by its own.
+    if (pending) return pending.ref.messageId === ref.messageId && pending.ref.tenantId === ref.tenantId ? pending.payload : read(ref);
+    const payload = read(ref).finally(() => reading.delete(ref.messageSeq));
+    reading.set(ref.messageSeq, { ref, payload });
+    return payload;
   }
 
   return { remember, payloadOf, size: () => recent.size };

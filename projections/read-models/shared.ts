@@ -1,6 +1,6 @@
 import { sql, type FragmentSqlToken } from "slonik";
 import { Envelope, type TypedEnvelope } from "../../contracts/envelope.js";
-import { EventSchemas, schemaVersionOf, type EventData, type EventType } from "../../contracts/events.js";
+import { EventSchemas, type EventData, type EventType } from "../../contracts/events.js";
 import { upcastEnvelope } from "../../domain/upcast.js";
 import type { Tx } from "../db.js";
 import { compileFastCheck, type FastCheck } from "./fast-check.js";
@@ -44,27 +44,6 @@ const dataIsPlain = Object.fromEntries(Object.entries(EventSchemas).map(([type, 
  * validates its data. Returns null for an event type this code does not know (a newer producer);
  * throws when the envelope or a known type's data is malformed.
  */
-/**
- * An event written by a newer version of the platform than this process (its type's schema version
- * is past the one this code knows): not malformed, only not readable yet. A reader waits for its
- * upgrade instead of skipping it, so a rolling upgrade loses nothing from the read models.
- */
-export class NewerEventVersionError extends Error {
-  constructor(type: string, version: number) {
-    super(`event ${type} of schema version ${version} is newer than this process reads (${schemaVersionOf(type as EventType)}): upgrade it`);
-    this.name = "NewerEventVersionError";
-  }
-}
-
-/** Throws {@link NewerEventVersionError} for a known event type stored at a version newer than this code's. */
-export function assertVersionKnown(raw: unknown): void {
-  if (typeof raw !== "object" || raw === null) return;
-  const { type, schemaVersion } = raw as { type?: unknown; schemaVersion?: unknown };
-  if (typeof type === "string" && isKnownType(type) && typeof schemaVersion === "number" && schemaVersion > schemaVersionOf(type)) {
-    throw new NewerEventVersionError(type, schemaVersion);
-  }
-}
-
 export function parseEnvelope(raw: unknown): KnownEnvelope | null {
   // The common case without zod's copies: a value zod would return unchanged is returned as it is.
   if (envelopeIsPlain(raw)) {

@@ -11,6 +11,7 @@ import { createEndpointHealth } from "./endpoint-health.js";
 import { createLanes } from "./lanes.js";
 import { DispatchStageError } from "./stages.js";
 import { createMessagePayloads, MessageNotFoundError } from "../../streams/message-payloads.js";
+import { sealAndSerialise } from "../../streams/envelope.js";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "ten_stages";
@@ -108,23 +109,33 @@ describe("the dispatcher's attempt stages", () => {
   });
 
   it("prepare sends the payload's own copy of a delivery scheduled as version 1, reading nothing else", async () => {
-    const { lastSeq, envelopes } = await seed(store)(TENANT, "delivery", "dlv_v1", [
-      {
-        type: "delivery.scheduled",
-        // Version 1 carried the payload; nothing is stored at the sequence it is read as naming.
-        data: {
-          messageId: "msg_v1",
-          endpointId: "ep_live",
-          eventType: "stage.v1",
-          payload: { copy: true },
-          messageSeq: 999_999,
-          messageReceivedAt: new Date().toISOString(),
-          registrySeq: view.appliedSeq(),
-        },
+    // As the router wrote it before version 2: the payload copied, no messageSeq. Its registrySeq (a
+    // registry event here, not a message) is what the upcast reads as naming the message.
+    const { envelope, json } = sealAndSerialise({
+      id: "dlv_v1:scheduled:0",
+      type: "delivery.scheduled",
+      schemaVersion: 1,
+      tenantId: TENANT,
+      aggregateType: "delivery",
+      aggregateId: "dlv_v1",
+      occurredAt: new Date().toISOString(),
+      correlationId: "req_v1",
+      causationId: null,
+      actor: { kind: "system", id: "router" },
+      data: {
+        messageId: "msg_v1",
+        endpointId: "ep_live",
+        eventType: "stage.v1",
+        payload: { copy: true },
+        messageReceivedAt: new Date().toISOString(),
+        registrySeq: view.appliedSeq(),
       },
-    ]);
-    expect(await stages().attemptInSlot({ seq: lastSeq, envelope: envelopes[0]! }, false, await slot())).toEqual(ack);
+      prevHash: null,
+    });
+    const { seq } = await streams.js.publish(store.subjectOf({ tenantId: TENANT, aggregateType: "delivery", aggregateId: "dlv_v1" }), json);
+    expect(await stages().attemptInSlot({ seq, envelope }, false, await slot())).toEqual(ack);
     expect(JSON.parse(sent.at(-1)!.body)).toMatchObject({ type: "stage.v1", data: { copy: true } });
+    expect(await typesOf("dlv_v1")).toEqual(["delivery.scheduled", "delivery.succeeded"]);
   });
 
   it("prepare fails a delivery whose named message is not in the stream, sending nothing and giving its probe slot back", async () => {

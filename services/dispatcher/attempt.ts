@@ -163,18 +163,18 @@ export function createAttemptStages(ports: AttemptPorts) {
     const cause: Cause = { stored, deliveryId: ref.aggregateId, attempt: waiting.nextAttempt };
     const admission = await health.admit(endpoint, cause);
     if (!admission.allowed) return circuitClosedTo(ref, loaded, waiting, endpoint, admission.retryInMs, stored);
-    // Tokens last, so a token is never taken by an attempt that then goes back to the server.
-    const deferred = await ports.takeTokens(ref.tenantId, endpoint);
-    if (deferred) {
-      health.release(endpoint, admission);
-      return deferred;
-    }
     let message: OutboundMessage;
     try {
       message = await messageOf(ref, waiting.scheduled);
     } catch (error) {
       health.release(endpoint, admission);
       throw error;
+    }
+    // Tokens last, so a token is never taken by an attempt that then goes back to the server.
+    const deferred = await ports.takeTokens(ref.tenantId, endpoint);
+    if (deferred) {
+      health.release(endpoint, admission);
+      return deferred;
     }
     // One span per attempt made (request and record), continuing the delivery event's trace; the
     // receiver gets its traceparent, and the attempt's events carry it to the next retry.
