@@ -1,23 +1,37 @@
 import pg from "pg";
 import { z } from "zod";
-import {
-  type CommonQueryMethods,
-  createPool,
-  createTypeParserPreset,
-  SchemaValidationError,
-  sql,
-  type DatabasePool,
-  type DatabaseTransactionConnection,
-  type Interceptor,
-} from "slonik";
+import { type CommonQueryMethods, createPool, createTypeParserPreset, SchemaValidationError, sql, type DatabasePool, type Interceptor } from "slonik";
 import { createPgDriverFactory } from "@slonik/pg-driver";
 
 /** The read-model database: a slonik pool. */
 export type Database = DatabasePool;
-/** A connection inside `db.transaction(...)`. */
-export type Tx = DatabaseTransactionConnection;
+/** A connection inside {@link transaction}. */
+export type Tx = CommonQueryMethods;
 /** What a read query runs on: the pool, or a transaction (e.g. a tenant-bound one, `withTenant`). */
 export type Queryable = CommonQueryMethods;
+
+/**
+ * Runs `work` in a transaction on one pooled connection, rolled back when `work` throws. Not
+ * slonik's `db.transaction`: that one runs in an AsyncLocalStorage, and its first run turns Node
+ * 20's promise hooks on for every promise the process makes from then on (a few per cent of the
+ * one-process platform's CPU, the ingest path's included). Nested transactions are not offered.
+ */
+export async function transaction<T>(db: Database, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const outcome = await db.connect(async (connection) => {
+    await connection.query(sql.unsafe`START TRANSACTION`);
+    try {
+      const value = await work(connection);
+      await connection.query(sql.unsafe`COMMIT`);
+      return { ok: true as const, value };
+    } catch (error) {
+      // A ROLLBACK that fails too (the connection is gone) throws from here, and slonik destroys the connection.
+      await connection.query(sql.unsafe`ROLLBACK`);
+      return { ok: false as const, error };
+    }
+  });
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
 
 /**
  * Rows of `sql.type(schema)` queries are validated by the schema. slonik 47 only hands the parser

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "slonik";
 import { z } from "zod";
-import type { Database } from "./db.js";
+import { transaction, type Database } from "./db.js";
 
 /**
  * Where the `.sql` files are. From source (tsx, vitest) they sit beside this file; `tsc` does not
@@ -84,7 +84,7 @@ export async function migrate(db: Database, dir = migrationsDirectory()): Promis
   const applied: number[] = [];
   for (const file of await listMigrations(dir)) {
     const text = await readFile(file.path, "utf8");
-    const done = await db.transaction(async (tx) => {
+    const done = await transaction(db, async (tx) => {
       await tx.query(sql.unsafe`SELECT ${MIGRATION_LOCK}`);
       await tx.query(sql.unsafe`
         CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -110,7 +110,7 @@ export async function migrate(db: Database, dir = migrationsDirectory()): Promis
  * it) is covered at once. Idempotent; nothing before 006 is applied.
  */
 async function secureTenantTables(db: Database): Promise<void> {
-  await db.transaction(async (tx) => {
+  await transaction(db, async (tx) => {
     await tx.query(sql.unsafe`SELECT ${MIGRATION_LOCK}`);
     const defined = await tx.oneFirst(sql.type(z.object({ f: z.string().nullable() }))`
       SELECT to_regprocedure('zen_secure_tenant_tables()')::text AS f`);

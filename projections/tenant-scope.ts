@@ -1,5 +1,5 @@
 import { sql } from "slonik";
-import type { Database, Tx } from "./db.js";
+import { transaction, type Database, type Tx } from "./db.js";
 
 /**
  * The role the api reads the read models as (created by 007_row_level_security.sql): NOLOGIN,
@@ -16,7 +16,7 @@ export const API_READER_ROLE = "zen_api_reader";
  */
 export function withTenant<T>(db: Database, tenantId: string, read: (tx: Tx) => Promise<T>): Promise<T> {
   if (tenantId === "") throw new Error("withTenant needs a tenant id");
-  return db.transaction(async (tx) => {
+  return transaction(db, async (tx) => {
     // One round trip for both: set_config('role', …, true) is SET LOCAL ROLE, membership checked.
     await tx.query(sql.unsafe`SELECT set_config('role', ${API_READER_ROLE}, true), set_config('app.tenant_id', ${tenantId}, true)`);
     return read(tx);
@@ -31,7 +31,7 @@ export function withTenant<T>(db: Database, tenantId: string, read: (tx: Tx) => 
  * Transaction-local, so the pooled connection forgets it at COMMIT or ROLLBACK.
  */
 export function withAllTenants<T>(db: Database, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
+  return transaction(db, async (tx) => {
     await tx.query(sql.unsafe`SELECT set_config('app.projector', 'on', true)`);
     return work(tx);
   });
