@@ -154,14 +154,19 @@ describe("the dispatcher's attempt stages", () => {
       },
     ]);
     const health = createEndpointHealth({ store, logger: quietLogger() });
+    const admit = vi.spyOn(health, "admit");
     const release = vi.spyOn(health, "release");
-    const failure = await stages({ health })
+    const tokens = vi.fn(async () => undefined);
+    const failure = await stages({ health, takeTokens: tokens })
       .attemptInSlot({ seq: lastSeq, envelope: envelopes[0]! }, false, await slot())
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(DispatchStageError);
     expect((failure as DispatchStageError).stage).toBe("prepare");
     expect((failure as DispatchStageError).cause).toBeInstanceOf(MessageNotFoundError);
+    // The admission the circuit gave is the one given back, and no rate-limit token was spent.
     expect(release).toHaveBeenCalledTimes(1);
+    expect(release).toHaveBeenCalledWith(expect.objectContaining({ endpointId: "ep_live" }), await admit.mock.results[0]!.value);
+    expect(tokens).not.toHaveBeenCalled();
     expect(sent.length).toBe(before);
     expect(await typesOf("dlv_lost")).toEqual(["delivery.scheduled"]);
   });
