@@ -65,9 +65,10 @@ interface Prepared {
 
 /**
  * The stages a delivery goes through once it holds a slot of its endpoint's lane: prepare (read
- * the delivery, check endpoint and circuit, take rate-limit tokens, read its message's payload, sign), send, and record (the
- * outcome appended with the attempt in it, the breaker fed, one log line, the metrics). Each returns the
- * settlement of the delivery event, or hands its result to the next.
+ * the delivery, check endpoint and circuit, read its message's payload, take rate-limit tokens,
+ * sign), send, and record (the outcome appended with the attempt in it, the breaker fed, one log
+ * line, the metrics). Each returns the settlement of the delivery event, or hands its result to
+ * the next.
  */
 export function createAttemptStages(ports: AttemptPorts) {
   const { store, view, health, logger, tracing } = ports;
