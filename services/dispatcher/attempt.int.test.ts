@@ -89,6 +89,28 @@ describe("the dispatcher's attempt stages", () => {
     expect(JSON.parse(request.body)).toMatchObject({ type: "stage.test", data: { deliveryId: "dlv_ok" } });
   });
 
+  it("prepare gives the circuit's admission back when the endpoint's secret cannot be opened, sending nothing", async () => {
+    const before = sent.length;
+    const trigger = await scheduled("dlv_sealed", "ep_live");
+    const health = createEndpointHealth({ store, logger: quietLogger() });
+    const admit = vi.spyOn(health, "admit");
+    const release = vi.spyOn(health, "release");
+    const unopenable = {
+      ...secretBox,
+      decrypt: () => {
+        throw new Error("no key for this secret");
+      },
+    };
+    const failure = await stages({ health, secretBox: unopenable })
+      .attemptInSlot(trigger, false, await slot())
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DispatchStageError);
+    expect((failure as DispatchStageError).stage).toBe("prepare");
+    expect(release).toHaveBeenCalledWith(expect.objectContaining({ endpointId: "ep_live" }), await admit.mock.results[0]!.value);
+    expect(sent.length).toBe(before);
+    expect(await typesOf("dlv_sealed")).toEqual(["delivery.scheduled"]);
+  });
+
   it("prepare resolves an attempt an older stream left without its outcome (a crash between its two events), sending nothing", async () => {
     const startedAt = new Date().toISOString();
     await seed(store)(TENANT, "delivery", "dlv_legacy", [

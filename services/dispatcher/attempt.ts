@@ -193,7 +193,15 @@ export function createAttemptStages(ports: AttemptPorts) {
           }
         : undefined,
     });
-    const request = sign(endpoint, message, span.traceparent);
+    let request: OutboundRequest;
+    try {
+      request = sign(endpoint, message, span.traceparent);
+    } catch (error) {
+      // A secret that cannot be opened (a master key missing from the process): the probe slot goes back.
+      span.end();
+      health.release(endpoint, admission);
+      throw error;
+    }
     return { ref, loaded, waiting, endpoint, admission, request, cause, span, stored };
   }
 
